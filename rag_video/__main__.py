@@ -1,0 +1,3 @@
+from rag_video.cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""The `rag-video` command line: parse, call the Library, print. Nothing else lives here.
+
+stdout carries results (a table, or exactly one JSON document with --json); logs, warnings and
+progress bars go to stderr. Exit codes: 0 ok, 1 some inputs failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from rag_video import __version__
+from rag_video.errors import RagVideoError
+from rag_video.output import print_table
+
+log = logging.getLogger("rag_video")
+DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
+
+
+def _set_json(ctx: click.Context, _param, value: bool) -> bool:
+    if value:
+        ctx.ensure_object(dict)["json"] = True
+    return value
+
+
+json_option = click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_set_json,
+                           is_eager=True, help="Print one JSON document on stdout.")
+
+
+def _obj() -> dict:
+    return click.get_current_context().find_root().ensure_object(dict)
+
+
+def library():
+    """The Library named by the global options (opened on first use)."""
+    obj = _obj()
+    if "library" not in obj:
+        from rag_video.library import Library
+        from rag_video.config import load_settings
+
+        obj["library"] = Library(load_settings(library=obj.get("library_path")))
+    return obj["library"]
+
+
+def want_json() -> bool:
+    ctx = click.get_current_context()
+    return any((c.obj or {}).get("json") for c in _chain(ctx))
+
+
+def _chain(ctx: click.Context):
+    while ctx is not None:
+        yield ctx
+        ctx = ctx.parent
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+class Main(click.Group):
+    """Turns rag-video's own errors into one line and an exit code (tracebacks only with --debug)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RagVideoError as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rag-video")
+@click.option("--library", "library_path", metavar="DIR", envvar="RAG_VIDEO_LIBRARY",
+              help="Library directory [env RAG_VIDEO_LIBRARY; default ./rag-video-library].")
+@json_option
+@click.option("--debug", is_flag=True, help="Verbose logs and tracebacks.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr; no progress bars.")
+@click.pass_context
+def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool) -> None:
+    """rag-video: find the footage you already have, and make videos from it."""
+    obj = ctx.ensure_object(dict)
+    obj.update(library_path=library_path, debug=debug)
+    level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
+    for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    from rag_video import progress
+
+    progress.set_quiet(quiet)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--detector", type=click.Choice(DETECTORS), help="Shot detector [default adaptive].")
+@click.option("--min-shot", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Shortest shot kept [default 0.6].")
+@click.option("--embed/--no-embed", default=None, help="Embed keyframes now, or defer [default embed].")
+@click.option("--model", help="open_clip model name, hf-hub: id or checkpoint [default ViT-B-32].")
+@click.option("--pretrained", metavar="TAG|none", help="Weights tag; 'none' = random weights (tests).")
+@click.option("--workers", type=click.IntRange(min=1), help="Decode/detect processes.")
+@json_option
+def ingest(paths, detector, min_shot, embed, model, pretrained, workers) -> None:
+    """Cut footage into shots, describe and embed them."""
+    summary = library().ingest(paths, detector=detector, min_shot=min_shot, embed=embed, model=model,
+                               pretrained=pretrained, workers=workers)
+    doc = summary.to_json()
+    if want_json():
+        emit_json({k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}
+                  | {"failures": doc["failures"], "deferred_embeddings": doc["deferred_embeddings"]})
+    else:
+        print_table([{k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}],
+                    title="ingest")
+        if summary.failures:
+            print_table(summary.failures, title="failed files")
+    sys.exit(1 if summary.failed else 0)
+
+
+@main.command()
+@click.option("--model", help="open_clip model to embed with.")
+@click.option("--pretrained", metavar="TAG|none", help="Weights tag; 'none' = random weights.")
+@click.option("--reembed", is_flag=True, help="Embed every shot again (switching models).")
+@json_option
+def embed(model, pretrained, reembed) -> None:
+    """Fill deferred embeddings (or re-embed everything with --reembed)."""
+    result = library().embed(model=model, pretrained=pretrained, reembed=reembed)
+    if want_json():
+        emit_json(result)
+    else:
+        print_table([{k: v for k, v in result.items() if k != "problems"}], title="embed")
+    sys.exit(1 if result["deferred"] else 0)
+
+
+@main.command()
+@json_option
+def prune() -> None:
+    """Drop sources whose files are gone."""
+    result = library().prune()
+    if want_json():
+        emit_json(result)
+    else:
+        print_table([{k: v for k, v in result.items() if k != "paths"}], title="prune")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@json_option
+def sql(query, fmt, output) -> None:
+    """Run a read-only SQL query over sources, shots and renders."""
+    from rag_video.sqlformat import write_result
+
+    table = library().sql(query)
+    write_result(table, query, "json" if want_json() else fmt, output)
+
+
+@main.command()
+@json_option
+def models() -> None:
+    """List the embedding model names open_clip knows (plus rag-video's own)."""
+    from rag_video.embed import list_models
+
+    names = list_models()
+    if want_json():
+        emit_json({"models": names})
+    else:
+        click.echo("\n".join(names))

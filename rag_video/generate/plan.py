@@ -1,0 +1,535 @@
+"""Scripts for `rag-video make`: parse plain text, YAML/JSON storyboards and SRT into a `Plan`.
+
+Every format is first turned into the same raw storyboard (a mapping with a `shots:` list), then
+validated once by pydantic, so every mistake gets the same kind of message: one line naming the
+script, the 1-based shot number (for shot fields) and the field, e.g.
+``script.yaml: shot 3: duration: must be greater than 0 (got -1)``.
+
+Formats (chosen by the file extension):
+
+- plain text (``.txt``, ``.md``): blank-line-separated paragraphs, one shot each (lines of a
+  paragraph are joined with single spaces). ``by_sentence=True`` makes each sentence a shot. In
+  ``.md`` files, lines starting with ``#`` are headings, not shots; the first heading, when it
+  comes before any shot, becomes the plan's title.
+- storyboard (``.yaml``, ``.yml``, ``.json``): top-level ``title``, ``aspect``, ``fps``,
+  ``music`` and ``shots:``; per shot ``text`` (required: what the shot shows, used for retrieval
+  and generation), ``duration`` (seconds), ``caption`` (on-screen text), ``image`` (reference
+  picture, relative to the script's folder), ``style`` and ``decision`` (``reuse|restyle|fill``,
+  overrides the score thresholds). A shot may be written as a bare string (its text); a top-level
+  list is read as the shots. YAML is read with a ``yaml.SafeLoader`` subclass that does not turn
+  ``16:9`` into the sexagesimal integer 969 (YAML 1.1), so ``aspect: 16:9`` needs no quotes.
+- SRT (``.srt``): each cue is a shot; its timing gives the duration, its text (as written) the
+  caption, and its text without markup (``<i>``, ``{\\an8}``) the query. Gaps and overlaps
+  between cues are ignored: shots are laid back to back, so the plan starts at 0 and lasts the
+  sum of the cue durations.
+
+Shots without a duration get `default_duration(text)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      ValidationInfo, computed_field, model_validator)
+
+from rag_video.errors import UsageError
+from rag_video.media.subtitles import SubtitleError, parse_srt
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Decision", "Plan", "PlannedShot", "ScriptError", "default_duration", "load_plan",
+    "plan_from_dict", "plan_to_dict", "split_sentences",
+    "BASE_S", "WORDS_PER_S", "MIN_DEFAULT_S", "MAX_DEFAULT_S", "MAX_SHOT_S", "COMMON_ASPECTS",
+    "TEXT_EXTENSIONS", "STORYBOARD_EXTENSIONS", "SRT_EXTENSIONS",
+]
+
+# Default shot length: a base for the eye to settle plus reading/narration time at about
+# 2.5 words per second (a relaxed narration pace), clamped so that a one-word shot is not a
+# flash and a long paragraph is not a still life. Rounded to 0.1 s.
+BASE_S = 1.0
+WORDS_PER_S = 2.5
+MIN_DEFAULT_S = 2.0
+MAX_DEFAULT_S = 8.0
+MAX_SHOT_S = 60.0  # the longest single shot a script may ask for
+MAX_FPS = 240.0
+COMMON_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "21:9")
+
+TEXT_EXTENSIONS = (".txt", ".md")
+STORYBOARD_EXTENSIONS = (".yaml", ".yml", ".json")
+SRT_EXTENSIONS = (".srt",)
+_SUPPORTED = TEXT_EXTENSIONS + STORYBOARD_EXTENSIONS + SRT_EXTENSIONS
+
+Decision = Literal["reuse", "restyle", "fill"]
+
+
+class ScriptError(UsageError, ValueError):
+    """A script that cannot become a plan. Its str is one line:
+    ``script.yaml: shot 3: duration: must be greater than 0 (got -1)``.
+
+    `shot` is 1-based (None for top-level problems), `field` the offending field (or None),
+    `line` the line in the file when known. Exit code 2 (a `UsageError`).
+    """
+
+    def __init__(self, source: str, detail: str, *, shot: int | None = None,
+                 field: str | None = None, line: int | None = None) -> None:
+        self.source, self.detail, self.shot, self.field, self.line = source, detail, shot, field, line
+        parts = [source]
+        if line is not None:
+            parts.append(f"line {line}")
+        if shot is not None:
+            parts.append(f"shot {shot}")
+        if field is not None:
+            parts.append(field)
+        parts.append(detail)
+        super().__init__(re.sub(r"\s*[\r\n]+\s*", " ", ": ".join(parts)))
+
+
+# ----------------------------------------------------------------------------- field validators
+
+def _stripped(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _optional_stripped(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.strip() or None
+
+
+_ASPECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$", re.ASCII)
+
+
+def _aspect(value: str | None) -> str | None:
+    """Normalise "W:H" (W, H positive numbers); the common ones are listed in the error."""
+    if value is None:
+        return None
+    match = _ASPECT.match(value)
+    if not match or float(match[1]) <= 0 or float(match[2]) <= 0:
+        raise ValueError(f"must be W:H with positive numbers, e.g. {', '.join(COMMON_ASPECTS)}")
+    return f"{match[1]}:{match[2]}"
+
+
+def _existing_path(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Resolve a reference path relative to the script's folder (validation context
+    ``base_dir``) and require the file to exist."""
+    if value is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    path = value.expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return path
+
+
+ShotText = Annotated[str, AfterValidator(_stripped)]
+OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
+Duration = Annotated[float, Field(gt=0, le=MAX_SHOT_S)]
+Fps = Annotated[float, Field(gt=0, le=MAX_FPS)]
+Aspect = Annotated[str | None, AfterValidator(_aspect)]
+ExistingPath = Annotated[Path | None, AfterValidator(_existing_path)]
+
+
+# ----------------------------------------------------------------------------- the plan
+
+class PlannedShot(BaseModel):
+    """One shot of a plan: what it shows (`text`), for how long, and the author's overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)  # 0-based position in the plan
+    text: ShotText
+    duration_s: Duration
+    caption: OptionalText = None
+    image: ExistingPath = None  # absolute once validated
+    style: OptionalText = None
+    decision: Decision | None = None
+    start_s: float = Field(default=0.0, ge=0)  # recomputed by Plan: sum of earlier durations
+
+
+class Plan(BaseModel):
+    """A validated script: shots back to back from 0, plus output hints (aspect, fps, music)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: OptionalText = None
+    aspect: Aspect = None
+    fps: Fps | None = None
+    music: ExistingPath = None
+    shots: list[PlannedShot] = Field(min_length=1)
+    source: str  # the script's path
+
+    @model_validator(mode="after")
+    def _number_and_time(self) -> Plan:
+        """Check indices follow file order and lay the shots back to back (start_s)."""
+        elapsed: list[float] = []
+        for position, shot in enumerate(self.shots):
+            if shot.index != position:
+                raise ValueError(f"shot {position + 1}: index: must be {position} (got {shot.index})")
+            shot.start_s = round(math.fsum(elapsed), 6)
+            elapsed.append(shot.duration_s)
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_s(self) -> float:
+        """Total length in seconds: the sum of the shot durations."""
+        return round(math.fsum(s.duration_s for s in self.shots), 6)
+
+
+# ----------------------------------------------------------------------------- what users write
+
+class _ShotSpec(BaseModel):
+    """One storyboard shot as the user writes it (a bare string is shorthand for its text)."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    text: ShotText
+    duration: Duration | None = None
+    caption: OptionalText = None
+    image: ExistingPath = None
+    style: OptionalText = None
+    decision: Decision | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_text(cls, data: Any) -> Any:
+        return {"text": data} if isinstance(data, str) else data
+
+
+class _StoryboardSpec(BaseModel):
+    """A storyboard as the user writes it."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    title: OptionalText = None
+    aspect: Aspect = None
+    fps: Fps | None = None
+    music: ExistingPath = None
+    shots: list[_ShotSpec]
+
+
+# ----------------------------------------------------------------------------- durations, sentences
+
+def default_duration(text: str) -> float:
+    """Seconds for a shot with no explicit duration: ``BASE_S + words / WORDS_PER_S``, clamped to
+    ``[MIN_DEFAULT_S, MAX_DEFAULT_S]`` and rounded to 0.1 s."""
+    words = len(text.split())
+    seconds = BASE_S + words / WORDS_PER_S
+    return round(min(MAX_DEFAULT_S, max(MIN_DEFAULT_S, seconds)), 1)
+
+
+# Words that end with a period without ending a sentence (compared lower-case, without the dot).
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st sr jr mt vs etc e.g i.e cf fig no approx ca dept est inc ltd co "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split())
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
+
+
+def _ends_with_abbreviation(chunk: str) -> bool:
+    """True when the period closing `chunk` belongs to an abbreviation or an initial ("J.")."""
+    if not chunk.endswith("."):
+        return False
+    word = chunk.split()[-1].rstrip(".").lstrip("\"'“‘([").lower()
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences, for ``--by-sentence``.
+
+    A sentence ends at ``.``, ``!``, ``?`` or ``…`` (repeats allowed, closing quotes/brackets kept
+    with it) followed by whitespace. A period after a known abbreviation ("Dr.", "e.g.", "etc.")
+    or a single-letter initial ("J. R. R.") does not end a sentence. Limits: a sentence that
+    really ends with an abbreviation ("… and so on, etc. Next") is merged with the next one;
+    abbreviations not in the list ("Gen.") split; decimals ("3.5") and URLs are safe because no
+    whitespace follows their periods. Whitespace inside a sentence is collapsed to single spaces.
+    """
+    flat = " ".join(text.split())
+    sentences, start = [], 0
+    for match in _SENTENCE_END.finditer(flat + " "):
+        chunk = flat[start:match.end()].strip()
+        if chunk and not _ends_with_abbreviation(chunk):
+            sentences.append(chunk)
+            start = match.end()
+    tail = flat[start:].strip()
+    if tail:
+        sentences.append(tail)
+    return sentences
+
+
+# ----------------------------------------------------------------------------- error messages
+
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be text",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "path_type": "must be a file path",
+    "list_type": "must be a list",
+    "model_type": "must be a mapping of fields",
+    "dict_type": "must be a mapping of fields",
+    "model_attributes_type": "must be a mapping of fields",
+}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def _describe(error: dict[str, Any], allowed: tuple[str, ...]) -> str:
+    """A short human message for one pydantic error dict."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+        return f"unknown field ({hint})"
+    if kind == "greater_than":
+        message = f"must be greater than {_show(ctx['gt'])}"
+    elif kind == "less_than_equal":
+        message = f"must be at most {_show(ctx['le'])}"
+    elif kind == "greater_than_equal":
+        message = f"must be at least {_show(ctx['ge'])}"
+    elif kind == "too_short":
+        message = f"must have at least {ctx['min_length']} item(s)"
+    elif kind == "literal_error":
+        message = f"must be {ctx['expected']}"
+    elif kind == "value_error":
+        message = str(ctx.get("error", error["msg"]))
+    else:
+        message = _MESSAGES.get(kind, error["msg"].removeprefix("Input ").lower())
+    if kind == "missing" or "file not found" in message or not error["loc"]:
+        return message
+    return f"{message} (got {_show(error.get('input'))})"
+
+
+def _from_validation(exc: ValidationError, source: str, *, top: type[BaseModel],
+                     shot: type[BaseModel]) -> ScriptError:
+    """Turn a pydantic ValidationError into a one-line ScriptError about its first error."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = list(first["loc"])
+    shot_no = None
+    allowed = tuple(top.model_fields)
+    if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int):
+        shot_no = loc[1] + 1
+        loc = loc[2:]
+        allowed = tuple(shot.model_fields)
+    field = ".".join(str(part) for part in loc) or None
+    detail = _describe(first, allowed)
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return ScriptError(source, detail, shot=shot_no, field=field)
+
+
+# ----------------------------------------------------------------------------- readers
+
+class _ScriptLoader(yaml.SafeLoader):
+    """SafeLoader without YAML 1.1's sexagesimal numbers (``16:9`` stays the string "16:9")."""
+
+
+_INT = re.compile(r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)
+                    |[-+]?0x[0-9a-fA-F_]+)$""", re.X)
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+                    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X)
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_ScriptLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ScriptLoader.add_implicit_resolver(_NUMBER_TAGS[0], _INT, list("-+0123456789"))
+_ScriptLoader.add_implicit_resolver(_NUMBER_TAGS[1], _FLOAT, list("-+0123456789."))
+
+
+def _read_text(path: Path, source: str) -> str:
+    if not path.exists():
+        raise ScriptError(source, "script not found")
+    if not path.is_file():
+        raise ScriptError(source, "not a file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScriptError(source, f"not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise ScriptError(source, f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _parse_structured(content: str, suffix: str, source: str) -> Any:
+    """YAML or JSON document → Python data; a syntax error becomes one line with its line."""
+    if suffix == ".json":
+        try:
+            return json.loads(content)
+        except json.JSONDecodeError as exc:
+            raise ScriptError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from exc
+    try:
+        return yaml.load(content, Loader=_ScriptLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line = mark.line + 1 if mark is not None else None
+        raise ScriptError(source, f"invalid YAML: {problem}", line=line) from exc
+
+
+def _storyboard_raw(data: Any, source: str) -> dict[str, Any]:
+    """The raw storyboard mapping of a parsed YAML/JSON document (a bare list = the shots)."""
+    if data is None:
+        raise ScriptError(source, "script has no shots")
+    if isinstance(data, list):
+        data = {"shots": data}
+    if not isinstance(data, dict):
+        raise ScriptError(source, f"must be a mapping with a 'shots:' list (got {type(data).__name__})")
+    if "shots" not in data:
+        raise ScriptError(source, "script has no shots (expected a 'shots:' list)")
+    if data["shots"] is None or data["shots"] == []:
+        raise ScriptError(source, "script has no shots")
+    return data
+
+
+def _paragraphs(content: str) -> list[str]:
+    """Blank-line-separated paragraphs, each on one line."""
+    blocks = re.split(r"\n[ \t]*\n", content.replace("\r\n", "\n").replace("\r", "\n"))
+    return [" ".join(b.split()) for b in blocks if b.strip()]
+
+
+def _markdown_title(content: str) -> tuple[str | None, str]:
+    """Drop heading lines of a Markdown script; the first, if it precedes any text, is the title."""
+    title, kept, seen_text = None, [], False
+    for line in content.replace("\r\n", "\n").split("\n"):
+        if line.lstrip().startswith("#"):
+            if title is None and not seen_text:
+                title = line.strip().lstrip("#").strip() or None
+            kept.append("")  # a heading also separates paragraphs
+            continue
+        seen_text = seen_text or bool(line.strip())
+        kept.append(line)
+    return title, "\n".join(kept)
+
+
+def _text_raw(content: str, suffix: str, by_sentence: bool) -> dict[str, Any]:
+    title = None
+    if suffix == ".md":
+        title, content = _markdown_title(content)
+    texts = _paragraphs(content)
+    if by_sentence:
+        texts = [s for paragraph in texts for s in split_sentences(paragraph)]
+    return {"title": title, "shots": [{"text": t} for t in texts]}
+
+
+_CUE_PREFIX = re.compile(r"^cue (\d+): (.*)$")
+
+
+def _srt_raw(content: str, source: str) -> dict[str, Any]:
+    try:
+        cues = parse_srt(content)
+    except SubtitleError as exc:
+        match = _CUE_PREFIX.match(str(exc))
+        shot, detail = (int(match[1]), match[2]) if match else (None, str(exc))
+        raise ScriptError(source, detail, shot=shot, field="timing") from exc
+    for previous, cue in zip(cues, cues[1:]):
+        if abs(cue.start_s - previous.end_s) > 1e-3:
+            log.debug("%s: cue %d starts %.3fs after cue %d ends; shots are laid back to back",
+                      source, cue.index, cue.start_s - previous.end_s, previous.index)
+    return {"shots": [{"text": cue.plain, "caption": cue.text or None,
+                       "duration": round(cue.end_s - cue.start_s, 3)} for cue in cues]}
+
+
+# ----------------------------------------------------------------------------- building the plan
+
+def _validate_spec(raw: dict[str, Any], source: str, base_dir: Path) -> _StoryboardSpec:
+    try:
+        return _StoryboardSpec.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise _from_validation(exc, source, top=_StoryboardSpec, shot=_ShotSpec) from exc
+
+
+def _plan_from_spec(spec: _StoryboardSpec, source: str, resolved: Path,
+                    default_fps: float | None) -> Plan:
+    if not spec.shots:
+        raise ScriptError(source, "script has no shots")
+    shots = [
+        {"index": i, "text": s.text, "caption": s.caption, "image": s.image, "style": s.style,
+         "decision": s.decision,
+         "duration_s": s.duration if s.duration is not None else default_duration(s.text)}
+        for i, s in enumerate(spec.shots)
+    ]
+    raw = {"title": spec.title, "aspect": spec.aspect, "fps": spec.fps or default_fps,
+           "music": spec.music, "shots": shots, "source": str(resolved)}
+    return _validate_plan(raw, source)
+
+
+def _validate_plan(raw: dict[str, Any], source: str) -> Plan:
+    base_dir = Path(str(raw.get("source", "."))).parent
+    try:
+        return Plan.model_validate(raw, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise _from_validation(exc, source, top=Plan, shot=PlannedShot) from exc
+
+
+def load_plan(path: str | Path, *, by_sentence: bool = False,
+              default_fps: float | None = None) -> Plan:
+    """Read a script into a validated Plan, choosing the format by extension.
+
+    `by_sentence` (plain text only) makes every sentence a shot. `default_fps` fills `Plan.fps`
+    when the script sets none. Raises `ScriptError` (one line, exit code 2) for anything wrong:
+    unknown extension, missing file, syntax error, no shots, or a bad field.
+    """
+    path = Path(path)
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in _SUPPORTED:
+        raise ScriptError(source, f"unknown script extension {path.suffix or '(none)'!r} "
+                                  f"(supported: {', '.join(_SUPPORTED)})")
+    if by_sentence and suffix not in TEXT_EXTENSIONS:
+        raise ScriptError(source, "applies to plain-text scripts (.txt, .md) only",
+                          field="by_sentence")
+    content = _read_text(path, source)
+    if suffix in TEXT_EXTENSIONS:
+        raw = _text_raw(content, suffix, by_sentence)
+    elif suffix in SRT_EXTENSIONS:
+        raw = _srt_raw(content, source)
+    else:
+        raw = _storyboard_raw(_parse_structured(content, suffix, source), source)
+    if not raw["shots"]:
+        raise ScriptError(source, "script has no shots")
+    resolved = path.resolve()
+    spec = _validate_spec(raw, source, resolved.parent)
+    plan = _plan_from_spec(spec, source, resolved, default_fps)
+    log.debug("%s: %d shots, %.2fs", source, len(plan.shots), plan.duration_s)
+    return plan
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """JSON-ready dict of a plan (paths as strings, `duration_s` included), for manifests."""
+    return plan.model_dump(mode="json")
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """Rebuild a Plan saved by `plan_to_dict` (e.g. from a manifest, for ``make --from``).
+
+    The saved `duration_s` and `start_s` values are recomputed, not trusted. Relative image and
+    music paths resolve against the folder of the plan's `source`. Raises `ScriptError`.
+    """
+    if not isinstance(data, dict):
+        raise ScriptError("plan", f"must be a mapping of fields (got {type(data).__name__})")
+    raw = {k: v for k, v in data.items() if k != "duration_s"}
+    return _validate_plan(raw, str(raw.get("source") or "plan"))

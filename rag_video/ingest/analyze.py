@@ -1,0 +1,168 @@
+"""Per-file work of ingest: probe → one decode pass → shots, keyframes, thumbnails, stats.
+
+This is the unit of work of every runner (local processes or Ray): it takes a path and returns
+plain rows plus the keyframe images to embed. It never touches storage and never imports torch
+(except inside the `transnet` detector).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from rag_video.ingest import keyframes as kf
+from rag_video.ingest.shots import DetectorError, make_detector, spans_from_boundaries
+from rag_video.ingest.sidecar import Sidecar, read_sidecar
+from rag_video.media.decode import decode
+from rag_video.media.probe import MediaError, VideoInfo, probe
+
+log = logging.getLogger(__name__)
+
+PIPELINE_VERSION = "1"
+GENERATED_TAG = "rag-video"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What shapes a file's shots; part of the pipeline version recorded per source."""
+
+    detector: str = "adaptive"
+    min_shot: float = 0.6
+    samples_per_second: float = 3.0
+    rgb_short_side: int = 224
+
+    @property
+    def pipeline_version(self) -> str:
+        return f"{PIPELINE_VERSION}:{self.detector}:{self.min_shot:g}"
+
+
+@dataclass
+class FileResult:
+    """What ingest learned about one file: its sources row, shot rows and keyframes to embed."""
+
+    source: dict
+    shots: list[dict] = field(default_factory=list)
+    keyframes: list[list[np.ndarray]] = field(default_factory=list)  # RGB per shot
+    seconds: float = 0.0
+    frames: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.source["status"] == "ok"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def failed_result(path: Path, source_id: str, size: int, mtime: float, error: str,
+                  options: IngestOptions) -> FileResult:
+    """A `sources` row recording why a file could not be ingested."""
+    return FileResult(source={
+        "source_id": source_id, "path": str(path), "aliases": [], "size_bytes": size,
+        "mtime": mtime, "status": "failed", "error": error, "generated": False,
+        "ingested_at": now_utc(), "pipeline_version": options.pipeline_version})
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    """Sampled frames wait for the shot boundaries as JPEG, so long files stay small in memory."""
+    import cv2
+
+    return cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def _unjpeg(data: bytes) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+@dataclass
+class _Pass:
+    """Everything gathered from the single decode pass."""
+
+    times: list[float] = field(default_factory=list)
+    motion: list[float] = field(default_factory=list)
+    samples: dict[int, bytes] = field(default_factory=dict)  # frame index → JPEG at embed size
+
+
+def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
+    every = max(1, round(info.fps / options.samples_per_second)) if info.fps > 0 else 8
+    state, prev = _Pass(), None
+    for frame in decode(path, detect_size=detector.frame_size,
+                        rgb_short_side=options.rgb_short_side, rgb_every=every):
+        detector.process(frame.index, frame.small)
+        state.times.append(frame.time_s)
+        state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))
+        prev = frame.small
+        if frame.rgb is not None:
+            state.samples[frame.index] = _jpeg(frame.rgb)
+    return state
+
+
+def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass,
+               car: Sidecar) -> tuple[list[dict], list[list[np.ndarray]]]:
+    n = len(state.times)
+    frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
+    end_time = state.times[-1] + frame_s
+    motion = np.asarray(state.motion, dtype=np.float32)
+    sampled = sorted(state.samples)
+    rows, images = [], []
+    for span in spans:
+        picks = kf.pick_keyframes(span.start_frame, span.end_frame, info.fps, sampled)
+        rgbs = [_unjpeg(state.samples[i]) for i in picks]
+        start_s = state.times[span.start_frame]
+        end_s = state.times[span.end_frame] if span.end_frame < n else end_time
+        rows.append({
+            "shot_id": f"{source_id}:{span.start_frame}", "source_id": source_id, "path": str(path),
+            "fps": info.fps, "width": info.width, "height": info.height,
+            "start_frame": span.start_frame, "end_frame": span.end_frame,
+            "start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
+            "transition_in": span.transition_in,
+            "keyframe_times": [state.times[i] for i in picks],
+            "thumbnail": kf.thumbnail_jpeg(rgbs[len(rgbs) // 2]),
+            **kf.shot_stats(rgbs, motion[span.start_frame + 1:span.end_frame]),
+            "text": car.text_for(start_s, end_s),
+        })
+        images.append(rgbs)
+    return rows, images
+
+
+def _source_row(source_id: str, path: Path, size: int, mtime: float, info: VideoInfo,
+                state: _Pass, car: Sidecar, options: IngestOptions) -> dict:
+    tags = " ".join(info.tags.values()).lower()
+    return {
+        "source_id": source_id, "path": str(path), "aliases": [], "size_bytes": size,
+        "mtime": mtime, "duration_s": state.times[-1] + (1.0 / info.fps if info.fps else 0.0),
+        "fps": info.fps, "frames": len(state.times), "width": info.width, "height": info.height,
+        "rotation": info.rotation, "video_codec": info.video_codec, "has_audio": info.has_audio,
+        "title": car.title, "description": car.description, "tags": car.tags,
+        "license": car.license, "creator": car.creator, "generated": GENERATED_TAG in tags,
+        "status": "ok", "error": None, "ingested_at": now_utc(),
+        "pipeline_version": options.pipeline_version,
+    }
+
+
+def analyze_file(path: Path, source_id: str, size: int, mtime: float,
+                 options: IngestOptions) -> FileResult:
+    """Cut one file into shots with keyframes and stats; a bad file becomes a failed result."""
+    started = time.perf_counter()
+    try:
+        info = probe(path)
+        detector = make_detector(options.detector, fps=info.fps, min_shot_s=options.min_shot)
+        state = _decode_pass(path, info, detector, options)
+        if not state.times:
+            raise MediaError("no video frames decoded")
+        spans = spans_from_boundaries(detector.finish(len(state.times)), len(state.times),
+                                      round(options.min_shot * info.fps))
+    except (MediaError, DetectorError) as exc:
+        return failed_result(path, source_id, size, mtime, str(exc), options)
+    car = read_sidecar(path)
+    shots, images = _shot_rows(source_id, path, info, spans, state, car)
+    source = _source_row(source_id, path, size, mtime, info, state, car, options)
+    return FileResult(source, shots, images, time.perf_counter() - started, len(state.times))

@@ -1,0 +1,116 @@
+"""Embedding of shots: the batching consumer used during ingest, and filling deferred rows later.
+
+A shot's vector is the normalised mean of its keyframe vectors. The encoder is loaded once, on
+first need; when its weights cannot be had, embeddings are deferred with one warning and ingest
+goes on (`rag-video embed` fills them later).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag_video import schema
+from rag_video.ingest.analyze import FileResult
+
+log = logging.getLogger(__name__)
+
+
+def shot_vectors(encoder, images_per_shot: list[list[np.ndarray]]) -> np.ndarray:
+    """One L2-normalised vector per shot: the mean of its keyframes' vectors."""
+    flat = [img for imgs in images_per_shot for img in imgs]
+    vecs = encoder.encode_images(flat)
+    out, at = np.zeros((len(images_per_shot), vecs.shape[1]), np.float32), 0
+    for i, imgs in enumerate(images_per_shot):
+        mean = vecs[at:at + len(imgs)].mean(axis=0)
+        out[i] = mean / max(np.linalg.norm(mean), 1e-12)
+        at += len(imgs)
+    return out
+
+
+@dataclass
+class EmbedQueue:
+    """Collects finished files and embeds their keyframes in batches that span files.
+
+    `load` returns an Encoder or raises EncoderUnavailable; None disables embedding (--no-embed).
+    """
+
+    load: Callable[[], object] | None
+    dim: int = schema.DEFAULT_DIM
+    batch_images: int = 64
+    pending: list[FileResult] = field(default_factory=list)
+    encoder: object | None = None
+    unavailable: str | None = None
+
+    def _encoder(self):
+        if self.load is None or self.unavailable:
+            return None
+        if self.encoder is None:
+            from rag_video.embed import EncoderUnavailable
+
+            try:
+                self.encoder = self.load()
+            except EncoderUnavailable as exc:
+                self.unavailable = str(exc)
+                log.warning("embeddings deferred: %s", exc)
+                return None
+        return self.encoder
+
+    def put(self, result: FileResult) -> list[tuple]:
+        """Queue a result; returns (result, vectors, model_id) tuples ready to commit."""
+        if not result.ok or self.load is None or self.unavailable:
+            return [(result, None, None)]
+        self.pending.append(result)
+        if sum(len(k) for r in self.pending for k in r.keyframes) >= self.batch_images:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[tuple]:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return []
+        encoder = self._encoder()
+        if encoder is None:
+            return [(r, None, None) for r in pending]
+        vectors = shot_vectors(encoder, [k for r in pending for k in r.keyframes])
+        ready, at = [], 0
+        for r in pending:
+            ready.append((r, vectors[at:at + len(r.shots)], encoder.model_id))
+            at += len(r.shots)
+        return ready
+
+
+def fill_embeddings(store, encoder, shots, *, rotation_of, advance=lambda n=1: None) -> tuple[int, list[str]]:
+    """Embed `shots` (rows of the shots table) from their keyframes, decoded at their stored times.
+
+    Returns (shots embedded, problems); a source whose file is gone stays deferred.
+    """
+    import pyarrow as pa
+
+    from rag_video.media.probe import MediaError
+    from rag_video.media.seek import frames_at
+
+    done, problems = 0, []
+    by_source: dict[str, list[dict]] = {}
+    for row in shots:
+        by_source.setdefault(row["source_id"], []).append(row)
+    dim = store.shots_dim()
+    for source_id, rows in by_source.items():
+        try:
+            images = [frames_at(r["path"], r["keyframe_times"], rotation=rotation_of(source_id))
+                      for r in rows]
+        except (MediaError, OSError) as exc:
+            problems.append(f"{rows[0]['path']}: {exc}")
+            advance(len(rows))
+            continue
+        vectors = shot_vectors(encoder, images)
+        for row, vec in zip(rows, vectors):
+            row["embedding"], row["embed_model"] = vec.tolist(), encoder.model_id
+        store.upsert("shots", "row_key", schema.to_table(rows, schema.shots_schema(dim)),
+                     schema.shots_schema(dim))
+        done += len(rows)
+        advance(len(rows))
+    return done, problems

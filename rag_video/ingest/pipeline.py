@@ -1,0 +1,175 @@
+"""The local ingest runner: discover → decide what changed → analyze (processes) → embed → commit.
+
+Analysis (decode, detection, keyframes) runs in `workers` processes; one embedding consumer in
+this process batches keyframes across files; results commit one source at a time under the
+library's write lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rag_video import progress
+from rag_video.ingest import commit as committer
+from rag_video.ingest.analyze import FileResult, IngestOptions, analyze_file, failed_result
+from rag_video.ingest.discover import Candidate, discover
+from rag_video.ingest.embedding import EmbedQueue
+from rag_video.store import Store, sql_str
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; its JSON form is the CLI's `--json` document."""
+
+    files: int = 0
+    ingested: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    shots: int = 0
+    seconds: float = 0.0
+    failures: list[dict] = field(default_factory=list)  # {"path", "error"}
+    deferred_embeddings: int = 0
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+def run_worker(candidate: Candidate, options: IngestOptions) -> FileResult:
+    """Analyze one file; any unexpected error becomes a failed result, never a lost batch."""
+    try:
+        return analyze_file(candidate.path, candidate.source_id, candidate.size, candidate.mtime, options)
+    except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the batch
+        log.debug("internal error on %s", candidate.path, exc_info=True)
+        return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
+                             f"internal error: {type(exc).__name__}: {exc}", options)
+
+
+def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) -> Iterator[FileResult]:
+    if workers <= 1 or len(todo) <= 1:
+        for candidate in todo:
+            yield run_worker(candidate, options)
+        return
+    context = multiprocessing.get_context("spawn")
+    queue = list(reversed(todo))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        running = {}
+        while queue or running:
+            while queue and len(running) < workers * 2:
+                candidate = queue.pop()
+                running[pool.submit(run_worker, candidate, options)] = candidate
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                candidate = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    yield failed_result(candidate.path, candidate.source_id, candidate.size,
+                                        candidate.mtime, "worker process died reading this file", options)
+                    yield from _analyze_all(list(reversed(queue)) + list(running.values()), options, workers)
+                    return
+
+
+class Ingest:
+    """One ingest run over a set of paths."""
+
+    def __init__(self, store: Store, options: IngestOptions, embed_queue: EmbedQueue,
+                 workers: int = 1):
+        self.store, self.options, self.queue, self.workers = store, options, embed_queue, workers
+        self.summary = IngestSummary()
+        self._existing = {r["source_id"]: r for r in store.read("sources").to_pylist()}
+        self._new_aliases: dict[str, list[str]] = {}  # same content at several paths this run
+
+    def _triage(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Record unchanged files (moves and copies become path updates) and return the rest."""
+        todo, seen = [], {}
+        for cand in candidates:
+            row = self._existing.get(cand.source_id)
+            current = row and row["status"] == "ok" and row["pipeline_version"] == self.options.pipeline_version
+            if cand.source_id in seen:
+                self.summary.unchanged += 1
+                if current:
+                    self._alias(cand, row["path"])
+                else:
+                    self._new_aliases.setdefault(cand.source_id, []).append(str(cand.path))
+                continue
+            seen[cand.source_id] = cand
+            if current:
+                self._alias(cand, row["path"])
+                self.summary.unchanged += 1
+                self.summary.shots += self._shot_count(cand.source_id)
+            else:
+                todo.append(cand)
+        return todo
+
+    def _shot_count(self, source_id: str) -> int:
+        table = self.store.table("shots")
+        return 0 if table is None else table.count_rows(f"source_id = {sql_str(source_id)}")
+
+    def _alias(self, cand: Candidate, known_path: str) -> None:
+        """`cand` has content already in the library under `known_path`: move or alias it."""
+        row = self.store.read("sources", where=f"source_id = {sql_str(cand.source_id)}").to_pylist()
+        if not row:
+            return
+        row, path = row[0], str(cand.path)
+        if path == row["path"] or path in (row["aliases"] or []):
+            return
+        if Path(row["path"]).is_file() and Path(row["path"]) != cand.path:
+            committer.set_path(self.store, row, row["path"], [*(row["aliases"] or []), path])
+        else:
+            committer.set_path(self.store, row, path, [*(row["aliases"] or []), row["path"]])
+        committer.retire_path(self.store, path, keep=cand.source_id)
+        log.info("%s: same content as %s", path, known_path)
+
+    def _commit(self, result: FileResult, vectors, model_id) -> None:
+        extra = self._new_aliases.get(result.source["source_id"])
+        if extra and result.ok:
+            result.source["aliases"] = sorted(set(result.source["aliases"] or []) | set(extra))
+        committer.commit(self.store, result, vectors, model_id, self.queue.dim)
+        if result.ok:
+            self.summary.ingested += 1
+            self.summary.shots += len(result.shots)
+            if vectors is None:
+                self.summary.deferred_embeddings += len(result.shots)
+        else:
+            self._fail(result.source["path"], result.source["error"])
+
+    def _fail(self, path: str, error: str) -> None:
+        self.summary.failed += 1
+        self.summary.failures.append({"path": path, "error": error})
+        log.warning("%s: %s", path, error)
+
+    def run(self, paths: Iterable[str | Path]) -> IngestSummary:
+        started = time.perf_counter()
+        candidates, refused = discover(paths)
+        self.summary.files = len(candidates) + len(refused)
+        for path, error in refused:
+            self._commit(failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None)
+        committer.cleanup(self.store)
+        todo = self._triage(candidates)
+        with progress.bar(len(todo), "ingest") as advance:
+            for result in _analyze_all(todo, self.options, self.workers):
+                advance(description=Path(result.source["path"]).name[:40])
+                for ready in self.queue.put(result):
+                    self._commit(*ready)
+            for ready in self.queue.flush():
+                self._commit(*ready)
+        self.summary.seconds = time.perf_counter() - started
+        return self.summary
+
+
+def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions,
+           embed_queue: EmbedQueue, workers: int = 1, lock_timeout: float = 30.0) -> IngestSummary:
+    """Ingest `paths` into the library at `store` (under its write lock)."""
+    with store.writer(lock_timeout):
+        return Ingest(store, options, embed_queue, workers).run(paths)

