@@ -20,7 +20,7 @@ from rag_video.errors import UsageError
 from rag_video.ingest.analyze import IngestOptions
 from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
 from rag_video.ingest.pipeline import IngestSummary
-from rag_video.store import Store, sql_in
+from rag_video.store import Store
 
 log = logging.getLogger(__name__)
 DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
@@ -83,7 +83,7 @@ class Library:
                min_shot: float | None = None, embed: bool | None = None, model: str | None = None,
                pretrained: str | None = None, workers: int | None = None) -> IngestSummary:
         """Cut, describe and (optionally) embed every video under `paths`."""
-        from rag_video.ingest.pipeline import ingest
+        from rag_video.ingest.pipeline import ingest, local_runner
 
         s = self.settings
         detector = detector or s.detector
@@ -92,8 +92,9 @@ class Library:
         options = IngestOptions(detector=detector, min_shot=s.min_shot if min_shot is None else min_shot)
         queue = self._embed_queue(s.embed if embed is None else embed, model or s.model,
                                   pretrained or s.pretrained)
-        return ingest(self.store, list(paths), options=options, embed_queue=queue,
-                      workers=workers or s.workers, lock_timeout=s.lock_timeout)
+        runner = local_runner(queue, workers or s.workers)
+        return ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim,
+                      lock_timeout=s.lock_timeout)
 
     def embed(self, *, model: str | None = None, pretrained: str | None = None,
               reembed: bool = False) -> dict:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from rag_video import embed
-from rag_video.embed import EncoderUnavailable, UnknownModel, load_encoder, model_dim
+from rag_video.embed import UnknownModel, load_encoder, model_dim
 
 TINY = "RV-Tiny"
 ROOT = Path(__file__).resolve().parents[1]

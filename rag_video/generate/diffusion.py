@@ -113,7 +113,7 @@ def resample_index(m: int, n: int) -> list[int]:
     """Indices of n frames sampled evenly (nearest) from m; the first and last are kept."""
     if n == 1 or m == 1:
         return [0] * n
-    return [int(i) for i in np.rint(np.arange(n) * (m - 1) / (n - 1))]
+    return [int(i) for i in np.floor(np.arange(n) * (m - 1) / (n - 1) + 0.5)]
 
 
 def resample_frames(frames: np.ndarray, n: int) -> np.ndarray:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag_video import progress
 from rag_video.ingest import commit as committer
@@ -22,6 +23,9 @@ from rag_video.ingest.analyze import FileResult, IngestOptions, analyze_file, fa
 from rag_video.ingest.discover import Candidate, discover
 from rag_video.ingest.embedding import EmbedQueue
 from rag_video.store import Store, sql_str
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +84,25 @@ def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) ->
                     return
 
 
-class Ingest:
-    """One ingest run over a set of paths."""
+Ready = tuple[FileResult, "np.ndarray | None", "str | None"]  # result, shot vectors, model id
+Runner = Callable[[list[Candidate], IngestOptions], Iterator[Ready]]
 
-    def __init__(self, store: Store, options: IngestOptions, embed_queue: EmbedQueue,
-                 workers: int = 1):
-        self.store, self.options, self.queue, self.workers = store, options, embed_queue, workers
+
+def local_runner(embed_queue: EmbedQueue, workers: int = 1) -> Runner:
+    """Analyze in `workers` local processes; embed here, batching keyframes across files."""
+    def run(todo: list[Candidate], options: IngestOptions) -> Iterator[Ready]:
+        for result in _analyze_all(todo, options, workers):
+            yield from embed_queue.put(result)
+        yield from embed_queue.flush()
+
+    return run
+
+
+class Ingest:
+    """One ingest run over a set of paths; `runner` turns files into results ready to commit."""
+
+    def __init__(self, store: Store, options: IngestOptions, runner: Runner, dim: int):
+        self.store, self.options, self.runner, self.dim = store, options, runner, dim
         self.summary = IngestSummary()
         self._existing = {r["source_id"]: r for r in store.read("sources").to_pylist()}
         self._new_aliases: dict[str, list[str]] = {}  # same content at several paths this run
@@ -135,7 +152,7 @@ class Ingest:
         extra = self._new_aliases.get(result.source["source_id"])
         if extra and result.ok:
             result.source["aliases"] = sorted(set(result.source["aliases"] or []) | set(extra))
-        committer.commit(self.store, result, vectors, model_id, self.queue.dim)
+        committer.commit(self.store, result, vectors, model_id, self.dim)
         if result.ok:
             self.summary.ingested += 1
             self.summary.shots += len(result.shots)
@@ -158,18 +175,15 @@ class Ingest:
         committer.cleanup(self.store)
         todo = self._triage(candidates)
         with progress.bar(len(todo), "ingest") as advance:
-            for result in _analyze_all(todo, self.options, self.workers):
+            for result, vectors, model_id in self.runner(todo, self.options):
+                self._commit(result, vectors, model_id)
                 advance(description=Path(result.source["path"]).name[:40])
-                for ready in self.queue.put(result):
-                    self._commit(*ready)
-            for ready in self.queue.flush():
-                self._commit(*ready)
         self.summary.seconds = time.perf_counter() - started
         return self.summary
 
 
-def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions,
-           embed_queue: EmbedQueue, workers: int = 1, lock_timeout: float = 30.0) -> IngestSummary:
+def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions, runner: Runner,
+           dim: int, lock_timeout: float = 30.0) -> IngestSummary:
     """Ingest `paths` into the library at `store` (under its write lock)."""
     with store.writer(lock_timeout):
-        return Ingest(store, options, embed_queue, workers).run(paths)
+        return Ingest(store, options, runner, dim).run(paths)
