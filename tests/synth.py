@@ -15,7 +15,11 @@ the frame. The camera looks at the scene through a window that moves:
   frames are never identical, as in real footage;
 - ``pan``: fast horizontal pan (default 8 % of the frame width per frame) across a wide texture —
   must NOT be detected as a cut;
-- ``static``: locked-off camera, only sensor noise changes.
+- ``static``: locked-off camera, only sensor noise changes;
+- ``whip``: locked-off, then abruptly a fast pan for the middle third of the shot, then still
+  again (the jolt at its start is a sharp change — must NOT be a cut either);
+- ``shake``: locked-off camera knocked sideways by ``pan_speed`` of the width in one frame at a
+  third of the shot, and back at two thirds (a one-frame jump: must NOT be a cut).
 
 Every frame also gets a little sensor noise. ``Shot.flashes`` inserts 1–2 near-white frames
 inside the shot, after which the same scene continues (a camera flash: NOT a boundary).
@@ -53,7 +57,7 @@ import numpy as np
 DEFAULT_SIZE: tuple[int, int] = (160, 90)
 """Default frame size (width, height): small so tests are fast."""
 DEFAULT_FPS: int = 25
-MOTIONS = ("drift", "pan", "static")
+MOTIONS = ("drift", "pan", "static", "whip", "shake")
 TRANSITIONS = ("cut", "fade", "dissolve")
 
 _GOLDEN = 0.6180339887498949
@@ -67,7 +71,7 @@ class Shot:
 
     Attributes:
         frames: number of frames of the shot itself (transitions add their own frames).
-        motion: ``drift`` | ``pan`` | ``static``.
+        motion: ``drift`` | ``pan`` | ``static`` | ``whip`` | ``shake``.
         flashes: offsets (within the shot) where a flash of ``flash_frames`` near-white frames
             replaces the picture; the scene continues unchanged after it.
         flash_frames: length of each flash (1 or 2 is typical).
@@ -141,7 +145,9 @@ class Truth:
         n_frames: total number of frames.
         transitions: ``(first_frame, end_frame_exclusive, kind)`` of every fade and dissolve.
         flashes: indices of every flash frame.
-        pans: ``(first_frame, end_frame_exclusive)`` of every pan shot.
+        pans: ``(first_frame, end_frame_exclusive)`` of every pan shot and of the moving part
+            of every whip shot.
+        jolts: frames where a ``shake`` shot's camera jumps.
         shots: ``(first_frame, end_frame_exclusive)`` of every shot's own frames (no transitions).
     """
 
@@ -150,6 +156,7 @@ class Truth:
     transitions: tuple[tuple[int, int, str], ...] = ()
     flashes: tuple[int, ...] = ()
     pans: tuple[tuple[int, int], ...] = ()
+    jolts: tuple[int, ...] = ()
     shots: tuple[tuple[int, int], ...] = ()
 
     def __iter__(self) -> Iterator[TruthBoundary]:
@@ -207,7 +214,7 @@ class Scene:
         self.rng = np.random.default_rng([seed, index])
         w, h = size
         self.hue = (index * _GOLDEN + self.rng.uniform(0, 0.05)) % 1.0
-        world_w = int(w * (6 if motion == "pan" else 1 + 2 * _MARGIN))
+        world_w = int(w * (6 if motion in ("pan", "whip", "shake") else 1 + 2 * _MARGIN))
         world_h = int(h * (1 + 2 * _MARGIN))
         self.world = self._make_world((world_h, world_w))
         self.pan_px = pan_speed * w
@@ -217,7 +224,8 @@ class Scene:
             self.rng.uniform(160, 320),
             self.rng.uniform(0, 2 * math.pi),
         )
-        self.origin = (self.rng.uniform(0, world_w - w) if motion == "pan" else _MARGIN * w, _MARGIN * h)
+        self.origin = (self.rng.uniform(0, world_w - w) if motion in ("pan", "whip", "shake") else _MARGIN * w, _MARGIN * h)
+        self.whip = (0, 0)  # frames [start, end) of a whip pan or of a shake, set by the builder
         self.obj = self._make_object()
 
     def _make_world(self, shape: tuple[int, int]) -> np.ndarray:
@@ -262,6 +270,12 @@ class Scene:
             return ox, oy
         if self.motion == "pan":
             return ox + self.pan_px * t, oy
+        if self.motion == "whip":
+            start, end = self.whip
+            return ox + self.pan_px * (min(max(t, start), end) - start), oy
+        if self.motion == "shake":
+            start, end = self.whip
+            return ox + (self.pan_px if start <= t < end else 0.0), oy
         ax, ay, period, phase = self.wobble
         a = 2 * math.pi * t / period + phase
         return ox + ax * math.sin(a), oy + ay * math.sin(1.3 * a + 1.0)
@@ -301,11 +315,14 @@ class _Builder:
     transitions: list[tuple[int, int, str]] = field(default_factory=list)
     flashes: list[int] = field(default_factory=list)
     pans: list[tuple[int, int]] = field(default_factory=list)
+    jolts: list[int] = field(default_factory=list)
     shots: list[tuple[int, int]] = field(default_factory=list)
 
     def scene(self, shot: Shot, position: int) -> Scene:
         index = position if shot.scene is None else shot.scene
-        return Scene(index, self.size, shot.motion, shot.pan_speed, self.seed)
+        scene = Scene(index, self.size, shot.motion, shot.pan_speed, self.seed)
+        scene.whip = (shot.frames // 3, shot.frames - shot.frames // 3)
+        return scene
 
     def add_shot(self, shot: Shot, scene: Scene) -> None:
         start = len(self.frames)
@@ -319,6 +336,10 @@ class _Builder:
         self.shots.append((start, len(self.frames)))
         if shot.motion == "pan":
             self.pans.append((start, len(self.frames)))
+        elif shot.motion == "whip":
+            self.pans.append((start + shot.frames // 3, start + shot.frames - shot.frames // 3))
+        elif shot.motion == "shake":
+            self.jolts.extend([start + shot.frames // 3, start + shot.frames - shot.frames // 3])
 
     def add_transition(self, tr: Transition, a: Scene, a_len: int, b: Scene) -> None:
         start, n = len(self.frames), tr.frames
@@ -343,6 +364,7 @@ class _Builder:
             transitions=tuple(self.transitions),
             flashes=tuple(self.flashes),
             pans=tuple(self.pans),
+            jolts=tuple(self.jolts),
             shots=tuple(self.shots),
         )
 

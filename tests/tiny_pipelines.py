@@ -219,6 +219,11 @@ BUILDERS: dict[str, Callable[[Path], Path]] = {
 
 def build_all(root: Path, names: list[str] | None = None) -> dict[str, Path]:
     """Build the named tiny pipelines (default: all) under root; return {name: folder}."""
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
+
+    for module in (dlog, tlog):  # no "Writing model shards" bars on stderr
+        module.disable_progress_bar()
     root = Path(root)
     out = {}
     for name in names or list(BUILDERS):

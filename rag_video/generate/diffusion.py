@@ -26,13 +26,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from rag_video.generate.base import FillContext, GenerationError, Generator, GenResult, ModelUnavailable
 from rag_video.generate.diffusion_adapters import (Adapter, FillAdapter, ModelSpec, RestyleAdapter,
-                                                   StepCounter, UnsupportedModel, _first_line,
+                                                   StepCounter, UnsupportedModel, first_line,
                                                    effective_strength, load_pipeline, parse_model_spec,
                                                    quiet_library, read_pipeline_class, resolve_adapter,
                                                    supported_pipelines)
@@ -49,6 +49,7 @@ DEFAULT_RESTYLE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5+guoyww/anim
 #: Default fill model: Stable Video Diffusion XT (25 frames, 1024×576), image-to-video.
 DEFAULT_FILL_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt"
 DEFAULT_MODELS = {"restyle": DEFAULT_RESTYLE_MODEL, "fill": DEFAULT_FILL_MODEL}
+
 
 def strength_from_score(score: float, reuse_threshold: float, fill_threshold: float,
                         lo: float = 0.3, hi: float = 0.8) -> float:
@@ -255,8 +256,7 @@ class DiffusionGenerator(Generator):
             raise GenerationError(f"strength={strength} must be in (0, 1]")
         n = len(clip_frames)
         _check_request(n_frames=n, size=size, steps=steps)
-        adapter = self.adapter("restyle")
-        assert isinstance(adapter, RestyleAdapter)
+        adapter = cast(RestyleAdapter, self.adapter("restyle"))
         used = effective_strength(strength, steps)
         gen_size = self._gen_size(adapter, size)
         windows, per_call = self._windows(adapter, n)
@@ -273,8 +273,7 @@ class DiffusionGenerator(Generator):
              size: tuple[int, int], steps: int, *, seed: int = 0) -> GenResult:
         """Generate n_frames conditioned on the retrieved context, window by window."""
         _check_request(n_frames=n_frames, size=size, steps=steps)
-        adapter = self.adapter("fill")
-        assert isinstance(adapter, FillAdapter)
+        adapter = cast(FillAdapter, self.adapter("fill"))
         context, reverse = adapter.plan_context(context_frames)
         gen_size = self._gen_size(adapter, size)
         windows, per_call = self._windows(adapter, n_frames)
@@ -326,7 +325,7 @@ def _generation_error(adapter: Adapter, exc: BaseException) -> GenerationError:
     """A one-line GenerationError for a failed pipeline call; frees CUDA memory after an OOM."""
     import torch
 
-    text = _first_line(exc)
+    text = first_line(exc)
     oom = isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
     if oom:
         with contextlib.suppress(Exception):

@@ -369,15 +369,15 @@ def _unavailable(name: str, exc: BaseException | None = None) -> ModelUnavailabl
         if not path.exists():
             return ModelUnavailable(f"model folder {name} does not exist: pass a folder saved with "
                                     "save_pretrained or a diffusers model id")
-        reason = _first_line(exc) if exc else "not a diffusers pipeline folder (no model_index.json)"
+        reason = first_line(exc) if exc else "not a diffusers pipeline folder (no model_index.json)"
         return ModelUnavailable(f"model folder {name} cannot be loaded: {reason}")
     if _offline():
         return ModelUnavailable(f"model {name} is not available offline: {_fetch_hint(name)}")
-    reason = f" ({_first_line(exc)})" if exc else ""
+    reason = f" ({first_line(exc)})" if exc else ""
     return ModelUnavailable(f"model {name} cannot be loaded{reason}: {_fetch_hint(name)}")
 
 
-def _first_line(exc: BaseException | None, limit: int = 200) -> str:
+def first_line(exc: BaseException | None, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -396,7 +396,7 @@ def read_pipeline_class(name: str) -> str:
             return str(json.loads(index.read_text())["_class_name"])
         except (ValueError, KeyError) as exc:
             raise ModelUnavailable(f"model folder {name} has an unreadable model_index.json: "
-                                   f"{_first_line(exc)}") from exc
+                                   f"{first_line(exc)}") from exc
     if _looks_like_path(name):
         raise _unavailable(name)
     from diffusers import DiffusionPipeline

@@ -1,0 +1,133 @@
+"""Ingest benchmark: single-pass ingest against plain decode and PySceneDetect, plus embedding.
+
+    python benchmarks/ingest.py [FILE] [--skip-embed] [--table]
+
+With no FILE it builds a fixed 60 s 1280x720 H.264 file from the sample footage (crops, reversals
+and cuts every 2-4 s) in the temp folder. Prints one JSON line:
+decode_fps (plain PyAV decode, same run), ingest_fps (ingest --no-embed), ingest_vs_decode,
+scenedetect_fps (PySceneDetect's own detect()), and the embedding figures of benchmarks/embed.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "tests" / "data" / "bigbuckbunny.mp4"
+SIZE = (1280, 720)
+FPS = 25
+
+
+def _sample_frames() -> list[np.ndarray]:
+    with av.open(str(SAMPLE)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def build_file(path: Path, seconds: int = 60, seed: int = 7) -> list[int]:
+    """Write the fixed benchmark file; returns its cut frames."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    frames = _sample_frames()
+    cuts, n = [], 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"crf": "20", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv420p"
+        while n < seconds * FPS:
+            length = min(int(rng.integers(2 * FPS, 4 * FPS + 1)), seconds * FPS - n)
+            zoom = rng.uniform(1.0, 2.5)
+            w, h = int(SIZE[0] / zoom), int(SIZE[1] / zoom)
+            x, y = int(rng.integers(0, SIZE[0] - w + 1)), int(rng.integers(0, SIZE[1] - h + 1))
+            start = int(rng.integers(0, len(frames)))
+            step = -1 if rng.random() < 0.5 else 1
+            for i in range(length):
+                src = frames[(start + step * i) % len(frames)][y:y + h, x:x + w]
+                img = cv2.resize(src, SIZE, interpolation=cv2.INTER_LINEAR)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(packet)
+            n += length
+            cuts.append(n)
+        for packet in stream.encode():
+            out.mux(packet)
+    return cuts[:-1]
+
+
+def plain_decode_fps(path: Path) -> float:
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        t, n = time.perf_counter(), 0
+        for _ in c.decode(stream):
+            n += 1
+    return n / (time.perf_counter() - t)
+
+
+def ingest_fps(path: Path, frames: int) -> tuple[float, int]:
+    import cv2  # noqa: F401 - one-time imports are start-up, not per-frame throughput
+    import lancedb  # noqa: F401
+    import scenedetect  # noqa: F401
+
+    from rag_video import open_library
+
+    with tempfile.TemporaryDirectory() as lib_dir:
+        lib = open_library(lib_dir, workers=1, embed=False)
+        t = time.perf_counter()
+        summary = lib.ingest([path])
+        return frames / (time.perf_counter() - t), summary.shots
+
+
+def scenedetect_fps(path: Path, frames: int) -> tuple[float, int]:
+    from scenedetect import AdaptiveDetector, detect
+
+    t = time.perf_counter()
+    scenes = detect(str(path), AdaptiveDetector())
+    return frames / (time.perf_counter() - t), len(scenes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", nargs="?", type=Path)
+    parser.add_argument("--skip-embed", action="store_true", help="leave out the embedding figures")
+    parser.add_argument("--images", type=int, default=128, help="images for the embedding figures")
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args()
+    path, cuts = args.file, None
+    if path is None:
+        path = Path(tempfile.gettempdir()) / "rag-video-bench-60s-720p.mp4"
+        cuts = build_file(path)
+    with av.open(str(path)) as c:
+        frames = sum(1 for _ in c.demux(video=0)) - 1
+    decode = plain_decode_fps(path)
+    ingest, shots = ingest_fps(path, frames)
+    sd_fps, sd_scenes = scenedetect_fps(path, frames)
+    result = {
+        "file": str(path), "frames": frames, "true_cuts": None if cuts is None else len(cuts),
+        "decode_fps": round(decode, 1), "ingest_fps": round(ingest, 1),
+        "ingest_vs_decode": round(ingest / decode, 3), "ingest_shots": shots,
+        "scenedetect_fps": round(sd_fps, 1), "scenedetect_scenes": sd_scenes,
+        "ingest_vs_scenedetect": round(ingest / sd_fps, 2),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+    }
+    if not args.skip_embed:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from embed import measure
+
+        result.update(measure(n_images=args.images))
+    if args.table:
+        for k, v in result.items():
+            print(f"{k:28} {v}", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

