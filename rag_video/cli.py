@@ -114,11 +114,13 @@ def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool)
 @click.option("--model", help="open_clip model name, hf-hub: id or checkpoint [default ViT-B-32].")
 @click.option("--pretrained", metavar="TAG|none", help="Weights tag; 'none' = random weights (tests).")
 @click.option("--workers", type=click.IntRange(min=1), help="Decode/detect processes.")
+@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run on Ray: alone, a local Ray for this run; 'auto' or ray://HOST:PORT joins a cluster.")
 @json_option
-def ingest(paths, detector, min_shot, embed, model, pretrained, workers) -> None:
+def ingest(paths, detector, min_shot, embed, model, pretrained, workers, ray) -> None:
     """Cut footage into shots, describe and embed them."""
     summary = library().ingest(paths, detector=detector, min_shot=min_shot, embed=embed, model=model,
-                               pretrained=pretrained, workers=workers)
+                               pretrained=pretrained, workers=workers, ray=ray)
     doc = summary.to_json()
     if want_json():
         emit_json({k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}
@@ -181,3 +183,71 @@ def models() -> None:
         emit_json({"models": names})
     else:
         click.echo("\n".join(names))
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Query by an image file.")
+@click.option("--like", "like", metavar="SHOT_ID", help="Shots like this one.")
+@click.option("--where", metavar="PREDICATE", help="Filter over shot columns, e.g. \"duration_s > 2\".")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--diverse", is_flag=True, help="Diversify results (MMR) so one source doesn't fill them.")
+@click.option("--contact-sheet", type=click.Path(dir_okay=False), help="Write the results' thumbnails as one JPEG.")
+@json_option
+def search(text, image, like, where, limit, diverse, contact_sheet) -> None:
+    """Find shots by text, image, or likeness to a shot."""
+    if not any((text, image, like)):
+        raise click.UsageError("give a TEXT query, --image FILE or --like SHOT_ID")
+    query = library().search(text, image=image, like=like).where(where).limit(limit)
+    if diverse:
+        query = query.diversify(0.5)
+    rows = query.to_list()
+    if contact_sheet:
+        from rag_video.retrieve.sheet import contact_sheet as write_sheet
+
+        write_sheet(rows, contact_sheet)
+    shown = ["rank", "shot_id", "path", "start_s", "end_s", "score"]
+    if want_json():
+        emit_json({"results": [{k: v for k, v in r.items() if k != "thumbnail"} for r in rows]})
+    else:
+        print_table([{k: r.get(k) for k in shown} for r in rows], title=f"{len(rows)} results",
+                    columns=shown)
+
+
+@main.group()
+def index() -> None:
+    """Build or inspect the shot index (FAISS over the embeddings, plus full-text)."""
+
+
+@index.command("build")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"]),
+              help="Index type [default: chosen by size and memory].")
+@json_option
+def index_build(index_type) -> None:
+    """(Re)build the index from the shots table."""
+    _print_info(library().build_index(index_type), "index")
+
+
+@index.command("info")
+@json_option
+def index_info() -> None:
+    """Show the index: type, size, parameters, whether it is up to date."""
+    _print_info(library().index_info(), "index")
+
+
+@main.command()
+@json_option
+def optimize() -> None:
+    """Compact the tables and rebuild the index."""
+    result = library().optimize()
+    if want_json():
+        emit_json(result)
+    else:
+        _print_info(result["index"] or {"index": "none (no embeddings)"}, "optimized")
+
+
+def _print_info(info: dict, title: str) -> None:
+    if want_json():
+        emit_json(info)
+    else:
+        print_table([{"key": k, "value": v} for k, v in info.items()], title=title)

@@ -81,8 +81,14 @@ class Library:
     # ---- ingest ------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path], *, detector: str | None = None,
                min_shot: float | None = None, embed: bool | None = None, model: str | None = None,
-               pretrained: str | None = None, workers: int | None = None) -> IngestSummary:
-        """Cut, describe and (optionally) embed every video under `paths`."""
+               pretrained: str | None = None, workers: int | None = None,
+               ray: str | None = None) -> IngestSummary:
+        """Cut, describe and (optionally) embed every video under `paths`.
+
+        `ray`: None runs locally; "local" starts a local Ray for the run; "auto" or
+        "ray://host:port" joins a running Ray cluster (the library must be on a filesystem
+        every node can reach). On Ray, `workers` caps concurrent files (None: the cluster's CPUs).
+        """
         from rag_video.ingest.pipeline import ingest, local_runner
 
         s = self.settings
@@ -92,9 +98,24 @@ class Library:
         options = IngestOptions(detector=detector, min_shot=s.min_shot if min_shot is None else min_shot)
         queue = self._embed_queue(s.embed if embed is None else embed, model or s.model,
                                   pretrained or s.pretrained)
-        runner = local_runner(queue, workers or s.workers)
-        return ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim,
-                      lock_timeout=s.lock_timeout)
+        if ray is None:
+            runner = local_runner(queue, workers or s.workers)
+        else:
+            from rag_video.ingest.ray_runner import EncoderSpec, ray_runner
+
+            spec = None if queue.load is None else EncoderSpec(
+                model or s.model, _pretrained(pretrained or s.pretrained), queue.dim,
+                None if s.device == "auto" else s.device, s.precision)
+            runner = ray_runner(ray, spec, workers=workers)
+        with self.store.writer(s.lock_timeout):
+            summary = ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim)
+            self._refresh_text_index()
+        return summary
+
+    def _refresh_text_index(self) -> None:
+        from rag_video.retrieve.fts import ensure_fts_index
+
+        ensure_fts_index(self.store)
 
     def embed(self, *, model: str | None = None, pretrained: str | None = None,
               reembed: bool = False) -> dict:
@@ -126,6 +147,60 @@ class Library:
         shots = shots.drop_columns(["embedding", "embed_model"])
         rows = shots.to_pylist()
         self.store.replace_table("shots", schema.to_table(rows, schema.shots_schema(dim)))
+
+    # ---- search ------------------------------------------------------------------------
+    def _searcher(self):
+        from rag_video.index.sync import IndexManager
+        from rag_video.retrieve.query import Searcher
+
+        if getattr(self, "_searcher_obj", None) is None:
+            index = IndexManager(self.store, index_type=self.settings.index_type,
+                                 rebuild_share=self.settings.tombstone_share)
+            self._searcher_obj = Searcher(self.store, index, self.load_encoder)
+        return self._searcher_obj
+
+    def search(self, text: str | None = None, *, image=None, like: str | None = None, vector=None):
+        """A shot query (builder): `.where()`, `.exclude()`, `.diversify()`, `.limit()`, `.to_arrow()`."""
+        from rag_video.retrieve.query import ShotQuery
+
+        return ShotQuery(self._searcher(), text=text, image=image, like=like, vector=vector)
+
+    def search_many(self, texts=(), *, vectors=None, where: str | None = None, limit: int = 10):
+        """Batched vector searches: one encoder batch and one index call for all queries."""
+        from rag_video.retrieve.query import search_many
+
+        return search_many(self._searcher(), texts=texts, vectors=vectors, where=where, limit=limit)
+
+    def build_index(self, index_type: str | None = None) -> dict:
+        """(Re)build the FAISS index and the full-text index from the shots table."""
+        from rag_video.retrieve.fts import ensure_fts_index
+
+        with self.store.writer(self.settings.lock_timeout):
+            ensure_fts_index(self.store)
+            self._searcher().index.build(index_type)
+        return self.index_info()
+
+    def index_info(self) -> dict:
+        """What the index is: type, size, parameters, the table state it reflects."""
+        return self._searcher().index.info()
+
+    def optimize(self) -> dict:
+        """Compact the Lance tables, fold new rows into their indices, rebuild the FAISS index."""
+        from datetime import timedelta
+
+        from rag_video.retrieve.fts import ensure_fts_index
+
+        with self.store.writer(self.settings.lock_timeout):
+            for name in ("sources", "shots", "renders"):
+                table = self.store.table(name)
+                if table is not None:
+                    table.optimize(cleanup_older_than=timedelta(0))
+            ensure_fts_index(self.store)
+            info = {}
+            if self.store.embed_model():
+                self._searcher().index.build()
+                info = self.index_info()
+        return {"optimized": True, "index": info}
 
     # ---- maintenance -------------------------------------------------------------------
     def prune(self) -> dict:

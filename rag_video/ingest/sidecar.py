@@ -29,7 +29,7 @@ class Sidecar:
 
     def text_for(self, start_s: float, end_s: float) -> str | None:
         """Searchable text of a shot: the source's title and description plus overlapping cues."""
-        parts = [self.title, self.description]
+        parts = [self.title, self.description, " ".join(self.tags) or None]
         parts += [c.plain for c in self.cues if c.start_s < end_s and c.end_s > start_s]
         text = " ".join(p for p in parts if p)
         return text or None

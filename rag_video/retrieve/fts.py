@@ -1,0 +1,43 @@
+"""Full-text matches over the shots' `text` (sidecar title, description, tags and subtitles),
+through LanceDB's full-text index."""
+
+from __future__ import annotations
+
+import logging
+
+from rag_video.store import Store
+
+log = logging.getLogger(__name__)
+FTS_COLUMN = "text"
+
+
+def has_fts_index(table) -> bool:
+    return any(FTS_COLUMN in idx.columns and idx.index_type == "FTS" for idx in table.list_indices())
+
+
+def ensure_fts_index(store: Store) -> bool:
+    """Create the full-text index on shots.text when missing (a write: hold the lock).
+    Rows added later are still searched (flat) until `optimize` folds them into the index."""
+    table = store.table("shots")
+    if table is None or table.count_rows() == 0:
+        return False
+    if not has_fts_index(table):
+        from lancedb.index import FTS
+
+        table.create_index(FTS_COLUMN, config=FTS(), replace=True)
+    return True
+
+
+def text_matches(store: Store, text: str, *, where: str | None = None, limit: int = 10,
+                 exclude: set[int] | None = None) -> list[int]:
+    """row_keys of visible shots whose text matches `text`, best first (empty without an index)."""
+    table = store.table("shots")
+    if table is None or not text.strip() or not has_fts_index(table):
+        return []
+    ok = store.ok_source_ids()
+    query = table.search(text, query_type="fts").select(["row_key", "source_id"])
+    if where:
+        query = query.where(where)
+    rows = query.limit(limit * 2 + len(exclude or ())).to_arrow().to_pylist()
+    keys = [r["row_key"] for r in rows if r["source_id"] in ok and r["row_key"] not in (exclude or ())]
+    return keys[:limit]
