@@ -71,7 +71,8 @@ def source_clip(shot: PlannedShot, size: tuple[int, int]) -> list[np.ndarray]:
 
 
 def decisions(reuse_pct: int) -> list[str]:
-    """Reuse the best-scoring shots; split the rest by score, restyle above fill (restyle gets the odd one)."""
+    """Reuse the best-scoring shots; split the rest by score: restyle the upper half (and the odd
+    one), fill the lower half."""
     n = len(PLAN)
     reuse = math.floor(n * reuse_pct / 100 + 0.5)
     rest = n - reuse
@@ -173,7 +174,7 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--restyle-model", help="diffusers id or folder (default: tiny random LTXCondition)")
     parser.add_argument("--fill-model", help="diffusers id or folder (default: tiny random LTXCondition)")
@@ -186,47 +187,64 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-window", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=3, help="renders per mix; the fastest is reported")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: 1 for the tiny models, else torch's default)")
     parser.add_argument("--table", action="store_true", help="also print a human table")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def mix_row(pct: int, kinds: list[str], spend: Spend, scratch: Spend) -> dict:
+    """One mix's JSON record, with its ratios against from-scratch."""
+    return {"reuse_pct": pct, "reuse": kinds.count("reuse"), "restyle": kinds.count("restyle"),
+            "fill": kinds.count("fill"), "generator_calls": spend.calls,
+            "denoiser_calls": spend.denoiser_calls, "cost": spend.cost, "seconds": round(spend.seconds, 3),
+            "cost_ratio": round(spend.cost / scratch.cost, 4),
+            "seconds_ratio": round(spend.seconds / scratch.seconds, 4)}
+
+
+def measure(gen: DiffusionGenerator, args: argparse.Namespace) -> dict:
+    """Warm up, render from scratch and every mix; the measured part of the report."""
+    warm = warm_up(gen, args.size)
+    scratch, method = fastest([render_from_scratch(gen, args.size, args.steps, args.seed)
+                               for _ in range(args.repeat)])
+    mixes = []
+    for pct in MIXES:
+        kinds = decisions(pct)
+        spend, _ = fastest([(render(gen, kinds, args.size, args.steps, args.seed), "")
+                            for _ in range(args.repeat)])
+        mixes.append(mix_row(pct, kinds, spend, scratch))
+    return {"device": gen.adapter("fill").pipe.device.type,
+            "restyle_pipeline": gen.adapter("restyle").pipeline_class,
+            "fill_pipeline": gen.adapter("fill").pipeline_class,
+            "cost_unit": "denoiser calls x latent frames", "load_seconds": round(gen.load_seconds, 3),
+            "warmup_seconds": round(warm, 3),
+            "scratch": {"method": method, "generator_calls": scratch.calls,
+                        "denoiser_calls": scratch.denoiser_calls, "cost": scratch.cost,
+                        "seconds": round(scratch.seconds, 3)},
+            "mixes": mixes}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark and print its JSON line (and the table with --table)."""
+    import torch
+
+    args = parse_args(argv)
+    tiny = not (args.restyle_model and args.fill_model)
+    gen_size = args.gen_size or ((32, 32) if tiny else None)
+    if args.threads or tiny:  # tiny models: one thread is faster and steadier than contended two
+        torch.set_num_threads(args.threads or 1)
     with tempfile.TemporaryDirectory(prefix="rag-video-bench-") as tmp:
-        tiny = not (args.restyle_model and args.fill_model)
         tiny_folder = tiny_model(args.tiny_dir or Path(tmp)) if tiny else ""
-        restyle_model = args.restyle_model or tiny_folder
-        fill_model = args.fill_model or tiny_folder
-        gen_size = args.gen_size or ((32, 32) if tiny else None)
-        gen = DiffusionGenerator(restyle_model=restyle_model, fill_model=fill_model, device=args.device,
-                                 gen_size=gen_size, max_window=args.max_window)
-        with gen:
-            warm = warm_up(gen, args.size)
-            scratch, method = fastest([render_from_scratch(gen, args.size, args.steps, args.seed)
-                                       for _ in range(args.repeat)])
-            mixes = []
-            for pct in MIXES:
-                kinds = decisions(pct)
-                spend, _ = fastest([(render(gen, kinds, args.size, args.steps, args.seed), "")
-                                    for _ in range(args.repeat)])
-                mixes.append({"reuse_pct": pct, "reuse": kinds.count("reuse"),
-                              "restyle": kinds.count("restyle"), "fill": kinds.count("fill"),
-                              "generator_calls": spend.calls, "denoiser_calls": spend.denoiser_calls,
-                              "cost": spend.cost, "seconds": round(spend.seconds, 3),
-                              "cost_ratio": round(spend.cost / scratch.cost, 4),
-                              "seconds_ratio": round(spend.seconds / scratch.seconds, 4)})
-            device = gen.adapter("fill").pipe.device.type
-            load_seconds = gen.load_seconds
-            classes = {role: gen.adapter(role).pipeline_class for role in ("restyle", "fill")}
-
+        with DiffusionGenerator(restyle_model=args.restyle_model or tiny_folder,
+                                fill_model=args.fill_model or tiny_folder, device=args.device,
+                                gen_size=gen_size, max_window=args.max_window) as gen:
+            measured = measure(gen, args)
     report = {"benchmark": "generate", "shots": len(PLAN), "frames": sum(s.frames for s in PLAN),
-              "steps": args.steps, "repeat": args.repeat, "size": list(args.size), "gen_size": list(gen_size) if gen_size else None,
-              "device": device,
-              "restyle_model": args.restyle_model or "tiny-random", "restyle_pipeline": classes["restyle"],
-              "fill_model": args.fill_model or "tiny-random", "fill_pipeline": classes["fill"],
-              "cost_unit": "denoiser calls x latent frames", "load_seconds": round(load_seconds, 3),
-              "warmup_seconds": round(warm, 3),
-              "scratch": {"method": method, "generator_calls": scratch.calls,
-                          "denoiser_calls": scratch.denoiser_calls, "cost": scratch.cost,
-                          "seconds": round(scratch.seconds, 3)},
-              "mixes": mixes}
+              "steps": args.steps, "repeat": args.repeat, "threads": torch.get_num_threads(),
+              "size": list(args.size),
+              "gen_size": list(gen_size) if gen_size else None,
+              "restyle_model": args.restyle_model or "tiny-random",
+              "fill_model": args.fill_model or "tiny-random", **measured}
     sys.stdout.write(json.dumps(report) + "\n")
     if args.table:
         sys.stdout.write(table(report))
@@ -236,13 +254,15 @@ def main(argv: list[str] | None = None) -> dict:
 def table(report: dict) -> str:
     """A human table of the mixes against from-scratch."""
     s = report["scratch"]
-    lines = [f"{'mix':>9} {'reuse/restyle/fill':>19} {'calls':>6} {'cost':>7} {'seconds':>8} "
+    lines = [f"{'mix':>10} {'reuse/restyle/fill':>19} {'calls':>6} {'cost':>7} {'seconds':>8} "
              f"{'cost×':>7} {'time×':>7}",
-             f"{'scratch':>9} {'0/0/10 (' + s['method'][:4] + ')':>19} {s['denoiser_calls']:>6} "
+             f"{'scratch':>10} {'0/0/10 ' + ('fill' if s['method'].startswith('fill') else 'restyle@1'):>19} "
+             f"{s['denoiser_calls']:>6} "
              f"{s['cost']:>7} {s['seconds']:>8.2f} {1:>7.3f} {1:>7.3f}"]
     for m in report["mixes"]:
         split = f"{m['reuse']}/{m['restyle']}/{m['fill']}"
-        lines.append(f"{str(m['reuse_pct']) + '% reuse':>9} {split:>19} {m['denoiser_calls']:>6} {m['cost']:>7} "
+        name = f"{m['reuse_pct']}% reuse"
+        lines.append(f"{name:>10} {split:>19} {m['denoiser_calls']:>6} {m['cost']:>7} "
                      f"{m['seconds']:>8.2f} {m['cost_ratio']:>7.3f} {m['seconds_ratio']:>7.3f}")
     return "\n".join(lines) + "\n"
 

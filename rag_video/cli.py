@@ -161,15 +161,45 @@ def prune() -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "parquet", "arrow"]),
+              help="Output format [default table, or from the -o suffix].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write every row to FILE (json, csv, parquet, arrow; written atomically).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Cancel the query after SECONDS [default 60].")
+@click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows shown in table output (exports are complete).")
 @json_option
-def sql(query, fmt, output) -> None:
-    """Run a read-only SQL query over sources, shots and renders."""
-    from rag_video.sqlformat import write_result
+def sql(query, fmt, output, timeout, max_rows) -> None:
+    """Run a read-only SQL query over sources, shots, renders and shots_with_source."""
+    from rag_video.sqlformat import resolve_format, write_result
 
-    table = library().sql(query)
-    write_result(table, query, "json" if want_json() else fmt, output)
+    fmt = resolve_format("json" if want_json() and fmt is None and output is None else fmt, output)
+    table = library().sql(query, timeout=timeout, max_rows=max_rows + 1 if fmt == "table" else None)
+    write_result(table, query, fmt, output, max_rows=max_rows)
+    if output is not None and want_json():
+        emit_json({"output": output, "format": fmt, "rows": table.num_rows})
+    elif output is not None:
+        log.info("wrote %d rows to %s", table.num_rows, output)
+
+
+@main.command()
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the reports with charts to FILE (self-contained HTML).")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Rows listed per report.")
+@json_option
+def stats(html_path, top) -> None:
+    """Canned reports: hours, shot lengths, formats, failures, coverage, usage, make runs."""
+    from rag_video.stats import print_stats, write_html
+
+    result = library().stats(top=top)
+    if html_path:
+        write_html(result, html_path)
+    if want_json():
+        emit_json(result.to_json())
+    else:
+        print_stats(result)
 
 
 @main.command()
@@ -251,3 +281,79 @@ def _print_info(info: dict, title: str) -> None:
         emit_json(info)
     else:
         print_table([{"key": k, "value": v} for k, v in info.items()], title=title)
+
+
+def _size(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    w, _, h = value.lower().partition("x")
+    if not (w.isdigit() and h.isdigit()):
+        raise click.BadParameter(f"expected WxH such as 1280x720, got {value!r}")
+    return int(w), int(h)
+
+
+@main.command()
+@click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.mp4")
+@click.option("--draft/--final", default=True, help="Draft renders restyle/fill without a model "
+              "(default); --final uses the diffusion models.")
+@click.option("--from", "from_manifest", type=click.Path(exists=True, dir_okay=False),
+              help="Re-render a saved OUT.manifest.json without re-planning.")
+@click.option("--aspect", help="16:9, 9:16, 1:1 or any W:H [default: the script's, else 16:9].")
+@click.option("--size", help="Output WxH [default: 720p at the aspect].")
+@click.option("--fps", type=click.FloatRange(min=1, max=240), help="Output frame rate [default 24].")
+@click.option("--fit", type=click.Choice(["crop", "letterbox"]), default="crop", show_default=True)
+@click.option("--transition", type=click.Choice(["cut", "crossfade"]), default="cut", show_default=True)
+@click.option("--music", type=click.Path(exists=True, dir_okay=False), help="Soundtrack (trimmed, faded).")
+@click.option("--no-audio", is_flag=True, help="Silent output (no music, no source audio).")
+@click.option("--burn-subtitles", is_flag=True, help="Burn captions into the picture.")
+@click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
+@click.option("--preset", default="veryfast", show_default=True)
+@click.option("--by-sentence", is_flag=True, help="Plain text: one shot per sentence.")
+@click.option("--fresh", is_flag=True, help="Prefer shots earlier renders did not use.")
+@click.option("--reuse-threshold", type=float, help="Cosine score at or above which a shot is reused.")
+@click.option("--fill-threshold", type=float, help="Cosine score below which a shot is generated.")
+@click.option("--restyle-model", help="diffusers model id or folder for restyle (with --final).")
+@click.option("--fill-model", help="diffusers model id or folder for fill (with --final).")
+@click.option("--gen-size", help="Generation WxH [default: the model's native size].")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-gen-seconds", type=click.FloatRange(min=0), help="Generation budget; then drafts.")
+@json_option
+def make(script, out, draft, from_manifest, aspect, size, fps, fit, transition, music, no_audio,
+         burn_subtitles, crf, preset, by_sentence, fresh, reuse_threshold, fill_threshold,
+         restyle_model, fill_model, gen_size, steps, seed, max_gen_seconds) -> None:
+    """Make a video from a script: reuse, restyle, or fill each planned shot."""
+    if not script and not from_manifest:
+        raise click.UsageError("give a SCRIPT or --from OUT.manifest.json")
+    manifest = library().make(
+        script, out, from_manifest=from_manifest, final=not draft, aspect=aspect, size=_size(size),
+        fps=fps, fit=fit, transition=transition, music=music, audio=not no_audio,
+        burn_subtitles=burn_subtitles, crf=crf, preset=preset, by_sentence=by_sentence, fresh=fresh,
+        reuse_threshold=reuse_threshold, fill_threshold=fill_threshold, restyle_model=restyle_model,
+        fill_model=fill_model, gen_size=_size(gen_size), steps=steps, seed=seed,
+        max_gen_seconds=max_gen_seconds)
+    _print_make(manifest)
+    sys.exit(1 if manifest["fallbacks"] else 0)
+
+
+def _print_make(manifest: dict) -> None:
+    if want_json():
+        emit_json(manifest)
+        return
+    rows = [{"#": s["index"] + 1, "decision": s["decision"], "score": s["score"],
+             "source": (s["source"] or {}).get("shot_id"), "generator": s["generator"],
+             "seconds": s["seconds"], "text": s["text"][:50]} for s in manifest["shots"]]
+    print_table(rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)")
+
+
+@main.command()
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default="rag-video-demo.mp4",
+              show_default=True)
+@json_option
+def demo(out) -> None:
+    """Build a library from the bundled sample footage and make a short video from a sample script."""
+    from rag_video.demo import run_demo
+
+    manifest = run_demo(library(), out)
+    _print_make(manifest)

@@ -202,6 +202,29 @@ class Library:
                 info = self.index_info()
         return {"optimized": True, "index": info}
 
+    # ---- make --------------------------------------------------------------------------
+    def make(self, script: str | Path | None, out: str | Path, *, from_manifest: str | Path | None = None,
+             **options: Any) -> dict:
+        """Render a script (or, with `from_manifest`, a saved plan) into `out`; returns the manifest.
+
+        `options` are MakeOptions fields (final, aspect, size, fps, fit, transition, music, ...);
+        thresholds and diffusion models default to the library's settings."""
+        import json
+
+        from rag_video.generate.make import MakeOptions, make
+
+        s = self.settings
+        defaults = {"reuse_threshold": s.reuse_threshold, "fill_threshold": s.fill_threshold,
+                    "restyle_model": s.restyle_model, "fill_model": s.fill_model}
+        opts = MakeOptions(**{**defaults, **{k: v for k, v in options.items() if v is not None}})
+        saved = None
+        if from_manifest is not None:
+            try:
+                saved = json.loads(Path(from_manifest).read_text())
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"--from {str(from_manifest)!r}: cannot read the manifest ({exc})") from None
+        return make(self._searcher(), script, out, opts, from_manifest=saved, lock_timeout=s.lock_timeout)
+
     # ---- maintenance -------------------------------------------------------------------
     def prune(self) -> dict:
         """Drop sources whose files (and every alias) are gone; move ones whose path went."""
@@ -232,11 +255,18 @@ class Library:
         """Visible shots (their source has an ok row), optionally filtered by a Lance predicate."""
         return self.store.visible_shots(where=where)
 
-    def sql(self, query: str) -> pa.Table:
-        """Run a read-only SQL query over the library's tables (DuckDB)."""
-        from rag_video.sql import run_sql
+    def sql(self, query: str, *, timeout: float | None = None, max_rows: int | None = None) -> pa.Table:
+        """Run a read-only SQL query over the library's tables (DuckDB); at most `max_rows` rows."""
+        from rag_video.sql import DEFAULT_TIMEOUT_S, run_sql
 
-        return run_sql(self.store, query)
+        return run_sql(self.store, query, timeout=timeout or DEFAULT_TIMEOUT_S, max_rows=max_rows)
+
+    def stats(self, *, top: int = 20, timeout: float | None = None):
+        """The canned reports (rag_video.stats.LibraryStats): hours, formats, coverage, usage, runs."""
+        from rag_video.sql import DEFAULT_TIMEOUT_S
+        from rag_video.stats import compute_stats
+
+        return compute_stats(self.store, top=top, timeout=timeout or DEFAULT_TIMEOUT_S)
 
 
 def _pretrained(tag: str | None) -> str | None:

@@ -1,37 +1,57 @@
 """Read-only SQL over the library (DuckDB in-process, scanning the Lance tables through Arrow).
 
-The connection is sandboxed: external access (files, network, ATTACH) and extension install and
-autoload are off, then the configuration is locked so no statement can turn them back on. Only
-one statement per query, of a read-only kind, is accepted.
+The Lance datasets are registered with DuckDB as Arrow datasets (`_sources`, `_shots`, `_renders`),
+never loaded whole: DuckDB hands the scan its projection and the filters Arrow can express, and
+Lance reads only those columns and rows. (DuckDB keeps range filters on floating-point columns for
+itself, because NaN orders differently in Arrow; equality, IN, IS NULL and integer/string ranges
+reach Lance.) Views on top: `sources`, `shots` (only shots whose source has an `ok` row — the
+commit marker), `renders`, `shots_with_source`.
+
+The connection is sandboxed: external access (files, network), extension install and autoload,
+community and unsigned extensions, Python variable lookups and spilling to disk are off, then the
+configuration is locked so no statement can turn them back on. On top of that, only one read-only
+statement per query is accepted: SELECT (also WITH, FROM-first, VALUES, TABLE, DESCRIBE, SHOW,
+SUMMARIZE, which DuckDB parses as SELECT) or EXPLAIN of one, with no data-modifying CTE inside.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
+from rag_video import schema
 from rag_video.errors import UsageError
 from rag_video.store import TABLES, Store
 
 log = logging.getLogger(__name__)
 
-ALLOWED = {"SELECT", "EXPLAIN"}  # DuckDB parses DESCRIBE, SHOW, SUMMARIZE and WITH as SELECT
 DEFAULT_TIMEOUT_S = 60.0
 HIDDEN_COLUMNS = ("embedding", "thumbnail")  # left out of table output unless selected by name
+ALLOWED_WORDS = "SELECT, WITH, FROM, VALUES, TABLE, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE"
+READ_ONLY_NODES = {"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"}
+UNCHECKABLE_FUNCTIONS = {"query"}  # runs a SQL string that the statement check cannot see
+BATCH_ROWS = 65_536
 
-SANDBOX = {
-    "enable_external_access": False,
+SANDBOX: dict[str, Any] = {
+    "enable_external_access": False,       # no files, network, ATTACH of files
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
+    "python_enable_replacements": False,   # no scanning of Python variables by name
+    "temp_directory": "",                  # never spill to disk
 }
 
 VIEWS = {
-    "shots": "SELECT * FROM _shots WHERE source_id IN (SELECT source_id FROM _sources WHERE status = 'ok')",
     "sources": "SELECT * FROM _sources",
+    "shots": "SELECT * FROM _shots WHERE source_id IN (SELECT source_id FROM _sources WHERE status = 'ok')",
     "renders": "SELECT * FROM _renders",
     "shots_with_source": (
         "SELECT s.*, src.title, src.description, src.tags, src.license, src.creator, "
@@ -39,68 +59,284 @@ VIEWS = {
         "FROM shots s JOIN sources src USING (source_id)"),
 }
 
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+
 
 class SqlError(UsageError):
     """A refused or failed statement (exit 2); the message says why in one line."""
 
 
+@dataclass(frozen=True)
+class CheckedQuery:
+    """A statement that passed the read-only check.
+
+    `kind` is SELECT or EXPLAIN; `named` holds the output names the top-level select list spells
+    out (aliases and plain column references), `has_star` whether it expands a `*`.
+    """
+
+    text: str
+    kind: str
+    named: frozenset[str] = field(default_factory=frozenset)
+    has_star: bool = True
+
+
+# ---- the connection ------------------------------------------------------------------------
+
 def connect(store: Store):
-    """A sandboxed DuckDB connection with the library's tables as views."""
+    """A sandboxed DuckDB connection with the library's tables registered and its views created."""
     import duckdb
 
     con = duckdb.connect(":memory:", config=dict(SANDBOX))
     for name in TABLES:
-        tbl = store.table(name)
-        source = tbl.to_lance() if tbl is not None else store.read(name)
-        con.register(f"_{name}", source)
+        con.register(f"_{name}", _table_source(store, name))
     for name, body in VIEWS.items():
         con.execute(f"CREATE TEMP VIEW {name} AS {body}")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def check_statement(con, query: str) -> None:
-    """Refuse anything but one read-only statement."""
-    import duckdb
+def _table_source(store: Store, name: str):
+    """The Lance dataset of table `name` (scanned lazily), or an empty table with its schema."""
+    tbl = store.table(name)
+    if tbl is not None:
+        return tbl.to_lance()
+    empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
+    return empty.empty_table()
 
+
+# ---- the statement check -------------------------------------------------------------------
+
+def check_statement(con, query: str) -> CheckedQuery:
+    """Refuse anything but one read-only statement; raise SqlError saying why in one line."""
+    stmt = _single_statement(con, query)
+    kind, text = _kind(stmt), stmt.query.strip()
+    if kind == "EXPLAIN":
+        inner = _single_statement(con, _EXPLAIN_PREFIX.sub("", text, count=1))
+        if _kind(inner) != "SELECT":
+            raise SqlError(f"refused: EXPLAIN {_first_word(inner.query)} is not allowed (the library is "
+                           f"read-only; EXPLAIN only a SELECT)")
+        _check_tree(_parse_tree(con, inner.query))
+        return CheckedQuery(text=text, kind=kind)
+    if kind != "SELECT":
+        raise SqlError(f"refused: {_first_word(text)} statements are not allowed (the library is "
+                       f"read-only; use {ALLOWED_WORDS})")
+    tree = _parse_tree(con, text)
+    _check_tree(tree)
+    named, has_star = _select_list_names(tree)
+    return CheckedQuery(text=text, kind=kind, named=named, has_star=has_star)
+
+
+def _single_statement(con, query: str):
     try:
         statements = con.extract_statements(query)
-    except duckdb.Error as exc:
-        raise SqlError(f"SQL syntax error: {_one_line(exc)}") from None
+    except Exception as exc:  # duckdb.ParserException, or ValueError for statement kinds Python lacks
+        raise SqlError(f"refused: cannot parse the statement: {_one_line(exc)}") from None
     if len(statements) != 1:
-        raise SqlError(f"exactly one statement per query, got {len(statements)}")
-    kind = statements[0].type.name
-    if kind in ALLOWED:
-        return
-    raise SqlError(f"refused: {kind} statements are not allowed (the library is read-only; "
-                   "use SELECT, WITH, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE)")
+        raise SqlError(f"refused: exactly one statement per query, got {len(statements)}")
+    return statements[0]
 
 
-def _one_line(exc: Exception) -> str:
+def _kind(stmt) -> str:
+    """The statement type's name (UNKNOWN for types this duckdb's Python enum does not list)."""
+    try:
+        return stmt.type.name
+    except ValueError:
+        return "UNKNOWN"
+
+
+def _first_word(text: str) -> str:
+    words = text.split(None, 1)
+    return words[0].upper() if words else "empty"
+
+
+def _parse_tree(con, text: str) -> dict:
+    """DuckDB's own parse tree of a SELECT statement (json_serialize_sql)."""
+    raw = con.execute("SELECT json_serialize_sql(?)", [text]).fetchall()[0][0]
+    tree = json.loads(raw)
+    if tree.get("error"):
+        raise SqlError(f"refused: cannot parse the statement: {_one_line(tree.get('error_message', ''))}")
+    return tree
+
+
+def _check_tree(tree: Any) -> None:
+    """Refuse data-modifying CTEs/subqueries and functions that run SQL strings."""
+    for node in _walk(tree):
+        kind = node.get("type")
+        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_ONLY_NODES:
+            verb = kind.removesuffix("_NODE").removesuffix("_QUERY")
+            raise SqlError(f"refused: {verb} inside a query is not allowed (the library is read-only)")
+        name = node.get("function_name") if node.get("class") == "FUNCTION" else None
+        if kind == "TABLE_FUNCTION":
+            name = (node.get("function") or {}).get("function_name")
+        if name in UNCHECKABLE_FUNCTIONS:
+            raise SqlError(f"refused: function {name}() is not allowed (it runs SQL that cannot be checked)")
+
+
+def _walk(tree: Any) -> Iterator[dict]:
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _select_list_names(tree: dict) -> tuple[frozenset[str], bool]:
+    """Output names a top-level select list spells out, and whether it has a `*`."""
+    node = tree["statements"][0]["node"]
+    while node.get("type") == "SET_OPERATION_NODE":
+        node = (node.get("children") or [node.get("left")])[0] or {}
+    names, star = set(), False
+    for expr in node.get("select_list") or []:
+        if expr.get("class") in ("STAR", "COLUMNS") or expr.get("type") in ("STAR", "COLUMNS"):
+            star = True
+        elif expr.get("alias"):
+            names.add(expr["alias"])
+        elif expr.get("class") == "COLUMN_REF":
+            names.add(expr["column_names"][-1])
+    if node.get("type") != "SELECT_NODE" or not node.get("select_list"):
+        star = True
+    return frozenset(names), star
+
+
+def _one_line(exc: Any) -> str:
     return " ".join(str(exc).split())
 
 
-def run_sql(store: Store, query: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> pa.Table:
-    """Result of one read-only statement as an Arrow table."""
+# ---- running queries -----------------------------------------------------------------------
+
+class SqlSession:
+    """One sandboxed connection over a snapshot of the library, for one or more queries.
+
+        with SqlSession(store, timeout=10) as session:
+            table = session.query("select count(*) from shots")
+    """
+
+    def __init__(self, store: Store, *, timeout: float = DEFAULT_TIMEOUT_S):
+        if not timeout > 0:
+            raise SqlError(f"timeout={timeout!r}: must be a positive number of seconds")
+        self.timeout = float(timeout)
+        self.con = connect(store)
+
+    def __enter__(self) -> SqlSession:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self.con.close()
+
+    def check(self, query: str) -> CheckedQuery:
+        """The read-only check alone (raises SqlError)."""
+        return check_statement(self.con, query)
+
+    def setting(self, name: str) -> Any:
+        """A DuckDB setting's current value, as the engine sees it."""
+        return self.con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+
+    def scans(self, query: str) -> list[dict[str, list[str]]]:
+        """The Arrow scans of the query's plan: for each, the `filters` and `projections` DuckDB
+        hands to the Lance scanner (EXPLAIN, nothing is run)."""
+        plan = self.query(f"EXPLAIN (FORMAT json) {query}")
+        nodes = [n for n in _walk(json.loads(plan.column("explain_value")[0].as_py()))
+                 if str(n.get("name", "")).endswith("ARROW_SCAN")]
+        return [{"filters": _as_list(n["extra_info"].get("Filters")),
+                 "projections": _as_list(n["extra_info"].get("Projections"))} for n in nodes]
+
+    def query(self, query: str, *, max_rows: int | None = None) -> pa.Table:
+        """The result of one read-only statement; at most `max_rows` rows when given."""
+        import duckdb
+
+        checked = self.check(query)
+        timer = threading.Timer(self.timeout, self.con.interrupt)
+        timer.start()
+        try:
+            return _fetch(self.con.sql(checked.text), max_rows)
+        except duckdb.InterruptException:
+            raise SqlError(f"query cancelled after the {self.timeout:g}s timeout (raise --timeout)") from None
+        except duckdb.PermissionException as exc:
+            raise SqlError(f"refused: {_permission_message(exc)}") from None
+        except duckdb.Error as exc:
+            raise SqlError(_one_line(exc)) from None
+        finally:
+            timer.cancel()
+
+
+def _fetch(relation, max_rows: int | None) -> pa.Table:
+    if relation is None:
+        return pa.table({})
+    if max_rows is None:
+        return relation.to_arrow_table()
+    if max_rows < 0:
+        raise SqlError(f"max_rows={max_rows}: must be >= 0")
+    reader = relation.to_arrow_reader(min(BATCH_ROWS, max(max_rows, 1)))
+    batches, rows = [], 0
+    while rows < max_rows:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        batches.append(batch.slice(0, max_rows - rows))
+        rows += batches[-1].num_rows
+    reader.close()
+    return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _permission_message(exc: Exception) -> str:
+    text = _one_line(exc).removeprefix("Permission Error: ")
+    return text.replace("file system operations are disabled by configuration",
+                        "rag-video sql reads only the library's tables")
+
+
+def run_sql(store: Store, query: str, *, timeout: float = DEFAULT_TIMEOUT_S,
+            max_rows: int | None = None) -> pa.Table:
+    """Result of one read-only statement as an Arrow table (at most `max_rows` rows when given)."""
+    with SqlSession(store, timeout=timeout) as session:
+        return session.query(query, max_rows=max_rows)
+
+
+# ---- table output --------------------------------------------------------------------------
+
+def selected_names(query: str) -> CheckedQuery | None:
+    """What the top-level select list of `query` names (None when it does not parse as SELECT)."""
     import duckdb
 
-    con = connect(store)
-    check_statement(con, query)
-    timer = threading.Timer(timeout, con.interrupt)
-    timer.start()
+    con = duckdb.connect(":memory:", config=dict(SANDBOX))
     try:
-        return con.sql(query).to_arrow_table()
-    except duckdb.InterruptException:
-        raise SqlError(f"query cancelled after the {timeout:g}s timeout") from None
-    except duckdb.Error as exc:
-        raise SqlError(_one_line(exc)) from None
+        return check_statement(con, query)
+    except SqlError:
+        return None
     finally:
-        timer.cancel()
         con.close()
 
 
+def is_bulky(field_: pa.Field) -> bool:
+    """Vector or binary (thumbnail-like) columns, hidden from table output unless named."""
+    kind = field_.type
+    return (field_.name in HIDDEN_COLUMNS or pa.types.is_fixed_size_list(kind)
+            or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+
+
 def display_columns(table: pa.Table, query: str) -> pa.Table:
-    """Drop vector and thumbnail columns from table output unless the query names them."""
-    lowered = query.lower()
-    keep = [c for c in table.column_names if c not in HIDDEN_COLUMNS or c in lowered]
+    """Drop vector and thumbnail columns from table output unless the query selects them by name."""
+    checked = selected_names(query)
+    named = checked.named if checked else frozenset()
+    has_star = checked.has_star if checked else True
+    keep = [f.name for f in table.schema if not (has_star and is_bulky(f) and f.name not in named)]
     return table.select(keep)
+
+
+def hidden_columns(table: pa.Table, shown: pa.Table) -> list[str]:
+    """Column names of `table` left out of `shown`."""
+    kept = set(shown.column_names)
+    return [c for c in table.column_names if c not in kept]

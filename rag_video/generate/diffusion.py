@@ -59,7 +59,8 @@ def strength_from_score(score: float, reuse_threshold: float, fill_threshold: fl
     video-to-video pipelines run about strength × steps). Linear in between, clamped outside.
     """
     if not reuse_threshold > fill_threshold:
-        raise GenerationError(f"reuse_threshold={reuse_threshold} must be above fill_threshold={fill_threshold}")
+        raise GenerationError(f"reuse_threshold={reuse_threshold} must be above "
+                              f"fill_threshold={fill_threshold}")
     if not 0.0 < lo <= hi <= 1.0:
         raise GenerationError(f"strength bounds lo={lo}, hi={hi} must satisfy 0 < lo <= hi <= 1")
     t = (reuse_threshold - score) / (reuse_threshold - fill_threshold)
@@ -136,7 +137,8 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]
 
 def round_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
     """Round (width, height) to the nearest multiples of `multiple` (at least one multiple)."""
-    return tuple(max(multiple, int(round(v / multiple)) * multiple) for v in size)  # type: ignore[return-value]
+    w, h = (max(multiple, int(round(v / multiple)) * multiple) for v in size)
+    return w, h
 
 
 def native_gen_size(native: tuple[int, int], size: tuple[int, int], multiple: int) -> tuple[int, int]:
@@ -237,7 +239,7 @@ class DiffusionGenerator(Generator):
 
     def _windows(self, adapter: Adapter, n_frames: int) -> tuple[list[tuple[int, int]], int]:
         """Windows over the shot and the frame count each pipeline call generates."""
-        window = adapter.frame_window if self.max_window is None else min(adapter.frame_window, self.max_window)
+        window = min(adapter.frame_window, self.max_window or adapter.frame_window)
         window = adapter.valid_frames(max(2, window), up=False)
         if window < 2:
             window = adapter.valid_frames(2)
@@ -283,7 +285,8 @@ class DiffusionGenerator(Generator):
             out = self._run(adapter, lambda g, c=window_context: adapter.run(
                 c, prompt, per_call, steps, gen_size, g, counter), seed)
             chunks.append(resample_frames(out, end - start))
-        result = self._result(adapter, chunks, windows, n_frames, size, counter, started, seed, None, per_call)
+        result = self._result(adapter, chunks, windows, n_frames, size, counter, started, seed,
+                              None, per_call)
         if reverse:
             result.frames.reverse()
         return result
@@ -291,8 +294,8 @@ class DiffusionGenerator(Generator):
     @staticmethod
     def _window_context(context: FillContext, i: int, windows: list[tuple[int, int]],
                         chunks: list[np.ndarray]) -> FillContext:
-        """Window 0 sees the retrieved context; later windows start from the previous window's
-        frame at their start, and only the last window sees the next shot's first frame."""
+        """The context of window i: window 0 sees the retrieved frames; later windows start from
+        the previous window's frame at their start; only the last sees the next shot's frame."""
         last = context.last if i == len(windows) - 1 else None
         if i == 0:
             return FillContext(reference=context.reference, first=context.first, last=last)

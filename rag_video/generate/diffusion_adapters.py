@@ -378,6 +378,7 @@ def _unavailable(name: str, exc: BaseException | None = None) -> ModelUnavailabl
 
 
 def first_line(exc: BaseException | None, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when empty), at most `limit` chars."""
     text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -497,12 +498,17 @@ def quiet_library() -> Iterator[None]:
 
 def _place(pipe: Any, device: str, *, cpu_offload: bool, vae_slicing: bool, vae_tiling: bool) -> None:
     """Move the pipeline to its device (or set up model CPU offload) and apply VAE memory switches."""
-    if cpu_offload and device.startswith("cuda"):
-        pipe.enable_model_cpu_offload(device=device)
-    else:
-        if cpu_offload:
-            logger.warning("cpu_offload needs CUDA; ignored on %s", device)
-        pipe.to(device)
+    try:
+        if cpu_offload and device.startswith("cuda"):
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            if cpu_offload:
+                logger.warning("cpu_offload needs CUDA; ignored on %s", device)
+            pipe.to(device)
+    except (ImportError, RuntimeError, AssertionError, ValueError) as exc:
+        what = "cpu_offload" if cpu_offload else "device"
+        raise GenerationError(f"{what} failed for {type(pipe).__name__} on device={device!r}: "
+                              f"{first_line(exc)}") from exc
     vae = getattr(pipe, "vae", None)
     for wanted, method in ((vae_slicing, "enable_slicing"), (vae_tiling, "enable_tiling")):
         if not wanted:

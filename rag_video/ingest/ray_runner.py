@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -187,6 +188,14 @@ class EmbedActor:
 
 
 # ---- driver side ---------------------------------------------------------------------------
+def check_address(address: str) -> str:
+    """`address` if it names a Ray to use, else a UsageError (e.g. a path swallowed by `--ray`)."""
+    if address in (LOCAL, "auto") or re.fullmatch(r"(ray://)?[\w.\-\[\]:]+:\d+", address):
+        return address
+    raise UsageError(f"--ray {address!r} is not a Ray address (local, auto, HOST:PORT or ray://HOST:PORT); "
+                     f"write --ray after the paths, or --ray=ADDRESS")
+
+
 @contextlib.contextmanager
 def ray_session(address: str) -> Iterator[Any]:
     """Ray connected for one run: `local` starts a private local Ray (stopped after the run);
@@ -287,6 +296,7 @@ def ray_runner(address: str = LOCAL, encoder: EncoderSpec | None = None, *, work
     Raises UsageError at once when Ray is not installed.
     """
     require_ray()
+    check_address(address)
     plan = RayPlan(address, workers, embed_actors, embed_batch, max_retries)
 
     def run(todo: list[Candidate], options: IngestOptions) -> Iterator[Ready]:

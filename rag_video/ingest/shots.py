@@ -356,6 +356,14 @@ def _shift_match(prev_bgr: np.ndarray, cur_bgr: np.ndarray, reach: float = 0.25)
     return math.sqrt(max(float(scores.min()), 0.0)), math.sqrt(max(float(scores[sy, sx]), 0.0))
 
 
+def _detail(frame_bgr: np.ndarray) -> float:
+    """RMS of the fine detail (frame minus its blur), 0..255 scale."""
+    import cv2
+
+    f = frame_bgr.astype(np.float32)
+    return math.sqrt(float(np.mean((f - cv2.GaussianBlur(f, (0, 0), 1.5)) ** 2)))
+
+
 @dataclass
 class _Params:
     """Tuning of the combined detector (values for 64×36 input, 0..255 pixel scale)."""
@@ -375,6 +383,7 @@ class _Params:
     dissolve_min_norm_change: float = 20.0  # same after normalising mean/contrast
     dissolve_blend: float = 0.28  # |M - (A+B)/2| <= this × |A - B| ...
     dissolve_max_residual: float = 12.0  # ... and <= this
+    dissolve_detail: float = 0.85  # a blend of two pictures has less fine detail than either
     dissolve_min_support: int = 2  # passing windows per group
 
 
@@ -394,6 +403,7 @@ class _Signals:
     """What ``process`` keeps for ``finish``: a few floats per frame plus sparse events."""
 
     luma: list[float] = field(default_factory=list)
+    detail: list[float] = field(default_factory=list)  # RMS fine detail of each frame
     shifted: list[float] = field(default_factory=list)  # RMS change t-1→t at the best global shift
     unshifted: list[float] = field(default_factory=list)  # RMS change t-1→t
     candidates: set[int] = field(default_factory=set)  # AdaptiveDetector's cut candidates
@@ -441,6 +451,7 @@ class CombinedDetector(ShotDetector):
         self.signals.shifted.append(shifted)
         self.signals.unshifted.append(unshifted)
         self.signals.luma.append(_luma(frame))
+        self.signals.detail.append(_detail(frame))
         self._track_returns(index, frame, shifted)
         self._frames.append(frame)
         self._descs.append(_descriptor(frame))
@@ -459,10 +470,10 @@ class CombinedDetector(ShotDetector):
             returns[s] = min(returns[s], _shift_match(before, frame, reach=1 / 3)[0])
         if shifted < self.p.transient_min or not self._frames:
             return
-        ring = list(self._frames)
-        earlier = [_shift_match(f, frame, reach=1 / 3)[0] for f in ring[:-1][-self.transient_frames :]]
-        returns[t] = min(earlier, default=math.inf)
-        self._pending[t] = ring[-1]
+        before = self._frames[-1]
+        earlier = [self._frames[-k] for k in range(2, min(len(self._frames), self.transient_frames + 1) + 1)]
+        returns[t] = min((_shift_match(f, frame, reach=1 / 3)[0] for f in earlier), default=math.inf)
+        self._pending[t] = before
 
     def _test_windows(self, t: int) -> None:
         """Test every dissolve window ending at frame ``t``."""
@@ -484,8 +495,9 @@ class CombinedDetector(ShotDetector):
                 continue  # a dip to black is a fade
             if _mad(_normalised(a), _normalised(b)) < self.p.dissolve_min_norm_change:
                 continue  # the same picture, lit differently
-            if _shift_ratio(*_shift_match(a, b)) < self.p.motion_residual:
-                continue  # the same picture, moved
+            detail = self.signals.detail
+            if detail[t - length // 2] > self.p.dissolve_detail * 0.5 * (detail[t - length] + detail[t]):
+                continue  # the middle is as sharp as the ends: motion or zoom, not a double image
             crossing = t - length + _crossing(ring[-1 - length :])
             self.signals.windows.append(_Window(t, length, change, residual, crossing))
 

@@ -41,3 +41,15 @@ def text_matches(store: Store, text: str, *, where: str | None = None, limit: in
     rows = query.limit(limit * 2 + len(exclude or ())).to_arrow().to_pylist()
     keys = [r["row_key"] for r in rows if r["source_id"] in ok and r["row_key"] not in (exclude or ())]
     return keys[:limit]
+
+
+def text_match_scores(store: Store, text: str, *, limit: int = 20) -> list[tuple[int, float]]:
+    """(row_key, BM25 score) of visible shots matching `text`, best first (for text-only
+    retrieval when a library has no embeddings)."""
+    table = store.table("shots")
+    if table is None or not text.strip() or not has_fts_index(table):
+        return []
+    ok = store.ok_source_ids()
+    rows = table.search(text, query_type="fts").select(["row_key", "source_id"]).limit(limit * 2)
+    hits = [(r["row_key"], float(r["_score"])) for r in rows.to_arrow().to_pylist() if r["source_id"] in ok]
+    return hits[:limit]

@@ -1,0 +1,575 @@
+"""Assemble planned segments into one H.264 + AAC mp4: conform, transitions, audio, subtitles.
+
+Timing is exact. Segment ``i`` owns output frames ``[b[i-1], b[i])`` where
+``b[i] = round((d_0 + … + d_i) * fps)`` — rounding is carried, so the output has exactly
+``round(sum(durations) * fps)`` frames and no segment drifts. A crossfade of ``F`` frames is centred
+on a seam: ``F // 2`` frames before it, the rest after. Over it the outgoing segment continues past
+its out point and the incoming one starts before its in point, using their *handles* (source time
+available beyond ``in_s``/``out_s``); where a handle is short the segment's first or last frame is
+held. So a crossfade never shortens the video.
+
+Work streams segment by segment: each source range is decoded (seek + decode, only that range),
+conformed and encoded as it goes; only a crossfade's few frames are held back. Audio is written per
+segment beside its video: the sources' own audio (silence for segments without any), a music file
+trimmed to the video and faded out, or none. Captions go to an SRT file and, with
+``burn_subtitles``, onto the frames. The mp4 is written under a temporary name and renamed at the
+end: a failure anywhere leaves neither the output nor the temporary file (nor the SRT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
+from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
+from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
+
+log = logging.getLogger(__name__)
+
+KINDS = ("source", "frames", "file")
+TRANSITIONS = ("cut", "crossfade")
+AUDIO_MODES = ("sources", "none")
+SAMPLE_RATE = 48000
+_DECLICK_S = 0.005  # ramp at every audio cut, against clicks
+_EPS = 1e-6
+
+
+@dataclass
+class Segment:
+    """One planned piece of the output.
+
+    ``kind``:
+
+    - ``source``: the range ``[in_s, out_s)`` of the original file ``path`` (seconds from its
+      video stream's start). ``handle_before_s``/``handle_after_s`` say how much of the source
+      before ``in_s`` / after ``out_s`` may be shown during crossfades.
+    - ``frames``: in-memory RGB uint8 frames (a sequence, stretched or held to the planned length;
+      or any iterable, taken in order and held at its end — then ``duration_s`` is required).
+    - ``file``: a drafted/generated segment file ``path``, from ``in_s`` (default 0).
+
+    ``duration_s`` is the planned duration; by default ``out_s - in_s`` (source, and file with
+    ``out_s``), the file's duration (file), or ``len(frames) / fps`` (frames). ``caption`` is the
+    on-screen text; ``audio`` uses the segment's own sound when it has some; ``rotation`` overrides
+    the probed display rotation; ``name`` labels the segment in the report.
+    """
+
+    kind: str
+    path: str | os.PathLike[str] | None = None
+    in_s: float = 0.0
+    out_s: float | None = None
+    frames: Sequence[np.ndarray] | Iterable[np.ndarray] | None = None
+    duration_s: float | None = None
+    handle_before_s: float = 0.0
+    handle_after_s: float = 0.0
+    caption: str | None = None
+    audio: bool = True
+    rotation: int | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Segment.kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind in ("source", "file") and self.path is None:
+            raise ValueError(f"Segment.path is required for kind={self.kind!r}")
+        if self.kind == "source" and (self.out_s is None or not self.out_s > self.in_s):
+            raise ValueError(f"Segment.out_s must be after in_s={self.in_s!r} for a source, got {self.out_s!r}")
+        if self.kind == "frames" and self.frames is None:
+            raise ValueError("Segment.frames is required for kind='frames'")
+        if self.in_s < 0:
+            raise ValueError(f"Segment.in_s must be >= 0, got {self.in_s!r}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise ValueError(f"Segment.duration_s must be positive, got {self.duration_s!r}")
+        if self.handle_before_s < 0 or self.handle_after_s < 0:
+            raise ValueError(f"Segment handles must be >= 0, got {self.handle_before_s!r}, {self.handle_after_s!r}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one segment landed in the output.
+
+    ``start_frame``/``end_frame`` (exclusive) and ``start_s``/``end_s`` are the segment's own span
+    (seams at the middle of crossfades). ``in_s``/``out_s`` are the times of ``path`` shown at the
+    span's first frame and just after its last (``None`` for frames segments).
+    ``crossfade_frames`` is the length of the crossfade into this segment (0 for a cut);
+    ``held_frames`` counts frames held because a handle was too short for a crossfade.
+    """
+
+    index: int
+    kind: str
+    start_frame: int
+    end_frame: int
+    start_s: float
+    end_s: float
+    path: str | None
+    in_s: float | None
+    out_s: float | None
+    crossfade_frames: int
+    held_frames: int
+    has_audio: bool
+    caption: str | None
+    name: str | None
+
+    @property
+    def frames(self) -> int:
+        """Number of output frames of this segment's span."""
+        return self.end_frame - self.start_frame
+
+
+@dataclass
+class AssemblyReport:
+    """What :func:`assemble` wrote."""
+
+    path: Path
+    fps: float
+    size: tuple[int, int]
+    frames: int
+    duration_s: float
+    transition: str
+    audio: str  # "sources" | "music" | "none"
+    has_audio: bool
+    subtitles_path: Path | None
+    segments: list[Placement] = field(default_factory=list)
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (paths as strings)."""
+        out = asdict(self)
+        out["path"] = str(self.path)
+        out["subtitles_path"] = str(self.subtitles_path) if self.subtitles_path else None
+        out["size"] = list(self.size)
+        return out
+
+
+# ------------------------------------------------------------------------------------ planning
+
+
+@dataclass
+class _Plan:
+    """A segment resolved against the output: frame span, seams, probe facts."""
+
+    index: int
+    seg: Segment
+    start: int
+    n: int
+    info: VideoInfo | None = None
+    pre: int = 0  # frames of the crossfade before the seam (shown from before in_s)
+    post: int = 0  # frames of the crossfade after the next seam (shown from after out_s)
+    xfade_in: int = 0
+    held: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.n
+
+
+def frame_boundaries(durations: Sequence[float], fps: float | Fraction) -> list[int]:
+    """Cumulative frame boundaries ``b[i] = round((d_0 + … + d_i) * fps)`` (half up; rounding carried)."""
+    rate = frame_rate(fps)
+    total, out = Fraction(0), []
+    for d in durations:
+        total += Fraction(d).limit_denominator(1_000_000)  # 0.1 is one tenth, not its binary neighbour
+        out.append(math.floor(total * rate + Fraction(1, 2)))  # half up
+    return out
+
+
+def _probe_all(segments: Sequence[Segment]) -> dict[str, VideoInfo]:
+    """Probe every distinct file once (fails early with MediaError, before anything is written)."""
+    infos: dict[str, VideoInfo] = {}
+    for seg in segments:
+        if seg.path is not None and str(seg.path) not in infos:
+            infos[str(seg.path)] = probe(seg.path)
+    return infos
+
+
+def segment_durations(segments: Sequence[Segment], fps: float | Fraction | None = None,
+                      infos: dict[str, VideoInfo] | None = None) -> list[float]:
+    """Planned duration of each segment (see :class:`Segment` for the defaults)."""
+    out = []
+    for i, seg in enumerate(segments):
+        if seg.duration_s is not None:
+            out.append(float(seg.duration_s))
+        elif seg.out_s is not None:
+            out.append(float(seg.out_s - seg.in_s))
+        elif seg.kind == "file":
+            info = (infos or {}).get(str(seg.path)) or probe(seg.path)
+            out.append(max(0.0, info.duration_s - seg.in_s))
+        elif isinstance(seg.frames, Sequence) and fps is not None:
+            out.append(len(seg.frames) / float(frame_rate(fps)))
+        else:
+            raise ValueError(f"segment {i}: duration_s is required for kind={seg.kind!r} here")
+        if not out[-1] > 0:
+            raise ValueError(f"segment {i}: duration must be positive, got {out[-1]!r}")
+    return out
+
+
+def _plan(segments: Sequence[Segment], rate: Fraction, transition: str, crossfade_s: float,
+          infos: dict[str, VideoInfo]) -> list[_Plan]:
+    bounds = frame_boundaries(segment_durations(segments, rate, infos), rate)
+    plans, start = [], 0
+    for i, (seg, end) in enumerate(zip(segments, bounds, strict=True)):
+        plans.append(_Plan(i, seg, start, end - start, infos.get(str(seg.path)) if seg.path is not None else None))
+        start = end
+    if transition == "crossfade":
+        want = int(round(crossfade_s * rate))
+        for a, b in zip(plans, plans[1:]):
+            f = min(want, a.n, b.n)
+            a.post, b.pre, b.xfade_in = f - f // 2, f // 2, f
+    return plans
+
+
+# ------------------------------------------------------------------------------------ frames
+
+
+def _held(frames: Iterator[np.ndarray], before: int, after: int) -> Iterator[np.ndarray]:
+    """``frames`` with its first frame repeated ``before`` times ahead and its last ``after`` behind."""
+    last = None
+    for k, frame in enumerate(frames):
+        if k == 0:
+            for _ in range(before):
+                yield frame
+        last = frame
+        yield frame
+    if last is None:
+        raise MediaError("segment produced no frames")
+    for _ in range(after):
+        yield last
+
+
+def _available(want: int, handle_s: float, rate: Fraction) -> int:
+    return max(0, min(want, int(math.floor(handle_s * rate + _EPS))))
+
+
+def _file_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+    seg = plan.seg
+    pre = _available(plan.pre, min(seg.handle_before_s, seg.in_s), rate)
+    post = _available(plan.post, seg.handle_after_s, rate)
+    plan.held = (plan.pre - pre) + (plan.post - post)
+    rotation = seg.rotation if seg.rotation is not None else (plan.info.rotation if plan.info else 0)
+    start = max(0.0, seg.in_s - float(pre / rate))
+    clip = iter_clip(seg.path, start, pre + plan.n + post, fps=rate, size=size, fit=fit, rotation=rotation)
+    return _held(clip, plan.pre - pre, plan.post - post)
+
+
+def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+    frames = plan.seg.frames
+    plan.held = plan.pre + plan.post
+    if isinstance(frames, Sequence):
+        if len(frames) == 0:
+            raise ValueError(f"segment {plan.index}: frames is empty")
+        picks = (frames[min(len(frames) - 1, k * len(frames) // plan.n)] for k in range(plan.n))
+    else:
+        picks = _take_or_hold(iter(frames), plan.n, plan.index)
+    return _held((conform_frame(_check_frame(f, plan.index), size, fit) for f in picks), plan.pre, plan.post)
+
+
+def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.ndarray]:
+    last = None
+    for k in range(n):
+        nxt = next(it, None)
+        if nxt is None and last is None:
+            raise ValueError(f"segment {index}: frames is empty")
+        last = nxt if nxt is not None else last
+        yield last
+
+
+def _check_frame(frame: np.ndarray, index: int) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        desc = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ValueError(f"segment {index}: frames must be HxWx3 uint8 RGB, got {desc}")
+    return frame
+
+
+def _segment_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+    """``pre + n + post`` conformed frames of the plan's segment."""
+    if plan.seg.kind == "frames":
+        return _memory_frames(plan, size, fit)
+    return _file_frames(plan, rate, size, fit)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    import cv2
+
+    return cv2.addWeighted(a, 1.0 - alpha, b, alpha, 0.0)
+
+
+# ------------------------------------------------------------------------------------ audio
+
+
+def _parse_audio(audio: str | os.PathLike[str] | None) -> tuple[str, Path | None]:
+    if audio is None or (isinstance(audio, str) and audio == "none"):
+        return "none", None
+    if isinstance(audio, str) and audio == "sources":
+        return "sources", None
+    music = check_readable(audio)
+    return "music", music
+
+
+def _ramp(samples: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
+    """Linear fade-in over ``n_in`` and cosine fade-out over ``n_out`` samples, in place."""
+    m = samples.shape[1]
+    n_in, n_out = min(n_in, m), min(n_out, m)
+    if n_in:
+        samples[:, :n_in] *= np.linspace(0.0, 1.0, n_in, endpoint=False, dtype=np.float32)
+    if n_out:
+        samples[:, m - n_out:] *= (0.5 + 0.5 * np.cos(np.linspace(0, math.pi, n_out, dtype=np.float32)))
+    return samples
+
+
+class _AudioTrack:
+    """Produces each segment's block of samples (exact sample boundaries from frame boundaries)."""
+
+    def __init__(self, mode: str, music: Path | None, plans: list[_Plan], rate: Fraction, total_frames: int,
+                 music_fade_s: float) -> None:
+        self.mode = mode
+        self.rate = rate
+        self.plans = plans
+        self.music: np.ndarray | None = None
+        if mode == "music":
+            seconds = float(total_frames / rate)
+            self.music = read_audio(music, 0.0, seconds, SAMPLE_RATE, channels=2)
+            if self.music is None:
+                raise MediaError(f"music file has no audio: {music}")
+            _ramp(self.music, int(_DECLICK_S * SAMPLE_RATE), int(max(0.0, music_fade_s) * SAMPLE_RATE))
+        self.enabled = mode == "music" or (mode == "sources" and any(self._has_audio(p) for p in plans))
+
+    def _has_audio(self, plan: _Plan) -> bool:
+        return plan.seg.audio and plan.info is not None and plan.info.has_audio
+
+    def _sample(self, frame: int) -> int:
+        return int(round(frame * SAMPLE_RATE / self.rate))
+
+    def block(self, plan: _Plan) -> np.ndarray:
+        """Samples ``(2, m)`` for the plan's frame span."""
+        lo, hi = self._sample(plan.start), self._sample(plan.end)
+        if self.music is not None:
+            return self.music[:, lo:hi]
+        if hi <= lo or not self._has_audio(plan):
+            return np.zeros((2, max(0, hi - lo)), dtype=np.float32)
+        seg = plan.seg
+        got = read_audio(seg.path, seg.in_s, seg.in_s + (hi - lo) / SAMPLE_RATE, SAMPLE_RATE, channels=2)
+        block = got if got is not None else np.zeros((2, hi - lo), dtype=np.float32)
+        declick = int(_DECLICK_S * SAMPLE_RATE)
+        return _ramp(block[:, : hi - lo], declick, declick)
+
+
+# ------------------------------------------------------------------------------------ subtitles
+
+
+def _srt_time(seconds: float) -> str:
+    ms = int(round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def srt_text(captions: Sequence[tuple[float, float, str]]) -> str:
+    """SubRip text of ``(start_s, end_s, text)`` cues (empty texts skipped, numbered from 1)."""
+    blocks = []
+    for start, end, text in captions:
+        if text and text.strip():
+            blocks.append(f"{len(blocks) + 1}\n{_srt_time(start)} --> {_srt_time(end)}\n{text.strip()}\n")
+    return "\n".join(blocks)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = temporary_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
+              fps: float | Fraction | None = None) -> Path:
+    """Write the segments' captions as SubRip to ``path`` (atomically); returns the path.
+
+    Cue times are the segments' planned spans; with ``fps`` they are snapped to the same frame
+    boundaries :func:`assemble` uses. Segments without a caption get no cue.
+    """
+    durations = segment_durations(segments, fps)
+    if fps is not None:
+        rate = frame_rate(fps)
+        ends = [float(b / rate) for b in frame_boundaries(durations, rate)]
+    else:
+        ends = list(np.cumsum(durations))
+    starts = [0.0] + ends[:-1]
+    out = Path(path)
+    _write_atomic(out, srt_text([(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]))
+    return out
+
+
+# ------------------------------------------------------------------------------------ assemble
+
+
+class _Output:
+    """Writes frames to the encoder, burning in the caption of the segment each frame belongs to."""
+
+    def __init__(self, writer: VideoWriter, plans: list[_Plan], size: tuple[int, int], burn: bool) -> None:
+        self.writer = writer
+        self.plans = plans
+        self.size = size
+        self.burn = burn
+        self.count = 0
+        self._seg = 0
+        self._overlays: dict[int, object] = {}
+
+    def write(self, frame: np.ndarray) -> None:
+        while self._seg < len(self.plans) - 1 and self.count >= self.plans[self._seg].end:
+            self._seg += 1
+        caption = self.plans[self._seg].seg.caption
+        if self.burn and caption and caption.strip():
+            frame = self._overlay(self._seg, caption).apply(frame)
+        self.writer.write(frame)
+        self.count += 1
+
+    def _overlay(self, index: int, caption: str):
+        from rag_video.generate.draft import caption_overlay
+
+        if index not in self._overlays:
+            self._overlays = {index: caption_overlay(caption.strip(), self.size)}
+        return self._overlays[index]
+
+
+def _write_srt_tmp(tmp: Path, final: Path, plans: list[_Plan], rate: Fraction) -> None:
+    cues = [(float(p.start / rate), float(p.end / rate), p.seg.caption or "") for p in plans]
+    try:
+        tmp.write_text(srt_text(cues), encoding="utf-8")
+    except OSError as exc:
+        raise MediaError(f"cannot write subtitles {final}: {exc.strerror or exc}") from None
+
+
+def _take(it: Iterator[np.ndarray], plan: _Plan) -> np.ndarray:
+    frame = next(it, None)
+    if frame is None:
+        raise MediaError(f"segment {plan.index}: ran out of frames")
+    return frame
+
+
+def _render(plans: list[_Plan], out: _Output, audio: _AudioTrack, rate: Fraction, size: tuple[int, int],
+            fit: str) -> None:
+    """Stream every segment: its audio block, its crossfade with the previous tail, its own frames."""
+    tail: list[np.ndarray] = []
+    for plan in plans:
+        if audio.enabled:
+            out.writer.write_audio(audio.block(plan))
+        if plan.n == 0:
+            continue
+        with contextlib.closing(_segment_frames(plan, rate, size, fit)) as it:
+            f_in = plan.xfade_in
+            for k in range(f_in):
+                out.write(_blend(tail[k], _take(it, plan), (k + 1) / (f_in + 1)))
+            after_prev = plans[plan.index - 1].post if plan.index else 0
+            before_next = _before_next(plans, plan)
+            for _ in range(plan.n - after_prev - before_next):
+                out.write(_take(it, plan))
+            tail = [_take(it, plan) for _ in range(before_next + plan.post)]
+
+
+def _before_next(plans: list[_Plan], plan: _Plan) -> int:
+    return plans[plan.index + 1].pre if plan.index + 1 < len(plans) else 0
+
+
+def _placements(plans: list[_Plan], rate: Fraction, has_audio: bool) -> list[Placement]:
+    out = []
+    for p in plans:
+        seg = p.seg
+        in_s = float(seg.in_s) if seg.kind != "frames" else None
+        out.append(Placement(
+            index=p.index, kind=seg.kind, start_frame=p.start, end_frame=p.end,
+            start_s=float(p.start / rate), end_s=float(p.end / rate),
+            path=str(seg.path) if seg.path is not None else None, in_s=in_s,
+            out_s=in_s + float(p.n / rate) if in_s is not None else None,
+            crossfade_frames=p.xfade_in, held_frames=p.held,
+            has_audio=has_audio and seg.audio and p.info is not None and p.info.has_audio,
+            caption=seg.caption, name=seg.name))
+    return out
+
+
+def _check_args(segments: Sequence[Segment], size: tuple[int, int], fit: str, transition: str,
+                crossfade_s: float) -> None:
+    if not segments:
+        raise ValueError("segments must not be empty")
+    check_fit(fit)
+    if transition not in TRANSITIONS:
+        raise ValueError(f"transition must be one of {TRANSITIONS}, got {transition!r}")
+    if not crossfade_s >= 0:
+        raise ValueError(f"crossfade_s must be >= 0, got {crossfade_s!r}")
+    for i, seg in enumerate(segments):
+        if not isinstance(seg, Segment):
+            raise ValueError(f"segments[{i}] must be a Segment, got {type(seg).__name__}")
+
+
+def assemble(segments: Sequence[Segment], out_path: str | os.PathLike[str], *, fps: float | Fraction,
+             size: tuple[int, int], fit: str = "crop", transition: str = "cut", crossfade_s: float = 0.5,
+             audio: str | os.PathLike[str] | None = "sources", music_fade_s: float = 1.0,
+             subtitles_path: str | os.PathLike[str] | None = None, burn_subtitles: bool = False,
+             crf: int = 20, preset: str = "veryfast", metadata: dict[str, str] | None = None) -> AssemblyReport:
+    """Render ``segments`` into ``out_path`` (H.264 + AAC mp4) lasting exactly their planned sum.
+
+    Args:
+        fps / size: output frame rate and ``(width, height)`` (even).
+        fit: ``crop`` (cover, centre cut) or ``letterbox`` (fit inside, black bars).
+        transition: ``cut`` or ``crossfade`` (``crossfade_s`` long, centred on each seam, capped
+            by the neighbours' lengths; borrows handles, holds frames when they are short).
+        audio: ``"sources"`` (each segment's own audio, silence where none; no track when no
+            segment has audio), ``"none"``, or a music file path (any other string is one):
+            trimmed to the video, faded out over ``music_fade_s``.
+        subtitles_path: write the captions there as SRT. burn_subtitles: draw them on the frames.
+        crf / preset: x264 quality and speed. metadata: extra container tags.
+
+    Raises ``MediaError`` for unreadable inputs or outputs and ``ValueError`` for bad arguments;
+    either way no output (and no temporary file) is left behind.
+    """
+    t0 = time.perf_counter()
+    _check_args(segments, size, fit, transition, crossfade_s)
+    rate = frame_rate(fps)
+    mode, music = _parse_audio(audio)
+    infos = _probe_all(segments)
+    plans = _plan(segments, rate, transition, crossfade_s, infos)
+    total = plans[-1].end
+    if total == 0:
+        raise ValueError(f"segments last less than one frame at {float(rate):g} fps")
+    track = _AudioTrack(mode, music, plans, rate, total, music_fade_s)
+    out_path = Path(out_path)
+    srt = Path(subtitles_path) if subtitles_path is not None else None
+    srt_tmp = temporary_path(srt) if srt is not None else None
+    try:
+        with VideoWriter(out_path, fps=rate, size=size, crf=crf, preset=preset, audio=track.enabled,
+                         sample_rate=SAMPLE_RATE, channels=2, metadata=metadata) as writer:
+            if srt_tmp is not None:
+                _write_srt_tmp(srt_tmp, srt, plans, rate)
+            output = _Output(writer, plans, writer.size, burn_subtitles)
+            _render(plans, output, track, rate, writer.size, fit)
+            if output.count != total:
+                raise MediaError(f"internal: wrote {output.count} frames, planned {total}")
+        if srt_tmp is not None:
+            os.replace(srt_tmp, srt)
+    finally:
+        if srt_tmp is not None:
+            srt_tmp.unlink(missing_ok=True)
+    report = AssemblyReport(
+        path=out_path, fps=float(rate), size=writer.size, frames=total, duration_s=float(total / rate),
+        transition=transition, audio=mode, has_audio=track.enabled, subtitles_path=srt,
+        segments=_placements(plans, rate, track.enabled), seconds=time.perf_counter() - t0,
+        encode_seconds=writer.encode_seconds)
+    log.info("assembled %s: %d segments, %d frames (%.3fs) in %.2fs", out_path, len(plans), total,
+             report.duration_s, report.seconds)
+    return report
+
+
+__all__ = ["AUDIO_MODES", "AssemblyReport", "KINDS", "Placement", "SAMPLE_RATE", "Segment", "TRANSITIONS",
+           "assemble", "frame_boundaries", "segment_durations", "srt_text", "write_srt"]

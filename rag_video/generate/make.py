@@ -1,0 +1,298 @@
+"""`make`: script → plan → plan-wide retrieval → reuse/restyle/fill → assembled video and exports.
+
+Outputs beside OUT.mp4: OUT.manifest.json (also the --json document), OUT.otio, OUT.html,
+OUT.srt, OUT.credits.txt. All are written under temporary names and renamed together at the end,
+so a failed make leaves no partial outputs. One `renders` row per planned shot is appended last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rag_video import schema
+from rag_video.errors import UsageError
+from rag_video.generate import decide as deciding
+from rag_video.generate import export
+from rag_video.generate.assemble import assemble
+from rag_video.generate.base import Generator
+from rag_video.generate.plan import Plan, load_plan, plan_from_dict, plan_to_dict
+from rag_video.generate.render import RenderSettings, ShotJob, render_job, segment_for
+from rag_video.retrieve.query import Searcher
+from rag_video.store import Store, sql_in
+
+log = logging.getLogger(__name__)
+DEFAULT_FPS = 24.0
+DEFAULT_HEIGHT = 720
+OUTPUT_SUFFIXES = {"manifest": ".manifest.json", "otio": ".otio", "html": ".html", "srt": ".srt",
+                   "credits": ".credits.txt"}
+
+
+@dataclass
+class MakeOptions:
+    """How a make renders (CLI flags; None means 'from the script, else the default')."""
+
+    final: bool = False
+    aspect: str | None = None
+    size: tuple[int, int] | None = None
+    fps: float | None = None
+    fit: str = "crop"
+    transition: str = "cut"
+    music: Path | None = None
+    audio: bool = True
+    burn_subtitles: bool = False
+    crf: int = 20
+    preset: str = "veryfast"
+    by_sentence: bool = False
+    fresh: bool = False
+    reuse_threshold: float = 0.28
+    fill_threshold: float = 0.20
+    steps: int = 20
+    seed: int = 0
+    max_gen_seconds: float | None = None
+    label_drafts: bool = True
+    restyle_model: str | None = None
+    fill_model: str | None = None
+    gen_size: tuple[int, int] | None = None
+
+    def model(self, decision: str) -> str | None:
+        """The diffusion model a final render uses for `decision` (None: the role's default)."""
+        return self.restyle_model if decision == "restyle" else self.fill_model
+
+
+def parse_aspect(aspect: str) -> float:
+    w, _, h = aspect.partition(":")
+    try:
+        ratio = float(w) / float(h)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--aspect {aspect!r}: expected W:H such as 16:9") from None
+    if ratio <= 0:
+        raise UsageError(f"--aspect {aspect!r}: expected W:H such as 16:9")
+    return ratio
+
+
+def output_format(plan: Plan, opts: MakeOptions) -> tuple[float, tuple[int, int], str]:
+    """(fps, (width, height), aspect) of the output."""
+    aspect = opts.aspect or plan.aspect or "16:9"
+    ratio = parse_aspect(aspect)
+    if opts.size:
+        size = opts.size
+    elif ratio >= 1:
+        size = (round(DEFAULT_HEIGHT * ratio / 2) * 2, DEFAULT_HEIGHT)
+    else:
+        size = (DEFAULT_HEIGHT, round(DEFAULT_HEIGHT / ratio / 2) * 2)
+    if size[0] % 2 or size[1] % 2 or min(size) < 16:
+        raise UsageError(f"--size {size[0]}x{size[1]}: width and height must be even and at least 16")
+    return float(opts.fps or plan.fps or DEFAULT_FPS), size, aspect
+
+
+def check_output(out: Path) -> Path:
+    out = Path(out).expanduser().absolute()
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {str(out.parent)!r} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"output folder {str(out.parent)!r} is not writable")
+    return out
+
+
+# ---- planning ---------------------------------------------------------------------------
+def _keyframe(row: dict | None) -> dict | None:
+    if not row or not row.get("keyframe_times"):
+        return None
+    times = row["keyframe_times"]
+    return {"shot_id": row["shot_id"], "path": row["path"], "time_s": times[len(times) // 2]}
+
+
+def _source_window(row: dict, duration: float, source_duration: float) -> dict:
+    from rag_video.generate.trim import best_trim_start
+
+    in_s = best_trim_start(row["path"], row["start_s"], row["end_s"], duration)
+    return {"shot_id": row["shot_id"], "path": row["path"], "in_s": in_s, "out_s": in_s + duration,
+            "fps": row["fps"], "source_duration_s": source_duration,
+            "shot_start_s": row["start_s"], "shot_end_s": row["end_s"],
+            "handle_before_s": in_s - row["start_s"], "handle_after_s": row["end_s"] - in_s - duration}
+
+
+def plan_jobs(searcher: Searcher, plan: Plan, ratio: float, opts: MakeOptions) -> tuple[list[ShotJob], str]:
+    """Retrieve for the whole plan, decide every shot, and resolve the media each one uses."""
+    rows, scores, mode = deciding.retrieve(searcher, plan, ratio)
+    reuse_th, fill_th = ((opts.reuse_threshold, opts.fill_threshold) if mode == "vector"
+                         else (deciding.TEXT_REUSE, deciding.TEXT_FILL))
+    penalty = deciding.usage_penalty(searcher.store, rows) if opts.fresh and rows else None
+    choices = deciding.decide(plan, rows, scores, reuse_threshold=reuse_th, fill_threshold=fill_th,
+                              fresh_penalty=penalty)
+    by_id = {r["shot_id"]: r for r in rows}
+    lengths = dict(zip(*searcher.store.read("sources", columns=["source_id", "duration_s"]).to_pydict().values()))
+    jobs = []
+    for shot, choice in zip(plan.shots, choices):
+        job = ShotJob(shot.index, shot.text, shot.caption, shot.duration_s, shot.style, choice.decision,
+                      choice.score, choice.reason, choice.candidates, seed=opts.seed)
+        partial = choice.candidate or (by_id.get(choice.candidates[0]["shot_id"]) if choice.candidates else None)
+        if choice.decision in ("reuse", "restyle"):
+            cand = choice.candidate
+            job.source = _source_window(cand, shot.duration_s, lengths[cand["source_id"]])
+        job.reference = _keyframe(partial)
+        jobs.append(job)
+    return jobs, mode
+
+
+def jobs_from_manifest(manifest: dict) -> list[ShotJob]:
+    """The saved decisions of an earlier make (for --from): no re-planning."""
+    fields = ShotJob.__dataclass_fields__
+    return [ShotJob(**{k: v for k, v in shot.items() if k in fields}) for shot in manifest["shots"]]
+
+
+# ---- rendering --------------------------------------------------------------------------
+def _generators(opts: MakeOptions, plan: Plan) -> tuple[Generator, Generator]:
+    """(generator for restyle/fill shots, draft renderer used for drafts and fallbacks)."""
+    from rag_video.generate.draft import DraftGenerator
+
+    reference = next((s.image for s in plan.shots if s.image), None)
+    draft = DraftGenerator(reference=reference, label=opts.label_drafts)
+    if not opts.final:
+        return draft, draft
+    from rag_video.generate.diffusion import DiffusionGenerator
+
+    return DiffusionGenerator(restyle_model=opts.restyle_model, fill_model=opts.fill_model,
+                              gen_size=opts.gen_size), draft
+
+
+def render_all(jobs: list[ShotJob], generator: Generator, draft: Generator, rs: RenderSettings,
+               opts: MakeOptions) -> None:
+    """Render every restyle/fill shot (reuse shots need no rendering), within the time budget."""
+    from rag_video import progress
+    from rag_video.generate.diffusion import strength_from_score
+
+    spent = 0.0
+    todo = [j for j in jobs if j.decision != "reuse"]
+    with progress.bar(len(todo), "render") as advance:
+        for job in todo:
+            if job.decision == "restyle" and job.strength is None:
+                job.strength = strength_from_score(job.score, opts.reuse_threshold, opts.fill_threshold)
+            over = opts.max_gen_seconds is not None and spent >= opts.max_gen_seconds
+            use = draft if over else generator
+            if over and generator is not draft:
+                job.fallback = f"--max-gen-seconds {opts.max_gen_seconds:g} spent"
+            render_job(job, jobs, use, draft, rs, opts.model(job.decision) if use is not draft else None)
+            spent += job.seconds
+            advance()
+
+
+# ---- outputs ----------------------------------------------------------------------------
+def _credits(store: Store, jobs: list[ShotJob]) -> list[dict]:
+    ids = {m["shot_id"].split(":")[0] for j in jobs for m in (j.source, j.reference) if m}
+    rows = store.read("sources", columns=["source_id", "path", "title", "license", "creator"],
+                      where=sql_in("source_id", sorted(ids))).to_pylist()
+    return [{k: r[k] for k in ("path", "title", "license", "creator")} for r in sorted(rows, key=lambda r: r["path"])]
+
+
+def _thumbnails(store: Store, jobs: list[ShotJob]) -> dict[str, bytes]:
+    ids = {c["shot_id"] for j in jobs for c in j.candidates} | {
+        m["shot_id"] for j in jobs for m in (j.source, j.reference) if m}
+    rows = store.read("shots", columns=["shot_id", "thumbnail"], where=sql_in("shot_id", sorted(ids)))
+    return {r["shot_id"]: r["thumbnail"] for r in rows.to_pylist() if r["thumbnail"]}
+
+
+def build_manifest(run_id: str, script: Path, store: Store, out: Path, plan: Plan, fps: float,
+                   size: tuple[int, int], aspect: str, jobs: list[ShotJob], report) -> dict:
+    shots = []
+    for job, placed in zip(jobs, report.segments):
+        entry = asdict(job)
+        entry.update(out_start_s=placed.start_s, out_end_s=placed.end_s)
+        shots.append(entry)
+    return {
+        "run_id": run_id, "script": str(script), "library": str(store.root),
+        "created_at": datetime.now(timezone.utc).isoformat(), "fps": fps, "size": list(size),
+        "aspect": aspect, "duration_s": report.duration_s, "output": str(out), "title": plan.title,
+        "frames": report.frames, "has_audio": report.has_audio, "shots": shots,
+        "credits": _credits(store, jobs), "plan": plan_to_dict(plan),
+        "fallbacks": sum(1 for j in jobs if j.fallback),
+    }
+
+
+def _tmp(path: Path, run_id: str) -> Path:
+    return path.with_name(f".{path.name}.{run_id[:8]}.partial{path.suffix}")
+
+
+def write_outputs(manifest: dict, out: Path, thumbnails: dict, run_id: str, video_tmp: Path) -> dict[str, Path]:
+    """Write every export to a temporary name, then rename them all (the video last but one)."""
+    stem = out.with_suffix("")
+    finals = {name: Path(f"{stem}{suffix}") for name, suffix in OUTPUT_SUFFIXES.items()}
+    temps = {name: _tmp(path, run_id) for name, path in finals.items()}
+    try:
+        export.write_manifest(manifest, temps["manifest"])
+        export.write_otio(manifest, temps["otio"])
+        export.write_html(manifest, thumbnails, temps["html"])
+        export.write_srt(manifest, temps["srt"])
+        export.write_credits(manifest, temps["credits"])
+    except BaseException:
+        for tmp in [*temps.values(), video_tmp]:
+            tmp.unlink(missing_ok=True)
+        raise
+    os.replace(video_tmp, out)
+    for name, tmp in temps.items():
+        os.replace(tmp, finals[name])
+    return {"video": out, **finals}
+
+
+def record_renders(store: Store, manifest: dict, lock_timeout: float) -> None:
+    now = datetime.now(timezone.utc)
+    rows = [{"run_id": manifest["run_id"], "shot_index": s["index"], "text": s["text"],
+             "decision": s["decision"], "shot_id": (s["source"] or {}).get("shot_id"),
+             "score": s["score"], "generator": s["generator"], "model": s["model"], "steps": s["steps"],
+             "strength": s["strength"], "seed": s["seed"], "seconds": s["seconds"], "created_at": now}
+            for s in manifest["shots"]]
+    with store.writer(lock_timeout):
+        store.add("renders", schema.to_table(rows, schema.RENDERS), schema.RENDERS)
+
+
+def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: MakeOptions, *,
+         from_manifest: dict | None = None, lock_timeout: float = 30.0) -> dict:
+    """Render `script` (or a saved manifest's plan) into `out`; returns the manifest."""
+    store = searcher.store
+    out = check_output(Path(out))
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    if from_manifest is not None:
+        plan = plan_from_dict(from_manifest["plan"])
+        script = Path(from_manifest["script"])
+    else:
+        script = Path(script)
+        plan = load_plan(script, by_sentence=opts.by_sentence)
+    fps, size, aspect = output_format(plan, opts)
+    timings["plan_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if from_manifest is not None:
+        jobs, mode = jobs_from_manifest(from_manifest), from_manifest.get("mode", "vector")
+        for job in jobs:
+            job.segment, job.fallback = None, None
+    else:
+        jobs, mode = plan_jobs(searcher, plan, parse_aspect(aspect), opts)
+    timings["retrieve_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    generator, draft = _generators(opts, plan)
+    rs = RenderSettings(fps, size, opts.fit, opts.steps, opts.seed, store.generated_dir)
+    try:
+        render_all(jobs, generator, draft, rs, opts)
+    finally:
+        generator.close()
+    timings["render_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    run_id = uuid.uuid4().hex
+    video_tmp = _tmp(out, run_id)
+    audio = opts.music if opts.music else ("sources" if opts.audio else "none")
+    report = assemble([segment_for(j) for j in jobs], video_tmp, fps=fps, size=size, fit=opts.fit,
+                      transition=opts.transition, audio=audio, burn_subtitles=opts.burn_subtitles,
+                      crf=opts.crf, preset=opts.preset, metadata={"rag_video_run": run_id})
+    timings["encode_s"] = time.perf_counter() - t
+    manifest = build_manifest(run_id, script, store, out, plan, fps, size, aspect, jobs, report)
+    manifest.update(mode=mode, timings={k: round(v, 3) for k, v in timings.items()},
+                    final=opts.final)
+    write_outputs(manifest, out, _thumbnails(store, jobs), run_id, Path(report.path))
+    record_renders(store, manifest, lock_timeout)
+    return manifest

@@ -1,0 +1,325 @@
+"""Read a time range of a source as frames (or audio) conformed to an output rate and size.
+
+Only the range is decoded: the reader seeks to the keyframe before the start and decodes forward.
+Times are seconds from the video stream's start, as everywhere in rag-video. The output is a
+constant-rate sequence of *ticks* ``start_s + k / fps``; each tick shows the decoded frame whose
+timestamp is nearest to it (ties go to the later frame), so a 25 fps source conformed to 24 or
+30 fps gives exactly ``round((out_s - in_s) * fps)`` frames. Ticks after the last frame of the
+file hold the last frame.
+
+Frames are conformed to ``size`` (width, height) with ``fit``:
+
+- ``crop``: scale to cover the output, then cut the centre (no bars; edges lost);
+- ``letterbox``: scale to fit inside the output, then pad with black bars.
+
+Scaling and YUV→RGB conversion are one swscale call at the scaled size; display rotation is
+applied after it; crop and pad are array slices.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from rag_video.media.encode import frame_rate
+from rag_video.media.probe import MediaError, check_readable, open_video
+
+log = logging.getLogger(__name__)
+
+FITS = ("crop", "letterbox")
+_TIE_S = 1e-6  # a tick this close to halfway between two frames is a tie (goes to the later)
+
+
+def check_fit(fit: str) -> str:
+    """Return ``fit`` when it is ``crop`` or ``letterbox``; else raise ``ValueError`` naming it."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    return fit
+
+
+def fit_geometry(src: tuple[int, int], size: tuple[int, int], fit: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Scaled size and offset for conforming a ``src`` (w, h) picture to ``size`` (w, h).
+
+    Returns ``((scaled_w, scaled_h), (x, y))``: for ``crop`` the scaled picture covers ``size``
+    and ``(x, y)`` is where the output window starts inside it; for ``letterbox`` it fits inside
+    and ``(x, y)`` is where it sits on the black canvas.
+    """
+    check_fit(fit)
+    (sw, sh), (w, h) = src, size
+    if fit == "crop":
+        scale = max(w / sw, h / sh)
+        scaled = (max(w, round(sw * scale)), max(h, round(sh * scale)))
+    else:
+        scale = min(w / sw, h / sh)
+        scaled = (min(w, max(1, round(sw * scale))), min(h, max(1, round(sh * scale))))
+    x, y = abs(scaled[0] - w) // 2, abs(scaled[1] - h) // 2
+    return scaled, (x, y)
+
+
+def place(scaled_rgb: np.ndarray, size: tuple[int, int], fit: str, offset: tuple[int, int]) -> np.ndarray:
+    """Cut (``crop``) or pad (``letterbox``) an already scaled picture to ``size``."""
+    w, h = size
+    x, y = offset
+    if fit == "crop":
+        return np.ascontiguousarray(scaled_rgb[y:y + h, x:x + w])
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    sh, sw = scaled_rgb.shape[:2]
+    canvas[y:y + sh, x:x + sw] = scaled_rgb
+    return canvas
+
+
+def conform_frame(rgb: np.ndarray, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+    """``rgb`` (h×w×3 uint8) conformed to ``size`` (w, h): centre crop or letterbox, then resize."""
+    import cv2
+
+    size = (int(size[0]), int(size[1]))
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    scaled, offset = fit_geometry((rgb.shape[1], rgb.shape[0]), size, fit)
+    shrink = scaled[0] < rgb.shape[1]
+    resized = cv2.resize(rgb, scaled, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return place(resized, size, fit, offset)
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
+
+
+class _Conformer:
+    """Turns decoded frames into upright RGB at the output size, one swscale call each."""
+
+    def __init__(self, stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int) -> None:
+        cc = stream.codec_context
+        self.rotation = rotation % 360
+        sar = stream.sample_aspect_ratio
+        coded = (cc.width, cc.height)
+        display_w = round(coded[0] * sar) if sar and sar > 0 else coded[0]
+        display = (display_w, coded[1])
+        if self.rotation in (90, 270):
+            display = (display[1], display[0])
+        self.size = size or (display[0] // 2 * 2 or display[0], display[1] // 2 * 2 or display[1])
+        self.fit = fit
+        self.scaled, self.offset = fit_geometry(display, self.size, fit)
+        self.swscale_size = (self.scaled[1], self.scaled[0]) if self.rotation in (90, 270) else self.scaled
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        w, h = self.swscale_size
+        rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
+        return place(_upright(rgb, self.rotation), self.size, self.fit, self.offset)
+
+
+def _frame_time(frame: av.VideoFrame, start: float) -> float | None:
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return float(frame.pts * frame.time_base) - start
+
+
+def _stream_start(stream: av.Stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+
+
+def _seek(container: av.container.InputContainer, stream: av.Stream, t: float, start: float) -> None:
+    if t <= 0:
+        container.seek(0, stream=stream, backward=True, any_frame=False)
+        return
+    container.seek(max(0, int((t + start) / stream.time_base)), stream=stream, backward=True)
+
+
+def _timed_frames(container: av.container.InputContainer, stream: av.VideoStream, start: float,
+                  seek_s: float, path: Path) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Decoded frames with their times, from the keyframe at or before ``seek_s``.
+
+    If the seek lands after ``seek_s`` (a file without a usable index), decoding restarts from
+    the beginning of the file.
+    """
+    fallback_fps = float(stream.average_rate or 25)
+    for attempt in (seek_s, 0.0):
+        _seek(container, stream, attempt, start)
+        last = None
+        try:
+            for frame in container.decode(stream):
+                t = _frame_time(frame, start)
+                t = t if t is not None else (last + 1 / fallback_fps if last is not None else attempt)
+                if last is None and t > seek_s + 0.5 / fallback_fps and attempt > 0:
+                    log.debug("%s: seek to %.3fs landed at %.3fs; decoding from the start", path, seek_s, t)
+                    break
+                last = t
+                yield t, frame
+            else:
+                return
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"decode failed: {path}: {exc.strerror or exc}") from None
+
+
+def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fps: float | Fraction,
+              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int = 0) -> Iterator[np.ndarray]:
+    """Yield ``n_frames`` RGB frames of ``path`` at ticks ``start_s + k / fps`` (nearest frame).
+
+    Streams: only the current and previous decoded frame are held. Raises :class:`MediaError`
+    for unreadable files and when no frame exists at or after the seek point.
+    """
+    check_fit(fit)
+    if start_s < 0:
+        raise ValueError(f"start_s must be >= 0, got {start_s!r}")
+    if n_frames < 0:
+        raise ValueError(f"n_frames must be >= 0, got {n_frames!r}")
+    if n_frames == 0:
+        return
+    rate = frame_rate(fps)
+    p = Path(path)
+    container, stream = open_video(p)
+    with container:
+        stream.thread_type = "AUTO"
+        yield from _ticks(_timed_frames(container, stream, _stream_start(stream), start_s, p),
+                          _Conformer(stream, size, fit, rotation), start_s, n_frames, rate, p)
+
+
+def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conformer, start_s: float,
+           n_frames: int, rate: Fraction, path: Path) -> Iterator[np.ndarray]:
+    """Map decoded frames onto output ticks; converts each chosen frame once."""
+    prev: tuple[float, av.VideoFrame] | None = None
+    cache: tuple[int, np.ndarray] | None = None
+    k = 0
+
+    def emit(item: tuple[float, av.VideoFrame]) -> np.ndarray:
+        nonlocal cache
+        if cache is None or cache[0] != id(item[1]):
+            cache = (id(item[1]), conform(item[1]))
+        return cache[1]
+
+    for t, frame in frames:
+        cur = (t, frame)
+        while k < n_frames:
+            tick = start_s + float(k / rate)
+            if t < tick:
+                break
+            nearest = prev if prev is not None and tick - prev[0] < t - tick - _TIE_S else cur
+            yield emit(nearest)
+            k += 1
+        if k >= n_frames:
+            return
+        prev = cur
+    if prev is None:
+        raise MediaError(f"no video frames at or after {start_s:.3f}s: {path}")
+    while k < n_frames:  # past the end of the file: hold the last frame
+        yield emit(prev)
+        k += 1
+
+
+def read_clip(path: str | os.PathLike[str], in_s: float, out_s: float, *, fps: float | Fraction | None = None,
+              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int = 0) -> list[np.ndarray]:
+    """RGB frames of ``path`` from ``in_s`` to ``out_s`` at ``fps`` (default: the source's rate).
+
+    Exactly ``round((out_s - in_s) * fps)`` frames, conformed to ``size`` (w, h; default: the
+    display size, rounded down to even) with ``fit`` (``crop`` | ``letterbox``), with ``rotation``
+    (clockwise degrees, as :func:`probe` reports) applied.
+    """
+    if not out_s > in_s:
+        raise ValueError(f"out_s must be after in_s, got in_s={in_s!r} out_s={out_s!r}")
+    if fps is None:
+        fps = source_rate(path)
+    rate = frame_rate(fps)
+    n = clip_duration_frames(in_s, out_s, rate)
+    return list(iter_clip(path, in_s, n, fps=rate, size=size, fit=fit, rotation=rotation))
+
+
+def source_rate(path: str | os.PathLike[str]) -> Fraction:
+    """The video stream's average frame rate as a fraction (25 when the file does not say)."""
+    container, stream = open_video(path)
+    with container:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        return Fraction(rate) if rate and 0 < rate <= 1000 else Fraction(25)
+
+
+# ---------------------------------------------------------------------------------------- audio
+
+
+def has_audio(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` has an audio stream (False for unreadable files)."""
+    try:
+        with av.open(str(check_readable(path))) as container:
+            return bool(container.streams.audio)
+    except (MediaError, av.error.FFmpegError, OSError):
+        return False
+
+
+def read_audio(path: str | os.PathLike[str], in_s: float, out_s: float, sample_rate: int = 48000,
+               *, channels: int | None = None) -> np.ndarray | None:
+    """Float32 samples ``(channels, n)`` of ``path`` from ``in_s`` to ``out_s``, or None without audio.
+
+    ``n == round((out_s - in_s) * sample_rate)`` exactly: the range is zero-padded where the audio
+    does not reach. Times are seconds from the video stream's start (from the audio stream's own
+    start for audio-only files such as music). ``channels`` (1 or 2) down/up-mixes; default keeps
+    the source's channel count (more than two are mixed to stereo).
+    """
+    if not out_s > in_s:
+        raise ValueError(f"out_s must be after in_s, got in_s={in_s!r} out_s={out_s!r}")
+    if in_s < 0:
+        raise ValueError(f"in_s must be >= 0, got {in_s!r}")
+    p = check_readable(path)
+    try:
+        container = av.open(str(p))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
+    with container:
+        if not container.streams.audio:
+            return None
+        stream = container.streams.audio[0]
+        clock = container.streams.video[0] if container.streams.video else stream
+        start = _stream_start(clock)
+        n_out = int(round((out_s - in_s) * sample_rate))
+        n_ch = channels or min(2, stream.codec_context.channels or 2)
+        layout = "stereo" if n_ch == 2 else "mono"
+        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+        out = np.zeros((n_ch, n_out), dtype=np.float32)
+        _fill_audio(container, stream, resampler, out, in_s, start, sample_rate, p)
+        return out
+
+
+def _fill_audio(container: av.container.InputContainer, stream: av.AudioStream, resampler: av.AudioResampler,
+                out: np.ndarray, in_s: float, start: float, sample_rate: int, path: Path) -> None:
+    """Decode from the seek point and copy the samples that fall in ``out``'s range into it."""
+    _seek(container, stream, in_s, start)
+    position: int | None = None  # output index of the next resampled sample
+    n_out = out.shape[1]
+    try:
+        for frame in container.decode(stream):
+            if position is None:
+                t = _frame_time(frame, start)
+                position = int(round(((t if t is not None else 0.0) - in_s) * sample_rate))
+            for chunk in resampler.resample(frame):
+                position = _place(out, chunk.to_ndarray(), position)
+            if position >= n_out:
+                return
+        for chunk in resampler.resample(None):
+            position = _place(out, chunk.to_ndarray(), position if position is not None else 0)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"audio decode failed: {path}: {exc.strerror or exc}") from None
+
+
+def _place(out: np.ndarray, data: np.ndarray, position: int) -> int:
+    """Copy ``data`` (channels, m) to ``out`` at ``position`` (clipped to its range); next position."""
+    m = data.shape[1]
+    lo, hi = max(0, position), min(out.shape[1], position + m)
+    if hi > lo:
+        out[:, lo:hi] = data[: out.shape[0], lo - position:hi - position]
+    return position + m
+
+
+def clip_duration_frames(in_s: float, out_s: float, fps: float | Fraction) -> int:
+    """Frames ``read_clip(in_s, out_s, fps)`` returns: ``round((out_s - in_s) * fps)``, half up."""
+    rate = frame_rate(fps)
+    span = Fraction(out_s).limit_denominator(1_000_000) - Fraction(in_s).limit_denominator(1_000_000)
+    return math.floor(span * rate + Fraction(1, 2))
+
+
+__all__ = ["FITS", "check_fit", "clip_duration_frames", "conform_frame", "fit_geometry", "has_audio",
+           "iter_clip", "place", "read_audio", "read_clip", "source_rate"]

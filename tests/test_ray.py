@@ -1,0 +1,177 @@
+"""Ingest on Ray (a local 2-CPU Ray): the same rows as a local ingest, failures as rows, killed
+workers retried a bounded number of times, reruns that change nothing, and the missing-extra error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+import synth
+from conftest import DATA
+from helpers import TINY, make_footage, snapshot
+
+from rag_video import open_library
+from rag_video.errors import UsageError
+from rag_video.ingest.ray_runner import INSTALL_HINT, WORKER_CRASH_ENV
+
+ray = pytest.importorskip("ray")
+
+SAMPLE = DATA / "bigbuckbunny.mp4"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module; the runner uses it as it is and leaves it running."""
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("footage")
+    files = make_footage(folder)
+    synth.make_video(folder / "c.mp4", [synth.Shot(30), synth.Shot(30)], seed=3)
+    return sorted([files["a"], files["b"], folder / "c.mp4"])
+
+
+@pytest.fixture(scope="module")
+def clean(footage, tmp_path_factory):
+    """Snapshot of a local --no-embed ingest of the generated footage."""
+    lib = open_library(tmp_path_factory.mktemp("clean") / "lib", workers=1, **TINY)
+    lib.ingest(footage, embed=False)
+    return snapshot(lib)
+
+
+def _sources(lib) -> dict[str, dict]:
+    return {r["path"]: {k: v for k, v in r.items() if k != "ingested_at"} for r in lib.sources().to_pylist()}
+
+
+def _shots(lib) -> dict[str, dict]:
+    return {r["shot_id"]: {k: v for k, v in r.items() if k != "row_key"} for r in lib.shots().to_pylist()}
+
+
+def test_ray_ingest_equals_local_ingest_and_rerun_is_a_noop(footage, tmp_path):
+    paths = [*footage, SAMPLE]
+    local = open_library(tmp_path / "local", workers=2, **TINY)
+    on_ray = open_library(tmp_path / "ray", **TINY)
+    expected = local.ingest(paths)
+    summary = on_ray.ingest(paths, ray="local", workers=2)
+
+    assert (summary.files, summary.ingested, summary.failed, summary.shots, summary.deferred_embeddings) == (
+        4, 4, 0, expected.shots, 0)
+    assert snapshot(on_ray) == snapshot(local)
+    assert _sources(on_ray) == _sources(local)
+    want, got = _shots(local), _shots(on_ray)
+    assert sorted(got) == sorted(want) and len(got) == expected.shots >= 6
+    for shot_id, row in want.items():
+        vec, other = np.asarray(row.pop("embedding")), np.asarray(got[shot_id].pop("embedding"))
+        assert got[shot_id] == row  # frames, times, stats, thumbnail, text, embed_model
+        assert other.shape == vec.shape
+        np.testing.assert_allclose(other, vec, atol=2e-3)
+    assert {r["embed_model"] for r in got.values()} == {"RV-Tiny/none"}
+
+    versions = {t: on_ray.store.version(t) for t in ("sources", "shots")}
+    again = on_ray.ingest(paths, ray="local")
+    assert (again.ingested, again.unchanged, again.failed, again.shots) == (0, 4, 0, expected.shots)
+    assert {t: on_ray.store.version(t) for t in ("sources", "shots")} == versions
+
+
+def test_bad_files_become_the_same_failed_rows_as_locally(footage, tmp_path):
+    folder = tmp_path / "mixed"
+    bad = synth.write_bad_files(folder)
+    shutil.copy(footage[1], folder / "good.mp4")
+    local = open_library(tmp_path / "local", workers=1, **TINY)
+    on_ray = open_library(tmp_path / "ray", **TINY)
+    expected = local.ingest([folder, *bad.values()], embed=False)
+    summary = on_ray.ingest([folder, *bad.values()], embed=False, ray="local")
+
+    assert (summary.files, summary.ingested, summary.failed) == (expected.files, 1, expected.failed)
+    assert summary.failed == len(bad)
+    assert sorted(summary.failures, key=lambda f: f["path"]) == sorted(expected.failures, key=lambda f: f["path"])
+    rows = _sources(on_ray)
+    assert rows == _sources(local)
+    assert rows[str(folder / "good.mp4")]["status"] == "ok"
+    assert all(rows[str(p)]["status"] == "failed" and rows[str(p)]["error"] for p in bad.values())
+
+
+def test_worker_killed_once_is_retried_and_the_job_completes(footage, clean, tmp_path, monkeypatch):
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv(WORKER_CRASH_ENV, f"c.mp4=once:{marker}")
+    lib = open_library(tmp_path / "lib", **TINY)
+    summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    assert marker.exists()  # the worker really died on c.mp4 once
+    assert (summary.ingested, summary.failed, summary.failures) == (3, 0, [])
+    assert snapshot(lib) == clean
+
+
+def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footage, clean, tmp_path, monkeypatch):
+    attempts = tmp_path / "attempts.log"
+    monkeypatch.setenv(WORKER_CRASH_ENV, f"c.mp4=always:{attempts}")
+    lib = open_library(tmp_path / "lib", **TINY)
+    summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    assert len(attempts.read_text().splitlines()) == 3  # first try + max_retries=2
+    assert (summary.ingested, summary.failed) == (2, 1)
+    assert summary.failures == [{"path": str(footage[2]), "error": "worker crashed 3 times processing this file"}]
+    assert _sources(lib)[str(footage[2])]["status"] == "failed"
+    assert not [r for r in lib.shots().to_pylist() if r["path"] == str(footage[2])]
+
+    monkeypatch.delenv(WORKER_CRASH_ENV)
+    resumed = lib.ingest(footage, embed=False, ray="local")
+    assert (resumed.ingested, resumed.unchanged, resumed.failed) == (1, 2, 0)
+    assert snapshot(lib) == clean
+
+
+def test_cli_ingest_on_ray_prints_the_local_json_document(footage, clean, tmp_path):
+    from click.testing import CliRunner
+
+    from rag_video.cli import main
+
+    args = ["--library", str(tmp_path / "lib"), "ingest", *map(str, footage), "--no-embed",
+            "--model", TINY["model"], "--json"]
+    result = CliRunner().invoke(main, [*args, "--ray"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots")} == {
+        "files": 3, "ingested": 3, "unchanged": 0, "failed": 0, "shots": 7}
+    assert set(doc) == {"files", "ingested", "unchanged", "failed", "shots", "seconds", "failures",
+                        "deferred_embeddings"}
+    assert snapshot(open_library(tmp_path / "lib")) == clean
+
+
+def test_without_ray_installed_ray_ingest_says_how_to_install(footage, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rag_video.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    lib = open_library(tmp_path / "lib", **TINY)
+    with pytest.raises(UsageError, match=r"pip install 'rag-video\[ray\]'"):
+        lib.ingest(footage, embed=False, ray="local")
+    assert not lib.sources().num_rows
+
+    result = CliRunner().invoke(main, ["--library", str(tmp_path / "lib"), "ingest", str(footage[0]), "--ray"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: --ray needs Ray (ray is not installed): {INSTALL_HINT}"]
+
+
+def test_unreachable_weights_defer_embeddings_with_one_warning(footage, tmp_path, caplog):
+    lib = open_library(tmp_path / "lib", model="ViT-B-32", pretrained="laion2b_s34b_b79k")
+    summary = lib.ingest(footage[:2], ray="local")
+    assert (summary.ingested, summary.failed, summary.deferred_embeddings) == (2, 0, 5)
+    assert all(r["embedding"] is None and r["embed_model"] is None for r in lib.shots().to_pylist())
+    warnings = [r for r in caplog.records if "deferred" in r.getMessage()]
+    assert len(warnings) == 1 and "laion2b_s34b_b79k" in warnings[0].getMessage()
+
+
+def test_a_path_swallowed_by_ray_is_refused_before_any_work(footage, tmp_path):
+    lib = open_library(tmp_path / "lib", **TINY)
+    with pytest.raises(UsageError, match=r"--ray '.*footage.*' is not a Ray address"):
+        lib.ingest(footage[1:], embed=False, ray=str(footage[0].parent))
+    assert not lib.sources().num_rows
