@@ -7,10 +7,10 @@ cut every 1.2-2.4 s) into a temporary folder. Every configuration ingests the sa
 `--no-embed` into a fresh library; the clock is the ingest's own `seconds` (discovery, analysis
 and the driver's commits). `analyze_only` times the per-file work alone in this process (the
 ceiling of one worker); `driver_commit_s_per_file` is what the local 1-worker run spends beyond it
-per file (the driver's serial share: discovery and the Lance commits). Ray runs on one local Ray started before the runs (`ray_start_s`) and
-warmed with one file, so its figures are steady-state per-worker throughput; the local 2-worker
-figure includes starting its process pool, as a real `--workers 2` run does. Prints one JSON line
-(`--table` adds a human table on stderr).
+per file (the driver's serial share: discovery and the Lance commits). Ray runs on one local Ray
+started before the runs (`ray_start_s`) and warmed with one file, so its figures are steady-state
+per-worker throughput; the local 2-worker figure includes starting its process pool, as a real
+`--workers 2` run does. Prints one JSON line (`--table` adds a human table on stderr).
 """
 
 from __future__ import annotations

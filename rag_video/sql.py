@@ -178,9 +178,9 @@ def _walk(tree: Any) -> Iterator[dict]:
         item = stack.pop()
         if isinstance(item, dict):
             yield item
-            stack.extend(item.values())
+            stack.extend(reversed(list(item.values())))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend(reversed(item))
 
 
 def _select_list_names(tree: dict) -> tuple[frozenset[str], bool]:
@@ -332,7 +332,7 @@ def display_columns(table: pa.Table, query: str) -> pa.Table:
     checked = selected_names(query)
     named = checked.named if checked else frozenset()
     has_star = checked.has_star if checked else True
-    keep = [f.name for f in table.schema if not (has_star and is_bulky(f) and f.name not in named)]
+    keep = [i for i, f in enumerate(table.schema) if not (has_star and is_bulky(f) and f.name not in named)]
     return table.select(keep)
 
 

@@ -282,6 +282,8 @@ def display_value(report: Report, column: str, value: Any) -> Any:
         return None
     if column in report.percent and isinstance(value, (int, float)):
         return f"{100 * value:.1f} %"
+    if report.chart is not None and column == report.chart.label and isinstance(value, float):
+        return f"{value:g}"  # a label (e.g. 23.976 fps), not a measurement to round
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat(timespec="seconds") if isinstance(value, dt.datetime) else value.isoformat()
     return value
@@ -370,7 +372,7 @@ def _header_only(report: Report) -> str:
 def chart_svg(report: Report) -> str:
     """The report's chart as inline SVG."""
     chart = report.chart
-    labels = [_text(display_value(report, chart.label, v)) for v in report.column(chart.label)]
+    labels = [chart_label(report, row) for row in report.rows]
     if chart.kind == "stacked":
         series = {name: [float(v or 0) for v in report.column(name)] for name in chart.values}
         return stacked_bars_svg(labels, series, title=report.title)
@@ -378,6 +380,15 @@ def chart_svg(report: Report) -> str:
     if chart.kind == "vbar":
         return vbars_svg(labels, values, title=report.title)
     return hbars_svg(labels, values, title=report.title, unit=chart.unit)
+
+
+def chart_label(report: Report, row: dict[str, Any]) -> str:
+    """A row's label on the chart: a shot as `file start–end s` (its id when the shot is gone)."""
+    label = report.chart.label
+    if label == "shot_id" and row.get("path"):
+        return f"{os.path.basename(row['path'])} {row['start_s']:g}–{row['end_s']:g} s"
+    value = row[label]
+    return f"{value:g}" if isinstance(value, float) else _text(display_value(report, label, value))
 
 
 def hbars_svg(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "",
@@ -391,7 +402,7 @@ def hbars_svg(labels: Sequence[str], values: Sequence[float], *, title: str, uni
         y = top + i * row
         w = max(value * scale, 0.0)
         items.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 40))}</text>'
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>'
             f'<rect class="bar" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
             f'fill="{PALETTE["bar"]}"><title>{_esc(label)}: {_num(value)} {unit}</title></rect>'
             f'<text x="{left + w + 4:.1f}" y="{y + 15}">{_num(value)}{(" " + unit) if unit else ""}</text>')
@@ -430,7 +441,7 @@ def stacked_bars_svg(labels: Sequence[str], series: dict[str, Sequence[float]], 
                      f'<text x="{x + 16}" y="16">{_esc(name)}</text>')
     for i, label in enumerate(labels):
         y, x = top + i * row, float(left)
-        items.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 40))}</text>')
+        items.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>')
         for name, values in series.items():
             w = max(values[i], 0.0) * span
             items.append(f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '

@@ -201,16 +201,17 @@ def test_output_is_tagged_as_rag_video(tmp_path):
 
 
 def test_source_frame_at_segment_start_matches_source_in_point(tmp_path, footage):
-    # in point = frame 40, the first frame of the second scene; one frame off shows the other scene
+    # the source cuts between frames 39 and 40: one frame off either way shows the other scene
     src = _decode(footage["cut"])
     segments = [Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=0.52),
-                Segment("source", path=footage["cut"], in_s=1.6, out_s=2.2)]
+                Segment("source", path=footage["cut"], in_s=1.6, out_s=2.2),  # in point = frame 40
+                Segment("source", path=footage["cut"], in_s=1.56, out_s=1.6)]  # in point = frame 39
     report = assemble(segments, tmp_path / "p.mp4", fps=25, size=SIZE, crf=12)
     out = _decode(report.path)
-    start = report.segments[1].start_frame
-    assert start == 13 and report.segments[1].in_s == 1.6
-    assert _psnr(out[start], src[40]) >= 30
-    assert _psnr(out[start], src[39]) < 25  # the previous scene
+    first, second = report.segments[1], report.segments[2]
+    assert (first.start_frame, first.in_s, second.start_frame, second.in_s) == (13, 1.6, 28, 1.56)
+    assert _psnr(out[13], src[40]) >= 30 and _psnr(out[13], src[39]) < 25
+    assert _psnr(out[28], src[39]) >= 30 and _psnr(out[28], src[40]) < 25
 
 
 def test_captions_go_to_srt_and_burn_in(tmp_path):

@@ -4,7 +4,9 @@ workers retried a bounded number of times, reruns that change nothing, and the m
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -128,20 +130,22 @@ def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footag
     assert snapshot(lib) == clean
 
 
-def test_cli_ingest_on_ray_prints_the_local_json_document(footage, clean, tmp_path):
-    from click.testing import CliRunner
-
-    from rag_video.cli import main
-
-    args = ["--library", str(tmp_path / "lib"), "ingest", *map(str, footage), "--no-embed",
-            "--model", TINY["model"], "--json"]
-    result = CliRunner().invoke(main, [*args, "--ray"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
-    assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots")} == {
-        "files": 3, "ingested": 3, "unchanged": 0, "failed": 0, "shots": 7}
+def test_cli_ingest_ray_starts_its_own_ray_survives_a_killed_worker_and_prints_one_json(footage, clean, tmp_path):
+    """`rag-video ingest --ray` in a fresh process: a private local Ray, a worker killed once, and
+    stdout still exactly the local runner's JSON document (Ray's own chatter goes to stderr)."""
+    marker = tmp_path / "killed-once"
+    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", WORKER_CRASH_ENV: f"a.mp4=once:{marker}"}
+    cmd = [sys.executable, "-m", "rag_video", "--library", str(tmp_path / "lib"), "ingest", *map(str, footage),
+           "--no-embed", "--model", TINY["model"], "--ray", "--json"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert marker.exists()
+    (line,) = proc.stdout.splitlines()
+    doc = json.loads(line)
     assert set(doc) == {"files", "ingested", "unchanged", "failed", "shots", "seconds", "failures",
                         "deferred_embeddings"}
+    assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "failures")} == {
+        "files": 3, "ingested": 3, "unchanged": 0, "failed": 0, "shots": 7, "failures": []}
     assert snapshot(open_library(tmp_path / "lib")) == clean
 
 

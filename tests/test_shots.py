@@ -82,13 +82,21 @@ def clips(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def cuts_clip(clips):
-    """~30 shots joined by hard cuts: drifting, static and fast-panning scenes, some flashes."""
+    """30 shots joined by hard cuts: drifting, static, panning, whip-panning and shaken scenes, flashes."""
     spec = synth.random_spec(
         30, seed=7, min_frames=15, max_frames=35, transitions=("cut",),
-        motions=("drift", "drift", "static", "pan"), flash_prob=0.3,
+        motions=("drift", "drift", "static", "pan", "whip", "shake"), flash_prob=0.3,
     )
     truth = synth.make_video(clips / "cuts.mp4", spec, seed=7)
     return synth.decode_bgr(clips / "cuts.mp4", (64, 36)), truth
+
+
+@pytest.fixture(scope="module")
+def real_frames() -> list[np.ndarray]:
+    """The bundled real clip (one continuous shot, 132 frames) at 64×36."""
+    frames = synth.decode_bgr(SAMPLE, (64, 36))
+    assert len(frames) == 132
+    return frames
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +110,7 @@ def mixed_clip(clips):
 
 def test_adaptive_hard_cut_f1(cuts_clip):
     frames, truth = cuts_clip
-    assert len(truth) == 29 and len(truth.pans) > 3 and len(truth.flashes) > 3
+    assert len(truth) == 29 and len(truth.pans) > 3 and len(truth.jolts) > 3 and len(truth.flashes) > 3
     found = detect("adaptive", frames)
     assert {b.kind for b in found} == {"cut"}
     assert f1_score([b.frame for b in found], truth.frames_of("cut"), tol=2) >= 0.95
@@ -127,10 +135,9 @@ def test_adaptive_ignores_flashes_shakes_and_pans(mixed_clip):
         assert all(not start + 2 <= f < end - 1 for f in found), (start, end, found)
 
 
-def test_adaptive_on_real_footage(tmp_path):
+def test_adaptive_on_real_footage(real_frames):
     """One continuous real shot has no boundary; jump cuts and a dissolve made from it are found."""
-    frames = synth.decode_bgr(SAMPLE, (64, 36))
-    assert len(frames) == 132
+    frames = real_frames
     assert detect("adaptive", frames) == []
     mirrored = [f[:, ::-1].copy() for f in frames]
     jumps = frames[:40] + frames[100:132] + mirrored[:40]
@@ -141,6 +148,38 @@ def test_adaptive_on_real_footage(tmp_path):
     ]
     found = detect("adaptive", frames[:40] + blend + mirrored[75:120])
     assert [b.kind for b in found] == ["dissolve"] and abs(found[0].frame - 47) <= 1
+
+
+def _real_variant(frames: list[np.ndarray], name: str) -> list[np.ndarray]:
+    """The real clip with a camera or lighting effect that must not create a boundary."""
+    import cv2
+
+    f32 = [f.astype(np.float32) for f in frames]
+    if name == "exposure":  # auto-exposure halves the brightness over 5 frames
+        out = [f * (1 - 0.5 * min(1.0, max(0.0, (i - 40) / 5))) for i, f in enumerate(f32)]
+    elif name == "dark":
+        out = [f * 0.15 for f in f32]
+    elif name == "noise":
+        rng = np.random.default_rng(0)
+        out = [f + rng.normal(0, 8, f.shape) for f in f32]
+    elif name == "lightning":
+        out = [f + (120 if i in (50, 51, 90) else 0) for i, f in enumerate(f32)]
+    else:  # "zoom": a fast zoom in (2× in 4 s)
+        out = [
+            cv2.resize(f[int(i * 0.1) : 36 - int(i * 0.1), int(i * 0.18) : 64 - int(i * 0.18)], (64, 36))
+            for i, f in enumerate(f32[:100])
+        ]
+    return [np.clip(f, 0, 255).astype(np.uint8) for f in out]
+
+
+@pytest.mark.parametrize("effect", ["exposure", "dark", "noise", "lightning", "zoom"])
+def test_adaptive_real_footage_effects_are_not_boundaries(real_frames, effect):
+    assert detect("adaptive", _real_variant(real_frames, effect)) == []
+
+
+def test_adaptive_real_footage_fade_through_black(real_frames):
+    faded = [(f * min(1.0, abs(i - 60) / 8)).astype(np.uint8) for i, f in enumerate(real_frames)]
+    assert detect("adaptive", faded) == [Boundary(60, "fade")]
 
 
 def test_adaptive_resizes_frames_of_another_size(clips):
@@ -215,35 +254,40 @@ def transnet_clip(clips):
     return synth.decode_bgr(clips / "transnet.mp4", (48, 27)), truth
 
 
-def test_transnet_finds_cuts_and_dissolve(transnet_clip):
-    frames, truth = transnet_clip
+@pytest.fixture(scope="module")
+def transnet_run(transnet_clip):
+    """Run the transnet detector once: its boundaries, streamed predictions and buffer peak."""
+    frames, _ = transnet_clip
     detector = make_detector("transnet", fps=FPS, min_shot_s=0.3)
     assert detector.frame_size == (48, 27)
+    peak = 0
     for i, frame in enumerate(frames):
         detector.process(i, frame)
-        assert len(detector._frames) <= 101  # only a window's worth is buffered
+        peak = max(peak, len(detector._frames))
     found = detector.finish(len(frames))
+    return found, np.concatenate(detector._single)[: len(frames)], peak
+
+
+def test_transnet_finds_cuts_and_dissolve(transnet_clip, transnet_run):
+    _, truth = transnet_clip
+    found, _, peak = transnet_run
+    assert peak <= 101  # only a window's worth of frames is buffered
     assert [b.kind for b in found] == [t.kind for t in truth] == ["cut", "cut", "dissolve", "cut"]
     for b, t in zip(found, truth, strict=True):
         assert abs(b.frame - t.frame) <= (0 if t.kind == "cut" else 2), (b, t)
 
 
-def test_transnet_windows_match_reference(transnet_clip):
+def test_transnet_windows_match_reference(transnet_clip, transnet_run):
     """The streaming windows give exactly the predictions of TransNetV2.predict_frames."""
     import torch
 
     from rag_video.ingest import shots
 
     frames, _ = transnet_clip
-    detector = make_detector("transnet", fps=FPS, min_shot_s=0.3)
-    for i, frame in enumerate(frames):
-        detector.process(i, frame)
-    detector.finish(len(frames))
-    streamed = np.concatenate(detector._single)[: len(frames)]
-    model = shots._transnet_model()
+    _, streamed, _ = transnet_run
     rgb = torch.from_numpy(np.stack([f[..., ::-1] for f in frames]).copy())
     with torch.inference_mode():
-        reference, _ = model.predict_frames(rgb, quiet=True)
+        reference, _ = shots._transnet_model().predict_frames(rgb, quiet=True)
     np.testing.assert_allclose(streamed, reference.numpy(), atol=1e-5)
 
 

@@ -27,12 +27,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
+
+if TYPE_CHECKING:
+    from rag_video.generate.draft import Overlay
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +429,7 @@ class _Output:
         self.burn = burn
         self.count = 0
         self._seg = 0
-        self._overlays: dict[int, object] = {}
+        self._overlays: dict[int, Overlay] = {}
 
     def write(self, frame: np.ndarray) -> None:
         while self._seg < len(self.plans) - 1 and self.count >= self.plans[self._seg].end:
@@ -436,7 +440,7 @@ class _Output:
         self.writer.write(frame)
         self.count += 1
 
-    def _overlay(self, index: int, caption: str):
+    def _overlay(self, index: int, caption: str) -> Overlay:
         from rag_video.generate.draft import caption_overlay
 
         if index not in self._overlays:

@@ -10,13 +10,15 @@ shot. The chosen candidate's cosine score then decides:
     score < fill_threshold, or nothing  → fill    (generate, conditioned on the best partial match)
 
 With no embeddings in the library, candidates come from full-text search over sidecar and subtitle
-text instead, scored on their own scale: s = bm25 / (bm25 + TEXT_SCORE_HALF), in [0, 1), with
-their own thresholds (TEXT_REUSE, TEXT_FILL).
+text instead, scored on their own scale: the share of the query's words (lower-cased, stop words
+dropped, plurals folded) found in the shot's text, in [0, 1], with their own thresholds
+(TEXT_REUSE, TEXT_FILL). BM25 scores are not used as scores: they depend on the library's size.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,11 +34,12 @@ log = logging.getLogger(__name__)
 
 CANDIDATES_PER_SHOT = 12
 MIN_AREA_KEPT = 0.5  # a candidate fits the output aspect when cropping keeps this much of it
-TEXT_SCORE_HALF = 4.0
-TEXT_REUSE, TEXT_FILL = 0.6, 0.3
+TEXT_REUSE, TEXT_FILL = 0.75, 0.4
+STOP_WORDS = frozenset("a an the of in on at to and or with by for from over under into its his her "
+                       "their is are was were be this that these those as it".split())
 FRESH_PENALTY = 0.05  # per earlier use of a shot, with --fresh
 CANDIDATE_COLUMNS = ["row_key", "shot_id", "source_id", "path", "start_s", "end_s", "duration_s",
-                     "fps", "width", "height", "thumbnail", "keyframe_times", "embedding"]
+                     "fps", "width", "height", "thumbnail", "keyframe_times", "embedding", "text"]
 
 
 @dataclass
@@ -86,16 +89,30 @@ def _vector_candidates(searcher: Searcher, plan: Plan, ratio: float) -> tuple[li
     return rows, scores
 
 
+def words(text: str | None) -> set[str]:
+    """Content words of a text for the text score: lower-cased, stop words out, plurals folded."""
+    out = set()
+    for word in re.findall(r"[\w']+", (text or "").lower()):
+        if word not in STOP_WORDS:
+            out.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
+    return out
+
+
+def text_score(query: str, text: str | None) -> float:
+    """Share of the query's content words found in `text` (0..1)."""
+    wanted = words(query)
+    return len(wanted & words(text)) / len(wanted) if wanted else 0.0
+
+
 def _text_candidates(store: Store, plan: Plan, ratio: float) -> tuple[list[dict], np.ndarray]:
     hits = [dict(text_match_scores(store, s.text, limit=CANDIDATES_PER_SHOT)) for s in plan.shots]
     rows = _fetch(store, sorted({k for h in hits for k in h}))
     scores = np.full((len(plan.shots), len(rows)), -np.inf)
     for i, shot in enumerate(plan.shots):
         for j, row in enumerate(rows):
-            bm25 = hits[i].get(row["row_key"])
             fits = row["duration_s"] >= shot.duration_s - 1e-6 and _fits(row, ratio)
-            if bm25 is not None and fits:
-                scores[i, j] = bm25 / (bm25 + TEXT_SCORE_HALF)
+            if row["row_key"] in hits[i] and fits:
+                scores[i, j] = text_score(shot.text, row["text"])
     return rows, scores
 
 
@@ -125,7 +142,7 @@ def retrieve(searcher: Searcher, plan: Plan, ratio: float) -> tuple[list[dict], 
         raise UsageError(f"library {store.root} has neither embeddings nor text to search: "
                          "run `rag-video embed` (or add sidecar descriptions and re-ingest)")
     log.warning("the library has no embeddings: matching shots by their sidecar and subtitle text "
-                "(score = bm25/(bm25+%g); run `rag-video embed` for visual matching)", TEXT_SCORE_HALF)
+                "(score = share of the shot's words found; run `rag-video embed` for visual matching)")
     rows, scores = _text_candidates(store, plan, ratio)
     return rows, scores, "text"
 

@@ -337,9 +337,9 @@ main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); 
 .meter .ru { position:absolute; top:-2px; bottom:-2px; width:2px; background:#000; opacity:.45; }
 .kv { display:grid; grid-template-columns:auto 1fr; gap:1px 10px; font-size:12.5px; }
 .kv dt { color:var(--muted); } .kv dd { margin:0; overflow-wrap:anywhere; }
-.cands { display:flex; gap:6px; overflow-x:auto; padding-top:2px; }
-.cand { flex:0 0 96px; font-size:11px; color:var(--muted); text-align:center; }
-.cand img, .cand .nothumb { width:96px; height:54px; object-fit:cover; border-radius:4px; display:block;
+.cands { display:flex; flex-wrap:wrap; gap:6px; padding-top:2px; }
+.cand { flex:0 0 84px; font-size:11px; color:var(--muted); text-align:center; overflow-wrap:anywhere; }
+.cand img, .cand .nothumb { width:84px; height:47px; object-fit:cover; border-radius:4px; display:block;
                             border:2px solid transparent; background:#d7dbe2; }
 .cand.chosen img, .cand.chosen .nothumb { border-color:var(--dc); }
 .cand .sc { color:var(--fg); font-weight:600; font-variant-numeric:tabular-nums; }

@@ -60,6 +60,11 @@ class MakeOptions:
     fill_model: str | None = None
     gen_size: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        if self.reuse_threshold < self.fill_threshold:
+            raise UsageError(f"--reuse-threshold {self.reuse_threshold:g} must not be below "
+                             f"--fill-threshold {self.fill_threshold:g}")
+
     def model(self, decision: str) -> str | None:
         """The diffusion model a final render uses for `decision` (None: the role's default)."""
         return self.restyle_model if decision == "restyle" else self.fill_model

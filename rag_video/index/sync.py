@@ -5,62 +5,246 @@ The index records the library state it reflects as one int: the shots table vers
 are visible, so both matter). A search on a stale index first updates it incrementally: visible
 embedded shots missing from the index are added, keys no longer visible are tombstoned, and once
 tombstones pass their share (or the encoder changed) the index is rebuilt from the table.
+
+Reads go through a :class:`TableState`: the shots table pinned at one version, with per-row arrays
+(row_key, visible, embedded, source) read once per state version. Checking whether the state moved
+costs two manifest lookups (microseconds), so a query on an unchanged library pays no scan:
+result rows are fetched with Lance ``take`` by row offset, filters and exclusions resolve against
+the cached arrays.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from rag_video.errors import UsageError
 from rag_video.index.faiss_index import IndexUnavailable, ShotIndex
-from rag_video.store import Store, sql_in
+from rag_video.store import Store
 
 log = logging.getLogger(__name__)
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+VERSION_SHIFT = 32
 
 
 def state_version(store: Store) -> int:
-    """One int naming the library state an index reflects."""
-    return (store.version("shots") << 32) | store.version("sources")
-
-
-def _embedded(store: Store, columns: list[str], where: str | None = None) -> pa.Table:
-    pred = "embedding IS NOT NULL" + (f" AND ({where})" if where else "")
-    return store.visible_shots(columns=columns, where=pred)
+    """One int naming the library state an index reflects (shots version << 32 | sources version)."""
+    return (store.version("shots") << VERSION_SHIFT) | store.version("sources")
 
 
 def _vectors(table: pa.Table) -> np.ndarray:
+    """The non-null `embedding` values of `table` as a float32 (n, dim) array."""
     col = table.column("embedding").combine_chunks()
     dim = col.type.list_size
     return np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(-1, dim)
 
 
+def predicate_error(where: str, exc: Exception) -> UsageError:
+    """A one-line usage error naming a bad `--where` predicate, without Lance's internals."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r",?\s*/\S+\.rs:\d+:\d+", "", text)
+    text = text.replace("Invalid user input: ", "")
+    text = re.sub(r",?\s*_rowid,.*?(?=\.|$)", "", text)
+    text = re.sub(r"Error parsing statement: SELECT 1 FROM t WHERE .*? \((sql parser error: .*)\)$", r"\1", text)
+    return UsageError(f"bad --where predicate {where!r}: {text[:240]}")
+
+
+@dataclass
+class TableState:
+    """The shots table at one library state: which rows are visible, embedded and where they are.
+
+    Arrays are indexed by row offset (scan order of the pinned dataset, what Lance ``take`` reads).
+    A row is *visible* when its source has an ok row, *searchable* when it is also embedded.
+    """
+
+    version: int
+    dataset: Any  # lance dataset pinned at the shots version (None when there is no shots table)
+    keys: np.ndarray
+    visible: np.ndarray
+    embedded: np.ndarray
+    source_codes: np.ndarray
+    source_ids: list[str]
+    model_id: str | None
+    dim: int | None
+    _order: np.ndarray = field(init=False, repr=False)
+    _sorted: np.ndarray = field(init=False, repr=False)
+    _shot_offsets: dict[str, int] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._order = np.argsort(self.keys, kind="stable")
+        self._sorted = self.keys[self._order]
+
+    @property
+    def searchable(self) -> np.ndarray:
+        return self.visible & self.embedded
+
+    @property
+    def deferred(self) -> int:
+        """Visible shots without an embedding (not searchable until `rag-video embed`)."""
+        return int((self.visible & ~self.embedded).sum())
+
+    def searchable_keys(self) -> np.ndarray:
+        return self.keys[self.searchable]
+
+    def offsets(self, keys: np.ndarray) -> np.ndarray:
+        """Row offset per key, -1 for keys not in the table."""
+        keys = np.asarray(keys, np.int64)
+        if not len(self._sorted) or not len(keys):
+            return np.full(len(keys), -1, np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == keys, self._order[at], -1)
+
+    def is_searchable(self, keys: np.ndarray) -> np.ndarray:
+        off = self.offsets(keys)
+        return (off >= 0) & self.searchable[np.maximum(off, 0)]
+
+    def shot_offset(self, shot_id: str) -> int | None:
+        """Row offset of a visible shot, or None."""
+        if self._shot_offsets is None:
+            ids = self._read(["shot_id"]).column("shot_id").to_pylist()
+            self._shot_offsets = {sid: i for i, sid in enumerate(ids) if self.visible[i]}
+        return self._shot_offsets.get(shot_id)
+
+    def keys_of_shots(self, shot_ids) -> np.ndarray:
+        """row_keys of the visible shots among `shot_ids` (unknown ids are ignored)."""
+        offs = [o for o in (self.shot_offset(s) for s in shot_ids) if o is not None]
+        return self.keys[np.asarray(offs, np.int64)] if offs else np.empty(0, np.int64)
+
+    def keys_of_sources(self, codes: np.ndarray) -> np.ndarray:
+        """row_keys of every searchable shot of the sources with these codes."""
+        return self.keys[self.searchable & np.isin(self.source_codes, codes)]
+
+    def matching(self, where: str) -> np.ndarray:
+        """row_keys of searchable shots matching a Lance predicate (a usage error if it is bad)."""
+        if self.dataset is None:
+            return np.empty(0, np.int64)
+        try:
+            rows = self.dataset.to_table(columns=["row_key"], filter=where)
+        except (ValueError, RuntimeError, OSError, TypeError) as exc:
+            raise predicate_error(where, exc) from None
+        keys = rows.column("row_key").to_numpy()
+        return keys[self.is_searchable(keys)]
+
+    def take(self, keys, columns: list[str]) -> pa.Table:
+        """The visible rows of `keys`, in the order given (keys not visible are dropped)."""
+        keys = np.asarray(keys, np.int64)
+        off = self.offsets(keys)
+        off = off[(off >= 0) & self.visible[np.maximum(off, 0)]]
+        if self.dataset is None or not len(off):
+            schema = self.dataset.schema if self.dataset is not None else None
+            return pa.table({c: pa.array([], schema.field(c).type if schema else pa.null()) for c in columns})
+        return self.dataset.take(off, columns=columns)
+
+    def vectors(self, keys) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, vectors) of the given searchable keys that have an embedding."""
+        rows = self.take(keys, ["row_key", "embedding"])
+        rows = rows.filter(rows.column("embedding").is_valid())
+        return rows.column("row_key").to_numpy(), _vectors(rows)
+
+    def _read(self, columns: list[str]) -> pa.Table:
+        return self.dataset.to_table(columns=columns)
+
+
+class _Versions:
+    """Cheap reads of the tables' latest versions (a manifest lookup, no scan)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._datasets: dict[str, Any] = {}
+
+    def dataset(self, name: str):
+        if name not in self._datasets:
+            table = self.store.table(name)
+            if table is None:
+                return None
+            self._datasets[name] = table.to_lance()
+        return self._datasets[name]
+
+    def latest(self, name: str) -> int:
+        ds = self.dataset(name)
+        if ds is None:
+            return 0
+        try:
+            return int(ds.latest_version)
+        except (OSError, ValueError, RuntimeError):  # the table was dropped and re-created
+            self._datasets.pop(name, None)
+            ds = self.dataset(name)
+            return 0 if ds is None else int(ds.latest_version)
+
+    def state_version(self) -> tuple[int, int, int]:
+        shots, sources = self.latest("shots"), self.latest("sources")
+        return (shots << VERSION_SHIFT) | sources, shots, sources
+
+
+def load_state(versions: _Versions) -> TableState:
+    """Read the per-row arrays of the current library state."""
+    version, shots_v, sources_v = versions.state_version()
+    shots = versions.dataset("shots")
+    sources = versions.dataset("sources")
+    ok: set[str] = set()
+    if sources is not None:
+        src = sources.checkout_version(sources_v) if sources_v != sources.version else sources
+        ok = set(src.to_table(columns=["source_id"], filter="status = 'ok'").column("source_id").to_pylist())
+    if shots is None:
+        empty = np.empty(0, np.int64)
+        return TableState(version, None, empty, empty.astype(bool), empty.astype(bool), empty, [], None, None)
+    ds = shots.checkout_version(shots_v) if shots_v != shots.version else shots
+    rows = ds.to_table(columns=["row_key", "source_id", "embed_model"])
+    encoded = rows.column("source_id").combine_chunks().dictionary_encode()
+    source_ids = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ok_codes = np.asarray([s in ok for s in source_ids], bool)
+    model_col = rows.column("embed_model")
+    embedded = model_col.is_valid().to_numpy(zero_copy_only=False)
+    models = model_col.drop_null()
+    return TableState(
+        version=version, dataset=ds, keys=rows.column("row_key").to_numpy().astype(np.int64),
+        visible=ok_codes[codes] if len(codes) else np.zeros(0, bool), embedded=embedded,
+        source_codes=codes, source_ids=source_ids,
+        model_id=models[0].as_py() if len(models) else None,
+        dim=ds.schema.field("embedding").type.list_size)
+
+
 @dataclass
 class SyncReport:
-    action: str  # "fresh" | "updated" | "built"
+    """What the last `ensure()` did: "fresh" | "updated" | "built", with counts."""
+
+    action: str
     added: int = 0
     removed: int = 0
     reason: str | None = None
 
 
 class IndexManager:
-    """Loads, builds and updates the library's shot index."""
+    """Loads, builds and updates the library's shot index; hands out the current TableState."""
 
     def __init__(self, store: Store, *, index_type: str = "auto", rebuild_share: float = 0.2):
         if index_type not in INDEX_TYPES:
             raise UsageError(f"index type {index_type!r} is not one of {', '.join(INDEX_TYPES)}")
         self.store, self.index_type, self.rebuild_share = store, index_type, rebuild_share
         self._index: ShotIndex | None = None
+        self._versions = _Versions(store)
+        self._state: TableState | None = None
         self.last_sync: SyncReport | None = None
 
     @property
     def directory(self):
         return self.store.index_dir
 
+    # ---- state -------------------------------------------------------------------------
+    def state(self) -> TableState:
+        """The current library state (re-read only when a table's version moved)."""
+        version, _, _ = self._versions.state_version()
+        if self._state is None or self._state.version != version:
+            self._state = load_state(self._versions)
+        return self._state
+
+    # ---- index -------------------------------------------------------------------------
     def load(self) -> ShotIndex | None:
         """The saved index, or None when there is none (or it is unreadable: it will be rebuilt)."""
         if self._index is None and (self.directory / "shots.index.json").exists():
@@ -70,18 +254,20 @@ class IndexManager:
                 log.warning("rebuilding the index: %s", exc)
         return self._index
 
-    def build(self, index_type: str | None = None) -> ShotIndex:
+    def build(self, index_type: str | None = None, *, state: TableState | None = None,
+              reason: str | None = None) -> ShotIndex:
         """Build the index from every visible embedded shot and save it."""
-        model = self.store.embed_model()
-        if model is None:
+        state = state or self.state()
+        if state.model_id is None or state.dataset is None:
             raise UsageError("no embedded shots to index: run `rag-video ingest` or `rag-video embed`")
-        version = state_version(self.store)
-        rows = _embedded(self.store, ["row_key", "embedding"])
+        rows = state.dataset.to_table(columns=["row_key", "embedding"]).filter(
+            pa.array(state.searchable, pa.bool_()))
+        rows = rows.filter(rows.column("embedding").is_valid())
         index = ShotIndex.build(rows.column("row_key").to_numpy(), _vectors(rows),
-                                index_type=index_type or self.index_type, table_version=version,
-                                model_id=model, rebuild_share=self.rebuild_share)
+                                index_type=index_type or self.index_type, table_version=state.version,
+                                model_id=state.model_id, rebuild_share=self.rebuild_share)
         self._save(index)
-        self.last_sync = SyncReport("built", added=rows.num_rows)
+        self.last_sync = SyncReport("built", added=rows.num_rows, reason=reason)
         return index
 
     def _save(self, index: ShotIndex) -> None:
@@ -89,38 +275,40 @@ class IndexManager:
         index.save(self.directory)
         self._index = index
 
-    def ensure(self) -> ShotIndex:
+    def ensure(self, state: TableState | None = None) -> ShotIndex:
         """An index that reflects the current table, updated (or rebuilt) first when stale."""
+        state = state or self.state()
         index = self.load()
         if index is None:
-            return self.build()
-        version = state_version(self.store)
-        if not index.is_stale(version):
+            return self.build(state=state, reason="no index yet")
+        if not index.is_stale(state.version):
             self.last_sync = SyncReport("fresh")
             return index
-        model, dim = self.store.embed_model(), self.store.shots_dim()
+        if state.model_id is None:
+            raise UsageError("no embedded shots to search: run `rag-video ingest` or `rag-video embed`")
         try:
-            index.check_compatible(model_id=model or index.model_id, dim=dim or index.dim)
+            index.check_compatible(model_id=state.model_id, dim=state.dim or index.dim)
         except IndexUnavailable as exc:
             log.info("%s", exc)
-            return self.build()
-        return self._update(index, version)
+            return self.build(state=state, reason=str(exc))
+        return self._update(index, state)
 
-    def _update(self, index: ShotIndex, version: int) -> ShotIndex:
-        keys = _embedded(self.store, ["row_key"]).column("row_key").to_numpy()
-        diff = index.diff_keys(keys)
+    def _update(self, index: ShotIndex, state: TableState) -> ShotIndex:
+        diff = index.diff_keys(state.searchable_keys())
         if len(diff.revived):
-            return self.build()
+            return self.build(index.requested_type, state=state, reason="removed shots came back")
         index.remove(diff.stale)
+        added = 0
         if len(diff.missing):
-            rows = _embedded(self.store, ["row_key", "embedding"], sql_in("row_key", diff.missing.tolist()))
-            index.add(rows.column("row_key").to_numpy(), _vectors(rows))
+            keys, vectors = state.vectors(diff.missing)
+            index.add(keys, vectors)
+            added = len(keys)
         if index.needs_rebuild:
             log.info("rebuilding the index: %s", index.rebuild_reason)
-            return self.build(index.requested_type)
-        index.update_version(version)
+            return self.build(index.requested_type, state=state, reason=index.rebuild_reason)
+        index.update_version(state.version)
         self._save_if_writable(index)
-        self.last_sync = SyncReport("updated", added=len(diff.missing), removed=len(diff.stale))
+        self.last_sync = SyncReport("updated", added=added, removed=len(diff.stale))
         return index
 
     def _save_if_writable(self, index: ShotIndex) -> None:
@@ -131,25 +319,25 @@ class IndexManager:
             self._index = index
 
     def info(self) -> dict:
+        """The index's own report plus whether it reflects the current table state."""
+        state = self.state()
         index = self.load()
+        common = {"state_version": state.version, "searchable": int(state.searchable.sum()),
+                  "deferred": state.deferred}
         if index is None:
-            return {"built": False, "state_version": state_version(self.store)}
+            return {"built": False, "stale": True, **common}
         out = index.info()
-        out.update(built=True, stale=index.is_stale(state_version(self.store)))
+        out.update(built=True, stale=index.is_stale(state.version), **common)
+        if self.last_sync is not None:
+            out["last_sync"] = self.last_sync.action
         return out
 
 
 def deferred_count(store: Store) -> int:
     """Visible shots without an embedding (not searchable until `rag-video embed`)."""
-    shots = store.visible_shots(columns=["row_key"], where="embedding IS NULL")
-    return shots.num_rows
+    return load_state(_Versions(store)).deferred
 
 
 def keys_matching(store: Store, where: str) -> np.ndarray:
     """row_keys of visible embedded shots matching a Lance predicate (a usage error if it is bad)."""
-    try:
-        rows = _embedded(store, ["row_key"], where)
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise UsageError(f"bad --where predicate {where!r}: {' '.join(str(exc).split())[:200]}") from None
-    return rows.column("row_key").to_numpy()
-
+    return load_state(_Versions(store)).matching(where)

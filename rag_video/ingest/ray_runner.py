@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import re
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -91,7 +92,8 @@ class RayPlan:
 def _png(rgb: np.ndarray) -> bytes:
     import cv2
 
-    return cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    return cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
 
 
 def _unpng(data: bytes) -> np.ndarray:
@@ -169,7 +171,8 @@ class EmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         from rag_video.ingest.embedding import shot_vectors
 
-        rows = [{k: batch[k][i] for k in ("source_id", "result", "keyframes")} for i in range(len(batch["source_id"]))]
+        keys = ("source_id", "result", "keyframes")
+        rows = [{k: batch[k][i] for k in keys} for i in range(len(batch["source_id"]))]
         images = [unpack_keyframes(r) for r in rows]
         flat = [shot for per_file in images for shot in per_file]
         vectors = shot_vectors(self.encoder, flat) if self.encoder is not None and flat else None
@@ -302,7 +305,10 @@ def ray_runner(address: str = LOCAL, encoder: EncoderSpec | None = None, *, work
     def run(todo: list[Candidate], options: IngestOptions) -> Iterator[Ready]:
         if not todo:
             return
-        with ray_session(plan.address) as ray, _data_context(max_errored_blocks=len(todo)):
+        # stdout carries the command's result only: Ray forwards worker and raylet output to the
+        # driver's current sys.stdout, so during the run that is stderr
+        with contextlib.redirect_stdout(sys.stderr), ray_session(plan.address) as ray, \
+                _data_context(max_errored_blocks=len(todo)):
             yield from _stream(build_dataset(ray, todo, options, encoder, plan), todo, options, encoder, plan)
 
     return run

@@ -28,19 +28,19 @@ def ensure_fts_index(store: Store) -> bool:
     return True
 
 
-def text_matches(store: Store, text: str, *, where: str | None = None, limit: int = 10,
-                 exclude: set[int] | None = None) -> list[int]:
-    """row_keys of visible shots whose text matches `text`, best first (empty without an index)."""
+def text_matches(store: Store, text: str, *, where: str | None = None, limit: int = 10) -> list[int]:
+    """row_keys of shots whose text matches `text`, best first (empty without an index).
+
+    Raw candidates: the caller keeps the ones it may show (visible, embedded, not excluded), so
+    this over-fetches by a margin. `where` is applied as a pre-filter."""
     table = store.table("shots")
     if table is None or not text.strip() or not has_fts_index(table):
         return []
-    ok = store.ok_source_ids()
-    query = table.search(text, query_type="fts").select(["row_key", "source_id"])
+    query = table.search(text, query_type="fts").select(["row_key", "_score"])
     if where:
-        query = query.where(where)
-    rows = query.limit(limit * 2 + len(exclude or ())).to_arrow().to_pylist()
-    keys = [r["row_key"] for r in rows if r["source_id"] in ok and r["row_key"] not in (exclude or ())]
-    return keys[:limit]
+        query = query.where(where, prefilter=True)
+    rows = query.limit(limit * 2 + 20).to_arrow()
+    return rows.column("row_key").to_pylist()
 
 
 def text_match_scores(store: Store, text: str, *, limit: int = 20) -> list[tuple[int, float]]:
@@ -50,6 +50,6 @@ def text_match_scores(store: Store, text: str, *, limit: int = 20) -> list[tuple
     if table is None or not text.strip() or not has_fts_index(table):
         return []
     ok = store.ok_source_ids()
-    rows = table.search(text, query_type="fts").select(["row_key", "source_id"]).limit(limit * 2)
+    rows = table.search(text, query_type="fts").select(["row_key", "source_id", "_score"]).limit(limit * 2)
     hits = [(r["row_key"], float(r["_score"])) for r in rows.to_arrow().to_pylist() if r["source_id"] in ok]
     return hits[:limit]

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from rag_video import schema
 from rag_video.errors import UsageError
-from rag_video.index.sync import IndexManager, deferred_count, keys_matching
+from rag_video.index.sync import IndexManager, TableState
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
-from rag_video.store import Store, sql_in, sql_str
+from rag_video.store import Store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,18 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["shot_id", "path", "start_s", "end_s", "duration_s", "source_id", "row_key",
                   "start_frame", "end_frame", "fps", "width", "height", "transition_in", "text",
                   "brightness", "motion", "dominant_colors", "thumbnail"]
-MMR_POOL = 4  # diversify picks from this many times the limit
+MMR_POOL = 4  # diversify picks from this many times the limit (per pass)
+GROUP_PENALTY = 0.05  # MMR: per already-picked shot of the same source
+MODEL_PREFIXES = ("hf-hub:", "local-dir:")
+
+
+def split_model_id(model_id: str) -> tuple[str, str]:
+    """`"{model}/{pretrained}"` back into its parts (hf-hub:/local-dir: names contain slashes)."""
+    if model_id.startswith(MODEL_PREFIXES):
+        model, _, pretrained = model_id.rpartition("/")
+    else:
+        model, _, pretrained = model_id.partition("/")
+    return model, pretrained or "none"
 
 
 class Searcher:
@@ -43,12 +55,11 @@ class Searcher:
 
     def encoder(self):
         """The encoder the table was embedded with (queries must use the same one)."""
-        if self._encoder is None:
-            model_id = self.store.embed_model()
-            if model_id is None:
-                raise UsageError("the library has no embeddings yet: run `rag-video embed`")
-            model, _, pretrained = model_id.partition("/")
-            self._encoder = self._load_encoder(model, pretrained)
+        model_id = self.index.state().model_id
+        if model_id is None:
+            raise UsageError("the library has no embeddings yet: run `rag-video embed`")
+        if self._encoder is None or self._encoder.model_id != model_id:
+            self._encoder = self._load_encoder(*split_model_id(model_id))
         return self._encoder
 
     def vectors_for(self, *, texts: Sequence[str] = (), images: Sequence[Any] = ()) -> np.ndarray:
@@ -60,15 +71,28 @@ class Searcher:
             parts.append(self.encoder().encode_images([_load_image(i) for i in images]))
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
-    def shot_vector(self, shot_id: str) -> tuple[int, np.ndarray]:
-        rows = self.store.visible_shots(columns=["row_key", "embedding"],
-                                        where=f"shot_id = {sql_str(shot_id)}")
-        if rows.num_rows == 0:
+    def shot_vector(self, shot_id: str, state: TableState | None = None) -> tuple[int, np.ndarray]:
+        """(row_key, embedding) of a visible shot; a usage error when it is unknown or deferred."""
+        state = state or self.index.state()
+        offset = state.shot_offset(shot_id)
+        if offset is None:
             raise UsageError(f"--like {shot_id!r}: no such shot")
-        vec = rows.column("embedding")[0].as_py()
-        if vec is None:
+        key = int(state.keys[offset])
+        if not state.embedded[offset]:
             raise UsageError(f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)")
-        return int(rows.column("row_key")[0].as_py()), np.asarray(vec, np.float32)
+        keys, vectors = state.vectors([key])
+        if not len(keys):
+            raise UsageError(f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)")
+        return key, vectors[0]
+
+    def ready(self) -> tuple[TableState, Any]:
+        """The current table state and an index in step with it; warns about deferred shots."""
+        state = self.index.state()
+        index = self.index.ensure(state)
+        if state.deferred:
+            log.warning("%d shots have no embedding yet and were skipped (run `rag-video embed`)",
+                        state.deferred)
+        return state, index
 
 
 def _load_image(image: Any) -> np.ndarray:
@@ -108,92 +132,120 @@ class ShotQuery:
 
     def exclude(self, shot_ids: Sequence[str]) -> ShotQuery:
         """Leave these shots out of the results."""
-        self._exclude |= set(shot_ids)
+        self._exclude |= {shot_ids} if isinstance(shot_ids, str) else set(shot_ids)
         return self
 
     def diversify(self, lambda_: float = 0.5) -> ShotQuery:
-        """Maximal marginal relevance: trade relevance (1.0) for variety (0.0)."""
+        """Maximal marginal relevance: trade relevance (1.0) for variety (0.0), so one long
+        source doesn't fill the results."""
         if not 0.0 <= lambda_ <= 1.0:
             raise UsageError(f"diversify lambda_ must be in [0, 1], got {lambda_}")
         self._lambda = lambda_
         return self
 
     def limit(self, k: int) -> ShotQuery:
+        """Return at most `k` results (10 by default)."""
         if k < 1:
             raise UsageError(f"limit must be at least 1, got {k}")
         self._k = int(k)
         return self
 
     # ---- execution ---------------------------------------------------------------------
-    def _query_vector(self) -> tuple[np.ndarray, int | None]:
+    def _query_vector(self, state: TableState) -> tuple[np.ndarray, int | None]:
         if self._vector is not None:
             return _normalised(self._vector), None
         if self._like is not None:
-            key, vec = self._s.shot_vector(self._like)
+            key, vec = self._s.shot_vector(self._like, state)
             return _normalised(vec), key
         vecs = self._s.vectors_for(texts=[self._text] if self._text else [],
                                    images=[self._image] if self._image is not None else [])
+        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return _normalised(vecs.mean(axis=0)), None
 
-    def _filters(self) -> tuple[np.ndarray | None, set[int]]:
-        allowed = keys_matching(self._s.store, self._where) if self._where else None
-        excluded: set[int] = set()
-        if self._exclude:
-            rows = self._s.store.read("shots", columns=["row_key"], where=sql_in("shot_id", self._exclude))
-            excluded = set(rows.column("row_key").to_pylist())
-        return allowed, excluded
-
-    def _vector_hits(self, vec: np.ndarray, allowed, excluded, fetch: int) -> tuple[list[int], dict[int, float]]:
-        skipped = deferred_count(self._s.store)
-        if skipped:
-            log.warning("%d shots have no embedding yet and were skipped (run `rag-video embed`)", skipped)
-        index = self._s.index.ensure()
+    def to_arrow(self) -> pa.Table:
+        """Run the query: one row per result, best first, with `score` (cosine) and `rank`."""
+        state, index = self._s.ready()
+        vec, like_key = self._query_vector(state)
         if vec.shape[0] != index.dim:
             raise UsageError(f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}")
-        scores, keys = index.search(vec[None, :], fetch, allowed=allowed, exclude=excluded or None)
-        hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0]) if k >= 0]
-        return [k for k, _ in hits], dict(hits)
-
-    def to_arrow(self) -> pa.Table:
-        """Run the query: one row per result, best first, with `score` and `rank`."""
-        vec, like_key = self._query_vector()
-        allowed, excluded = self._filters()
+        allowed = state.matching(self._where) if self._where else None
+        excluded = state.keys_of_shots(self._exclude) if self._exclude else None
         fetch = self._k * (MMR_POOL if self._lambda is not None else 1)
-        order, scores = self._vector_hits(vec, allowed, excluded, fetch)
-        if like_key is not None and like_key not in excluded and (allowed is None or like_key in set(allowed.tolist())):
+        order, scores = _hits(index, vec, fetch, allowed, excluded)
+        if self._lambda is not None:
+            order = self._widen_pool(index, state, vec, order, scores, allowed, excluded)
+        if like_key is not None and _admitted(np.asarray([like_key]), allowed, excluded)[0]:
             order = [like_key] + [k for k in order if k != like_key]
             scores[like_key] = 1.0
         if self._text:
-            fts = text_matches(self._s.store, self._text, where=self._where, limit=fetch, exclude=excluded)
-            if fts:
-                order = [k for k, _ in rank.reciprocal_rank_fusion([order, fts])]
-        rows = self._rows(order)
-        if self._lambda is not None:
-            rows = self._diversify(rows, vec)
-        return _finish(rows[: self._k], scores)
+            order = self._fuse_text(state, order, fetch, allowed, excluded)
+        if self._lambda is None:
+            return _results(state, order[: self._k], scores)
+        return self._diversified(state, order, scores, vec)
 
-    def _rows(self, keys: list[int]) -> list[dict]:
-        if not keys:
-            return []
-        table = self._s.store.visible_shots(columns=[*RESULT_COLUMNS, "embedding"],
-                                            where=sql_in("row_key", keys))
-        by_key = {r["row_key"]: r for r in table.to_pylist()}
-        return [by_key[k] for k in keys if k in by_key]
+    def _fuse_text(self, state: TableState, order: list[int], fetch: int, allowed, excluded) -> list[int]:
+        """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
+        filtered and not excluded ones only)."""
+        raw = np.asarray(text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64)
+        keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
+        if not len(keys):
+            return order
+        return [k for k, _ in rank.reciprocal_rank_fusion([order, keys.tolist()])]
 
-    def _diversify(self, rows: list[dict], vec: np.ndarray) -> list[dict]:
-        with_vec = [r for r in rows if r["embedding"] is not None]
-        if not with_vec:
-            return rows
-        vectors = np.asarray([r["embedding"] for r in with_vec], np.float32)
-        picks = rank.mmr(vectors @ vec, vectors, k=min(self._k, len(with_vec)), lambda_=self._lambda,
-                         groups=[r["source_id"] for r in with_vec], group_penalty=0.05)
-        return [with_vec[i] for i in picks]
+    def _widen_pool(self, index, state: TableState, vec: np.ndarray, order: list[int],
+                    scores: dict[int, float], allowed, excluded) -> list[int]:
+        """When one source holds more than half of the limit in the pool, search again without
+        that source's shots, so MMR has other sources to choose from."""
+        codes = state.source_codes[state.offsets(np.asarray(order, np.int64))] if order else np.empty(0)
+        values, counts = np.unique(codes, return_counts=True)
+        crowded = values[counts > max(1, self._k // 2)]
+        if not len(crowded):
+            return order
+        banned = state.keys_of_sources(crowded)
+        if excluded is not None:
+            banned = np.concatenate([banned, excluded])
+        more, more_scores = _hits(index, vec, self._k * MMR_POOL, allowed, banned)
+        seen = set(order)
+        scores.update(more_scores)
+        return order + [k for k in more if k not in seen]
+
+    def _diversified(self, state: TableState, order: list[int], scores: dict[int, float],
+                     vec: np.ndarray) -> pa.Table:
+        rows = state.take(order, ["row_key", "source_id", "embedding"])
+        rows = rows.filter(rows.column("embedding").is_valid())
+        if rows.num_rows == 0:
+            return _results(state, order[: self._k], scores)
+        vectors = np.asarray(rows.column("embedding").combine_chunks().flatten().to_numpy(), np.float32)
+        vectors = vectors.reshape(rows.num_rows, -1)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        picks = rank.mmr(vectors @ vec, vectors, k=min(self._k, rows.num_rows), lambda_=self._lambda,
+                         groups=rows.column("source_id").to_pylist(), group_penalty=GROUP_PENALTY)
+        keys = rows.column("row_key").to_pylist()
+        return _results(state, [keys[i] for i in picks], scores)
 
     def to_list(self) -> list[dict]:
+        """Run the query; one dict per result."""
         return self.to_arrow().to_pylist()
 
     def to_pandas(self) -> pd.DataFrame:
+        """Run the query; a DataFrame, one row per result."""
         return self.to_arrow().to_pandas()
+
+
+def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None) -> np.ndarray:
+    """Which keys pass the filter (`allowed`, None = all) and are not excluded."""
+    ok = np.ones(len(keys), bool) if allowed is None else np.isin(keys, allowed)
+    if excluded is not None:
+        ok &= ~np.isin(keys, excluded)
+    return ok
+
+
+def _hits(index, vec: np.ndarray, fetch: int, allowed, excluded) -> tuple[list[int], dict[int, float]]:
+    """The index's top `fetch` keys for one query vector, and their cosine scores."""
+    exclude = excluded if excluded is not None and len(excluded) else None
+    scores, keys = index.search(vec[None, :], fetch, allowed=allowed, exclude=exclude)
+    hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0]) if k >= 0]
+    return [k for k, _ in hits], dict(hits)
 
 
 def _normalised(vec: np.ndarray) -> np.ndarray:
@@ -204,16 +256,24 @@ def _normalised(vec: np.ndarray) -> np.ndarray:
     return vec / norm
 
 
-def _finish(rows: list[dict], scores: dict[int, float]) -> pa.Table:
-    out = []
-    for i, row in enumerate(rows):
-        row = {k: v for k, v in row.items() if k != "embedding"}
-        row["score"] = scores.get(row["row_key"])
-        row["rank"] = i + 1
-        out.append(row)
-    if not out:
-        return pa.table({c: pa.array([], pa.string()) for c in ["shot_id", "path"]})
-    return pa.Table.from_pylist(out)
+def result_schema() -> pa.Schema:
+    """Columns of a result table: the shot columns of RESULT_COLUMNS, then score and rank."""
+    shots = schema.shots_schema()
+    return pa.schema([shots.field(c) for c in RESULT_COLUMNS]
+                     + [pa.field("score", pa.float64()), pa.field("rank", pa.int32())])
+
+
+def _results(state: TableState, keys: list[int], scores: dict[int, float]) -> pa.Table:
+    """Result rows for `keys` (in that order) with their scores and 1-based ranks."""
+    rows = state.take(keys, RESULT_COLUMNS) if keys else None
+    out_schema = result_schema()
+    if rows is None or rows.num_rows == 0:
+        return out_schema.empty_table()
+    got = rows.column("row_key").to_pylist()
+    score = pa.array([scores.get(k) for k in got], pa.float64())
+    ranks = pa.array(np.arange(1, len(got) + 1, dtype=np.int32))
+    rows = rows.select(RESULT_COLUMNS).append_column("score", score).append_column("rank", ranks)
+    return rows.cast(out_schema)
 
 
 def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.ndarray | None = None,
@@ -222,19 +282,31 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
     Returns one result table per query (texts first, then the given vectors)."""
     parts = [searcher.vectors_for(texts=texts)] if texts else []
     if vectors is not None and len(vectors):
-        parts.append(np.asarray(vectors, np.float32))
+        parts.append(np.asarray(vectors, np.float32).reshape(len(vectors), -1))
     if not parts:
         return []
     queries = np.concatenate(parts)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    allowed = keys_matching(searcher.store, where) if where else None
-    scores, keys = searcher.index.ensure().search(queries, limit, allowed=allowed)
+    state, index = searcher.ready()
+    if queries.shape[1] != index.dim:
+        raise UsageError(f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}")
+    allowed = state.matching(where) if where else None
+    scores, keys = index.search(queries, limit, allowed=allowed)
     wanted = sorted({int(k) for k in keys.ravel() if k >= 0})
-    table = searcher.store.visible_shots(columns=RESULT_COLUMNS, where=sql_in("row_key", wanted)) \
-        if wanted else None
-    by_key = {r["row_key"]: r for r in table.to_pylist()} if table is not None else {}
+    table = state.take(wanted, RESULT_COLUMNS) if wanted else None
+    at = {k: i for i, k in enumerate(table.column("row_key").to_pylist())} if table is not None else {}
     results = []
     for q in range(len(queries)):
-        hits = [(int(k), float(s)) for k, s in zip(keys[q], scores[q]) if k >= 0 and int(k) in by_key]
-        results.append(_finish([by_key[k] for k, _ in hits], dict(hits)))
+        hits = [(int(k), float(s)) for k, s in zip(keys[q], scores[q]) if k >= 0 and int(k) in at]
+        results.append(_slice(table, at, hits))
     return results
+
+
+def _slice(table: pa.Table | None, at: dict[int, int], hits: list[tuple[int, float]]) -> pa.Table:
+    out_schema = result_schema()
+    if table is None or not hits:
+        return out_schema.empty_table()
+    rows = table.take(pa.array([at[k] for k, _ in hits], pa.int64())).select(RESULT_COLUMNS)
+    rows = rows.append_column("score", pa.array([s for _, s in hits], pa.float64()))
+    rows = rows.append_column("rank", pa.array(np.arange(1, len(hits) + 1, dtype=np.int32)))
+    return rows.cast(out_schema)

@@ -1,0 +1,199 @@
+"""`make` end to end on a small library: outputs, exact timing, provenance, manifest ↔ renders,
+re-rendering, caching, bad input, and no partial outputs after a failure."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA
+from helpers import TINY, make_footage
+
+from rag_video import open_library
+from rag_video.cli import main
+from rag_video.errors import UsageError
+
+SIZE, FPS = (320, 180), 25
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory):
+    root = tmp_path_factory.mktemp("make")
+    files = make_footage(root / "footage")
+    shutil.copy(DATA / "bigbuckbunny.mp4", root / "footage" / "bunny.mp4")
+    (root / "footage" / "bunny.json").write_text(json.dumps(
+        {"title": "Big Buck Bunny", "description": "a grey rabbit in a green meadow",
+         "license": "CC BY 3.0", "creator": "Blender Foundation"}))
+    library = open_library(root / "lib", workers=1, **TINY)
+    library.ingest([files["a"].parent])
+    return library
+
+
+def _script(tmp_path: Path, shots: list[dict], name="board.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"title": "t", "shots": shots}))
+    return path
+
+
+def _count_frames(path: Path) -> tuple[int, float, tuple[int, int], bool]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(v))
+        return n, float(v.average_rate), (v.width, v.height), bool(c.streams.audio)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+MIXED = [{"text": "a grey rabbit in a meadow", "duration": 2.0, "caption": "Morning"},
+         {"text": "red cliffs at dawn", "duration": 1.0, "decision": "restyle", "style": "sepia"},
+         {"text": "a dragon over a volcano", "duration": 1.2, "decision": "fill"}]
+
+
+def test_make_writes_every_output_with_exact_timing(lib, tmp_path):
+    out = tmp_path / "out.mp4"
+    m = lib.make(_script(tmp_path, MIXED), out, size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0)
+    assert [s["decision"] for s in m["shots"]] == ["reuse", "restyle", "fill"]
+    frames, fps, size, has_audio = _count_frames(out)
+    assert (frames, fps, size) == (round(4.2 * FPS), FPS, SIZE) and m["duration_s"] == pytest.approx(4.2)
+    assert has_audio  # the reused bunny shot brings its own sound
+    for suffix in (".manifest.json", ".otio", ".html", ".srt", ".credits.txt"):
+        assert out.with_suffix("").with_name("out" + suffix).exists()
+    assert json.loads((tmp_path / "out.manifest.json").read_text())["run_id"] == m["run_id"]
+    assert "CC BY 3.0" in (tmp_path / "out.credits.txt").read_text()
+    assert "Morning" in (tmp_path / "out.srt").read_text()
+    assert not list(tmp_path.glob(".*partial*"))
+    with av.open(str(out)) as c:
+        assert "rag-video" in " ".join(c.metadata.values()).lower()
+
+
+def test_no_source_shot_is_used_twice(lib, tmp_path):
+    shots = [{"text": f"shot {i}", "duration": 0.8} for i in range(5)]
+    m = lib.make(_script(tmp_path, shots), tmp_path / "o.mp4", size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0,
+                 audio=False)
+    used = [s["source"]["shot_id"] for s in m["shots"] if s["source"]]
+    assert len(used) == 5 and len(set(used)) == 5
+
+
+def test_reuse_frames_come_from_the_source_in_point(lib, tmp_path):
+    shots = [{"text": "rabbit", "duration": 1.0}, {"text": "cliffs", "duration": 1.0}]
+    out = tmp_path / "p.mp4"
+    m = lib.make(_script(tmp_path, shots), out, size=(160, 90), fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0, audio=False,
+                 crf=12)
+    from rag_video.media.seek import frames_at
+
+    with av.open(str(out)) as c:
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    for shot in m["shots"]:
+        src = shot["source"]
+        with av.open(src["path"]) as c:
+            native = (c.streams.video[0].width, c.streams.video[0].height)
+        if native != (160, 90):
+            continue  # PSNR is compared at equal size: the synthetic sources are 160x90
+        expected = frames_at(src["path"], [src["in_s"]], short_side=90)[0]
+        got = decoded[round(shot["out_start_s"] * FPS)]
+        assert _psnr(expected, got) >= 30
+
+
+def test_manifest_and_renders_agree(lib, tmp_path):
+    m = lib.make(_script(tmp_path, MIXED), tmp_path / "r.mp4", size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0)
+    rows = lib.sql(f"select * from renders where run_id = '{m['run_id']}' order by shot_index").to_pylist()
+    assert len(rows) == len(m["shots"])
+    for row, shot in zip(rows, m["shots"]):
+        assert (row["decision"], row["shot_id"], row["generator"], row["steps"]) == (
+            shot["decision"], (shot["source"] or {}).get("shot_id"), shot["generator"], shot["steps"])
+
+
+def test_otio_points_at_original_sources(lib, tmp_path):
+    import opentimelineio as otio
+
+    m = lib.make(_script(tmp_path, MIXED), tmp_path / "x.mp4", size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0)
+    timeline = otio.adapters.read_from_file(str(tmp_path / "x.otio"))
+    clips = list(timeline.find_clips())
+    assert len(clips) == 3
+    reuse = m["shots"][0]["source"]
+    ref = clips[0].media_reference
+    assert Path(ref.target_url.replace("file://", "")).name == Path(reuse["path"]).name
+    assert clips[0].source_range.start_time.to_seconds() == pytest.approx(reuse["in_s"], abs=0.05)
+    assert clips[0].source_range.duration.to_seconds() == pytest.approx(2.0, abs=0.05)
+    assert clips[2].media_reference.target_url.endswith(".mp4") and "generated" in clips[2].media_reference.target_url
+
+
+def test_rerender_from_manifest_uses_the_saved_plan_and_the_cache(lib, tmp_path):
+    first = lib.make(_script(tmp_path, MIXED), tmp_path / "a.mp4", size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0)
+    again = lib.make(None, tmp_path / "b.mp4", from_manifest=tmp_path / "a.manifest.json", size=SIZE, fps=FPS)
+    assert [s["source"] for s in again["shots"]] == [s["source"] for s in first["shots"]]
+    assert [s["segment"] for s in again["shots"]] == [s["segment"] for s in first["shots"]]
+    assert all(s["cached"] for s in again["shots"] if s["decision"] != "reuse")
+
+
+def test_crossfade_and_letterbox_keep_the_duration(lib, tmp_path):
+    out = tmp_path / "c.mp4"
+    m = lib.make(_script(tmp_path, MIXED), out, size=(180, 320), fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0,
+                 transition="crossfade", fit="letterbox", audio=False)
+    frames, _, size, has_audio = _count_frames(out)
+    assert (frames, size, has_audio) == (round(4.2 * FPS), (180, 320), False)
+    assert m["duration_s"] == pytest.approx(4.2)
+
+
+def test_failure_leaves_no_partial_outputs(lib, tmp_path, monkeypatch):
+    from rag_video.generate import export
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "write_html", boom)
+    with pytest.raises(RuntimeError):
+        lib.make(_script(tmp_path, MIXED), tmp_path / "f.mp4", size=SIZE, fps=FPS)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board.yaml"]
+
+
+def test_bad_inputs_are_one_line_usage_errors(lib, tmp_path):
+    with pytest.raises(UsageError, match="does not exist"):
+        lib.make(_script(tmp_path, MIXED), tmp_path / "missing" / "o.mp4")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(UsageError, match="no shots"):
+        lib.make(empty, tmp_path / "o.mp4")
+    with pytest.raises(UsageError, match="no shots"):
+        open_library(tmp_path / "empty-lib").make(_script(tmp_path, MIXED), tmp_path / "o.mp4")
+
+
+def test_text_fallback_without_embeddings(tmp_path):
+    files = make_footage(tmp_path / "footage")
+    lib = open_library(tmp_path / "lib", workers=1, embed=False)
+    lib.ingest([files["a"], files["b"]])
+    m = lib.make(_script(tmp_path, [{"text": "cliffs at dawn", "duration": 1.0},
+                                    {"text": "nothing like it", "duration": 1.0}]),
+                 tmp_path / "t.mp4", size=SIZE, fps=FPS, audio=False)
+    assert m["mode"] == "text"
+    assert m["shots"][0]["source"]["path"] == str(files["a"]) and m["shots"][0]["score"] > 0
+    assert m["shots"][1]["decision"] == "fill" and m["shots"][1]["score"] is None
+
+
+def test_library_with_neither_embeddings_nor_text(tmp_path):
+    files = make_footage(tmp_path / "footage")
+    lib = open_library(tmp_path / "lib", workers=1, embed=False)
+    lib.ingest([files["b"]])  # b has no sidecar
+    with pytest.raises(UsageError, match="neither embeddings nor text"):
+        lib.make(_script(tmp_path, MIXED), tmp_path / "o.mp4")
+
+
+def test_cli_make_json_is_the_manifest(lib, tmp_path):
+    result = CliRunner().invoke(main, ["--library", str(lib.path), "make", str(_script(tmp_path, MIXED)),
+                                       "-o", str(tmp_path / "cli.mp4"), "--size", "160x90", "--fps", "25",
+                                       "--reuse-threshold", "-1", "--fill-threshold", "-2", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc == json.loads((tmp_path / "cli.manifest.json").read_text())
+    bad = CliRunner().invoke(main, ["--library", str(lib.path), "make", str(_script(tmp_path, MIXED)),
+                                    "-o", str(tmp_path / "nope" / "x.mp4")])
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
