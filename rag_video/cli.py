@@ -308,7 +308,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--no-audio", is_flag=True, help="Silent output (no music, no source audio).")
 @click.option("--burn-subtitles", is_flag=True, help="Burn captions into the picture.")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
-@click.option("--preset", default="veryfast", show_default=True)
+@click.option("--preset", help="x264 preset [default: ultrafast for drafts, veryfast for --final].")
 @click.option("--by-sentence", is_flag=True, help="Plain text: one shot per sentence.")
 @click.option("--fresh", is_flag=True, help="Prefer shots earlier renders did not use.")
 @click.option("--reuse-threshold", type=float, help="Cosine score at or above which a shot is reused.")

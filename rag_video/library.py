@@ -86,8 +86,9 @@ class Library:
         """Cut, describe and (optionally) embed every video under `paths`.
 
         `ray`: None runs locally; "local" starts a local Ray for the run; "auto" or
-        "ray://host:port" joins a running Ray cluster (the library must be on a filesystem
-        every node can reach). On Ray, `workers` caps concurrent files (None: the cluster's CPUs).
+        "ray://host:port" joins a running Ray cluster (the footage must be at the same path on
+        every node; only this process writes the library). On Ray, `workers` caps concurrent
+        files (None: the cluster's CPUs).
         """
         from rag_video.ingest.pipeline import ingest, local_runner
 

@@ -67,7 +67,7 @@ class Still:
     license: str
     creator: str
     source: str  # where scikit-image says the picture comes from
-    notes: str = ""
+    pad: bool = False  # widen the picture to 16:9 with its corner colour, so all of it fits
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,13 @@ STILLS: dict[str, Still] = {
         creator="linolafett (DeviantArt, \"Grass 01\"); cropped and converted to grayscale by scikit-image",
         source="DeviantArt, https://www.deviantart.com/linolafett/art/Grass-01-434853879",
     ),
-    "brick": Still(
-        key="brick",
-        description="A brick wall seen at an angle, rows of bricks and mortar, in black and white",
-        start=Framing(0.5, 0.6, 0.9), end=Framing(0.5, 0.42, 0.9),
-        license="CC0",
-        creator="CC0Textures (\"Bricks25\"); perspective-transformed, rotated and cropped by scikit-image",
-        source="CC0Textures, https://cc0textures.com/view.php?tex=Bricks25",
+    "horse": Still(
+        key="horse",
+        description="Black silhouette of a standing horse on a plain white background",
+        start=Framing(0.5, 0.5, 1.0), end=Framing(0.5, 0.5, 0.85), pad=True,
+        license="CC0 (\"No copyright restrictions. CC0 given by owner\")",
+        creator="Andreas Preuss (marauder)",
+        source="openclipart, http://openclipart.org/detail/158377/horse-by-marauder",
     ),
 }
 
@@ -208,11 +208,11 @@ CLIPS: tuple[Clip, ...] = (
          "describe each shot",
          ("two shots", "hard cut", "still photograph"),
          (STILLS["clock"], STILLS["cell"]), seconds=3.0, per_shot_text=True),
-    Clip("grass_and_bricks", "Grass, then bricks",
-         "Two black and white texture photographs joined by a hard cut, each filmed with a slow "
-         "camera move; the subtitles describe each shot",
-         ("two shots", "hard cut", "texture", "black and white"),
-         (STILLS["grass"], STILLS["brick"]), seconds=3.0, per_shot_text=True),
+    Clip("grass_and_horse", "Grass, then a horse silhouette",
+         "Two black and white pictures joined by a hard cut, each filmed with a slow camera move; "
+         "the subtitles describe each shot",
+         ("two shots", "hard cut", "black and white"),
+         (STILLS["grass"], STILLS["horse"]), seconds=3.0, per_shot_text=True),
 )
 
 BUNNY_SIDECAR = {
@@ -233,11 +233,24 @@ def load_still(key: str) -> np.ndarray:
     import skimage.data
 
     image = np.asarray(getattr(skimage.data, key)())
+    if image.dtype == bool:
+        image = image.astype(np.uint8) * 255
     if image.dtype != np.uint8:
         raise ValueError(f"still {key!r} has dtype {image.dtype}, expected uint8")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.ascontiguousarray(image[:, :, :3])
+
+
+def pad_to_wide(image: np.ndarray) -> np.ndarray:
+    """The picture centred on a 16:9 canvas filled with its top-left pixel's colour."""
+    ih, iw = image.shape[:2]
+    width = max(iw, round(ih * ASPECT))
+    canvas = np.empty((ih, width, 3), np.uint8)
+    canvas[:] = image[0, 0]
+    left = (width - iw) // 2
+    canvas[:, left:left + iw] = image
+    return canvas
 
 
 def ease(t: float) -> float:
@@ -309,7 +322,10 @@ def clip_frames(clip: Clip) -> Iterator[np.ndarray]:
     """Every frame of a clip: each still's move in turn, joined by hard cuts."""
     per_still = round(clip.seconds * FPS)
     for still in clip.stills:
-        yield from camera_move(prescale(load_still(still.key), still), still, per_still)
+        image = load_still(still.key)
+        if still.pad:
+            image = pad_to_wide(image)
+        yield from camera_move(prescale(image, still), still, per_still)
 
 
 def reencode_bunny(src: Path, dst: Path) -> None:
@@ -385,7 +401,8 @@ def attribution_markdown() -> str:
         "",
         "Each picture is one of the sample images bundled with scikit-image (`skimage.data`); the",
         "licence and creator are as stated in scikit-image's documentation of that image. Changes:",
-        "cropped to 16:9, resampled to 640x360 and filmed with a slow pan, tilt or zoom.",
+        "cropped to 16:9 (the horse silhouette is instead widened to 16:9 with white), resampled to",
+        "640x360 and filmed with a slow pan, tilt or zoom.",
         "",
     ]
     for clip in CLIPS:

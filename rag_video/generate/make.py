@@ -47,7 +47,7 @@ class MakeOptions:
     audio: bool = True
     burn_subtitles: bool = False
     crf: int = 20
-    preset: str = "veryfast"
+    preset: str | None = None  # x264 preset; None: ultrafast for drafts, veryfast for final renders
     by_sentence: bool = False
     fresh: bool = False
     reuse_threshold: float = 0.28
@@ -293,7 +293,8 @@ def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: M
     audio = opts.music if opts.music else ("sources" if opts.audio else "none")
     report = assemble([segment_for(j) for j in jobs], video_tmp, fps=fps, size=size, fit=opts.fit,
                       transition=opts.transition, audio=audio, burn_subtitles=opts.burn_subtitles,
-                      crf=opts.crf, preset=opts.preset, metadata={"rag_video_run": run_id})
+                      crf=opts.crf, preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
+                      metadata={"rag_video_run": run_id})
     timings["encode_s"] = time.perf_counter() - t
     manifest = build_manifest(run_id, script, store, out, plan, fps, size, aspect, jobs, report)
     manifest.update(mode=mode, timings={k: round(v, 3) for k, v in timings.items()},
