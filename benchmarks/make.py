@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOOTAGE = ROOT / "rag_video" / "samples" / "footage"
-TEXTS = ["a rabbit stretches in a sunny meadow", "an astronaut in a white spacesuit",
+TEXTS = ["a rabbit stretches in a sunny meadow", "an astronaut in an orange spacesuit",
          "a cup of coffee on a saucer", "a tabby cat looking at the camera", "a rocket on the launch pad",
          "galaxies in deep space", "a dragon flying over a volcano", "a rabbit under a tree",
          "an old camera on a tripod", "a city street at night"]

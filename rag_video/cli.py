@@ -99,7 +99,7 @@ def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool)
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
     for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(level if debug else max(level, logging.ERROR))
     from rag_video import progress
 
     progress.set_quiet(quiet)

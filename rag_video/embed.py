@@ -228,6 +228,24 @@ def _check_model_name(open_clip: Any, model: str) -> None:
         raise UnknownModel(f"unknown encoder model={model!r} (see `rag-video models` for the names)")
 
 
+def _go_offline_if_hub_unreachable(timeout: float = 3.0) -> None:
+    """Without this, huggingface_hub retries an unreachable hub for about a minute before giving
+    up. One quick TCP probe decides; when it fails, this process uses the local cache only."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        logger.info("the model hub (%s) is unreachable: using the local cache only", host)
+        constants.HF_HUB_OFFLINE = True
+
+
 def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
     """Make sure the weights are local (downloading them when allowed) before the model is built.
 
@@ -236,8 +254,10 @@ def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
     """
     from open_clip.pretrained import download_pretrained, download_pretrained_from_hf
 
-    if model.startswith(LOCAL_DIR_PREFIX):
+    if model.startswith(LOCAL_DIR_PREFIX) or (pretrained in NO_WEIGHTS and not model.startswith(HF_HUB_PREFIX)):
         return
+    if pretrained is None or not os.path.isfile(pretrained):
+        _go_offline_if_hub_unreachable()
     with _fetch_errors(model, pretrained):
         if model.startswith(HF_HUB_PREFIX):
             repo = model[len(HF_HUB_PREFIX) :]

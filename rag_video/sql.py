@@ -59,7 +59,7 @@ VIEWS = {
         "FROM shots s JOIN sources src USING (source_id)"),
 }
 
-_EXPLAIN_PREFIX = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\b\s*(?:analy[sz]e\b\s*)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
 
 
 class SqlError(UsageError):

@@ -29,14 +29,16 @@ the incoming one is already moving):
 
 - ``cut``: none; the boundary is the first frame of the new shot;
 - ``fade`` (N frames): fade out to black over ``N // 2`` frames (its last frame is black), then
-  fade in from black over the rest;
+  fade in from black over the rest (its first frame is black too);
 - ``dissolve`` (N frames): linear cross-blend, weight of the new shot ``(i + 1) / (N + 1)``.
 
 Ground-truth convention for gradual transitions: the boundary is the **middle** of the
-transition, ``first_transition_frame + N // 2`` (for a fade, the frame after the darkest one;
-for a dissolve, the first frame where the new shot dominates). Tests accept ± a tolerance.
+transition, ``first_transition_frame + N // 2`` (for a fade, the first frame of the fade-in,
+i.e. the second of its two black frames; for a dissolve, the first frame where the new shot
+dominates). Tests accept ± a tolerance.
 
-Also: :func:`write_video` (PyAV encode, optional AAC track, metadata, display rotation),
+Also: :func:`random_spec` (many shots at random), :func:`make_video` (build and write),
+:func:`write_video` (PyAV encode, optional AAC track, metadata, display rotation),
 :func:`decode_bgr` (PyAV decode to small BGR frames, for feeding detectors directly), and writers
 of unreadable or odd files (:func:`write_bad_files`).
 """
@@ -224,7 +226,8 @@ class Scene:
             self.rng.uniform(160, 320),
             self.rng.uniform(0, 2 * math.pi),
         )
-        self.origin = (self.rng.uniform(0, world_w - w) if motion in ("pan", "whip", "shake") else _MARGIN * w, _MARGIN * h)
+        wide = motion in ("pan", "whip", "shake")
+        self.origin = (self.rng.uniform(0, world_w - w) if wide else _MARGIN * w, _MARGIN * h)
         self.whip = (0, 0)  # frames [start, end) of a whip pan or of a shake, set by the builder
         self.obj = self._make_object()
 
@@ -427,7 +430,8 @@ def random_spec(
             spec.append(Transition(kind, frames))
         length = int(rng.integers(min_frames, max_frames + 1))
         flashes = (int(rng.integers(5, length - 7)),) if length >= 14 and rng.random() < flash_prob else ()
-        spec.append(Shot(length, motion=str(rng.choice(list(motions))), flashes=flashes, flash_frames=int(rng.integers(1, 3))))
+        motion, flash_frames = str(rng.choice(list(motions))), int(rng.integers(1, 3))
+        spec.append(Shot(length, motion=motion, flashes=flashes, flash_frames=flash_frames))
     return spec
 
 
@@ -555,7 +559,12 @@ def decode_bgr(path: str | os.PathLike, size: tuple[int, int]) -> list[np.ndarra
 
 
 def make_video(
-    path: str | os.PathLike, spec: Sequence[Shot | Transition], *, size: tuple[int, int] = DEFAULT_SIZE, seed: int = 0, **kwargs
+    path: str | os.PathLike,
+    spec: Sequence[Shot | Transition],
+    *,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    seed: int = 0,
+    **kwargs,
 ) -> Truth:
     """Build ``spec`` and write it to ``path`` (``write_video`` keyword arguments pass through)."""
     frames, truth = build_frames(spec, size=size, seed=seed)

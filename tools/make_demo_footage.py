@@ -30,7 +30,7 @@ import argparse
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -67,7 +67,7 @@ class Still:
     license: str
     creator: str
     source: str  # where scikit-image says the picture comes from
-    pad: bool = False  # widen the picture to 16:9 with its corner colour, so all of it fits
+    pad: bool = False  # widen the picture to 1.2 x 16:9 with its corner colour, so all of it fits
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,13 @@ class Clip:
     tags: tuple[str, ...]
     stills: tuple[Still, ...]
     seconds: float = 5.0
-    per_shot_text: bool = field(default=False)  # write the stills' descriptions as timed .srt cues
+    per_shot_text: bool = False  # write the stills' descriptions as timed .srt cues
 
 
 STILLS: dict[str, Still] = {
     "astronaut": Still(
         key="astronaut",
-        description="Astronaut Eileen Collins in an orange NASA spacesuit smiling, holding her white helmet, "
+        description="Astronaut Eileen Collins in an orange NASA spacesuit smiling "
                     "in front of the American flag and a model of the space shuttle",
         start=Framing(0.5, 0.3, 1.0), end=Framing(0.42, 0.24, 0.72),
         license="Public domain (\"No known copyright restrictions, released into the public domain.\")",
@@ -174,7 +174,7 @@ STILLS: dict[str, Still] = {
     "horse": Still(
         key="horse",
         description="Black silhouette of a standing horse on a plain white background",
-        start=Framing(0.5, 0.5, 1.0), end=Framing(0.5, 0.5, 0.85), pad=True,
+        start=Framing(0.41, 0.5, 0.83), end=Framing(0.59, 0.5, 0.83), pad=True,
         license="CC0 (\"No copyright restrictions. CC0 given by owner\")",
         creator="Andreas Preuss (marauder)",
         source="openclipart, http://openclipart.org/detail/158377/horse-by-marauder",
@@ -195,7 +195,7 @@ CLIPS: tuple[Clip, ...] = (
          ("rocket", "launch pad", "Falcon 9", "SpaceX", "space", "sky", "dusk", "countdown"),
          (STILLS["rocket"],)),
     Clip("deep_field_galaxies", "Hubble deep field", STILLS["hubble_deep_field"].description,
-         ("galaxies", "deep space", "universe", "stars", "Hubble", "astronomy", "night sky"),
+         ("galaxies", "deep space", "universe", "stars", "Hubble", "astronomy"),
          (STILLS["hubble_deep_field"],), seconds=6.0),
     Clip("photographer", "Photographer with a camera", STILLS["camera"].description,
          ("photographer", "man", "camera", "tripod", "park", "black and white"),
@@ -203,12 +203,12 @@ CLIPS: tuple[Clip, ...] = (
     Clip("retina", "Human retina", STILLS["retina"].description,
          ("retina", "eye", "fundus", "medical", "blood vessels", "red"),
          (STILLS["retina"],)),
-    Clip("clock_and_cell", "Clock, then cell",
+    Clip("clock_and_cell", "Still photographs, two shots",
          "Two still photographs joined by a hard cut, each filmed with a slow zoom; the subtitles "
          "describe each shot",
          ("two shots", "hard cut", "still photograph"),
          (STILLS["clock"], STILLS["cell"]), seconds=3.0, per_shot_text=True),
-    Clip("grass_and_horse", "Grass, then a horse silhouette",
+    Clip("grass_and_horse", "Black and white pictures, two shots",
          "Two black and white pictures joined by a hard cut, each filmed with a slow camera move; "
          "the subtitles describe each shot",
          ("two shots", "hard cut", "black and white"),
@@ -218,7 +218,7 @@ CLIPS: tuple[Clip, ...] = (
 BUNNY_SIDECAR = {
     "title": "Big Buck Bunny in the meadow",
     "description": "A big grey rabbit comes out of his burrow under a tree in a green grassy meadow "
-                   "and stretches in the morning sun at sunrise (animated)",
+                   "and stretches in the sunny meadow in the morning sun at sunrise (animated)",
     "tags": ["rabbit", "bunny", "meadow", "sunrise", "morning", "tree", "forest", "grass", "animation",
              "cartoon"],
     "license": "CC BY 3.0 (Creative Commons Attribution 3.0)",
@@ -243,9 +243,9 @@ def load_still(key: str) -> np.ndarray:
 
 
 def pad_to_wide(image: np.ndarray) -> np.ndarray:
-    """The picture centred on a 16:9 canvas filled with its top-left pixel's colour."""
+    """The picture centred on a canvas 1.2 x 16:9 wide, filled with its top-left pixel's colour."""
     ih, iw = image.shape[:2]
-    width = max(iw, round(ih * ASPECT))
+    width = max(iw, round(1.2 * ih * ASPECT))
     canvas = np.empty((ih, width, 3), np.uint8)
     canvas[:] = image[0, 0]
     left = (width - iw) // 2
@@ -401,7 +401,7 @@ def attribution_markdown() -> str:
         "",
         "Each picture is one of the sample images bundled with scikit-image (`skimage.data`); the",
         "licence and creator are as stated in scikit-image's documentation of that image. Changes:",
-        "cropped to 16:9 (the horse silhouette is instead widened to 16:9 with white), resampled to",
+        "cropped to 16:9 (the horse silhouette is instead widened with white), resampled to",
         "640x360 and filmed with a slow pan, tilt or zoom.",
         "",
     ]

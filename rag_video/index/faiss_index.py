@@ -34,6 +34,7 @@ is the persisted position -> row_key map.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -67,6 +68,7 @@ TUNE_QUERIES = 300
 NOISE_RATIO = 2.5  # tan(angle) between a noisy tuning query and its vector: ~68 degrees, cosine ~0.37
 EF_SEARCH_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 EXACT_CANDIDATES_MAX = 8192  # scanning 8k x 512-d vectors takes ~3 ms on one core
+SERIAL_QUERIES = 8  # smaller batches search on one OpenMP thread (see _omp_threads)
 GPU_MAX_K = 2048  # faiss GPU indexes return at most this many neighbours
 DEFAULT_REBUILD_SHARE = 0.2
 IVF_MIN_POINTS_PER_LIST = 39
@@ -224,6 +226,24 @@ def _faiss() -> Any:
         faiss.omp_set_num_threads(cpu_budget())
         _threads_configured = True
     return faiss
+
+
+@contextlib.contextmanager
+def _omp_threads(n_queries: int):
+    """Run a search of fewer than SERIAL_QUERIES queries on one OpenMP thread. FAISS parallelises
+    over queries, so a single query gains nothing from a thread team, and waking one costs: on a
+    loaded 2-core machine a 1-query flat search at 20k x 512-d took 20 ms p50 with 2 threads and
+    1.4 ms with one."""
+    if n_queries >= SERIAL_QUERIES:
+        yield
+        return
+    faiss = _faiss()
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _gpu_count() -> int:
@@ -633,7 +653,8 @@ class ShotIndex:
             raise ValueError(f"k must be an int >= 1, got k={k!r}")
         queries = _as_unit_vectors(queries, self.dim, "queries")
         mask = self._candidate_mask(allowed, exclude)
-        scores, positions = self._search_positions(queries, int(k), mask)
+        with _omp_threads(len(queries)):
+            scores, positions = self._search_positions(queries, int(k), mask)
         valid = positions >= 0
         keys = np.full(positions.shape, -1, dtype=np.int64)
         keys[valid] = self._keys[positions[valid]]

@@ -135,9 +135,9 @@ class ShotSpan:
     transition_in: str
 
 
-def min_shot_frames(fps: float, min_shot_s: float) -> int:
-    """``min_shot_s`` in frames at ``fps`` (at least 1)."""
-    return max(1, int(round(fps * min_shot_s)))
+def seconds_to_frames(seconds: float, fps: float) -> int:
+    """A minimum duration in frames at ``fps`` (at least 1)."""
+    return max(1, int(round(fps * seconds)))
 
 
 def spans_from_boundaries(
@@ -179,7 +179,7 @@ def make_detector(name: str = DEFAULT_DETECTOR, *, fps: float, min_shot_s: float
         raise DetectorError(f"fps must be a positive number, got {fps!r}")
     if not (isinstance(min_shot_s, numbers.Real) and math.isfinite(min_shot_s) and min_shot_s >= 0):
         raise DetectorError(f"min_shot_s must be a number >= 0, got {min_shot_s!r}")
-    min_frames = min_shot_frames(fps, min_shot_s)
+    min_frames = seconds_to_frames(min_shot_s, fps)
     if key == "adaptive":
         return CombinedDetector(fps=float(fps), min_frames=min_frames)
     if key == "transnet":
@@ -713,28 +713,47 @@ def _transnet_window(frames_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return single[0, :, 0].float().cpu().numpy(), many[0, :, 0].float().cpu().numpy()
 
 
+def _merge_gaps(runs: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Join runs separated by at most ``gap`` frames."""
+    merged: list[tuple[int, int]] = []
+    for start, end in runs:
+        if merged and start - merged[-1][1] <= gap:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def _transnet_boundaries(
     single: np.ndarray, many: np.ndarray, luma: np.ndarray, threshold: float
 ) -> list[tuple[int, str]]:
     """Threshold TransNetV2 predictions into boundaries and classify them.
 
-    A run of frames whose single-frame probability exceeds ``threshold`` is one transition; its
-    extent is the run of the many-hot output (which marks every frame of a transition) around
-    it. A short extent (≤ 3 frames, single run ≤ 2) is a hard cut whose boundary is the frame
-    after the single run (TransNetV2 marks the last frame of the outgoing shot). A longer extent
-    is a gradual transition with its boundary at the middle: ``fade`` when its frames dip to
-    black, else ``dissolve``.
+    Transitions are the runs of frames whose single-frame probability exceeds ``threshold``,
+    plus the long runs (≥ 4 frames) of the many-hot output — which marks every frame of a
+    transition and catches the fades the single-frame head under-scores — when the
+    single-frame head also rises there (≥ 0.2). A transition's extent is its many-hot run (runs
+    a few frames apart are one: a fade's black middle scores low). A short extent (≤ 3 frames,
+    single run ≤ 2) is a hard cut whose boundary is the frame after the single run (TransNetV2
+    marks the last frame of the outgoing shot). A longer one is ``fade`` when it dips to black,
+    with its boundary in the middle of the black frames, else ``dissolve`` with its boundary in
+    the middle of the extent.
     """
+    extents = _merge_gaps(_runs(many > _TRANSNET_EXTENT), gap=3)
+    heads = [(start, end) for start, end in _runs(single > threshold)]
+    heads += [(lo, hi) for lo, hi in extents if hi - lo >= 4 and float(single[lo:hi].max()) >= 0.2]
     found: dict[tuple[int, int], tuple[int, str]] = {}
-    extents = _runs(many > _TRANSNET_EXTENT)
-    for start, end in _runs(single > threshold):
+    for start, end in sorted(heads):
         lo, hi = next(((lo, hi) for lo, hi in extents if lo < end and start < hi), (start, end))
         lo, hi = min(lo, start), max(hi, end)
-        if (lo, hi) in found:
+        if any(lo < seen_hi and seen_lo < hi for seen_lo, seen_hi in found):
             continue
         if end - start <= 2 and hi - lo <= 3:
             found[(lo, hi)] = (end, "cut")
+            continue
+        dark = np.flatnonzero(luma[lo:hi] < _DARK_LUMA)
+        if dark.size:
+            found[(lo, hi)] = (lo + (int(dark[0]) + int(dark[-1]) + 1) // 2, "fade")
         else:
-            kind = "fade" if float(luma[lo:hi].min()) < _DARK_LUMA else "dissolve"
-            found[(lo, hi)] = ((lo + hi) // 2, kind)
+            found[(lo, hi)] = ((lo + hi) // 2, "dissolve")
     return list(found.values())

@@ -10,6 +10,7 @@ the shots' text (sidecar titles, descriptions, tags and subtitles) by reciprocal
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from rag_video import schema
 from rag_video.errors import UsageError
-from rag_video.index.sync import IndexManager, TableState
+from rag_video.index.sync import IndexManager, TableState, embedding_matrix
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
 from rag_video.store import Store
@@ -35,6 +36,8 @@ RESULT_COLUMNS = ["shot_id", "path", "start_s", "end_s", "duration_s", "source_i
 MMR_POOL = 4  # diversify picks from this many times the limit (per pass)
 GROUP_PENALTY = 0.05  # MMR: per already-picked shot of the same source
 MODEL_PREFIXES = ("hf-hub:", "local-dir:")
+LOSSY_TYPES = ("ivfpq",)  # compressed vectors: candidates are re-ranked by exact cosine
+REFINE_FACTOR = 4  # ... from this many times the wanted count
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -165,13 +168,13 @@ class ShotQuery:
     def to_arrow(self) -> pa.Table:
         """Run the query: one row per result, best first, with `score` (cosine) and `rank`."""
         state, index = self._s.ready()
+        allowed = state.matching(self._where) if self._where else None  # a bad predicate fails first
+        excluded = state.keys_of_shots(self._exclude) if self._exclude else None
         vec, like_key = self._query_vector(state)
         if vec.shape[0] != index.dim:
             raise UsageError(f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}")
-        allowed = state.matching(self._where) if self._where else None
-        excluded = state.keys_of_shots(self._exclude) if self._exclude else None
         fetch = self._k * (MMR_POOL if self._lambda is not None else 1)
-        order, scores = _hits(index, vec, fetch, allowed, excluded)
+        order, scores = _hits(index, state, vec, fetch, allowed, excluded)
         if self._lambda is not None:
             order = self._widen_pool(index, state, vec, order, scores, allowed, excluded)
         if like_key is not None and _admitted(np.asarray([like_key]), allowed, excluded)[0]:
@@ -204,7 +207,7 @@ class ShotQuery:
         banned = state.keys_of_sources(crowded)
         if excluded is not None:
             banned = np.concatenate([banned, excluded])
-        more, more_scores = _hits(index, vec, self._k * MMR_POOL, allowed, banned)
+        more, more_scores = _hits(index, state, vec, self._k * MMR_POOL, allowed, banned)
         seen = set(order)
         scores.update(more_scores)
         return order + [k for k in more if k not in seen]
@@ -215,9 +218,8 @@ class ShotQuery:
         rows = rows.filter(rows.column("embedding").is_valid())
         if rows.num_rows == 0:
             return _results(state, order[: self._k], scores)
-        vectors = np.asarray(rows.column("embedding").combine_chunks().flatten().to_numpy(), np.float32)
-        vectors = vectors.reshape(rows.num_rows, -1)
-        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = embedding_matrix(rows)
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         picks = rank.mmr(vectors @ vec, vectors, k=min(self._k, rows.num_rows), lambda_=self._lambda,
                          groups=rows.column("source_id").to_pylist(), group_penalty=GROUP_PENALTY)
         keys = rows.column("row_key").to_pylist()
@@ -240,12 +242,34 @@ def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray
     return ok
 
 
-def _hits(index, vec: np.ndarray, fetch: int, allowed, excluded) -> tuple[list[int], dict[int, float]]:
+def _hits(index, state: TableState, vec: np.ndarray, fetch: int, allowed,
+          excluded) -> tuple[list[int], dict[int, float]]:
     """The index's top `fetch` keys for one query vector, and their cosine scores."""
     exclude = excluded if excluded is not None and len(excluded) else None
-    scores, keys = index.search(vec[None, :], fetch, allowed=allowed, exclude=exclude)
+    wanted = fetch * REFINE_FACTOR if index.index_type in LOSSY_TYPES else fetch
+    scores, keys = index.search(vec[None, :], wanted, allowed=allowed, exclude=exclude)
+    if index.index_type in LOSSY_TYPES:
+        scores, keys = _refine(state, vec[None, :], keys, fetch)
     hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0]) if k >= 0]
     return [k for k, _ in hits], dict(hits)
+
+
+def _refine(state: TableState, queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank a lossy index's candidates by exact cosine from the stored embeddings (LanceDB's
+    refine step): better recall, and `score` stays the true cosine similarity."""
+    flat = np.unique(keys[keys >= 0])
+    got, vectors = state.vectors(flat)
+    at = {int(key): i for i, key in enumerate(got)}
+    out_scores = np.full((len(queries), k), -np.inf, np.float32)
+    out_keys = np.full((len(queries), k), -1, np.int64)
+    for q, row in enumerate(keys):
+        cand = np.asarray([key for key in row if key >= 0 and int(key) in at], np.int64)
+        if not len(cand):
+            continue
+        exact = vectors[[at[int(key)] for key in cand]] @ queries[q]
+        best = np.argsort(-exact, kind="stable")[:k]
+        out_scores[q, : len(best)], out_keys[q, : len(best)] = exact[best], cand[best]
+    return out_scores, out_keys
 
 
 def _normalised(vec: np.ndarray) -> np.ndarray:
@@ -256,6 +280,7 @@ def _normalised(vec: np.ndarray) -> np.ndarray:
     return vec / norm
 
 
+@functools.cache
 def result_schema() -> pa.Schema:
     """Columns of a result table: the shot columns of RESULT_COLUMNS, then score and rank."""
     shots = schema.shots_schema()
@@ -291,7 +316,10 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
     if queries.shape[1] != index.dim:
         raise UsageError(f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}")
     allowed = state.matching(where) if where else None
-    scores, keys = index.search(queries, limit, allowed=allowed)
+    lossy = index.index_type in LOSSY_TYPES
+    scores, keys = index.search(queries, limit * REFINE_FACTOR if lossy else limit, allowed=allowed)
+    if lossy:
+        scores, keys = _refine(state, queries, keys, limit)
     wanted = sorted({int(k) for k in keys.ravel() if k >= 0})
     table = state.take(wanted, RESULT_COLUMNS) if wanted else None
     at = {k: i for i, k in enumerate(table.column("row_key").to_pylist())} if table is not None else {}
