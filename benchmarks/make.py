@@ -41,14 +41,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        lib = open_library(tmp / "lib", workers=1, model="RV-Tiny", pretrained="none")
+        # No embeddings: offline there are no real CLIP weights, and random ones would make every
+        # decision a fill. Text matching over the sidecars gives the realistic reuse/restyle/fill mix.
+        lib = open_library(tmp / "lib", workers=1, embed=False)
         t = time.perf_counter()
         lib.ingest([FOOTAGE])
         ingest_s = time.perf_counter() - t
-        lib.search(vector=[1.0] * 32).limit(1).to_list()  # load the encoder and build the index once
         t = time.perf_counter()
-        m = lib.make(script(tmp / "board.json"), tmp / "out.mp4", size=(w, h), fps=24, preset=args.preset,
-                     reuse_threshold=0.5, fill_threshold=0.0)
+        m = lib.make(script(tmp / "board.json"), tmp / "out.mp4", size=(w, h), fps=24, preset=args.preset)
         total = time.perf_counter() - t
     timings = m["timings"]
     result = {

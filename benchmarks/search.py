@@ -9,6 +9,7 @@ not uniform noise — written with the Store and the real schemas, 100 shots per
 
 Measures:
 
+- ``write_s``: writing the table (null when `--library` already held it);
 - ``build_s``: `Library.build_index(--index-type)` (FAISS build + parameter tuning + save, and the
   full-text index on `shots.text`);
 - ``recall_at_10``: of `lib.search(vector=q).limit(10)` against exact numpy search;
@@ -157,7 +158,8 @@ def _recall(found: list[list[int]], truth: np.ndarray) -> float:
 
 
 def _lancedb_search(table, q: np.ndarray, *, flat: bool) -> list[int]:
-    query = table.search(q, vector_column_name="embedding").distance_type("cosine").select(RESULT_COLUMNS).limit(K)
+    query = (table.search(q, vector_column_name="embedding").distance_type("cosine")
+             .select([*RESULT_COLUMNS, "_distance"]).limit(K))
     if flat:
         query = query.bypass_vector_index()
     return query.to_arrow().column("row_key").to_pylist()
@@ -181,12 +183,13 @@ def measure(*, n: int, queries: int, index_type: str | None = None, library: Pat
     spec = {"n": n, "queries": queries, "clusters": clusters, "spread": spread, "seed": seed}
     try:
         t0 = time.perf_counter()
-        if not _library_matches(root, n, spec):
+        reused = _library_matches(root, n, spec)
+        if not reused:
             shutil.rmtree(root, ignore_errors=True)
             write_library(root, base)
             (root / "bench.json").write_text(json.dumps(spec))
-        write_s = time.perf_counter() - t0
-        return {"n": n, "queries": queries, "write_s": round(write_s, 2), **_measure_on(root, base, qs, index_type)}
+        write_s = None if reused else round(time.perf_counter() - t0, 2)
+        return {"n": n, "queries": queries, "write_s": write_s, **_measure_on(root, base, qs, index_type)}
     finally:
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
@@ -216,11 +219,13 @@ def _measure_on(root: Path, base: np.ndarray, qs: np.ndarray, index_type: str | 
 
 
 def _lancedb_figures(table, qs: np.ndarray, truth: np.ndarray) -> dict:
+    from lancedb.index import IvfPq
+
     sample = qs[:LANCEDB_FLAT_QUERIES]
     _lancedb_search(table, sample[0], flat=True)
     flat_times, _ = _timed(lambda q: _lancedb_search(table, q, flat=True), sample)
     t0 = time.perf_counter()
-    table.create_index(metric="cosine", vector_column_name="embedding", index_type="IVF_PQ", replace=True)
+    table.create_index("embedding", config=IvfPq(distance_type="cosine"), replace=True)
     build_s = time.perf_counter() - t0
     _lancedb_search(table, qs[0], flat=False)
     ivf_times, found = _timed(lambda q: _lancedb_search(table, q, flat=False), qs)

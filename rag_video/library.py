@@ -187,6 +187,7 @@ class Library:
 
     def optimize(self) -> dict:
         """Compact the Lance tables, fold new rows into their indices, rebuild the FAISS index."""
+        import warnings
         from datetime import timedelta
 
         from rag_video.retrieve.fts import ensure_fts_index
@@ -195,7 +196,9 @@ class Library:
             for name in ("sources", "shots", "renders"):
                 table = self.store.table(name)
                 if table is not None:
-                    table.optimize(cleanup_older_than=timedelta(0))
+                    with warnings.catch_warnings():  # we hold the write lock; old versions go
+                        warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")
+                        table.optimize(cleanup_older_than=timedelta(0))
             ensure_fts_index(self.store)
             info = {}
             if self.store.embed_model():

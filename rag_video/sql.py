@@ -97,9 +97,9 @@ def connect(store: Store):
 
 def _table_source(store: Store, name: str):
     """The Lance dataset of table `name` (scanned lazily), or an empty table with its schema."""
-    tbl = store.table(name)
-    if tbl is not None:
-        return tbl.to_lance()
+    ds = store.dataset(name)
+    if ds is not None:
+        return ds
     empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
     return empty.empty_table()
 

@@ -104,6 +104,15 @@ class Store:
             return None
         return self.db.open_table(name)
 
+    def dataset(self, name: str):
+        """The Lance dataset behind table `name` for reading (None before it exists). Reads go
+        through pylance directly: importing lancedb costs a second that readers need not pay."""
+        if not self.has_table(name):
+            return None
+        import lance
+
+        return lance.dataset(str(self.lance_dir / f"{name}.lance"))
+
     def ensure_table(self, name: str, table_schema: pa.Schema):
         """Open `name`, creating it empty with `table_schema` when missing."""
         tbl = self.table(name)
@@ -113,21 +122,21 @@ class Store:
         return tbl
 
     def version(self, name: str) -> int:
-        tbl = self.table(name)
-        return 0 if tbl is None else tbl.version
+        ds = self.dataset(name)
+        return 0 if ds is None else ds.version
 
     def shots_dim(self) -> int | None:
-        tbl = self.table("shots")
-        return None if tbl is None else schema.embedding_dim(tbl.schema)
+        ds = self.dataset("shots")
+        return None if ds is None else schema.embedding_dim(ds.schema)
 
     # ---- reads ----------------------------------------------------------------------------
     def read(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
         """Rows of table `name` (empty with the right columns when the table does not exist)."""
-        tbl = self.table(name)
-        if tbl is None:
+        ds = self.dataset(name)
+        if ds is None:
             empty = self._default_schema(name)
             return empty.empty_table().select(columns) if columns else empty.empty_table()
-        return tbl.to_lance().to_table(columns=columns, filter=where)
+        return ds.to_table(columns=columns, filter=where)
 
     def _default_schema(self, name: str) -> pa.Schema:
         return {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
@@ -148,10 +157,10 @@ class Store:
 
     def embed_model(self) -> str | None:
         """The model that embedded the shots table (None when nothing is embedded yet)."""
-        tbl = self.table("shots")
-        if tbl is None:
+        ds = self.dataset("shots")
+        if ds is None:
             return None
-        rows = tbl.to_lance().to_table(columns=["embed_model"], filter="embed_model IS NOT NULL", limit=1)
+        rows = ds.to_table(columns=["embed_model"], filter="embed_model IS NOT NULL", limit=1)
         return rows.column("embed_model")[0].as_py() if rows.num_rows else None
 
     # ---- writes ---------------------------------------------------------------------------

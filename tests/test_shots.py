@@ -247,8 +247,8 @@ def test_plain_pyscenedetect_adaptive_takes_a_camera_jolt_for_a_cut(mixed_clip):
 
 @pytest.fixture(scope="module")
 def transnet_clip(clips):
-    """100 frames (two TransNetV2 windows): three hard cuts and a dissolve."""
-    spec = [Shot(20), Shot(20, motion="static"), Shot(14), dissolve(12), Shot(14), Shot(20)]
+    """100 frames (two TransNetV2 windows): two hard cuts, a fade and a dissolve."""
+    spec = [Shot(16), Shot(14, motion="static"), fade(12), Shot(14), dissolve(12), Shot(16), Shot(16)]
     truth = synth.make_video(clips / "transnet.mp4", spec, seed=6)
     assert truth.n_frames == 100
     return synth.decode_bgr(clips / "transnet.mp4", (48, 27)), truth
@@ -268,11 +268,11 @@ def transnet_run(transnet_clip):
     return found, np.concatenate(detector._single)[: len(frames)], peak
 
 
-def test_transnet_finds_cuts_and_dissolve(transnet_clip, transnet_run):
+def test_transnet_finds_cuts_fade_and_dissolve(transnet_clip, transnet_run):
     _, truth = transnet_clip
     found, _, peak = transnet_run
     assert peak <= 101  # only a window's worth of frames is buffered
-    assert [b.kind for b in found] == [t.kind for t in truth] == ["cut", "cut", "dissolve", "cut"]
+    assert [b.kind for b in found] == [t.kind for t in truth] == ["cut", "fade", "dissolve", "cut"]
     for b, t in zip(found, truth, strict=True):
         assert abs(b.frame - t.frame) <= (0 if t.kind == "cut" else 2), (b, t)
 

@@ -91,7 +91,8 @@ def _cache_key(job: ShotJob, generator: Generator, model: str | None, s: RenderS
 
 
 def _write_segment(path: Path, frames: list[np.ndarray], s: RenderSettings, meta: dict) -> None:
-    with VideoWriter(path, fps=s.fps, size=s.size, metadata={"rag_video_segment": job_label(meta)}) as out:
+    with VideoWriter(path, fps=s.fps, size=s.size, crf=16, preset="ultrafast",
+                     metadata={"rag_video_segment": job_label(meta)}) as out:
         for frame in frames:
             out.write(frame)
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))

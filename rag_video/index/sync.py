@@ -16,6 +16,7 @@ the cached arrays.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,10 @@ class TableState:
     def shot_offset(self, shot_id: str) -> int | None:
         """Row offset of a visible shot, or None."""
         if self._shot_offsets is None:
-            ids = self._read(["shot_id"]).column("shot_id").to_pylist()
+            if self.dataset is None:
+                return None
+            ids = (self.cached if "shot_id" in self._cached_names else self.dataset.to_table(columns=["shot_id"]))
+            ids = ids.column("shot_id").to_pylist()
             self._shot_offsets = {sid: i for i, sid in enumerate(ids) if self.visible[i]}
         return self._shot_offsets.get(shot_id)
 
@@ -153,9 +157,6 @@ class TableState:
         rows = self.take(keys, ["row_key", "embedding"])
         rows = rows.filter(rows.column("embedding").is_valid())
         return rows.column("row_key").to_numpy(), embedding_matrix(rows)
-
-    def _read(self, columns: list[str]) -> pa.Table:
-        return self.dataset.to_table(columns=columns)
 
 
 class _Versions:
@@ -220,6 +221,14 @@ def load_state(versions: _Versions) -> TableState:
         dim=ds.schema.field("embedding").type.list_size, cached=rows.select(cached))
 
 
+def default_memory_budget() -> int:
+    """Memory an `auto` index may take: half the machine's physical memory."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
 @dataclass
 class SyncReport:
     """What the last `ensure()` did: "fresh" | "updated" | "built", with counts."""
@@ -233,10 +242,12 @@ class SyncReport:
 class IndexManager:
     """Loads, builds and updates the library's shot index; hands out the current TableState."""
 
-    def __init__(self, store: Store, *, index_type: str = "auto", rebuild_share: float = 0.2):
+    def __init__(self, store: Store, *, index_type: str = "auto", rebuild_share: float = 0.2,
+                 memory_budget_bytes: int | None = None):
         if index_type not in INDEX_TYPES:
             raise UsageError(f"index type {index_type!r} is not one of {', '.join(INDEX_TYPES)}")
         self.store, self.index_type, self.rebuild_share = store, index_type, rebuild_share
+        self.memory_budget_bytes = memory_budget_bytes or default_memory_budget()
         self._index: ShotIndex | None = None
         self._versions = _Versions(store)
         self._state: TableState | None = None
@@ -275,7 +286,8 @@ class IndexManager:
         rows = rows.filter(rows.column("embedding").is_valid())
         index = ShotIndex.build(rows.column("row_key").to_numpy(), embedding_matrix(rows),
                                 index_type=index_type or self.index_type, table_version=state.version,
-                                model_id=state.model_id, rebuild_share=self.rebuild_share)
+                                model_id=state.model_id, rebuild_share=self.rebuild_share,
+                                memory_budget_bytes=self.memory_budget_bytes)
         self._save(index)
         self.last_sync = SyncReport("built", added=rows.num_rows, reason=reason)
         return index

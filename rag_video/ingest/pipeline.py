@@ -130,8 +130,8 @@ class Ingest:
         return todo
 
     def _shot_count(self, source_id: str) -> int:
-        table = self.store.table("shots")
-        return 0 if table is None else table.count_rows(f"source_id = {sql_str(source_id)}")
+        ds = self.store.dataset("shots")
+        return 0 if ds is None else ds.count_rows(filter=f"source_id = {sql_str(source_id)}")
 
     def _alias(self, cand: Candidate, known_path: str) -> None:
         """`cand` has content already in the library under `known_path`: move or alias it."""
