@@ -197,3 +197,14 @@ def test_cli_make_json_is_the_manifest(lib, tmp_path):
     bad = CliRunner().invoke(main, ["--library", str(lib.path), "make", str(_script(tmp_path, MIXED)),
                                     "-o", str(tmp_path / "nope" / "x.mp4")])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+
+
+def test_demo_runs_offline_and_shows_every_decision(tmp_path):
+    result = CliRunner().invoke(main, ["--library", str(tmp_path / "lib"), "--json", "demo",
+                                       "-o", str(tmp_path / "demo.mp4")], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert {s["decision"] for s in doc["shots"]} == {"reuse", "restyle", "fill"}
+    assert doc["mode"] == "text"  # no embedding weights offline: sidecar descriptions match
+    frames, fps, size, _ = _count_frames(tmp_path / "demo.mp4")
+    assert (frames, fps, size) == (round(doc["duration_s"] * 24), 24, (1280, 720))

@@ -159,35 +159,40 @@ def usage_penalty(store: Store, rows: list[dict]) -> np.ndarray:
 
 def decide(plan: Plan, rows: list[dict], scores: np.ndarray, *, reuse_threshold: float,
            fill_threshold: float, fresh_penalty: np.ndarray | None = None) -> list[Choice]:
-    """Assign candidates over the whole plan, then decide each shot by its score."""
+    """Assign candidates over the whole plan, then decide each shot by its score.
+
+    Only candidates at or above the fill threshold take part in the assignment: a shot that will be
+    filled anyway must not take a good match away from another shot. A fill still conditions on
+    its best partial match (`candidates[0]`), used or not."""
     if rows:
-        columns = rank.assign_shots(scores, candidate_source=[r["source_id"] for r in rows],
-                                    candidate_start=[r["start_s"] for r in rows],
-                                    fresh_penalty=fresh_penalty)
-        details = rank.assignment_details(scores, columns, candidate_source=[r["source_id"] for r in rows],
-                                          candidate_start=[r["start_s"] for r in rows])
+        kw = {"candidate_source": [r["source_id"] for r in rows], "candidate_start": [r["start_s"] for r in rows]}
+        columns = rank.assign_shots(scores, fresh_penalty=fresh_penalty, min_score=fill_threshold, **kw)
+        details = rank.assignment_details(scores, columns, **kw)
     else:
         columns, details = [None] * len(plan.shots), [None] * len(plan.shots)
     choices = []
     for i, shot in enumerate(plan.shots):
         col = columns[i]
-        score = None if col is None else float(scores[i, col])
-        runner_up = None if details[i] is None else details[i].runner_up
-        decision, text = _decision(score, shot.decision, reuse_threshold, fill_threshold)
-        reason = {"score": score, "reuse_threshold": reuse_threshold, "fill_threshold": fill_threshold,
-                  "runner_up": runner_up, "override": shot.decision, "text": text}
         top = np.argsort(-np.nan_to_num(scores[i], neginf=-9.0))[:5] if rows else []
         cands = [{"shot_id": rows[j]["shot_id"], "score": float(scores[i, j]), "path": rows[j]["path"],
                   "start_s": rows[j]["start_s"]} for j in top if np.isfinite(scores[i, j])]
+        score = float(scores[i, col]) if col is not None else (cands[0]["score"] if cands else None)
+        runner_up = None if details[i] is None else details[i].runner_up
+        decision, text = _decision(score, col is not None, shot.decision, reuse_threshold, fill_threshold)
+        reason = {"score": score, "reuse_threshold": reuse_threshold, "fill_threshold": fill_threshold,
+                  "runner_up": runner_up, "override": shot.decision, "text": text}
         choices.append(Choice(i, decision, score, None if col is None else rows[col], reason, cands))
     return choices
 
 
-def _decision(score: float | None, override: str | None, reuse_th: float, fill_th: float) -> tuple[str, str]:
-    if override and (override == "fill" or score is not None):
+def _decision(score: float | None, assigned: bool, override: str | None, reuse_th: float,
+              fill_th: float) -> tuple[str, str]:
+    if override and (override == "fill" or assigned):
         return override, f"decision set by the script ({override})"
     if score is None:
-        return "fill", "no candidate long enough and fitting the aspect"
+        return "fill", "no shot in the library matched (long enough, fitting the aspect)"
+    if not assigned and score >= fill_th:
+        return "fill", f"its candidates (best {score:.3f}) are used by other shots of this video"
     if score >= reuse_th:
         return "reuse", f"score {score:.3f} >= reuse threshold {reuse_th:g}"
     if score >= fill_th:
