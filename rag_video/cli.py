@@ -100,6 +100,12 @@ def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
     for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
         logging.getLogger(noisy).setLevel(level if debug else max(level, logging.ERROR))
+    if not debug:  # third-party deprecation chatter is for developers, not users
+        import warnings
+
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     from rag_video import progress
 
     progress.set_quiet(quiet)

@@ -208,3 +208,62 @@ def test_demo_runs_offline_and_shows_every_decision(tmp_path):
     assert doc["mode"] == "text"  # no embedding weights offline: sidecar descriptions match
     frames, fps, size, _ = _count_frames(tmp_path / "demo.mp4")
     assert (frames, fps, size) == (round(doc["duration_s"] * 24), 24, (1280, 720))
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    import tiny_pipelines
+
+    return tiny_pipelines.build_all(tmp_path_factory.mktemp("models"), ["animatediff", "svd"])
+
+
+FINAL = [{"text": "a grey rabbit in a meadow", "duration": 0.6},
+         {"text": "red cliffs", "duration": 0.5, "decision": "restyle", "style": "sepia"},
+         {"text": "a dragon", "duration": 0.4, "decision": "fill"}]
+
+
+def _final(lib, tmp_path, tiny_models, name, **kw):
+    args = dict(final=True, restyle_model=str(tiny_models["animatediff"]), fill_model=str(tiny_models["svd"]),
+                gen_size=(64, 64), steps=4, size=(64, 64), fps=8, reuse_threshold=-1.0, fill_threshold=-2.0,
+                audio=False)
+    return lib.make(_script(tmp_path, FINAL), tmp_path / name, **{**args, **kw})
+
+
+def test_final_render_spends_diffusion_only_on_restyle_and_fill_and_caches(lib, tmp_path, tiny_models):
+    m = _final(lib, tmp_path, tiny_models, "final.mp4")
+    by = {s["decision"]: s for s in m["shots"]}
+    assert by["reuse"]["steps"] == 0 and by["reuse"]["generator"] == "source"
+    assert by["restyle"]["generator"] == "AnimateDiffVideoToVideoPipeline" and by["restyle"]["steps"] >= 1
+    assert by["fill"]["generator"] == "StableVideoDiffusionPipeline" and by["fill"]["steps"] >= 1
+    assert m["fallbacks"] == 0
+    frames, fps, size, _ = _count_frames(tmp_path / "final.mp4")
+    assert (frames, fps, size) == (round(1.5 * 8), 8, (64, 64))
+    rows = lib.sql(f"select decision, steps, generator from renders where run_id = '{m['run_id']}'").to_pylist()
+    assert sorted((r["decision"], r["steps"]) for r in rows) == sorted((s["decision"], s["steps"]) for s in m["shots"])
+    again = lib.make(None, tmp_path / "again.mp4", from_manifest=tmp_path / "final.manifest.json", final=True,
+                     restyle_model=str(tiny_models["animatediff"]), fill_model=str(tiny_models["svd"]),
+                     gen_size=(64, 64), steps=4, size=(64, 64), fps=8, audio=False)
+    assert all(s["cached"] and s["steps"] == 0 for s in again["shots"] if s["decision"] != "reuse")
+
+
+def test_a_failed_generation_falls_back_to_the_draft_and_exits_1(lib, tmp_path, tiny_models, monkeypatch):
+    from rag_video.generate.diffusion import DiffusionGenerator
+
+    def oom(self, *a, **k):
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(DiffusionGenerator, "fill", oom)
+    m = _final(lib, tmp_path, tiny_models, "fb.mp4", seed=7)
+    fill = next(s for s in m["shots"] if s["decision"] == "fill")
+    assert fill["generator"] == "draft" and "out of memory" in fill["fallback"] and m["fallbacks"] == 1
+    assert (tmp_path / "fb.mp4").exists()
+
+
+def test_unloadable_model_is_one_line_exit_2(lib, tmp_path):
+    result = CliRunner().invoke(main, ["--library", str(lib.path), "make", str(_script(tmp_path, FINAL)),
+                                       "-o", str(tmp_path / "m.mp4"), "--final", "--restyle-model",
+                                       str(tmp_path / "no-such-model"), "--size", "64x64"])
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "not available offline" in errors[0] or "no-such-model" in errors[0]
+    assert not (tmp_path / "m.mp4").exists()

@@ -13,12 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
-class GenerationError(Exception):
+from rag_video.errors import RagVideoError
+
+
+class GenerationError(RagVideoError):
     """A generator could not produce a segment (bad arguments, model failure, out of memory)."""
 
 
 class ModelUnavailable(GenerationError):
-    """A model's weights cannot be loaded; the one-line message says how to fetch them."""
+    """A model's weights cannot be loaded; the one-line message says how to fetch them (exit 2)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

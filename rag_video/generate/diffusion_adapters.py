@@ -307,8 +307,8 @@ FILL_ADAPTERS: dict[str, type[FillAdapter]] = {a.pipeline_class: a for a in (SVD
 ADAPTERS: dict[str, dict[str, type[Adapter]]] = {"restyle": RESTYLE_ADAPTERS, "fill": FILL_ADAPTERS}
 
 
-class UnsupportedModel(GenerationError):
-    """The model's pipeline class has no adapter for the requested role."""
+class UnsupportedModel(ModelUnavailable):
+    """The model's pipeline class has no adapter for the requested role (a usage error, exit 2)."""
 
 
 #: Pipeline classes an SD-1.5 base named before `+ADAPTER` may have.
