@@ -288,7 +288,9 @@ def _descriptor(frame_bgr: np.ndarray) -> np.ndarray:
 
 def _mad(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference (0..255 scale)."""
-    return float(np.mean(np.abs(a - b)))
+    import cv2
+
+    return cv2.norm(a, b, cv2.NORM_L1) / a.size
 
 
 def _normalised(a: np.ndarray) -> np.ndarray:
@@ -334,12 +336,22 @@ def _shift_ratio(shifted: float, unshifted: float) -> float:
 
 def _luma(frame_bgr: np.ndarray) -> float:
     """Mean luma (BT.601 weights) of a BGR frame, 0..255."""
-    b, g, r = (float(frame_bgr[..., i].mean()) for i in range(3))
+    import cv2
+
+    b, g, r, _ = cv2.mean(frame_bgr)
     return 0.114 * b + 0.587 * g + 0.299 * r
 
 
-def _shift_match(prev_bgr: np.ndarray, cur_bgr: np.ndarray, reach: float = 0.25) -> tuple[float, float]:
-    """RMS difference prev→cur at the best global shift, and unshifted (0..255 scale).
+def _blur(frame_bgr: np.ndarray) -> np.ndarray:
+    """The lightly blurred float32 frame that :func:`_shift_match` compares (made once per frame)."""
+    import cv2
+
+    return cv2.GaussianBlur(frame_bgr.astype(np.float32), (3, 3), 0)
+
+
+def _shift_match(prev: np.ndarray, cur: np.ndarray, reach: float = 0.25) -> tuple[float, float]:
+    """RMS difference prev→cur at the best global shift, and unshifted (0..255 scale); both
+    frames as made by :func:`_blur`.
 
     The centre of ``cur`` is matched against ``prev`` over shifts up to ``reach`` of the width
     and ``reach * 2 / 3`` of the height. A pan or shake leaves a small shifted residual; a cut
@@ -347,10 +359,8 @@ def _shift_match(prev_bgr: np.ndarray, cur_bgr: np.ndarray, reach: float = 0.25)
     """
     import cv2
 
-    h, w = cur_bgr.shape[:2]
+    h, w = cur.shape[:2]
     sx, sy = max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
-    prev = cv2.GaussianBlur(prev_bgr.astype(np.float32), (3, 3), 0)
-    cur = cv2.GaussianBlur(cur_bgr.astype(np.float32), (3, 3), 0)
     template = cur[sy : h - sy, sx : w - sx]
     scores = cv2.matchTemplate(prev, template, cv2.TM_SQDIFF) / float(template.size)
     return math.sqrt(max(float(scores.min()), 0.0)), math.sqrt(max(float(scores[sy, sx]), 0.0))
@@ -435,7 +445,7 @@ class CombinedDetector(ShotDetector):
         self.lengths = _window_lengths(fps, self.p.dissolve_max_s)
         self.transient_frames = max(2, int(round(self.p.transient_s * fps)))
         self._descs: deque[np.ndarray] = deque(maxlen=max(self.lengths) + 1)
-        self._frames: deque[np.ndarray] = deque(maxlen=self.transient_frames + 2)
+        self._frames: deque[np.ndarray] = deque(maxlen=self.transient_frames + 2)  # _blur()red
         self._pending: dict[int, np.ndarray] = {}  # spike frame → the frame before it
         self.signals = _Signals()
 
@@ -447,13 +457,14 @@ class CombinedDetector(ShotDetector):
         frame = self._input.accept(index, frame_bgr)
         for tc in self._adaptive.process_frame(FrameTimecode(index, fps=self.fps), frame):
             self.signals.candidates.add(tc.frame_num)
-        shifted, unshifted = _shift_match(self._frames[-1], frame) if self._frames else (0.0, 0.0)
+        blurred = _blur(frame)
+        shifted, unshifted = _shift_match(self._frames[-1], blurred) if self._frames else (0.0, 0.0)
         self.signals.shifted.append(shifted)
         self.signals.unshifted.append(unshifted)
         self.signals.luma.append(_luma(frame))
         self.signals.detail.append(_detail(frame))
-        self._track_returns(index, frame, shifted)
-        self._frames.append(frame)
+        self._track_returns(index, blurred, shifted)
+        self._frames.append(blurred)
         self._descs.append(_descriptor(frame))
         self._test_windows(index)
 
