@@ -237,7 +237,9 @@ def test_srt_captions_at_output_times(manifest, tmp_path):
     cues = parse_srt(export.write_srt(manifest, tmp_path / "OUT.srt").read_text(encoding="utf-8"))
     assert [(c.index, c.start_s, c.end_s, c.text) for c in cues] == [
         (1, 0.0, 2.0, "Morning <b>in</b> the meadow"), (2, 2.0, 3.6, "Dusk"), (3, 3.6, 4.6, "last\nline")]
-    assert export.srt_time(3725.0416) == "01:02:05,042"
+    from rag_video.media.subtitles import srt_time
+
+    assert srt_time(3725.0416) == "01:02:05,042"
 
 
 def test_srt_skips_shots_without_caption(manifest, tmp_path):

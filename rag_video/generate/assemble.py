@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
+from rag_video.media.subtitles import format_srt
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
 
@@ -370,21 +371,9 @@ class _AudioTrack:
 # ------------------------------------------------------------------------------------ subtitles
 
 
-def _srt_time(seconds: float) -> str:
-    ms = int(round(seconds * 1000))
-    h, rest = divmod(ms, 3_600_000)
-    m, rest = divmod(rest, 60_000)
-    s, ms = divmod(rest, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-
 def srt_text(captions: Sequence[tuple[float, float, str]]) -> str:
     """SubRip text of ``(start_s, end_s, text)`` cues (empty texts skipped, numbered from 1)."""
-    blocks = []
-    for start, end, text in captions:
-        if text and text.strip():
-            blocks.append(f"{len(blocks) + 1}\n{_srt_time(start)} --> {_srt_time(end)}\n{text.strip()}\n")
-    return "\n".join(blocks)
+    return format_srt(list(captions))
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -38,6 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag_video.errors import UsageError
+from rag_video.media.subtitles import format_srt
 
 log = logging.getLogger(__name__)
 
@@ -599,24 +600,11 @@ def write_credits(manifest: Mapping[str, Any] | Manifest, path: str | os.PathLik
 # ---------------------------------------------------------------- SRT
 
 
-def srt_time(seconds: float) -> str:
-    """``HH:MM:SS,mmm`` of a time in seconds (rounded to the millisecond)."""
-    ms = int(round(max(0.0, seconds) * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
-
-
 def srt_text(manifest: Mapping[str, Any] | Manifest) -> str:
     """SubRip cues of the shots' captions at their output times, numbered from 1; no caption, no cue."""
     m = parse_manifest(manifest)
-    cues = []
-    for shot in sorted(m.shots, key=lambda s: s.out_start_s):
-        lines = [ln.strip() for ln in (shot.caption or "").splitlines() if ln.strip()]
-        if lines:
-            cues.append(f"{len(cues) + 1}\n{srt_time(shot.out_start_s)} --> {srt_time(shot.out_end_s)}\n" + "\n".join(lines) + "\n")
-    return "\n".join(cues)
+    shots = sorted(m.shots, key=lambda s: s.out_start_s)
+    return format_srt([(s.out_start_s, s.out_end_s, s.caption or "") for s in shots])
 
 
 def write_srt(manifest: Mapping[str, Any] | Manifest, path: str | os.PathLike) -> Path:

@@ -49,3 +49,22 @@ def parse_srt(text: str) -> list[Cue]:
             raise SubtitleError(f"cue {number + 1}: ends at {end:.3f}s, not after its start {start:.3f}s")
         cues.append(Cue(number + 1, start, end, "\n".join(lines[1:]).strip()))
     return cues
+
+
+def srt_time(seconds: float) -> str:
+    """``HH:MM:SS,mmm`` of a time in seconds (rounded to the millisecond)."""
+    ms = int(round(max(0.0, seconds) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def format_srt(cues: list[tuple[float, float, str]]) -> str:
+    """SubRip text of ``(start_s, end_s, text)`` cues; empty texts skipped, numbered from 1."""
+    blocks = []
+    for start, end, text in cues:
+        lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        if lines:
+            blocks.append(f"{len(blocks) + 1}\n{srt_time(start)} --> {srt_time(end)}\n" + "\n".join(lines) + "\n")
+    return "\n".join(blocks)
