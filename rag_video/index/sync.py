@@ -168,10 +168,10 @@ class _Versions:
 
     def dataset(self, name: str):
         if name not in self._datasets:
-            table = self.store.table(name)
-            if table is None:
+            ds = self.store.dataset(name)
+            if ds is None:
                 return None
-            self._datasets[name] = table.to_lance()
+            self._datasets[name] = ds
         return self._datasets[name]
 
     def latest(self, name: str) -> int:
