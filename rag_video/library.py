@@ -128,6 +128,7 @@ class Library:
             encoder = self.load_encoder(model, pretrained)
             if reembed:
                 self._reset_embeddings(encoder.dim)
+                self._refresh_text_index()  # rewriting the table dropped its full-text index
             elif (self.store.shots_dim() or encoder.dim) != encoder.dim:
                 raise UsageError(f"model {model} makes {encoder.dim}-d vectors; the table holds "
                                  f"{self.store.shots_dim()}-d ones: use --reembed")

@@ -403,3 +403,15 @@ def test_gpu_index_matches_brute_force_when_a_gpu_is_present(syn, data):
     for q in _queries(data, 10):
         expected, _ = data.brute_force(q, 10)
         assert syn.search(vector=q).limit(10).to_arrow().column("row_key").to_pylist() == expected
+
+
+def test_text_search_without_embeddings_uses_full_text_only(tmp_path, caplog):
+    from helpers import make_footage
+
+    files = make_footage(tmp_path / "footage")
+    lib = open_library(tmp_path / "lib", workers=1, embed=False)
+    lib.ingest([files["a"], files["b"]])
+    rows = lib.search("cliffs at dawn").limit(2).to_list()
+    assert len(rows) == 2 and {r["path"] for r in rows} == {str(files["a"])}
+    assert all(r["score"] is None for r in rows) and [r["rank"] for r in rows] == [1, 2]
+    assert any("text matches only" in r.getMessage() for r in caplog.records)

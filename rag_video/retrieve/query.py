@@ -24,7 +24,7 @@ from rag_video.errors import UsageError
 from rag_video.index.sync import IndexManager, TableState, embedding_matrix
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
-from rag_video.store import Store
+from rag_video.store import Store, sql_in
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -167,6 +167,8 @@ class ShotQuery:
 
     def to_arrow(self) -> pa.Table:
         """Run the query: one row per result, best first, with `score` (cosine) and `rank`."""
+        if self._text and self._image is None and self._s.store.embed_model() is None:
+            return self._text_only()
         state, index = self._s.ready()
         allowed = state.matching(self._where) if self._where else None  # a bad predicate fails first
         excluded = state.keys_of_shots(self._exclude) if self._exclude else None
@@ -185,6 +187,22 @@ class ShotQuery:
         if self._lambda is None:
             return _results(state, order[: self._k], scores)
         return self._diversified(state, order, scores, vec)
+
+    def _text_only(self) -> pa.Table:
+        """A library without embeddings still answers text queries, by full-text matches alone
+        (score null: there is no vector match)."""
+        log.warning("the library has no embeddings: text matches only (run `rag-video embed` for "
+                    "visual search)")
+        store = self._s.store
+        keys = text_matches(store, self._text, where=self._where, limit=self._k + len(self._exclude))
+        if not keys:
+            return result_schema().empty_table()
+        rows = store.visible_shots(columns=RESULT_COLUMNS, where=sql_in("row_key", keys)).to_pylist()
+        by_key = {r["row_key"]: r for r in rows if r["shot_id"] not in self._exclude}
+        ordered = [by_key[k] for k in keys if k in by_key][: self._k]
+        for rank_, row in enumerate(ordered, 1):
+            row.update(score=None, rank=rank_)
+        return pa.Table.from_pylist(ordered, schema=result_schema())
 
     def _fuse_text(self, state: TableState, order: list[int], fetch: int, allowed, excluded) -> list[int]:
         """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
