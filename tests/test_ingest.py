@@ -219,3 +219,15 @@ def test_workers_give_the_same_library(tmp_path, footage):
     two = open_library(tmp_path / "two", workers=2, **TINY)
     two.ingest([footage["a"].parent])
     assert snapshot(one) == snapshot(two)
+
+
+def test_txt_and_srt_sidecars_fill_the_text_fields(lib, footage):
+    footage["b"].with_suffix(".txt").write_text("Harbour at night\nBoats rocking under the lights.\n")
+    footage["b"].with_suffix(".srt").write_text(
+        "1\n00:00:00,000 --> 00:00:01,000\nfirst <i>line</i>\n\n2\n00:00:01,800 --> 00:00:02,500\nsecond line\n")
+    lib.ingest([footage["b"]])
+    (src,) = lib.sources().to_pylist()
+    assert src["title"] == "Harbour at night" and "Boats rocking" in src["description"]
+    first, second = sorted(lib.shots().to_pylist(), key=lambda r: r["start_frame"])  # cut at 1.6 s
+    assert "first line" in first["text"] and "second line" not in first["text"]
+    assert "second line" in second["text"] and "first line" not in second["text"]

@@ -92,6 +92,7 @@ def test_reuse_frames_come_from_the_source_in_point(lib, tmp_path):
 
     with av.open(str(out)) as c:
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    checked = 0
     for shot in m["shots"]:
         src = shot["source"]
         with av.open(src["path"]) as c:
@@ -101,6 +102,8 @@ def test_reuse_frames_come_from_the_source_in_point(lib, tmp_path):
         expected = frames_at(src["path"], [src["in_s"]], short_side=90)[0]
         got = decoded[round(shot["out_start_s"] * FPS)]
         assert _psnr(expected, got) >= 30
+        checked += 1
+    assert checked >= 1  # the library has one 1280x720 shot, so at least one source is 160x90
 
 
 def test_manifest_and_renders_agree(lib, tmp_path):
@@ -267,3 +270,21 @@ def test_unloadable_model_is_one_line_exit_2(lib, tmp_path):
     assert result.exit_code == 2 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
     assert "not available offline" in errors[0] or "no-such-model" in errors[0]
     assert not (tmp_path / "m.mp4").exists()
+
+
+def test_fresh_prefers_shots_earlier_renders_did_not_use(lib, tmp_path):
+    shots = [{"text": "anything", "duration": 0.8}]
+    first = lib.make(_script(tmp_path, shots), tmp_path / "f1.mp4", size=(160, 90), fps=FPS,
+                     reuse_threshold=-1.0, fill_threshold=-2.0, audio=False)
+    used = first["shots"][0]["source"]["shot_id"]
+    for i in range(3):  # make that shot look heavily used
+        lib.make(None, tmp_path / f"r{i}.mp4", from_manifest=tmp_path / "f1.manifest.json", audio=False)
+    fresh = lib.make(_script(tmp_path, shots), tmp_path / "f2.mp4", size=(160, 90), fps=FPS, fresh=True,
+                     reuse_threshold=-1.0, fill_threshold=-2.0, audio=False)
+    assert fresh["shots"][0]["source"]["shot_id"] != used
+
+
+def test_generation_budget_turns_the_rest_into_drafts(lib, tmp_path, tiny_models):
+    m = _final(lib, tmp_path, tiny_models, "budget.mp4", max_gen_seconds=0.0, seed=11)
+    generated = [s for s in m["shots"] if s["decision"] != "reuse"]
+    assert all(s["generator"] == "draft" and "max-gen-seconds" in s["fallback"] for s in generated)
