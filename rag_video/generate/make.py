@@ -61,8 +61,8 @@ class MakeOptions:
     gen_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.reuse_threshold < self.fill_threshold:
-            raise UsageError(f"--reuse-threshold {self.reuse_threshold:g} must not be below "
+        if self.reuse_threshold <= self.fill_threshold:
+            raise UsageError(f"--reuse-threshold {self.reuse_threshold:g} must be above "
                              f"--fill-threshold {self.fill_threshold:g}")
 
     def model(self, decision: str) -> str | None:
@@ -177,8 +177,9 @@ def render_all(jobs: list[ShotJob], generator: Generator, draft: Generator, rs: 
     todo = [j for j in jobs if j.decision != "reuse"]
     with progress.bar(len(todo), "render") as advance:
         for job in todo:
-            if job.decision == "restyle" and job.strength is None:
-                job.strength = strength_from_score(job.score, opts.reuse_threshold, opts.fill_threshold)
+            if job.decision == "restyle" and job.strength is None:  # on the scale the score came from
+                job.strength = strength_from_score(job.score, job.reason["reuse_threshold"],
+                                                   job.reason["fill_threshold"])
             over = opts.max_gen_seconds is not None and spent >= opts.max_gen_seconds
             use = draft if over else generator
             if over and generator is not draft:
