@@ -106,6 +106,15 @@ def rows(report, columns):
     return [tuple(r[c] for c in columns) for r in report.rows]
 
 
+def assert_rows(got, want):
+    """Row tuples equal, floats within pytest.approx (which compares flat sequences only)."""
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(got, want):
+        assert len(g) == len(w)
+        for x, y in zip(g, w):
+            assert x == (pytest.approx(y) if isinstance(y, float) else y), (g, w)
+
+
 def records(df: pd.DataFrame, columns):
     out = []
     for row in df[columns].itertuples(index=False):
@@ -129,8 +138,7 @@ def test_per_source(stats, frames):
     ok["hours"] = ok.duration_s / 3600
     ok["shots"] = ok.source_id.map(frames["shots"].groupby("source_id").size()).fillna(0).astype(int)
     want = ok.sort_values(["hours", "path"], ascending=[False, True])
-    assert rows(stats["per_source"], ["path", "hours", "shots"]) == pytest.approx(
-        records(want, ["path", "hours", "shots"]))
+    assert_rows(rows(stats["per_source"], ["path", "hours", "shots"]), records(want, ["path", "hours", "shots"]))
     assert stats["per_source"].rows[-1]["shots"] == 0  # e.mp4: ok, no shots
 
 
@@ -142,8 +150,7 @@ def test_per_folder(stats, frames):
                                     shots=("shots", "sum")).reset_index()
     want["hours"] /= 3600
     want = want.sort_values(["hours", "folder"], ascending=[False, True])
-    assert rows(stats["per_folder"], ["folder", "sources", "hours", "shots"]) == pytest.approx(
-        records(want, ["folder", "sources", "hours", "shots"]))
+    assert_rows(rows(stats["per_folder"], ["folder", "sources", "hours", "shots"]), records(want, ["folder", "sources", "hours", "shots"]))
     assert [r["folder"] for r in stats["per_folder"].rows] == ["/footage/cam1", "/footage/cam2", "/footage"]
 
 
@@ -172,8 +179,7 @@ def test_format_mix(stats, frames, name, label, key):
     want["hours"] /= 3600
     want["share"] = want.sources / want.sources.sum()
     want = want.sort_values(["sources", "key"], ascending=[False, True])
-    assert rows(stats[name], [label, "sources", "hours", "share"]) == pytest.approx(
-        records(want, ["key", "sources", "hours", "share"]))
+    assert_rows(rows(stats[name], [label, "sources", "hours", "share"]), records(want, ["key", "sources", "hours", "share"]))
 
 
 def test_failed_files_with_errors(stats, frames):
@@ -219,7 +225,7 @@ def test_share_per_make_run(stats, frames):
                                   seconds=("seconds", "sum"))
     want = agg.join(share).fillna(0).reset_index().sort_values("created_at", ascending=False)
     columns = ["run_id", "shots", "reuse", "restyle", "fill", "seconds"]
-    assert rows(stats["per_run"], columns) == pytest.approx(records(want, columns))
+    assert_rows(rows(stats["per_run"], columns), records(want, columns))
     assert [r["run_id"] for r in stats["per_run"].rows] == ["run-c", "run-b", "run-a"]
     assert stats["per_run"].rows[2]["created_at"] == T0 + dt.timedelta(hours=1)
     for row in stats["per_run"].rows:
