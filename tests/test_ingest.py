@@ -231,3 +231,16 @@ def test_txt_and_srt_sidecars_fill_the_text_fields(lib, footage):
     first, second = sorted(lib.shots().to_pylist(), key=lambda r: r["start_frame"])  # cut at 1.6 s
     assert "first line" in first["text"] and "second line" not in first["text"]
     assert "second line" in second["text"] and "first line" not in second["text"]
+
+
+def test_samples_beyond_the_memory_budget_wait_as_jpeg(tmp_path, footage, monkeypatch):
+    from rag_video.ingest import analyze
+
+    raw = open_library(tmp_path / "raw", workers=1, **TINY)
+    raw.ingest([footage["a"]])
+    monkeypatch.setattr(analyze, "RAW_SAMPLE_BUDGET", 0)  # every sample goes through JPEG
+    jpeg = open_library(tmp_path / "jpeg", workers=1, **TINY)
+    jpeg.ingest([footage["a"]])
+    a = {r["shot_id"]: np.array(r["embedding"]) for r in raw.shots().to_pylist()}
+    b = {r["shot_id"]: np.array(r["embedding"]) for r in jpeg.shots().to_pylist()}
+    assert a.keys() == b.keys() and all(float(a[k] @ b[k]) > 0.98 for k in a)

@@ -69,8 +69,10 @@ def failed_result(path: Path, source_id: str, size: int, mtime: float, error: st
         "ingested_at": now_utc(), "pipeline_version": options.pipeline_version})
 
 
+RAW_SAMPLE_BUDGET = 256 * 2**20  # bytes of sampled frames held raw; later ones wait as JPEG
+
+
 def _jpeg(rgb: np.ndarray) -> bytes:
-    """Sampled frames wait for the shot boundaries as JPEG, so long files stay small in memory."""
     import cv2
 
     return cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
@@ -88,7 +90,21 @@ class _Pass:
 
     times: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
-    samples: dict[int, bytes] = field(default_factory=dict)  # frame index → JPEG at embed size
+    samples: dict[int, np.ndarray | bytes] = field(default_factory=dict)  # frame index → RGB at embed size
+    raw_bytes: int = 0
+
+    def keep(self, index: int, rgb: np.ndarray) -> None:
+        """Hold a sampled frame until the shot boundaries are known: raw while the budget lasts,
+        then as JPEG, so an hour-long file still fits in memory."""
+        if self.raw_bytes + rgb.nbytes <= RAW_SAMPLE_BUDGET:
+            self.samples[index] = rgb
+            self.raw_bytes += rgb.nbytes
+        else:
+            self.samples[index] = _jpeg(rgb)
+
+    def sample(self, index: int) -> np.ndarray:
+        held = self.samples[index]
+        return _unjpeg(held) if isinstance(held, bytes) else held
 
 
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
@@ -101,7 +117,7 @@ def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) 
         state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))
         prev = frame.small
         if frame.rgb is not None:
-            state.samples[frame.index] = _jpeg(frame.rgb)
+            state.keep(frame.index, frame.rgb)
     return state
 
 
@@ -115,7 +131,7 @@ def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass,
     rows, images = [], []
     for span in spans:
         picks = kf.pick_keyframes(span.start_frame, span.end_frame, info.fps, sampled)
-        rgbs = [_unjpeg(state.samples[i]) for i in picks]
+        rgbs = [state.sample(i) for i in picks]
         start_s = state.times[span.start_frame]
         end_s = state.times[span.end_frame] if span.end_frame < n else end_time
         rows.append({
