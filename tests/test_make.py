@@ -288,3 +288,24 @@ def test_generation_budget_turns_the_rest_into_drafts(lib, tmp_path, tiny_models
     m = _final(lib, tmp_path, tiny_models, "budget.mp4", max_gen_seconds=0.0, seed=11)
     generated = [s for s in m["shots"] if s["decision"] != "reuse"]
     assert all(s["generator"] == "draft" and "max-gen-seconds" in s["fallback"] for s in generated)
+
+
+@pytest.mark.parametrize("name, body, durations", [
+    ("s.txt", "A grey rabbit.\n\nRed cliffs at dawn, with the sea below them and birds.\n", None),
+    ("s.srt", "1\n00:00:00,000 --> 00:00:01,200\nA rabbit\n\n2\n00:00:01,200 --> 00:00:02,000\n<i>Cliffs</i>\n",
+     [1.2, 0.8]),
+])
+def test_every_script_format_makes_a_video(lib, tmp_path, name, body, durations):
+    from rag_video.generate.plan import default_duration
+
+    script = tmp_path / name
+    script.write_text(body)
+    m = lib.make(script, tmp_path / "fmt.mp4", size=(160, 90), fps=FPS, reuse_threshold=-1.0,
+                 fill_threshold=-2.0, audio=False)
+    got = [s["duration_s"] for s in m["shots"]]
+    want = durations or [default_duration(t) for t in ("A grey rabbit.", "Red cliffs at dawn, with the sea below them and birds.")]
+    assert got == pytest.approx(want)
+    frames, _, _, _ = _count_frames(tmp_path / "fmt.mp4")
+    assert frames == round(sum(want) * FPS)
+    if name.endswith(".srt"):
+        assert [s["caption"] for s in m["shots"]] == ["A rabbit", "<i>Cliffs</i>"]

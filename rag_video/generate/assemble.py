@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
-from rag_video.media.subtitles import format_srt
+from rag_video.media.subtitles import format_srt, strip_tags
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
 
@@ -433,7 +433,7 @@ class _Output:
         from rag_video.generate.draft import caption_overlay
 
         if index not in self._overlays:
-            self._overlays = {index: caption_overlay(caption.strip(), self.size)}
+            self._overlays = {index: caption_overlay(strip_tags(caption).strip(), self.size)}
         return self._overlays[index]
 
 

@@ -24,7 +24,12 @@ class Cue:
     @property
     def plain(self) -> str:
         """The text without markup tags, on one line."""
-        return " ".join(_TAGS.sub("", self.text).split())
+        return " ".join(strip_tags(self.text).split())
+
+
+def strip_tags(text: str) -> str:
+    """Subtitle text without its markup (<i>, <font …>, {\\an8})."""
+    return _TAGS.sub("", text)
 
 
 def _seconds(h: str, m: str, s: str, ms: str) -> float:
