@@ -43,15 +43,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag_video.errors import RagVideoError
-
-if TYPE_CHECKING:  # pragma: no cover
-    import faiss
 
 logger = logging.getLogger(__name__)
 

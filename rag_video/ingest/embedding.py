@@ -88,7 +88,6 @@ def fill_embeddings(store, encoder, shots, *, rotation_of, advance=lambda n=1: N
 
     Returns (shots embedded, problems); a source whose file is gone stays deferred.
     """
-    import pyarrow as pa
 
     from rag_video.media.probe import MediaError
     from rag_video.media.seek import frames_at
