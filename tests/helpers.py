@@ -27,6 +27,22 @@ def make_footage(folder: Path) -> dict[str, Path]:
     return {"a": folder / "a.mp4", "b": folder / "b.mp4"}
 
 
+def make_three(folder: Path) -> list[Path]:
+    """a.mp4 and b.mp4 of make_footage plus c.mp4 (two 30-frame shots), sorted."""
+    files = make_footage(folder)
+    synth.make_video(folder / "c.mp4", [synth.Shot(30), synth.Shot(30)], seed=3)
+    return sorted([files["a"], files["b"], folder / "c.mp4"])
+
+
+def clean_snapshot(folder: Path, paths: list[Path]) -> dict:
+    """Snapshot of a local, uninterrupted --no-embed ingest of `paths` into a library in `folder`."""
+    from rag_video import open_library
+
+    lib = open_library(folder / "lib", workers=1, **TINY)
+    lib.ingest(paths, embed=False)
+    return snapshot(lib)
+
+
 def snapshot(lib) -> dict:
     """What must equal between a clean run and a crashed-then-resumed one."""
     sources = sorted((r["source_id"], r["path"], r["status"]) for r in lib.sources().to_pylist())

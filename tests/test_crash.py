@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-import synth
-from helpers import TINY, make_footage, snapshot
+from helpers import TINY, clean_snapshot, make_three, snapshot
 
 from rag_video import open_library
 
@@ -28,17 +27,12 @@ def _cli(lib, paths, env_extra=None):
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("footage")
-    files = make_footage(folder)
-    synth.make_video(folder / "c.mp4", [synth.Shot(30), synth.Shot(30)], seed=3)
-    return sorted([files["a"], files["b"], folder / "c.mp4"])
+    return make_three(tmp_path_factory.mktemp("footage"))
 
 
 @pytest.fixture(scope="module")
 def clean(footage, tmp_path_factory):
-    lib = open_library(tmp_path_factory.mktemp("clean") / "lib", workers=1, **TINY)
-    lib.ingest(footage, embed=False)
-    return snapshot(lib)
+    return clean_snapshot(tmp_path_factory.mktemp("clean"), footage)
 
 
 @pytest.mark.parametrize("point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"])

@@ -14,7 +14,7 @@ import pytest
 
 import synth
 from conftest import DATA
-from helpers import TINY, make_footage, snapshot
+from helpers import TINY, clean_snapshot, make_three, snapshot
 
 from rag_video import open_library
 from rag_video.errors import UsageError
@@ -37,18 +37,12 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def footage(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("footage")
-    files = make_footage(folder)
-    synth.make_video(folder / "c.mp4", [synth.Shot(30), synth.Shot(30)], seed=3)
-    return sorted([files["a"], files["b"], folder / "c.mp4"])
+    return make_three(tmp_path_factory.mktemp("footage"))
 
 
 @pytest.fixture(scope="module")
 def clean(footage, tmp_path_factory):
-    """Snapshot of a local --no-embed ingest of the generated footage."""
-    lib = open_library(tmp_path_factory.mktemp("clean") / "lib", workers=1, **TINY)
-    lib.ingest(footage, embed=False)
-    return snapshot(lib)
+    return clean_snapshot(tmp_path_factory.mktemp("clean"), footage)
 
 
 def _sources(lib) -> dict[str, dict]:
