@@ -110,3 +110,22 @@ def test_help_and_no_embed_ingest_do_not_import_heavy_libraries(tmp_path):
     for args in (["--help"], ["--library", str(tmp_path / "lib"), "ingest", video, "--no-embed"]):
         out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
         assert out.stdout.split()[-2:] == ["0", "none"], (args, out.stdout, out.stderr)
+
+
+def test_progress_bars_go_to_stderr_and_json_stays_pure(runner, footage, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_VIDEO_PROGRESS", "1")
+    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(footage["a"].parent), "--no-embed",
+                          "--json"])
+    assert json.loads(result.stdout)["ingested"] == 2
+    assert "ingest" in result.stderr and "2/2" in result.stderr
+
+
+def test_readers_do_not_wait_for_the_writer(runner, footage, tmp_path):
+    from rag_video import open_library
+
+    lib = open_library(tmp_path / "lib", workers=1, embed=False)
+    lib.ingest([footage["a"]])
+    with lib.store.writer():  # another process would be writing now
+        out = run(runner, ["--library", str(tmp_path / "lib"), "sql", "select count(*) as n from shots",
+                           "--format", "json"])
+    assert json.loads(out.stdout) == [{"n": 3}]

@@ -309,3 +309,12 @@ def test_every_script_format_makes_a_video(lib, tmp_path, name, body, durations)
     assert frames == round(sum(want) * FPS)
     if name.endswith(".srt"):
         assert [s["caption"] for s in m["shots"]] == ["A rabbit", "<i>Cliffs</i>"]
+
+
+def test_a_make_output_reingested_is_marked_generated(lib, tmp_path):
+    out = tmp_path / "g.mp4"
+    lib.make(_script(tmp_path, MIXED), out, size=SIZE, fps=FPS, reuse_threshold=-1.0, fill_threshold=-2.0)
+    other = open_library(tmp_path / "other", workers=1, embed=False)
+    other.ingest([out])
+    (row,) = other.sources().to_pylist()
+    assert row["status"] == "ok" and row["generated"] is True

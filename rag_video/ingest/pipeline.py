@@ -177,7 +177,7 @@ class Ingest:
         with progress.bar(len(todo), "ingest") as advance:
             for result, vectors, model_id in self.runner(todo, self.options):
                 self._commit(result, vectors, model_id)
-                advance(description=Path(result.source["path"]).name[:40])
+                advance(description=f"ingest {Path(result.source['path']).name[:40]}")
         self.summary.seconds = time.perf_counter() - started
         return self.summary
 
