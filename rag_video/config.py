@@ -30,6 +30,7 @@ class Settings(BaseModel):
     min_shot: float = Field(0.6, ge=0)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1)
     embed: bool = True
+    commit_batch: int = Field(32, ge=1)  # sources landed per commit (three Lance writes per batch)
     # embeddings
     model: str = "ViT-B-32"
     pretrained: str = "laion2b_s34b_b79k"

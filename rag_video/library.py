@@ -109,7 +109,8 @@ class Library:
                 None if s.device == "auto" else s.device, s.precision)
             runner = ray_runner(ray, spec, workers=workers)
         with self.store.writer(s.lock_timeout):
-            summary = ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim)
+            summary = ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim,
+                             commit_batch=s.commit_batch)
             self._refresh_text_index()
         return summary
 

@@ -19,7 +19,7 @@ from rag_video import open_library
 def _cli(lib, paths, env_extra=None):
     """`rag-video ingest --no-embed` in a subprocess (embedding's commit path is the same; this keeps
     torch out of the child so each run is quick)."""
-    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", **(env_extra or {})}
+    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", "RAG_VIDEO_COMMIT_BATCH": "1", **(env_extra or {})}
     cmd = [sys.executable, "-m", "rag_video", "--library", str(lib), "--quiet", "ingest", *map(str, paths),
            "--no-embed", "--model", TINY["model"], "--workers", "1"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -36,8 +36,11 @@ def clean(footage, tmp_path_factory):
 
 
 @pytest.mark.parametrize("point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"])
-def test_named_crash_points_resume_to_a_clean_library(point, footage, clean, tmp_path):
-    proc = _cli(tmp_path / "lib", footage, {"RAG_VIDEO_TEST_CRASH": point})
+@pytest.mark.parametrize("batch", ["1", "32"])
+def test_named_crash_points_resume_to_a_clean_library(point, batch, footage, clean, tmp_path):
+    """With one source per commit the crash lands between sources; with 32 the three files share
+    one batch, so it lands between that batch's writes."""
+    proc = _cli(tmp_path / "lib", footage, {"RAG_VIDEO_TEST_CRASH": point, "RAG_VIDEO_COMMIT_BATCH": batch})
     proc.communicate(timeout=300)
     assert proc.returncode == 137
     resumed = _cli(tmp_path / "lib", footage)

@@ -1,8 +1,8 @@
 """Writing ingest results with the sources row as commit marker.
 
-Order per source: (1) drop leftover shots with the same source_id, (2) append its shots,
-(3) upsert its `sources` row (the commit), (4) retire whatever source previously lived at the same
-path. A crash between any two steps leaves rows that no query sees (shots without an ok source)
+Order per batch of sources: (1) drop leftover shots with their source_ids, (2) append their
+shots, (3) upsert their `sources` rows (the commit), (4) retire whatever sources previously lived
+at the same paths. A crash between any two steps leaves rows that no query sees (shots without an ok source)
 or an extra source row at a path; `cleanup()` at the start of the next run removes both.
 """
 
@@ -58,31 +58,35 @@ def _rows_reader(table: pa.Table) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, batches())
 
 
-def write_shots(store: Store, result: FileResult, vectors: np.ndarray | None,
-                model_id: str | None, dim: int) -> None:
-    """Replace the shots of `result`'s source with its new rows (not yet visible: no commit)."""
-    sid = result.source["source_id"]
-    store.delete("shots", f"source_id = {sql_str(sid)}")
-    keys = store.allocate_row_keys(len(result.shots))
+Ready = tuple[FileResult, "np.ndarray | None", "str | None"]  # result, shot vectors, model id
+
+
+def write_shots(store: Store, batch: list[Ready], dim: int) -> None:
+    """Replace the shots of the batch's sources with their new rows (not yet visible: no commit)."""
+    store.delete("shots", sql_in("source_id", [r.source["source_id"] for r, _, _ in batch]))
+    keys = iter(store.allocate_row_keys(sum(len(r.shots) for r, _, _ in batch)).tolist())
     rows = []
-    for i, shot in enumerate(result.shots):
-        vec = None if vectors is None else vectors[i].astype(np.float32).tolist()
-        rows.append({**shot, "row_key": int(keys[i]), "embedding": vec,
-                     "embed_model": model_id if vec is not None else None})
+    for result, vectors, model_id in batch:
+        for i, shot in enumerate(result.shots):
+            vec = None if vectors is None else vectors[i].astype(np.float32).tolist()
+            rows.append({**shot, "row_key": next(keys), "embedding": vec,
+                         "embed_model": model_id if vec is not None else None})
     table = schema.to_table(rows, schema.shots_schema(dim))
     store.add("shots", _rows_reader(table), schema.shots_schema(dim))
 
 
-def commit(store: Store, result: FileResult, vectors: np.ndarray | None = None,
-           model_id: str | None = None, dim: int = schema.DEFAULT_DIM) -> None:
-    """Land one file's result: shots first, then its sources row, then retire what it replaced."""
-    if result.ok and result.shots:
-        write_shots(store, result, vectors, model_id, dim)
+def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> None:
+    """Land a batch of files' results in three writes: all their shots first, then their sources
+    rows (the commit), then retire whatever they replaced at their paths."""
+    with_shots = [ready for ready in batch if ready[0].ok and ready[0].shots]
+    if with_shots:
+        write_shots(store, with_shots, dim)
         crash.at("between_writes")
-    store.upsert("sources", "source_id", schema.to_table([result.source], schema.SOURCES),
-                 schema.SOURCES)
-    retire_path(store, result.source["path"], keep=result.source["source_id"])
-    crash.at("after_source")
+    sources = [result.source for result, _, _ in batch]
+    store.upsert("sources", "source_id", schema.to_table(sources, schema.SOURCES), schema.SOURCES)
+    retire_paths(store, {src["path"]: src["source_id"] for src in sources})
+    for _ in batch:
+        crash.at("after_source")
 
 
 def _source_rows(store: Store, where: str) -> list[dict]:
@@ -103,19 +107,26 @@ def set_path(store: Store, row: dict, path: str, aliases: list[str]) -> None:
     store.update("shots", f"source_id = {sql_str(row['source_id'])}", {"path": path})
 
 
-def retire_path(store: Store, path: str, *, keep: str) -> None:
-    """`path` now holds source `keep`: other sources there move to a surviving alias or go."""
+def retire_paths(store: Store, keepers: dict[str, str]) -> None:
+    """Each path in `keepers` now holds the source named there: other sources at those paths move
+    to a surviving alias or go, and the paths leave other sources' aliases."""
+    if not keepers:
+        return
     gone = []
-    for row in _source_rows(store, f"path = {sql_str(path)} AND source_id != {sql_str(keep)}"):
-        alive = [a for a in row["aliases"] or [] if a != path and Path(a).is_file()]
+    for row in _source_rows(store, sql_in("path", keepers)):
+        if row["source_id"] == keepers[row["path"]]:
+            continue
+        alive = [a for a in row["aliases"] or [] if a not in keepers and Path(a).is_file()]
         if alive and row["status"] == "ok":
             set_path(store, row, alive[0], row["aliases"])
         else:
             gone.append(row["source_id"])
     drop_sources(store, gone)
-    for row in _source_rows(store, f"array_has_any(aliases, [{sql_str(path)}])"):
-        if row["source_id"] != keep:
-            set_path(store, row, row["path"], [a for a in row["aliases"] if a != path])
+    listed = ", ".join(sql_str(p) for p in keepers)
+    for row in _source_rows(store, f"array_has_any(aliases, [{listed}])"):
+        kept = [a for a in row["aliases"] if keepers.get(a, row["source_id"]) == row["source_id"]]
+        if kept != row["aliases"]:
+            set_path(store, row, row["path"], kept)
 
 
 def cleanup(store: Store) -> int:
@@ -127,7 +138,7 @@ def cleanup(store: Store) -> int:
     for rows in by_path.values():
         if len(rows) > 1:
             newest = max(rows, key=lambda r: r["ingested_at"])
-            retire_path(store, newest["path"], keep=newest["source_id"])
+            retire_paths(store, {newest["path"]: newest["source_id"]})
     shot_sources = set(store.read("shots", columns=["source_id"]).column("source_id").to_pylist())
     orphans = sorted(shot_sources - store.ok_source_ids())
     if orphans:

@@ -15,19 +15,17 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag_video import progress
 from rag_video.ingest import commit as committer
+from rag_video.ingest.commit import Ready
 from rag_video.ingest.analyze import FileResult, IngestOptions, analyze_file, failed_result
 from rag_video.ingest.discover import Candidate, discover
 from rag_video.ingest.embedding import EmbedQueue
 from rag_video.store import Store, sql_str
 
-if TYPE_CHECKING:
-    import numpy as np
-
 log = logging.getLogger(__name__)
+COMMIT_SECONDS = 5.0  # a batch commits early once its oldest result has waited this long
 
 
 @dataclass
@@ -84,7 +82,6 @@ def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) ->
                     return
 
 
-Ready = tuple[FileResult, "np.ndarray | None", "str | None"]  # result, shot vectors, model id
 Runner = Callable[[list[Candidate], IngestOptions], Iterator[Ready]]
 
 
@@ -101,11 +98,14 @@ def local_runner(embed_queue: EmbedQueue, workers: int = 1) -> Runner:
 class Ingest:
     """One ingest run over a set of paths; `runner` turns files into results ready to commit."""
 
-    def __init__(self, store: Store, options: IngestOptions, runner: Runner, dim: int):
+    def __init__(self, store: Store, options: IngestOptions, runner: Runner, dim: int, commit_batch: int = 32):
         self.store, self.options, self.runner, self.dim = store, options, runner, dim
+        self.commit_batch = commit_batch
         self.summary = IngestSummary()
         self._existing = {r["source_id"]: r for r in store.read("sources").to_pylist()}
         self._new_aliases: dict[str, list[str]] = {}  # same content at several paths this run
+        self._pending: list[Ready] = []
+        self._pending_since = 0.0
 
     def _triage(self, candidates: list[Candidate]) -> list[Candidate]:
         """Record unchanged files (moves and copies become path updates) and return the rest."""
@@ -145,14 +145,18 @@ class Ingest:
             committer.set_path(self.store, row, row["path"], [*(row["aliases"] or []), path])
         else:
             committer.set_path(self.store, row, path, [*(row["aliases"] or []), row["path"]])
-        committer.retire_path(self.store, path, keep=cand.source_id)
+        committer.retire_paths(self.store, {path: cand.source_id})
         log.info("%s: same content as %s", path, known_path)
 
-    def _commit(self, result: FileResult, vectors, model_id) -> None:
+    def _queue(self, ready: Ready) -> None:
+        """Collect a result; commit the batch when it is full or has waited long enough."""
+        result, vectors, _ = ready
         extra = self._new_aliases.get(result.source["source_id"])
         if extra and result.ok:
             result.source["aliases"] = sorted(set(result.source["aliases"] or []) | set(extra))
-        committer.commit(self.store, result, vectors, model_id, self.dim)
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(ready)
         if result.ok:
             self.summary.ingested += 1
             self.summary.shots += len(result.shots)
@@ -160,6 +164,13 @@ class Ingest:
                 self.summary.deferred_embeddings += len(result.shots)
         else:
             self._fail(result.source["path"], result.source["error"])
+        if len(self._pending) >= self.commit_batch or time.monotonic() - self._pending_since >= COMMIT_SECONDS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            committer.commit(self.store, self._pending, self.dim)
+            self._pending = []
 
     def _fail(self, path: str, error: str) -> None:
         self.summary.failed += 1
@@ -171,19 +182,21 @@ class Ingest:
         candidates, refused = discover(paths)
         self.summary.files = len(candidates) + len(refused)
         for path, error in refused:
-            self._commit(failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None)
+            self._queue((failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None))
+        self._flush()
         committer.cleanup(self.store)
         todo = self._triage(candidates)
         with progress.bar(len(todo), "ingest") as advance:
-            for result, vectors, model_id in self.runner(todo, self.options):
-                self._commit(result, vectors, model_id)
-                advance(description=f"ingest {Path(result.source['path']).name[:40]}")
+            for ready in self.runner(todo, self.options):
+                self._queue(ready)
+                advance(description=f"ingest {Path(ready[0].source['path']).name[:40]}")
+            self._flush()
         self.summary.seconds = time.perf_counter() - started
         return self.summary
 
 
 def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions, runner: Runner,
-           dim: int, lock_timeout: float = 30.0) -> IngestSummary:
+           dim: int, lock_timeout: float = 30.0, commit_batch: int = 32) -> IngestSummary:
     """Ingest `paths` into the library at `store` (under its write lock)."""
     with store.writer(lock_timeout):
-        return Ingest(store, options, runner, dim).run(paths)
+        return Ingest(store, options, runner, dim, commit_batch).run(paths)
