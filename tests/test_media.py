@@ -429,3 +429,26 @@ def test_zero_frame_mp4_has_no_video_stream(tmp_path: Path) -> None:
     container.close()
     with pytest.raises(MediaError, match="no video stream: .*zero.mp4"):
         probe(tmp_path / "zero.mp4")
+
+
+def test_prefetched_keeps_order_reraises_errors_and_stops_early():
+    import threading
+
+    from rag_video.media.decode import prefetched
+
+    def frames(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise MediaError(f"broken at {i}")
+            yield i
+
+    assert list(prefetched(frames(100), depth=4)) == list(range(100))
+    got = []
+    with pytest.raises(MediaError, match="broken at 7"):
+        for item in prefetched(frames(20, fail_at=7), depth=2):
+            got.append(item)
+    assert got == list(range(7))
+    early = prefetched(frames(10_000), depth=2)
+    assert next(early) == 0
+    early.close()
+    assert not any(t.name == "rag-video-decode" and t.is_alive() for t in threading.enumerate())

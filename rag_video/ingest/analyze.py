@@ -18,7 +18,7 @@ import numpy as np
 from rag_video.ingest import keyframes as kf
 from rag_video.ingest.shots import DetectorError, make_detector, spans_from_boundaries
 from rag_video.ingest.sidecar import Sidecar, read_sidecar
-from rag_video.media.decode import decode
+from rag_video.media.decode import decode, prefetched
 from rag_video.media.probe import MediaError, VideoInfo, probe
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,8 @@ class _Pass:
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
     every = max(1, round(info.fps / options.samples_per_second)) if info.fps > 0 else 8
     state, prev = _Pass(), None
-    for frame in decode(path, detect_size=detector.frame_size,
-                        rgb_short_side=options.rgb_short_side, rgb_every=every):
+    for frame in prefetched(decode(path, detect_size=detector.frame_size,
+                                   rgb_short_side=options.rgb_short_side, rgb_every=every)):
         detector.process(frame.index, frame.small)
         state.times.append(frame.time_s)
         state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))

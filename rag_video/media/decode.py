@@ -349,3 +349,44 @@ def _yuv_matrix(bits: int, full_range: bool, kr_kb: tuple[float, float]) -> np.n
     )
     m = np.hstack([a @ d, (a @ o)[:, None]]) * 255.0
     return m.astype(np.float32)
+
+
+def prefetched(frames: Iterator[DecodedFrame], depth: int = 32) -> Iterator[DecodedFrame]:
+    """Decode ahead in a background thread while the caller works on earlier frames.
+
+    The caller's per-frame work (detection, statistics) holds the GIL; decoding mostly does not, so
+    the decoder's threads stay busy instead of waiting for the caller. Errors raised while decoding
+    are re-raised here, in order; closing this generator stops the decoder thread.
+    """
+    import queue
+    import threading
+
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        buffer.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="rag-video-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := buffer.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
