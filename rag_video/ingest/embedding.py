@@ -98,9 +98,14 @@ def fill_embeddings(store, encoder, shots, *, rotation_of, advance=lambda n=1: N
         by_source.setdefault(row["source_id"], []).append(row)
     dim = store.shots_dim()
     for source_id, rows in by_source.items():
-        try:
-            images = [frames_at(r["path"], r["keyframe_times"], rotation=rotation_of(source_id))
-                      for r in rows]
+        rows.sort(key=lambda r: r["start_s"])
+        try:  # one open and one pass of seeks per source, in time order
+            times = [t for r in rows for t in r["keyframe_times"]]
+            flat = frames_at(rows[0]["path"], times, rotation=rotation_of(source_id))
+            images, at = [], 0
+            for r in rows:
+                images.append(flat[at:at + len(r["keyframe_times"])])
+                at += len(r["keyframe_times"])
         except (MediaError, OSError) as exc:
             problems.append(f"{rows[0]['path']}: {exc}")
             advance(len(rows))
