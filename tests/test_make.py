@@ -318,3 +318,17 @@ def test_a_make_output_reingested_is_marked_generated(lib, tmp_path):
     other.ingest([out])
     (row,) = other.sources().to_pylist()
     assert row["status"] == "ok" and row["generated"] is True
+
+
+def test_the_script_music_is_the_soundtrack(lib, tmp_path):
+    import synth
+
+    synth.write_audio_only(tmp_path / "song.m4a", seconds=5.0)
+    script = tmp_path / "m.yaml"
+    script.write_text(json.dumps({"music": "song.m4a", "shots": [{"text": "cliffs", "duration": 1.0}]}))
+    m = lib.make(script, tmp_path / "m.mp4", size=(160, 90), fps=FPS, reuse_threshold=-1.0,
+                 fill_threshold=-2.0, audio=False)
+    assert m["has_audio"]
+    with av.open(str(tmp_path / "m.mp4")) as c:
+        audio = c.streams.audio[0]
+        assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.05)

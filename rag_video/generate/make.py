@@ -257,49 +257,56 @@ def record_renders(store: Store, manifest: dict, lock_timeout: float) -> None:
         store.add("renders", schema.to_table(rows, schema.RENDERS), schema.RENDERS)
 
 
+def _load(script: str | Path | None, from_manifest: dict | None, opts: MakeOptions) -> tuple[Plan, Path]:
+    if from_manifest is not None:
+        return plan_from_dict(from_manifest["plan"]), Path(from_manifest["script"])
+    return load_plan(Path(script), by_sentence=opts.by_sentence), Path(script)
+
+
+def _jobs(searcher: Searcher, plan: Plan, aspect: str, opts: MakeOptions,
+          from_manifest: dict | None) -> tuple[list[ShotJob], str]:
+    if from_manifest is None:
+        return plan_jobs(searcher, plan, parse_aspect(aspect), opts)
+    jobs = jobs_from_manifest(from_manifest)
+    for job in jobs:  # decisions and sources are kept; what they render to is made afresh
+        job.segment, job.fallback = None, None
+    return jobs, from_manifest.get("mode", "vector")
+
+
 def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: MakeOptions, *,
          from_manifest: dict | None = None, lock_timeout: float = 30.0) -> dict:
     """Render `script` (or a saved manifest's plan) into `out`; returns the manifest."""
     store = searcher.store
     out = check_output(Path(out))
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    if from_manifest is not None:
-        plan = plan_from_dict(from_manifest["plan"])
-        script = Path(from_manifest["script"])
-    else:
-        script = Path(script)
-        plan = load_plan(script, by_sentence=opts.by_sentence)
+    clock = {"start": time.perf_counter()}
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        clock[name], clock["start"] = now - clock["start"], now
+
+    plan, script = _load(script, from_manifest, opts)
     fps, size, aspect = output_format(plan, opts)
-    timings["plan_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    if from_manifest is not None:
-        jobs, mode = jobs_from_manifest(from_manifest), from_manifest.get("mode", "vector")
-        for job in jobs:
-            job.segment, job.fallback = None, None
-    else:
-        jobs, mode = plan_jobs(searcher, plan, parse_aspect(aspect), opts)
-    timings["retrieve_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    lap("plan_s")
+    jobs, mode = _jobs(searcher, plan, aspect, opts, from_manifest)
+    lap("retrieve_s")
     generator, draft = _generators(opts, plan)
-    rs = RenderSettings(fps, size, opts.fit, opts.steps, opts.seed, store.generated_dir)
     try:
-        render_all(jobs, generator, draft, rs, opts)
+        render_all(jobs, generator, draft, RenderSettings(fps, size, opts.fit, opts.steps, opts.seed,
+                                                          store.generated_dir), opts)
     finally:
         generator.close()
-    timings["render_s"] = time.perf_counter() - t
-    t = time.perf_counter()
+    lap("render_s")
     run_id = uuid.uuid4().hex
-    video_tmp = _tmp(out, run_id)
-    audio = opts.music if opts.music else ("sources" if opts.audio else "none")
-    report = assemble([segment_for(j) for j in jobs], video_tmp, fps=fps, size=size, fit=opts.fit,
-                      transition=opts.transition, audio=audio, burn_subtitles=opts.burn_subtitles,
-                      crf=opts.crf, preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
+    music = opts.music or plan.music
+    report = assemble([segment_for(j) for j in jobs], _tmp(out, run_id), fps=fps, size=size, fit=opts.fit,
+                      transition=opts.transition, audio=music or ("sources" if opts.audio else "none"),
+                      burn_subtitles=opts.burn_subtitles, crf=opts.crf,
+                      preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
                       metadata={"rag_video_run": run_id})
-    timings["encode_s"] = time.perf_counter() - t
+    lap("encode_s")
     manifest = build_manifest(run_id, script, store, out, plan, fps, size, aspect, jobs, report)
-    manifest.update(mode=mode, timings={k: round(v, 3) for k, v in timings.items()},
-                    final=opts.final)
+    manifest.update(mode=mode, final=opts.final,
+                    timings={k: round(v, 3) for k, v in clock.items() if k != "start"})
     write_outputs(manifest, out, _thumbnails(store, jobs), run_id, Path(report.path))
     record_renders(store, manifest, lock_timeout)
     return manifest
