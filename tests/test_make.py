@@ -327,8 +327,11 @@ def test_the_script_music_is_the_soundtrack(lib, tmp_path):
     script = tmp_path / "m.yaml"
     script.write_text(json.dumps({"music": "song.m4a", "shots": [{"text": "cliffs", "duration": 1.0}]}))
     m = lib.make(script, tmp_path / "m.mp4", size=(160, 90), fps=FPS, reuse_threshold=-1.0,
-                 fill_threshold=-2.0, audio=False)
+                 fill_threshold=-2.0)
     assert m["has_audio"]
+    silent = lib.make(script, tmp_path / "s.mp4", size=(160, 90), fps=FPS, reuse_threshold=-1.0,
+                      fill_threshold=-2.0, audio=False)
+    assert not silent["has_audio"]
     with av.open(str(tmp_path / "m.mp4")) as c:
         audio = c.streams.audio[0]
         assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.05)

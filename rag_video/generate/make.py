@@ -299,7 +299,7 @@ def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: M
     run_id = uuid.uuid4().hex
     music = opts.music or plan.music
     report = assemble([segment_for(j) for j in jobs], _tmp(out, run_id), fps=fps, size=size, fit=opts.fit,
-                      transition=opts.transition, audio=music or ("sources" if opts.audio else "none"),
+                      transition=opts.transition, audio=(music or "sources") if opts.audio else "none",
                       burn_subtitles=opts.burn_subtitles, crf=opts.crf,
                       preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
                       metadata={"rag_video_run": run_id})
