@@ -34,7 +34,9 @@ def _sample_frames() -> list[np.ndarray]:
 
 
 def build_file(path: Path, seconds: int = 60, seed: int = 7) -> list[int]:
-    """Write the fixed benchmark file; returns its cut frames."""
+    """Write the fixed benchmark file; returns its cut frames. Each segment is a continuous run of
+    the sample (cropped, forward or reversed, held on its last frame if longer than the sample), so
+    the cuts are the only discontinuities."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -48,10 +50,11 @@ def build_file(path: Path, seconds: int = 60, seed: int = 7) -> list[int]:
             zoom = rng.uniform(1.0, 2.5)
             w, h = int(SIZE[0] / zoom), int(SIZE[1] / zoom)
             x, y = int(rng.integers(0, SIZE[0] - w + 1)), int(rng.integers(0, SIZE[1] - h + 1))
-            start = int(rng.integers(0, len(frames)))
-            step = -1 if rng.random() < 0.5 else 1
+            step = -1 if rng.random() < 0.5 else 1  # played forward or reversed, never wrapping
+            span = min(length, len(frames))
+            start = int(rng.integers(0, len(frames) - span + 1)) + (span - 1 if step < 0 else 0)
             for i in range(length):
-                src = frames[(start + step * i) % len(frames)][y:y + h, x:x + w]
+                src = frames[min(max(start + step * i, 0), len(frames) - 1)][y:y + h, x:x + w]
                 img = cv2.resize(src, SIZE, interpolation=cv2.INTER_LINEAR)
                 for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                     out.mux(packet)

@@ -414,3 +414,30 @@ def test_bad_files(tmp_path):
     with av.open(str(bad["zero_frames"])) as container:
         assert len(container.streams.video) == 1
         assert sum(1 for _ in container.decode(video=0)) == 0
+
+
+@pytest.fixture(scope="module")
+def full_bunny() -> list[np.ndarray]:
+    """The real clip at 1280x720 BGR (for cropping two framings of the same scene)."""
+    return synth.decode_bgr(SAMPLE, (1280, 720))
+
+
+def _framing(frames: list[np.ndarray], x: int, y: int, zoom: float, start: int, step: int, n: int) -> list[np.ndarray]:
+    import cv2
+
+    w, h = int(1280 / zoom), int(720 / zoom)
+    return [cv2.resize(frames[start + step * i][y:y + h, x:x + w], (64, 36), interpolation=cv2.INTER_AREA)
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("a, b", [
+    ((53, 120, 1.24, 108, -1), (19, 305, 1.77, 28, 1)),    # wide to closer, reversed to forward
+    ((380, 151, 1.57, 62, 1), (379, 193, 1.96, 112, -1)),  # same spot, tighter
+])
+def test_adaptive_cuts_between_two_framings_of_the_same_scene(full_bunny, a, b):
+    """A cut to another framing of the same scene is a cut, not a pan or a flash, even though a
+    shift explains much of the change and the picture "comes back" to similar content.
+    (Known limit: a framing moved sideways at the same size, with nothing else changing, is
+    still taken for a camera jolt.)"""
+    frames = _framing(full_bunny, *a, n=40) + _framing(full_bunny, *b, n=40)
+    assert [(x.frame, x.kind) for x in detect("adaptive", frames)] == [(40, "cut")]

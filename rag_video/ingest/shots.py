@@ -564,16 +564,38 @@ class CombinedDetector(ShotDetector):
         """Hard-cut candidates that survive the motion, transient and fade checks."""
         kept: list[int] = []
         for f in sorted(self.signals.candidates | self._compensated_candidates()):
-            motion = _shift_ratio(self.signals.shifted[f], self.signals.unshifted[f])
-            if motion < self.p.motion_residual:
-                logger.debug("adaptive: candidate %d is global motion (residual %.2f)", f, motion)
-            elif self.signals.returns.get(f, math.inf) <= self.p.transient_ratio * self.signals.shifted[f]:
+            if self._is_global_motion(f):
+                logger.debug("adaptive: candidate %d is global motion", f)
+            elif self._is_transient(f):
                 logger.debug("adaptive: candidate %d is a transient (flash)", f)
             elif any(first <= f < end for _, first, end in fades):
                 logger.debug("adaptive: candidate %d lies in a fade", f)
             else:
                 kept.append(f)
         return kept
+
+    def _is_global_motion(self, f: int) -> bool:
+        """The change at ``f`` is mostly explained by a global shift (a pan, whip or jolt). A large
+        residual after the shift still counts as motion only while the camera keeps moving around
+        ``f``; as an isolated spike it is a cut between two framings of the same scene."""
+        shifted, unshifted = self.signals.shifted, self.signals.unshifted
+        if _shift_ratio(shifted[f], unshifted[f]) >= self.p.motion_residual:
+            return False
+        if shifted[f] < self.p.min_compensated:
+            return True
+        near = unshifted[max(1, f - 3): f] + unshifted[f + 1: f + 4]
+        return bool(near) and float(np.median(near)) >= 0.5 * unshifted[f]
+
+    def _is_transient(self, f: int) -> bool:
+        """A flash (or any brief spike) at ``f``: the picture comes back to what it was, *and* a
+        second jump (into or out of the spike) lies within the transient window around ``f``. A
+        cut to a similar framing of the same scene also "comes back", but both shots run smoothly
+        on either side of it: there is no second jump."""
+        shifted, window = self.signals.shifted, self.transient_frames + 1
+        if self.signals.returns.get(f, math.inf) > self.p.transient_ratio * shifted[f]:
+            return False
+        around = shifted[max(1, f - window): f] + shifted[f + 1: f + window + 1]
+        return bool(around) and max(around) >= self.p.transient_min
 
     def _dissolves(self, fades: list[tuple[int, int, int]], cuts: list[int]) -> list[int]:
         """One boundary per dissolve: the crossing point of its strongest window.
