@@ -75,7 +75,16 @@ def plain_decode_fps(path: Path) -> float:
     return n / (time.perf_counter() - t)
 
 
-def ingest_fps(path: Path, frames: int) -> tuple[float, int]:
+def cut_f1(found: list[int], truth: list[int] | None, tol: int = 2) -> float | None:
+    """F1 of detected cut frames against the true ones (±tol frames)."""
+    if truth is None:
+        return None
+    hits = sum(any(abs(f - c) <= tol for f in found) for c in truth)
+    precision, recall = hits / max(1, len(found)), hits / max(1, len(truth))
+    return round(2 * precision * recall / max(1e-9, precision + recall), 3)
+
+
+def ingest_fps(path: Path, frames: int) -> tuple[float, list[int]]:
     import cv2  # noqa: F401 - one-time imports are start-up, not per-frame throughput
     import lancedb  # noqa: F401
     import scenedetect  # noqa: F401
@@ -85,16 +94,17 @@ def ingest_fps(path: Path, frames: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as lib_dir:
         lib = open_library(lib_dir, workers=1, embed=False)
         t = time.perf_counter()
-        summary = lib.ingest([path])
-        return frames / (time.perf_counter() - t), summary.shots
+        lib.ingest([path])
+        fps = frames / (time.perf_counter() - t)
+        return fps, sorted(lib.shots().column("start_frame").to_pylist())[1:]
 
 
-def scenedetect_fps(path: Path, frames: int) -> tuple[float, int]:
+def scenedetect_fps(path: Path, frames: int) -> tuple[float, list[int]]:
     from scenedetect import AdaptiveDetector, detect
 
     t = time.perf_counter()
     scenes = detect(str(path), AdaptiveDetector())
-    return frames / (time.perf_counter() - t), len(scenes)
+    return frames / (time.perf_counter() - t), [s[0].frame_num for s in scenes[1:]]
 
 
 def main() -> None:
@@ -111,13 +121,15 @@ def main() -> None:
     with av.open(str(path)) as c:
         frames = sum(1 for _ in c.demux(video=0)) - 1
     decode = plain_decode_fps(path)
-    ingest, shots = ingest_fps(path, frames)
-    sd_fps, sd_scenes = scenedetect_fps(path, frames)
+    ingest, our_cuts = ingest_fps(path, frames)
+    sd_fps, sd_cuts = scenedetect_fps(path, frames)
     result = {
         "file": str(path), "frames": frames, "true_cuts": None if cuts is None else len(cuts),
         "decode_fps": round(decode, 1), "ingest_fps": round(ingest, 1),
-        "ingest_vs_decode": round(ingest / decode, 3), "ingest_shots": shots,
-        "scenedetect_fps": round(sd_fps, 1), "scenedetect_scenes": sd_scenes,
+        "ingest_vs_decode": round(ingest / decode, 3), "ingest_shots": len(our_cuts) + 1,
+        "ingest_cut_f1": cut_f1(our_cuts, cuts),
+        "scenedetect_fps": round(sd_fps, 1), "scenedetect_scenes": len(sd_cuts) + 1,
+        "scenedetect_cut_f1": cut_f1(sd_cuts, cuts),
         "ingest_vs_scenedetect": round(ingest / sd_fps, 2),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
