@@ -37,6 +37,7 @@ class Library:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings.library)
+        self._searcher_obj = None  # built on first search: index manager and query encoder
 
     @property
     def path(self) -> Path:
@@ -156,7 +157,7 @@ class Library:
         from rag_video.index.sync import IndexManager
         from rag_video.retrieve.query import Searcher
 
-        if getattr(self, "_searcher_obj", None) is None:
+        if self._searcher_obj is None:
             index = IndexManager(self.store, index_type=self.settings.index_type,
                                  rebuild_share=self.settings.tombstone_share)
             self._searcher_obj = Searcher(self.store, index, self.load_encoder)
