@@ -24,6 +24,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from rag_video.errors import UsageError
+from rag_video.store import atomic_path as store_atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +132,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     if not path.parent.is_dir():
         raise UsageError(f"-o {path}: folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with store_atomic_path(path) as tmp:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_file(table: pa.Table, fmt: str, path: str | os.PathLike) -> None:

@@ -47,25 +47,31 @@ def sql_in(column: str, values: Iterable[Any]) -> str:
     return f"{column} IN ({', '.join(items)})" if items else "false"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file under a temporary name, fsync, then rename over the target."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Bytes to a temporary name beside `path`, then renamed over it."""
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; fsynced and renamed over `path` when the block
+    succeeds, removed when it fails, so a reader never sees a partial file."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 `text` to `path` through :func:`atomic_path`."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 class Store:

@@ -33,6 +33,7 @@ import numpy as np
 
 from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
 from rag_video.media.subtitles import format_srt, strip_tags
+from rag_video.store import atomic_write_text
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
 
@@ -376,16 +377,6 @@ def srt_text(captions: Sequence[tuple[float, float, str]]) -> str:
     return format_srt(list(captions))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = temporary_path(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
               fps: float | Fraction | None = None) -> Path:
     """Write the segments' captions as SubRip to ``path`` (atomically); returns the path.
@@ -401,7 +392,7 @@ def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
         ends = list(np.cumsum(durations))
     starts = [0.0] + ends[:-1]
     out = Path(path)
-    _write_atomic(out, srt_text([(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]))
+    atomic_write_text(out, srt_text([(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]))
     return out
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from rag_video.media.encode import frame_rate
 from rag_video.media.probe import MediaError, check_readable, open_video
+from rag_video.media.seek import upright
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +90,6 @@ def conform_frame(rgb: np.ndarray, size: tuple[int, int], fit: str = "crop") -> 
     return place(resized, size, fit, offset)
 
 
-def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
-
-
 class _Conformer:
     """Turns decoded frames into upright RGB at the output size, one swscale call each."""
 
@@ -113,7 +110,7 @@ class _Conformer:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         w, h = self.swscale_size
         rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
-        return place(_upright(rgb, self.rotation), self.size, self.fit, self.offset)
+        return place(upright(rgb, self.rotation), self.size, self.fit, self.offset)
 
 
 def _frame_time(frame: av.VideoFrame, start: float) -> float | None:

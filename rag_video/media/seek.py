@@ -11,8 +11,9 @@ import numpy as np
 from rag_video.media.probe import MediaError
 
 
-def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation else rgb
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """`rgb` turned by `rotation` degrees clockwise (as probe() reports it), for display."""
+    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
 
 
 def frames_at(path: str | Path, times: Sequence[float], *, short_side: int = 224,
@@ -40,5 +41,5 @@ def frames_at(path: str | Path, times: Sequence[float], *, short_side: int = 224
             scale = short_side / min(w, h)
             rgb = frame.to_ndarray(width=round(w * scale) // 2 * 2, height=round(h * scale) // 2 * 2,
                                    format="rgb24")
-            out.append(_upright(rgb, rotation))
+            out.append(upright(rgb, rotation))
         return out
