@@ -14,11 +14,11 @@ from typing import Any
 import click
 
 from rag_video import __version__
+from rag_video.config import DETECTORS, INDEX_TYPES
 from rag_video.errors import RagVideoError
 from rag_video.output import print_table
 
 log = logging.getLogger("rag_video")
-DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
 
 
 def _set_json(ctx: click.Context, _param, value: bool) -> bool:
@@ -256,7 +256,7 @@ def index() -> None:
 
 
 @index.command("build")
-@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"]),
+@click.option("--index-type", type=click.Choice(INDEX_TYPES),
               help="Index type [default: chosen by size and memory].")
 @json_option
 def index_build(index_type) -> None:

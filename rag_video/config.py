@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag_video.errors import UsageError
 
 ENV_PREFIX = "RAG_VIDEO_"
+DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 DEFAULT_LIBRARY = "rag-video-library"
 
 
@@ -26,7 +28,7 @@ class Settings(BaseModel):
 
     library: Path = Path(DEFAULT_LIBRARY)
     # ingest
-    detector: str = "adaptive"
+    detector: Literal[DETECTORS] = "adaptive"
     min_shot: float = Field(0.6, ge=0)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1)
     embed: bool = True
@@ -38,7 +40,7 @@ class Settings(BaseModel):
     precision: str = "auto"
     embed_batch: int = Field(64, ge=1)
     # index
-    index_type: str = "auto"
+    index_type: Literal[INDEX_TYPES] = "auto"
     tombstone_share: float = Field(0.2, gt=0, le=1)
     # make
     reuse_threshold: float = 0.28

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from rag_video import progress, schema
-from rag_video.config import Settings, load_settings
+from rag_video.config import DETECTORS, Settings, load_settings
 from rag_video.errors import UsageError
 from rag_video.ingest.analyze import IngestOptions
 from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
@@ -23,7 +23,6 @@ from rag_video.ingest.pipeline import IngestSummary
 from rag_video.store import Store
 
 log = logging.getLogger(__name__)
-DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
 
 
 def open_library(path: str | Path | None = None, **settings: Any) -> Library:

@@ -24,12 +24,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from rag_video import config
 from rag_video.errors import UsageError
 from rag_video.index.faiss_index import IndexUnavailable, ShotIndex
 from rag_video.store import Store
 
 log = logging.getLogger(__name__)
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+INDEX_TYPES = config.INDEX_TYPES
 VERSION_SHIFT = 32
 # small per-shot columns held in memory per state (~180 bytes a shot): result rows are assembled
 # from them with an Arrow take (microseconds) instead of a Lance take per column (~0.13 ms each)

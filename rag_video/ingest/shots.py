@@ -73,12 +73,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rag_video import config
 from rag_video.errors import RagVideoError
 
 logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("cut", "fade", "dissolve")
-DETECTORS: tuple[str, ...] = ("adaptive", "content", "threshold", "histogram", "transnet")
+DETECTORS = config.DETECTORS
 DEFAULT_DETECTOR = "adaptive"
 SMALL_SIZE: tuple[int, int] = (64, 36)
 """Frame size (w, h) of the PySceneDetect-based detectors: enough for shot changes, cheap."""
