@@ -62,18 +62,6 @@ def plain(value: Any) -> Any:
     return str(value)  # UUID and anything else without a JSON form
 
 
-def json_rows(table: pa.Table) -> list[dict]:
-    """Rows of `table` as dicts of plain values."""
-    return [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
-
-
-def to_json_rows(table: pa.Table) -> str:
-    """`table` as a JSON array of row objects."""
-    buf = io.StringIO()
-    write_json(table, buf)
-    return buf.getvalue()
-
-
 def write_json(table: pa.Table, fh: IO[str]) -> None:
     """Stream `table` into `fh` as a JSON array of row objects, one batch at a time."""
     fh.write("[")

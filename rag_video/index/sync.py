@@ -354,13 +354,3 @@ class IndexManager:
         if self.last_sync is not None:
             out["last_sync"] = self.last_sync.action
         return out
-
-
-def deferred_count(store: Store) -> int:
-    """Visible shots without an embedding (not searchable until `rag-video embed`)."""
-    return load_state(_Versions(store)).deferred
-
-
-def keys_matching(store: Store, where: str) -> np.ndarray:
-    """row_keys of visible embedded shots matching a Lance predicate (a usage error if it is bad)."""
-    return load_state(_Versions(store)).matching(where)
