@@ -1,7 +1,9 @@
 """The `rag-video` command line: parse, call the Library, print. Nothing else lives here.
 
 stdout carries results (a table, or exactly one JSON document with --json); logs, warnings and
-progress bars go to stderr. Exit codes: 0 ok, 1 some inputs failed, 2 bad usage or input.
+progress go to stderr. Every error is one line on stderr, `error: ...` (a traceback only with
+--debug). Exit codes: 0 ok, 1 some inputs failed, 2 bad usage or input, 3 internal error (a bug),
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import click
 from rag_video import __version__
 from rag_video.config import DETECTORS, INDEX_TYPES
 from rag_video.errors import RagVideoError
-from rag_video.output import print_table
+from rag_video.output import clip, plural, print_table
 
 log = logging.getLogger("rag_video")
 
@@ -35,14 +37,16 @@ def _obj() -> dict:
     return click.get_current_context().find_root().ensure_object(dict)
 
 
-def library():
-    """The Library named by the global options (opened on first use)."""
+def library(*, create: bool = False):
+    """The Library named by the global options (opened on first use). Only commands that add
+    footage (ingest, demo) create a missing library; the others refuse it."""
     obj = _obj()
     if "library" not in obj:
         from rag_video.library import Library
         from rag_video.config import load_settings
 
-        obj["library"] = Library(load_settings(library=obj.get("library_path")))
+        settings = load_settings(library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout"))
+        obj["library"] = Library(settings, create=create)
     return obj["library"]
 
 
@@ -71,17 +75,68 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
 class Main(click.Group):
-    """Turns rag-video's own errors into one line and an exit code (tracebacks only with --debug)."""
+    """Turns every error into one line on stderr and an exit code (tracebacks only with --debug)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # errors in the global options, before any command runs
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            if _shows_help(exc):
+                raise
+            _usage_error(exc)
+            raise click.exceptions.Exit(exc.exit_code) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise
+        except click.ClickException as exc:
+            if _shows_help(exc):
+                raise
+            _usage_error(exc)
+            ctx.exit(exc.exit_code)
         except RagVideoError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(exc)}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            if (ctx.obj or {}).get("debug"):  # where it was interrupted; still exit 130
+                import traceback
+
+                traceback.print_exc()
+            newline = "\n" if sys.stderr.isatty() else ""  # end the terminal's ^C echo
+            click.echo(f"{newline}error: interrupted (what was committed stays; run the command again "
+                       "to finish)", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+            if (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(f"error: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                       "(rerun with --debug for the traceback)", err=True)
+            ctx.exit(EXIT_INTERNAL)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _shows_help(exc: click.ClickException) -> bool:
+    """`rag-video` or `rag-video index` alone print their help (click's NoArgsIsHelpError)."""
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
+def _usage_error(exc: click.ClickException) -> None:
+    """click's own errors in rag-video's format: one line, with where to find the usage."""
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx else ""
+    click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -89,13 +144,17 @@ class Main(click.Group):
 @click.option("--library", "library_path", metavar="DIR", envvar="RAG_VIDEO_LIBRARY",
               help="Library directory [env RAG_VIDEO_LIBRARY; default ./rag-video-library].")
 @json_option
+@click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="How long a write waits for another process's write lock "
+                   "[env RAG_VIDEO_LOCK_TIMEOUT; default 30].")
 @click.option("--debug", is_flag=True, help="Verbose logs and tracebacks.")
-@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr; no progress bars.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr; no progress.")
 @click.pass_context
-def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool) -> None:
+def main(ctx: click.Context, library_path: str | None, lock_timeout: float | None, debug: bool,
+         quiet: bool) -> None:
     """rag-video: find the footage you already have, and make videos from it."""
     obj = ctx.ensure_object(dict)
-    obj.update(library_path=library_path, debug=debug)
+    obj.update(library_path=library_path, lock_timeout=lock_timeout, debug=debug)
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
     for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
@@ -109,6 +168,7 @@ def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool)
     from rag_video import progress
 
     progress.set_quiet(quiet)
+    progress.install_line_handler()  # without a terminal: one progress line per file
 
 
 @main.command()
@@ -125,7 +185,7 @@ def main(ctx: click.Context, library_path: str | None, debug: bool, quiet: bool)
 @json_option
 def ingest(paths, detector, min_shot, embed, model, pretrained, workers, ray) -> None:
     """Cut footage into shots, describe and embed them."""
-    summary = library().ingest(paths, detector=detector, min_shot=min_shot, embed=embed, model=model,
+    summary = library(create=True).ingest(paths, detector=detector, min_shot=min_shot, embed=embed, model=model,
                                pretrained=pretrained, workers=workers, ray=ray)
     doc = summary.to_json()
     if want_json():
@@ -246,7 +306,7 @@ def search(text, image, like, where, limit, diverse, contact_sheet) -> None:
     if want_json():
         emit_json({"results": [{k: v for k, v in r.items() if k != "thumbnail"} for r in rows]})
     else:
-        print_table([{k: r.get(k) for k in shown} for r in rows], title=f"{len(rows)} results",
+        print_table([{k: r.get(k) for k in shown} for r in rows], title=plural(len(rows), "result"),
                     columns=shown)
 
 
@@ -308,7 +368,13 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--aspect", help="16:9, 9:16, 1:1 or any W:H [default: the script's, else 16:9].")
 @click.option("--size", help="Output WxH [default: 720p at the aspect].")
 @click.option("--fps", type=click.FloatRange(min=1, max=240), help="Output frame rate [default 24].")
-@click.option("--fit", type=click.Choice(["crop", "letterbox"]), default="crop", show_default=True)
+@click.option("--fit", type=click.Choice(["auto", "crop", "letterbox", "reframe"]),
+              help="How a source meets the output aspect: centre crop, letterbox, or reframe (a crop "
+                   "window that follows the content) [default auto: reframe when a crop keeps < 60 %].")
+@click.option("--min-cut", type=float, help="Shortest sub-shot when several shots cover one planned shot, "
+              "in seconds [default 1.0].")
+@click.option("--coverage", help="Order of the ways to cover a planned shot longer than its match, from "
+              "single,continue,montage,retime [default: that order].")
 @click.option("--transition", type=click.Choice(["cut", "crossfade"]), default="cut", show_default=True)
 @click.option("--music", type=click.Path(exists=True, dir_okay=False), help="Soundtrack (trimmed, faded).")
 @click.option("--no-audio", is_flag=True, help="Silent output (no music, no source audio).")
@@ -326,7 +392,7 @@ def _size(value: str | None) -> tuple[int, int] | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-gen-seconds", type=click.FloatRange(min=0), help="Generation budget; then drafts.")
 @json_option
-def make(script, out, draft, from_manifest, aspect, size, fps, fit, transition, music, no_audio,
+def make(script, out, draft, from_manifest, aspect, size, fps, fit, min_cut, coverage, transition, music, no_audio,
          burn_subtitles, crf, preset, by_sentence, fresh, reuse_threshold, fill_threshold,
          restyle_model, fill_model, gen_size, steps, seed, max_gen_seconds) -> None:
     """Make a video from a script: reuse, restyle, or fill each planned shot."""
@@ -334,7 +400,7 @@ def make(script, out, draft, from_manifest, aspect, size, fps, fit, transition, 
         raise click.UsageError("give a SCRIPT or --from OUT.manifest.json")
     manifest = library().make(
         script, out, from_manifest=from_manifest, final=not draft, aspect=aspect, size=_size(size),
-        fps=fps, fit=fit, transition=transition, music=music, audio=not no_audio,
+        fps=fps, fit=fit, min_cut=min_cut, coverage=coverage, transition=transition, music=music, audio=not no_audio,
         burn_subtitles=burn_subtitles, crf=crf, preset=preset, by_sentence=by_sentence, fresh=fresh,
         reuse_threshold=reuse_threshold, fill_threshold=fill_threshold, restyle_model=restyle_model,
         fill_model=fill_model, gen_size=_size(gen_size), steps=steps, seed=seed,
@@ -348,9 +414,9 @@ def _print_make(manifest: dict) -> None:
         emit_json(manifest)
         return
     rows = [{"#": s["index"] + 1, "decision": s["decision"], "score": s["score"],
-             "source": (s["source"] or {}).get("shot_id"), "generator": s["generator"],
-             "seconds": s["seconds"], "text": s["text"][:50]} for s in manifest["shots"]]
-    print_table(rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)")
+             "source": " + ".join(c["shot_id"] for c in s["source"]) or None, "generator": s["generator"],
+             "seconds": s["seconds"], "text": clip(s["text"], 50)} for s in manifest["shots"]]
+    print_table(rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)", whole=["source"])
 
 
 @main.command()
@@ -361,5 +427,5 @@ def demo(out) -> None:
     """Build a library from the bundled sample footage and make a short video from a sample script."""
     from rag_video.demo import run_demo
 
-    manifest = run_demo(library(), out)
+    manifest = run_demo(library(create=True), out)
     _print_make(manifest)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag_video import hub
 from rag_video.errors import RagVideoError, UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +47,10 @@ class EncoderUnavailable(RagVideoError):
 
 class UnknownModel(UsageError, ValueError):
     """A model name, pretrained tag, precision or device that does not resolve."""
+
+
+# (model, pretrained, HF_HOME, HF_HUB_CACHE) -> why its weights cannot be had: asked once per process
+_UNAVAILABLE: dict[tuple[str, str | None, str | None, str | None], str] = {}
 
 
 # --------------------------------------------------------------------------- light helpers (no torch)
@@ -142,23 +147,24 @@ def list_pretrained_tags(model: str) -> list[str]:
 
 
 def _unavailable_message(model: str, pretrained: str | None) -> str:
-    """One line naming the model and the ways to get its weights."""
+    """One line naming the model, why nothing could be downloaded, and the ways to get its weights."""
+    why = hub.offline_reason(probe=False) or "offline or no network"
     if model.startswith(HF_HUB_PREFIX):
         repo = model[len(HF_HUB_PREFIX) :]
         if pretrained in NO_WEIGHTS:
             return (
                 f"the config of encoder {model} is not in the local cache and cannot be downloaded "
-                "(offline or no network): run once with network access, or use a built-in architecture "
+                f"({why}): run once with network access, or use a built-in architecture "
                 "name (see `rag-video models`) with --pretrained none"
             )
         return (
-            f"weights for encoder {model} are not in the local cache and cannot be downloaded (offline or "
-            f"no network): run once with network access, or `hf download {repo}` on a connected machine "
+            f"weights for encoder {model} are not in the local cache and cannot be downloaded ({why}): "
+            f"run once with network access, or `hf download {repo}` on a connected machine "
             "and copy the Hugging Face cache, or use --pretrained none for random weights"
         )
     return (
         f"weights for encoder {model}/{pretrained} are not in the local cache and cannot be downloaded "
-        "(offline or no network): run once with network access, or download the checkpoint and pass "
+        f"({why}): run once with network access, or download the checkpoint and pass "
         "--pretrained /path/to/open_clip_pytorch_model.bin, or use --pretrained none for random weights"
     )
 
@@ -228,24 +234,6 @@ def _check_model_name(open_clip: Any, model: str) -> None:
         raise UnknownModel(f"unknown encoder model={model!r} (see `rag-video models` for the names)")
 
 
-def _go_offline_if_hub_unreachable(timeout: float = 3.0) -> None:
-    """Without this, huggingface_hub retries an unreachable hub for about a minute before giving
-    up. One quick TCP probe decides; when it fails, this process uses the local cache only."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
-        logger.info("the model hub (%s) is unreachable: using the local cache only", host)
-        constants.HF_HUB_OFFLINE = True
-
-
 def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
     """Make sure the weights are local (downloading them when allowed) before the model is built.
 
@@ -257,7 +245,7 @@ def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
     if model.startswith(LOCAL_DIR_PREFIX) or (pretrained in NO_WEIGHTS and not model.startswith(HF_HUB_PREFIX)):
         return
     if pretrained is None or not os.path.isfile(pretrained):
-        _go_offline_if_hub_unreachable()
+        hub.offline()  # one quick probe per process; unreachable means local cache only
     with _fetch_errors(model, pretrained):
         if model.startswith(HF_HUB_PREFIX):
             repo = model[len(HF_HUB_PREFIX) :]
@@ -556,16 +544,23 @@ def load_encoder(
     """
     if precision not in PRECISIONS:
         raise UnknownModel(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+    asked = (model, pretrained, os.environ.get("HF_HOME"), os.environ.get("HF_HUB_CACHE"))
+    if asked in _UNAVAILABLE:  # this process already found these weights unobtainable
+        raise EncoderUnavailable(_UNAVAILABLE[asked])
     open_clip = _open_clip()
     _check_model_name(open_clip, model)
     if model.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)) and pretrained not in NO_WEIGHTS:
         pretrained = SCHEMA_WEIGHTS  # the schema source names its own weights; a tag would be ignored
     elif pretrained not in NO_WEIGHTS and os.path.isfile(os.path.expanduser(pretrained)):
         pretrained = os.path.expanduser(pretrained)
-    _fetch_weights(open_clip, model, pretrained)
     resolved_device = resolve_device(device)
     resolved_precision = resolve_precision(precision, resolved_device)
-    net = _build_model(open_clip, model, pretrained, resolved_precision)
+    try:
+        _fetch_weights(open_clip, model, pretrained)
+        net = _build_model(open_clip, model, pretrained, resolved_precision)
+    except EncoderUnavailable as exc:
+        _UNAVAILABLE[asked] = str(exc)
+        raise
     net = net.to(resolved_device).eval().requires_grad_(False)
     encoder = Encoder(
         net,

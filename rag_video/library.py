@@ -25,16 +25,25 @@ from rag_video.store import Store
 log = logging.getLogger(__name__)
 
 
-def open_library(path: str | Path | None = None, **settings: Any) -> Library:
-    """Open (creating if needed) the library at `path`; `settings` override configured values."""
-    return Library(load_settings(library=path, **settings))
+LIBRARY_ENTRIES = ("lance", "meta.json", ".write.lock", "index", "generated", "rag-video.toml")
+
+
+def open_library(path: str | Path | None = None, *, create: bool = True, **settings: Any) -> Library:
+    """Open the library at `path` (creating it when missing, unless `create` is False);
+    `settings` override configured values."""
+    return Library(load_settings(library=path, **settings), create=create)
 
 
 class Library:
-    """A footage library: its tables, index and generated media, behind one object."""
+    """A footage library: its tables, index and generated media, behind one object.
 
-    def __init__(self, settings: Settings):
+    With `create=False` a missing library, or a folder that holds something else, is a
+    UsageError instead of a new empty library (the CLI opens libraries this way except for ingest)."""
+
+    def __init__(self, settings: Settings, *, create: bool = True):
         self.settings = settings
+        if not create:
+            _check_is_library(Path(settings.library).expanduser())
         self.store = Store(settings.library)
         self._searcher_obj = None  # built on first search: index manager and query encoder
 
@@ -169,7 +178,9 @@ class Library:
         return ShotQuery(self._searcher(), text=text, image=image, like=like, vector=vector)
 
     def search_many(self, texts=(), *, vectors=None, where: str | None = None, limit: int = 10):
-        """Batched vector searches: one encoder batch and one index call for all queries."""
+        """Batched searches: one encoder batch and one index call for all queries; one result
+        table per query. Like `search`, a library without embeddings answers text queries from
+        full-text matches (score null)."""
         from rag_video.retrieve.query import search_many
 
         return search_many(self._searcher(), texts=texts, vectors=vectors, where=where, limit=limit)
@@ -273,6 +284,20 @@ class Library:
         from rag_video.stats import compute_stats
 
         return compute_stats(self.store, top=top, timeout=timeout or DEFAULT_TIMEOUT_S)
+
+
+def _check_is_library(root: Path) -> None:
+    if not root.exists():
+        raise UsageError(f"library {str(root)!r} does not exist (check --library or RAG_VIDEO_LIBRARY; "
+                         "`rag-video ingest` creates a library)")
+    if not root.is_dir():
+        raise UsageError(f"library {str(root)!r} is not a directory")
+    try:
+        foreign = any(root.iterdir()) and not any((root / name).exists() for name in LIBRARY_ENTRIES)
+    except OSError as exc:
+        raise UsageError(f"library {str(root)!r} cannot be read: {exc.strerror or exc}") from None
+    if foreign:
+        raise UsageError(f"library {str(root)!r} is not a rag-video library (no lance/ or meta.json in it)")
 
 
 def _pretrained(tag: str | None) -> str | None:

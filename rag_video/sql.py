@@ -16,8 +16,10 @@ SUMMARIZE, which DuckDB parses as SELECT) or EXPLAIN of one, with no data-modify
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -48,6 +50,7 @@ SANDBOX: dict[str, Any] = {
     "python_enable_replacements": False,   # no scanning of Python variables by name
     "temp_directory": "",                  # never spill to disk
 }
+MEMORY_SHARE = 0.5  # DuckDB may use this share of physical memory; past it a query fails (one line)
 
 VIEWS = {
     "sources": "SELECT * FROM _sources",
@@ -82,26 +85,85 @@ class CheckedQuery:
 
 # ---- the connection ------------------------------------------------------------------------
 
-def connect(store: Store):
+def default_memory_limit() -> str:
+    """DuckDB's memory limit: MEMORY_SHARE of physical memory (DuckDB's own default is 80 %, and
+    with spilling off a query past the limit fails instead of the machine swapping or an OOM kill)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return f"{max(64, int(total * MEMORY_SHARE) >> 20)}MB"
+
+
+def connect(store: Store, *, memory_limit: str | None = None):
     """A sandboxed DuckDB connection with the library's tables registered and its views created."""
     import duckdb
 
-    con = duckdb.connect(":memory:", config=dict(SANDBOX))
-    for name in TABLES:
-        con.register(f"_{name}", _table_source(store, name))
+    config = {**SANDBOX, "memory_limit": memory_limit or default_memory_limit()}
+    con = duckdb.connect(":memory:", config=config)
+    register_tables(con, store)
     for name, body in VIEWS.items():
         con.execute(f"CREATE TEMP VIEW {name} AS {body}")
     con.execute("SET lock_configuration = true")
     return con
 
 
+def register_tables(con, store: Store) -> None:
+    """(Re-)register the latest snapshot of each table as `_name` (the views read through them)."""
+    for name in TABLES:
+        con.register(f"_{name}", _table_source(store, name))
+
+
 def _table_source(store: Store, name: str):
     """The Lance dataset of table `name` (scanned lazily), or an empty table with its schema."""
     ds = store.dataset(name)
     if ds is not None:
-        return ds
+        return _filter_safe(ds)
     empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
     return empty.empty_table()
+
+
+def _needs_arrow_filter(kind: pa.DataType) -> bool:
+    """Column types Lance cannot filter on when DuckDB pushes a filter down: Lance hands pushed
+    filters to Substrait, which has no fixed-size list (the embedding) or extension types."""
+    if pa.types.is_fixed_size_list(kind) or isinstance(kind, pa.BaseExtensionType):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_needs_arrow_filter(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _needs_arrow_filter(kind.value_type)
+    return False
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _filter_safe(ds):
+    """The dataset, its `scanner` evaluating in Arrow the pushed-down filters that touch a column
+    Lance cannot filter on (`embedding IS NOT NULL` would fail otherwise): Lance scans the needed
+    columns unfiltered, Arrow filters and projects them. Other filters still reach Lance.
+
+    DuckDB looks `scanner` up on the type, so the dataset's class is swapped for a subclass."""
+    if not any(_needs_arrow_filter(f.type) for f in ds.schema):
+        return ds
+    ds.__class__ = _filter_safe_class(type(ds))
+    return ds
+
+
+@functools.cache
+def _filter_safe_class(base: type) -> type:
+    def scanner(self, *args, columns=None, filter=None, **kwargs):  # noqa: A002 - pyarrow's keyword
+        names = self.schema.names
+        used = set(_IDENTIFIER.findall(str(filter))) & set(names) if filter is not None else set()
+        if not any(_needs_arrow_filter(self.schema.field(n).type) for n in used):
+            return base.scanner(self, *args, columns=columns, filter=filter, **kwargs)
+        import pyarrow.dataset as pds
+
+        shown = list(names if columns is None else columns)
+        inner = base.scanner(self, columns=[n for n in names if n in set(shown) | used])
+        return pds.Scanner.from_batches(inner.to_reader(), filter=filter, columns=shown)
+
+    return type(f"FilterSafe{base.__name__}", (base,), {"scanner": scanner})
 
 
 # ---- the statement check -------------------------------------------------------------------
@@ -214,11 +276,12 @@ class SqlSession:
             table = session.query("select count(*) from shots")
     """
 
-    def __init__(self, store: Store, *, timeout: float = DEFAULT_TIMEOUT_S):
+    def __init__(self, store: Store, *, timeout: float = DEFAULT_TIMEOUT_S, memory_limit: str | None = None):
         if not timeout > 0:
             raise SqlError(f"timeout={timeout!r}: must be a positive number of seconds")
         self.timeout = float(timeout)
-        self.con = connect(store)
+        self.store = store
+        self.con = connect(store, memory_limit=memory_limit)
 
     def __enter__(self) -> SqlSession:
         return self
@@ -248,10 +311,28 @@ class SqlSession:
                  "projections": _as_list(n["extra_info"].get("Projections"))} for n in nodes]
 
     def query(self, query: str, *, max_rows: int | None = None) -> pa.Table:
-        """The result of one read-only statement; at most `max_rows` rows when given."""
+        """The result of one read-only statement; at most `max_rows` rows when given.
+
+        The session reads the snapshot of each table it registered; when another process has
+        compacted a table since (`optimize` deletes the old fragments), the statement fails with
+        a missing file: the session then re-registers the latest snapshots and runs it once more."""
         import duckdb
 
         checked = self.check(query)
+        for attempt in (1, 2):
+            try:
+                return self._run(checked, max_rows)
+            except duckdb.Error as exc:
+                if attempt == 2 or not _is_vanished_snapshot(exc):
+                    raise SqlError(_one_line(exc)) from None
+                log.info("a table changed under the session (%s); reading its latest version",
+                         _one_line(exc)[:200])
+                register_tables(self.con, self.store)
+        raise AssertionError("unreachable")
+
+    def _run(self, checked: CheckedQuery, max_rows: int | None) -> pa.Table:
+        import duckdb
+
         timer = threading.Timer(self.timeout, self.con.interrupt)
         timer.start()
         try:
@@ -260,8 +341,13 @@ class SqlSession:
             raise SqlError(f"query cancelled after the {self.timeout:g}s timeout (raise --timeout)") from None
         except duckdb.PermissionException as exc:
             raise SqlError(f"refused: {_permission_message(exc)}") from None
-        except duckdb.Error as exc:
-            raise SqlError(_one_line(exc)) from None
+        except duckdb.OutOfMemoryException as exc:
+            detail = _one_line(exc).split(" Database is launched")[0].removeprefix("Out of Memory Error: ")
+            raise SqlError(f"query ran out of memory (limit {self.setting('memory_limit')}): "
+                           f"{detail[:300]}") from None
+        except MemoryError:
+            raise SqlError("query ran out of memory converting its result (select fewer rows or "
+                           "columns, or export with -o)") from None
         finally:
             timer.cancel()
 
@@ -284,6 +370,14 @@ def _fetch(relation, max_rows: int | None) -> pa.Table:
         rows += batches[-1].num_rows
     reader.close()
     return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+_VANISHED = re.compile(r"Not found: \S*\.lance\b|LanceError\(IO\).*(?:not found|No such file)", re.IGNORECASE)
+
+
+def _is_vanished_snapshot(exc: Exception) -> bool:
+    """A scan failed because a file of the registered table snapshot is gone (compacted away)."""
+    return bool(_VANISHED.search(str(exc)))
 
 
 def _as_list(value: Any) -> list[str]:

@@ -205,7 +205,34 @@ def print_result(table: pa.Table, query: str, *, max_rows: int = TABLE_ROW_LIMIT
 
 def write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
                  max_rows: int = TABLE_ROW_LIMIT) -> None:
-    """Write `table` in `fmt` to `output` (atomically) or stdout (table, json, csv)."""
+    """Write `table` in `fmt` to `output` (atomically) or stdout (table, json, csv). A value the
+    format cannot hold (a date past Python's year 9999, an interval in Parquet) is a one-line
+    usage error naming the format."""
+    try:
+        _write_result(table, query, fmt, output, max_rows=max_rows)
+    except (OverflowError, ValueError, pa.ArrowException) as exc:
+        if isinstance(exc, UsageError):
+            raise
+        where = f"-o {output}" if output is not None else f"--format {fmt}"
+        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        column = _unconvertible_column(table) if fmt in ("table", "json", "csv") else None
+        named = f"column {column!r}" if column else "the column"
+        raise UsageError(f"{where}: cannot write the result ({type(exc).__name__}: {text}); cast "
+                         f"{named} to VARCHAR in the query, or choose another format") from None
+
+
+def _unconvertible_column(table: pa.Table) -> str | None:
+    """The first column whose values Python cannot hold (found after a conversion failed)."""
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            column.to_pylist()
+        except (OverflowError, ValueError, pa.ArrowException):
+            return name
+    return None
+
+
+def _write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
+                  max_rows: int = TABLE_ROW_LIMIT) -> None:
     if output is not None:
         write_file(table, fmt, output)
     elif fmt == "json":

@@ -17,7 +17,7 @@ import html
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,22 @@ class LibraryStats:
     created_at: dt.datetime
     reports: list[Report] = field(default_factory=list)
 
+    def __iter__(self) -> Iterator[Report]:
+        """The reports, in display order (`for report in lib.stats()`, `list(lib.stats())`)."""
+        return iter(self.reports)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def __contains__(self, name: object) -> bool:
+        return any(r.name == name for r in self.reports)
+
+    def names(self) -> list[str]:
+        """The reports' names, for `stats[name]`."""
+        return [r.name for r in self.reports]
+
     def __getitem__(self, name: str) -> Report:
+        """The report called `name` (see `names()`); a KeyError naming the others otherwise."""
         for report in self.reports:
             if report.name == name:
                 return report

@@ -82,13 +82,19 @@ class Store:
         if not self.root.exists():
             if not create:
                 raise UsageError(f"library {self.root} does not exist")
-            self.root.mkdir(parents=True)
+            try:
+                self.root.mkdir(parents=True)
+            except OSError as exc:
+                raise UsageError(f"library {self.root} cannot be created ({exc.strerror or exc})") from None
         elif not self.root.is_dir():
             raise UsageError(f"library {self.root} is not a directory")
         self.lance_dir = self.root / "lance"
         self.index_dir = self.root / "index"
         self.generated_dir = self.root / "generated"
         self.meta_path = self.root / "meta.json"
+        for folder in (self.lance_dir, self.index_dir, self.generated_dir):
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"library {self.root} is damaged: {folder} is a file, not a folder")
         self._db = None
         self._lock_fh = None
 
@@ -176,7 +182,12 @@ class Store:
         if self._lock_fh is not None:
             yield self
             return
-        fh = open(self.root / ".write.lock", "a+")
+        lock_path = self.root / ".write.lock"
+        try:
+            fh = open(lock_path, "a+")
+        except OSError as exc:  # a read-only library (or a lock path that is not a file)
+            raise UsageError(f"library {self.root} cannot be written: cannot open its write lock "
+                             f"{lock_path} ({exc.strerror or exc})") from None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -234,9 +245,30 @@ class Store:
 
     # ---- meta -----------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
+        """The meta file. A corrupt one (not JSON, no row-key counter) is rebuilt from the shots
+        table, with a warning: the counter restarts past the largest row_key any row holds, so no
+        key in the table is reused (a key only an index tombstone holds makes it rebuild)."""
         if not self.meta_path.exists():
             return {"schema_version": schema.SCHEMA_VERSION, "next_row_key": 0}
-        return json.loads(self.meta_path.read_text())
+        try:
+            meta = json.loads(self.meta_path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict) or int(meta["next_row_key"]) < 0:
+                raise ValueError("no row-key counter")
+            return meta
+        except OSError as exc:
+            raise UsageError(f"library {self.root}: cannot read {self.meta_path} ({exc.strerror or exc})") from None
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            log.warning("library %s: %s is corrupt (%s); rebuilding its row-key counter from the shots "
+                        "table", self.root, self.meta_path.name, " ".join(str(exc).split())[:120])
+            return self._rebuilt_meta()
+
+    def _rebuilt_meta(self) -> dict[str, Any]:
+        import pyarrow.compute as pc
+
+        ds = self.dataset("shots")
+        keys = ds.to_table(columns=["row_key"]).column("row_key") if ds is not None else None
+        top = pc.max(keys).as_py() if keys is not None and len(keys) else None
+        return {"schema_version": schema.SCHEMA_VERSION, "next_row_key": 0 if top is None else int(top) + 1}
 
     def save_meta(self, meta: dict[str, Any]) -> None:
         self._require_writer()

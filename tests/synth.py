@@ -19,7 +19,13 @@ the frame. The camera looks at the scene through a window that moves:
 - ``whip``: locked-off, then abruptly a fast pan for the middle third of the shot, then still
   again (the jolt at its start is a sharp change — must NOT be a cut either);
 - ``shake``: locked-off camera knocked sideways by ``pan_speed`` of the width in one frame at a
-  third of the shot, and back at two thirds (a one-frame jump: must NOT be a cut).
+  third of the shot, and back at two thirds (a one-frame jump: must NOT be a cut);
+- ``zoom``: a never-ending zoom into a finely detailed, many-coloured scene (like FFmpeg's
+  ``mandelbrot`` source), by ``zoom_speed`` (default 30 %) per frame: every pixel changes a lot
+  every frame, so a cut into it barely stands out from the zoom's own change (must be a cut), and
+  nothing inside it may be one;
+- ``card``: a still test card — flat mid grey with a low-contrast grey step wedge along the
+  bottom — with only sensor noise (a cut from it into a ``zoom`` is the hard case above).
 
 Every frame also gets a little sensor noise. ``Shot.flashes`` inserts 1–2 near-white frames
 inside the shot, after which the same scene continues (a camera flash: NOT a boundary).
@@ -59,12 +65,14 @@ import numpy as np
 DEFAULT_SIZE: tuple[int, int] = (160, 90)
 """Default frame size (width, height): small so tests are fast."""
 DEFAULT_FPS: int = 25
-MOTIONS = ("drift", "pan", "static", "whip", "shake")
+MOTIONS = ("drift", "pan", "static", "whip", "shake", "zoom", "card")
 TRANSITIONS = ("cut", "fade", "dissolve")
 
 _GOLDEN = 0.6180339887498949
 _DRIFT_AMPLITUDE = 0.12  # of the frame height: how far the drifting camera wanders
 _MARGIN = 0.35  # world margin around the view, fraction of the frame size
+_CARD_GREY = 0.37  # grey level of a ``card`` shot: the mean colour of a ``zoom`` shot
+_ZOOM_OCTAVES = 4  # copies of the world a ``zoom`` shot blends, each magnified 2× the previous
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,12 @@ class Shot:
 
     Attributes:
         frames: number of frames of the shot itself (transitions add their own frames).
-        motion: ``drift`` | ``pan`` | ``static`` | ``whip`` | ``shake``.
+        motion: one of :data:`MOTIONS` (see the module docstring).
         flashes: offsets (within the shot) where a flash of ``flash_frames`` near-white frames
             replaces the picture; the scene continues unchanged after it.
         flash_frames: length of each flash (1 or 2 is typical).
-        pan_speed: pan speed in fractions of the frame width per frame (``pan`` only).
+        pan_speed: pan speed in fractions of the frame width per frame (``pan``, ``whip``, ``shake``).
+        zoom_speed: relative magnification per frame (``zoom`` only): 0.3 zooms 2× in 2.6 frames.
         scene: scene identity; ``None`` gives the shot's position in the spec, so every shot is a
             new scene. Two shots with the same ``scene`` show the same place.
     """
@@ -87,6 +96,7 @@ class Shot:
     flashes: tuple[int, ...] = ()
     flash_frames: int = 2
     pan_speed: float = 0.08
+    zoom_speed: float = 0.3
     scene: int | None = None
 
     def __post_init__(self) -> None:
@@ -94,6 +104,8 @@ class Shot:
             raise ValueError(f"Shot.frames must be >= 1, got {self.frames}")
         if self.motion not in MOTIONS:
             raise ValueError(f"Shot.motion must be one of {MOTIONS}, got {self.motion!r}")
+        if not 0 < self.zoom_speed < 1:
+            raise ValueError(f"Shot.zoom_speed must be in (0, 1), got {self.zoom_speed}")
         for offset in self.flashes:
             if not 0 <= offset <= self.frames - self.flash_frames:
                 raise ValueError(f"Shot.flashes offset {offset} does not fit in {self.frames} frames")
@@ -209,8 +221,11 @@ class Scene:
     ``t`` may be negative or beyond the shot (transitions show a scene before/after its shot).
     """
 
-    def __init__(self, index: int, size: tuple[int, int], motion: str, pan_speed: float, seed: int) -> None:
+    def __init__(
+        self, index: int, size: tuple[int, int], motion: str, pan_speed: float, seed: int, zoom_speed: float = 0.3
+    ) -> None:
         self.size = size
+        self.zoom_speed = zoom_speed
         self.motion = motion
         self.seed = seed
         self.rng = np.random.default_rng([seed, index])
@@ -232,6 +247,10 @@ class Scene:
         self.obj = self._make_object()
 
     def _make_world(self, shape: tuple[int, int]) -> np.ndarray:
+        if self.motion == "zoom":
+            return self._make_detailed_world(shape)
+        if self.motion == "card":
+            return self._make_card(shape)
         rng, hue = self.rng, self.hue
         low = _periodic_noise(rng, shape, beta=1.6, cutoff=shape[0] / 6)
         mid = _periodic_noise(rng, shape, beta=1.0, cutoff=shape[0] / 3)
@@ -241,6 +260,21 @@ class Scene:
         rgb = _hsv_to_rgb(hue + 0.06 * low, sat0 + 0.12 * tone, val0 + 0.14 * mid + 0.05 * fine + 0.06 * low)
         self._draw_shapes(rgb, int(rng.integers(5, 10) * max(1.0, shape[1] / (2.5 * shape[0]))))
         return cv2.GaussianBlur(rgb, (0, 0), 0.7)
+
+    def _make_detailed_world(self, shape: tuple[int, int]) -> np.ndarray:
+        """Fine detail (amplitude ~ 1/sqrt(f)) in hue, over more than a full turn, and in value, down
+        to the pixel; its mean colour is the grey of :meth:`_make_card`."""
+        hue = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
+        value = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
+        return _hsv_to_rgb(self.hue + 0.6 * hue, np.full(shape, 0.65, np.float32), 0.55 + 0.5 * value)
+
+    def _make_card(self, shape: tuple[int, int]) -> np.ndarray:
+        """A test card: flat grey, with a step wedge of eight greys along the bottom quarter."""
+        h, w = shape
+        card = np.full((h, w, 3), _CARD_GREY, np.float32)
+        for i in range(8):
+            card[h * 3 // 4 :, i * w // 8 : (i + 1) * w // 8] = _CARD_GREY + (i - 3.5) * 0.025
+        return card
 
     def _draw_shapes(self, rgb: np.ndarray, count: int) -> None:
         """Draw ``count`` shapes, each also at its wrapped positions so the world stays periodic."""
@@ -269,7 +303,7 @@ class Scene:
     def camera(self, t: float) -> tuple[float, float]:
         """Top-left corner of the view in world pixels at time ``t`` (frames)."""
         ox, oy = self.origin
-        if self.motion == "static":
+        if self.motion in ("static", "zoom", "card"):
             return ox, oy
         if self.motion == "pan":
             return ox + self.pan_px * t, oy
@@ -283,12 +317,37 @@ class Scene:
         a = 2 * math.pi * t / period + phase
         return ox + ax * math.sin(a), oy + ay * math.sin(1.3 * a + 1.0)
 
+    def _zoomed(self, t: float) -> np.ndarray:
+        """The never-ending zoom of a ``zoom`` shot at time ``t`` (frames).
+
+        :data:`_ZOOM_OCTAVES` copies of the world, each magnified twice as much as the previous
+        one, all growing by ``zoom_speed`` per frame about the centre of the view; each copy fades
+        in while it is fine and out once it is coarse, so detail keeps coming at every scale
+        (like FFmpeg's ``mandelbrot`` source) and the picture never blurs.
+        """
+        w, h = self.size
+        x, y = self.camera(t)
+        cx, cy = x + w / 2, y + h / 2
+        phase = (t * math.log2(1.0 + self.zoom_speed)) % 1.0
+        out, total = np.zeros((h, w, 3), np.float32), 0.0
+        for k in range(_ZOOM_OCTAVES):
+            level = k + phase
+            weight = math.sin(math.pi * level / _ZOOM_OCTAVES) ** 2
+            s = 2.0 ** (level - 1)
+            m = np.float32([[s, 0, w / 2 - s * cx], [0, s, h / 2 - s * cy]])
+            out += weight * cv2.warpAffine(self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            total += weight
+        return out / total
+
     def frame(self, t: int) -> np.ndarray:
         """Float32 RGB frame (h, w, 3) in 0..1 at time ``t``."""
         w, h = self.size
-        x, y = self.camera(t)
-        m = np.float32([[1, 0, -x], [0, 1, -y]])
-        img = cv2.warpAffine(self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        if self.motion == "zoom":
+            img = self._zoomed(t)
+        else:
+            x, y = self.camera(t)
+            m = np.float32([[1, 0, -x], [0, 1, -y]])
+            img = cv2.warpAffine(self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         if self.motion == "drift":
             color, x0, y0, speed, radius = self.obj
             cx = (x0 + speed * t) % (w + 4 * radius) - 2 * radius
@@ -323,7 +382,7 @@ class _Builder:
 
     def scene(self, shot: Shot, position: int) -> Scene:
         index = position if shot.scene is None else shot.scene
-        scene = Scene(index, self.size, shot.motion, shot.pan_speed, self.seed)
+        scene = Scene(index, self.size, shot.motion, shot.pan_speed, self.seed, shot.zoom_speed)
         scene.whip = (shot.frames // 3, shot.frames - shot.frames // 3)
         return scene
 

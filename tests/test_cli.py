@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -129,3 +130,45 @@ def test_readers_do_not_wait_for_the_writer(runner, footage, tmp_path):
         out = run(runner, ["--library", str(tmp_path / "lib"), "sql", "select count(*) as n from shots",
                            "--format", "json"])
     assert json.loads(out.stdout) == [{"n": 3}]
+
+
+# ---- human tables --------------------------------------------------------------------------
+
+def test_one_result_is_singular_and_shot_ids_are_never_wrapped(runner, tmp_path):
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / ("and-another-one-inside-it-" * 3)
+    footage = make_footage(deep)
+    lib = str(tmp_path / "lib")
+    run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS])
+    ids = [r["shot_id"] for r in json.loads(run(runner, ["--library", lib, "sql", "select shot_id from shots",
+                                                         "--format", "json"]).stdout)]
+    one = run(runner, ["--library", lib, "search", "cliffs", "--limit", "1"])
+    assert "1 result" in one.stdout and "1 results" not in one.stdout
+    table = run(runner, ["--library", lib, "search", "cliffs"]).stdout
+    assert "3 results" in table
+    for shot_id in ids:  # whole on one line, so it can be copied into --like
+        assert shot_id in table, table
+    line = next(line for line in table.splitlines() if ids[0] in line)
+    cell = line.split("│")[2].strip()
+    assert json.loads(run(runner, ["--library", lib, "search", "--like", cell, "--json"]).stdout)["results"]
+
+
+def test_cut_text_ends_with_an_ellipsis(runner):
+    import click
+
+    from rag_video.cli import _print_make
+
+    long_text = "A slow pan across red cliffs at dawn, with the sea below and gulls in the wind"
+    manifest = {"output": "o.mp4", "duration_s": 2.0, "shots": [
+        {"index": 0, "decision": "fill", "score": None, "source": [], "generator": "draft",
+         "seconds": 0.1, "text": long_text},
+        {"index": 1, "decision": "fill", "score": None, "source": [], "generator": "draft",
+         "seconds": 0.1, "text": "Short"}]}
+
+    @click.command()
+    def show():
+        _print_make(manifest)
+
+    out = runner.invoke(show, [], catch_exceptions=False).stdout
+    words = re.findall(r"[\w,…]+", out)  # the table may wrap the text column: compare its words
+    assert " ".join(long_text.split()[:8]) in " ".join(words), out
+    assert out.count("…") == 1 and "gulls" not in out and "Short" in out

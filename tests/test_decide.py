@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag_video.generate.decide import decide, text_score
+from rag_video.generate.decide import Retrieval, decide, text_score
 from rag_video.generate.plan import Plan, PlannedShot
 
 
@@ -14,14 +14,19 @@ def _plan(n: int, overrides: dict | None = None) -> Plan:
     return Plan(shots=shots, source="test")
 
 
-def _rows(n: int) -> list[dict]:
-    return [{"shot_id": f"s{j}:0", "source_id": f"s{j}", "path": f"/f/{j}.mp4", "start_s": 0.0}
+def _rows(n: int, duration: float = 2.0) -> list[dict]:
+    return [{"shot_id": f"s{j}:0", "source_id": f"s{j}", "path": f"/f/{j}.mp4", "start_s": 0.0,
+             "end_s": duration, "duration_s": duration, "start_frame": 0, "end_frame": round(duration * 25)}
             for j in range(n)]
+
+
+def _ret(rows: list[dict], scores) -> Retrieval:
+    return Retrieval(rows, np.asarray(scores, np.float64), "vector", [[] for _ in range(len(scores))])
 
 
 def test_thresholds_decide_reuse_restyle_fill():
     scores = np.array([[0.9, -np.inf, -np.inf], [-np.inf, 0.5, -np.inf], [-np.inf, -np.inf, 0.1]])
-    choices = decide(_plan(3), _rows(3), scores, reuse_threshold=0.8, fill_threshold=0.3)
+    choices = decide(_plan(3), _ret(_rows(3), scores), reuse_threshold=0.8, fill_threshold=0.3)
     assert [c.decision for c in choices] == ["reuse", "restyle", "fill"]
     assert [c.score for c in choices] == [0.9, 0.5, 0.1]
     assert choices[2].candidate is None and choices[2].candidates[0]["shot_id"] == "s2:0"
@@ -30,21 +35,21 @@ def test_thresholds_decide_reuse_restyle_fill():
 
 def test_a_shot_that_will_be_filled_does_not_steal_a_good_match():
     scores = np.array([[1.0, 0.5], [0.17, -np.inf]])  # shot 1's only candidate is shot 0's best
-    choices = decide(_plan(2), _rows(2), scores, reuse_threshold=0.75, fill_threshold=0.4)
+    choices = decide(_plan(2), _ret(_rows(2), scores), reuse_threshold=0.75, fill_threshold=0.4)
     assert choices[0].candidate["shot_id"] == "s0:0" and choices[0].decision == "reuse"
     assert choices[1].decision == "fill" and choices[1].candidate is None
 
 
 def test_taken_candidates_make_a_fill_with_a_reason():
     scores = np.array([[1.0], [0.9]])
-    choices = decide(_plan(2), _rows(1), scores, reuse_threshold=0.75, fill_threshold=0.4)
+    choices = decide(_plan(2), _ret(_rows(1), scores), reuse_threshold=0.75, fill_threshold=0.4)
     assert choices[1].decision == "fill" and "used by other shots" in choices[1].reason["text"]
 
 
 def test_script_override_wins_but_needs_a_candidate_to_reuse():
     scores = np.array([[0.1], [-np.inf]])
     plan = _plan(2, {0: {"decision": "reuse"}, 1: {"decision": "restyle"}})
-    choices = decide(plan, _rows(1), scores, reuse_threshold=0.75, fill_threshold=0.0)
+    choices = decide(plan, _ret(_rows(1), scores), reuse_threshold=0.75, fill_threshold=0.0)
     assert choices[0].decision == "reuse" and choices[0].reason["override"] == "reuse"
     assert choices[1].decision == "fill"  # nothing to restyle from
 

@@ -195,7 +195,7 @@ def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp
     assert sorted(srcs) == sorted(export._data_uri(thumbnails[s]) for s in ("bbb#0", "bbb#0", "city#1", "forest#3", "forest#3"))
     assert doc.count('class="cand chosen"') == 2 and doc.count('class="nothumb"') == 1
     for needle in ("1 reuse", "1 restyle", "1 fill", "4.60</b> s", "320×180", "tiny-sd · 4 steps",
-                   "score 0.310 ≥ reuse 0.280", "fill 0.200 ≤ score 0.240 &lt; reuse 0.280", "override: fill",
+                   "score 0.310 ≥ reuse 0.280", "fill 0.200 ≤ score 0.240 &lt; reuse 0.280", "set by the script: fill (score 0.100)",
                    "runner-up 0.250", "0:02.00–0:03.60", "generation: <b>2</b> segments · <b>4</b> steps · <b>2.6</b> s"):
         assert needle in text or needle in doc, needle
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag_video.media.clip import check_fit, conform_frame, iter_clip, read_audio
+from rag_video.media.clip import check_fit, clip_duration_frames, conform_frame, iter_clip, read_audio
 from rag_video.media.subtitles import format_srt, strip_tags
 from rag_video.store import atomic_write_text
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
@@ -66,7 +66,11 @@ class Segment:
     ``duration_s`` is the planned duration; by default ``out_s - in_s`` (source, and file with
     ``out_s``), the file's duration (file), or ``len(frames) / fps`` (frames). ``caption`` is the
     on-screen text; ``audio`` uses the segment's own sound when it has some; ``rotation`` overrides
-    the probed display rotation; ``name`` labels the segment in the report.
+    the probed display rotation; ``name`` labels the segment in the report. ``crop`` is a crop
+    track (:mod:`rag_video.generate.reframe`) overriding ``fit`` for this segment. ``speed`` (0 < s
+    <= 1) retimes a source range: ``[in_s, out_s)`` plays over ``(out_s - in_s) / speed`` seconds
+    (retimed segments carry no source sound); a source range shorter than the planned duration
+    holds its last frame for the rest.
     """
 
     kind: str
@@ -81,8 +85,12 @@ class Segment:
     audio: bool = True
     rotation: int | None = None
     name: str | None = None
+    crop: dict | None = None
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.speed <= 1:
+            raise ValueError(f"Segment.speed must be in (0, 1], got {self.speed!r}")
         if self.kind not in KINDS:
             raise ValueError(f"Segment.kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind in ("source", "file") and self.path is None:
@@ -258,13 +266,19 @@ def _available(want: int, handle_s: float, rate: Fraction) -> int:
 
 def _file_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
     seg = plan.seg
-    pre = _available(plan.pre, min(seg.handle_before_s, seg.in_s), rate)
-    post = _available(plan.post, seg.handle_after_s, rate)
-    plan.held = (plan.pre - pre) + (plan.post - post)
+    src_rate = rate / Fraction(seg.speed).limit_denominator(10_000)  # source ticks per output second
+    content = plan.n
+    if seg.kind == "source" and seg.out_s is not None:
+        content = min(plan.n, max(1, clip_duration_frames(seg.in_s, seg.out_s, src_rate)))
+    short = plan.n - content  # a range shorter than planned holds its last frame
+    pre = _available(plan.pre, min(seg.handle_before_s, seg.in_s), src_rate)
+    post = _available(plan.post, seg.handle_after_s, src_rate) if short == 0 else 0
+    plan.held = (plan.pre - pre) + (plan.post - post) + short
     rotation = seg.rotation if seg.rotation is not None else (plan.info.rotation if plan.info else 0)
-    start = max(0.0, seg.in_s - float(pre / rate))
-    clip = iter_clip(seg.path, start, pre + plan.n + post, fps=rate, size=size, fit=fit, rotation=rotation)
-    return _held(clip, plan.pre - pre, plan.post - post)
+    start = max(0.0, seg.in_s - float(pre / src_rate))
+    clip = iter_clip(seg.path, start, pre + content + post, fps=src_rate, size=size, fit=fit, rotation=rotation,
+                     crop=seg.crop, crop_origin_s=seg.in_s)
+    return _held(clip, plan.pre - pre, plan.post - post + short)
 
 
 def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
@@ -350,7 +364,7 @@ class _AudioTrack:
         self.enabled = mode == "music" or (mode == "sources" and any(self._has_audio(p) for p in plans))
 
     def _has_audio(self, plan: _Plan) -> bool:
-        return plan.seg.audio and plan.info is not None and plan.info.has_audio
+        return plan.seg.audio and plan.seg.speed == 1 and plan.info is not None and plan.info.has_audio
 
     def _sample(self, frame: int) -> int:
         return int(round(frame * SAMPLE_RATE / self.rate))
@@ -363,8 +377,11 @@ class _AudioTrack:
         if hi <= lo or not self._has_audio(plan):
             return np.zeros((2, max(0, hi - lo)), dtype=np.float32)
         seg = plan.seg
-        got = read_audio(seg.path, seg.in_s, seg.in_s + (hi - lo) / SAMPLE_RATE, SAMPLE_RATE, channels=2)
-        block = got if got is not None else np.zeros((2, hi - lo), dtype=np.float32)
+        span = hi - lo if seg.out_s is None else min(hi - lo, max(1, round((seg.out_s - seg.in_s) * SAMPLE_RATE)))
+        got = read_audio(seg.path, seg.in_s, seg.in_s + span / SAMPLE_RATE, SAMPLE_RATE, channels=2)
+        block = np.zeros((2, hi - lo), dtype=np.float32)
+        if got is not None:
+            block[:, :span] = got[:, :span]
         declick = int(_DECLICK_S * SAMPLE_RATE)
         return _ramp(block[:, : hi - lo], declick, declick)
 

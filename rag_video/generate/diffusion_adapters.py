@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -350,7 +349,9 @@ def parse_model_spec(name: str) -> ModelSpec:
 
 
 def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    from rag_video.hub import offline  # the same answer the encoders got (env, or this process's probe)
+
+    return offline()
 
 
 def _looks_like_path(name: str) -> bool:

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rag_video.errors import UsageError
 from rag_video.media.subtitles import format_srt
@@ -70,10 +70,15 @@ class Reason(_Record):
     runner_up: float | None = None
     override: str | None = None
     text: str = ""
+    coverage: dict[str, Any] | None = None  # {method, why}: how footage covers the planned duration
 
 
 class Source(_Record):
-    """The library shot a planned shot uses, with in/out points in the source file (seconds)."""
+    """One clip a planned shot shows: a range of a source file (seconds), its speed and crop.
+
+    ``duration_s`` is what the clip lasts in the output (``(out_s - in_s) / speed``, plus any held
+    frames); ``crop`` is its crop track (:mod:`rag_video.generate.reframe`), None for a letterbox or
+    an old manifest; ``out_start_s``/``out_end_s`` where it lands in the output."""
 
     shot_id: str
     path: str
@@ -81,6 +86,12 @@ class Source(_Record):
     out_s: float = Field(ge=0)
     fps: float = Field(gt=0)
     source_duration_s: float = Field(gt=0)
+    speed: float = Field(default=1.0, gt=0, le=1)
+    duration_s: float | None = None
+    crop: dict[str, Any] | None = None
+    shot_ids: list[str] = []
+    out_start_s: float | None = None
+    out_end_s: float | None = None
 
 
 class Candidate(_Record):
@@ -104,7 +115,10 @@ class ManifestShot(_Record):
     decision: Decision
     score: float | None = None
     reason: Reason = Reason()
-    source: Source | None = None
+    source: list[Source] = []
+    reference: dict[str, Any] | None = None
+    dropped: list[dict[str, Any]] = []
+    too_short: list[dict[str, Any]] = []
     segment: str | None = None
     generator: str = ""
     model: str | None = None
@@ -114,6 +128,14 @@ class ManifestShot(_Record):
     seconds: float = 0.0
     candidates: list[Candidate] = []
     fallback: str | None = None
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _clip_list(cls, value: Any) -> Any:
+        """One clip (manifests before coverage) or none is a list of clips too."""
+        if value is None:
+            return []
+        return [value] if isinstance(value, Mapping) else value
 
 
 class Credit(_Record):
@@ -205,33 +227,31 @@ def _frames(seconds: float, fps: float) -> int:
     return math.floor(seconds * fps + 0.5)
 
 
-def _clip_metadata(shot: ManifestShot) -> dict[str, Any]:
+def _clip_metadata(shot: ManifestShot, clip: Source | None = None) -> dict[str, Any]:
     """The `rag_video` metadata of a clip: what the shot shows and how it was rendered."""
     meta: dict[str, Any] = {
         "index": shot.index, "text": shot.text, "caption": shot.caption, "decision": shot.decision,
         "score": shot.score, "reason": shot.reason.model_dump(), "generator": shot.generator,
         "model": shot.model, "steps": shot.steps, "strength": shot.strength, "seed": shot.seed,
         "seconds": shot.seconds, "fallback": shot.fallback, "segment": shot.segment,
-        "source_shot_id": shot.source.shot_id if shot.source else None,
+        "coverage": shot.reason.coverage, "clips": len(shot.source),
+        "source_shot_id": clip.shot_id if clip else (shot.source[0].shot_id if shot.source else None),
     }
-    if shot.source is not None:
-        meta.update(source_path=shot.source.path, source_in_s=shot.source.in_s, source_out_s=shot.source.out_s)
+    if clip is not None:
+        meta.update(source_path=clip.path, source_in_s=clip.in_s, source_out_s=clip.out_s, speed=clip.speed,
+                    crop=clip.crop, shot_ids=clip.shot_ids or [clip.shot_id])
+    if shot.reference is not None:
+        meta["reference"] = shot.reference
     return {"rag_video": meta}
 
 
-def _source_clip(shot: ManifestShot, duration, otio):
-    """A clip of the ORIGINAL source file: in point at the source fps, the planned duration."""
-    src = shot.source
-    assert src is not None
+def _source_clip(clip: Source, duration, otio):
+    """A clip of the ORIGINAL source file: in point at the source fps, its output duration."""
     rt, tr = otio.opentime.RationalTime, otio.opentime.TimeRange
-    available = tr(rt(0, src.fps), rt(_frames(src.source_duration_s, src.fps), src.fps))
-    ref = otio.schema.ExternalReference(target_url=_file_url(src.path), available_range=available)
-    ref.name = Path(src.path).name
-    planned = duration.rescaled_to(src.fps)
-    if abs((src.out_s - src.in_s) - planned.to_seconds()) > 1.5 / src.fps:
-        log.warning("shot %d: source in/out %.3f–%.3f s lasts %.3f s, not the planned %.3f s; the clip uses the planned duration",
-                    shot.index, src.in_s, src.out_s, src.out_s - src.in_s, planned.to_seconds())
-    return ref, tr(rt(_frames(src.in_s, src.fps), src.fps), planned)
+    available = tr(rt(0, clip.fps), rt(_frames(clip.source_duration_s, clip.fps), clip.fps))
+    ref = otio.schema.ExternalReference(target_url=_file_url(clip.path), available_range=available)
+    ref.name = Path(clip.path).name
+    return ref, tr(rt(_frames(clip.in_s, clip.fps), clip.fps), duration.rescaled_to(clip.fps))
 
 
 def _segment_clip(shot: ManifestShot, duration, otio):
@@ -244,23 +264,50 @@ def _segment_clip(shot: ManifestShot, duration, otio):
     return ref, tr(start, duration)
 
 
-def _shot_item(shot: ManifestShot, fps: float, otio):
-    """The track item of one shot: a Clip of its media, or a Gap when it has none."""
+def _marker(shot: ManifestShot, source_range, otio):
+    return otio.schema.Marker(name=(shot.caption or shot.text)[:200], marked_range=source_range,
+                              color=MARKER_COLORS[shot.decision], comment=shot.text,
+                              metadata={"rag_video": {"index": shot.index, "decision": shot.decision}})
+
+
+def _clip_spans(shot: ManifestShot, fps: float) -> list[int]:
+    """Output frames of each clip of a reuse shot (from their output times, else their durations)."""
+    start, end = _frames(shot.out_start_s, fps), _frames(shot.out_end_s, fps)
+    if all(c.out_start_s is not None and c.out_end_s is not None for c in shot.source):
+        return [_frames(c.out_end_s, fps) - _frames(c.out_start_s, fps) for c in shot.source]  # type: ignore[arg-type]
+    total, bounds = 0.0, []
+    for c in shot.source:
+        total += c.duration_s if c.duration_s is not None else (c.out_s - c.in_s) / c.speed
+        bounds.append(start + _frames(total, fps))
+    bounds[-1] = end
+    return [b - a for a, b in zip([start, *bounds[:-1]], bounds)]
+
+
+def _shot_items(shot: ManifestShot, fps: float, otio) -> list:
+    """The track items of one shot: a Clip per source clip, a Clip of its segment, or a Gap."""
     duration = otio.opentime.RationalTime(_frames(shot.out_end_s, fps) - _frames(shot.out_start_s, fps), fps)
-    if shot.decision == "reuse" and shot.source is not None:
-        ref, source_range = _source_clip(shot, duration, otio)
-    elif shot.segment is not None:
-        ref, source_range = _segment_clip(shot, duration, otio)
-    else:
+    if shot.decision == "reuse" and shot.source:
+        items = []
+        for k, (clip, frames) in enumerate(zip(shot.source, _clip_spans(shot, fps))):
+            ref, source_range = _source_clip(clip, otio.opentime.RationalTime(frames, fps), otio)
+            item = otio.schema.Clip(name=f"{shot.index:03d}.{k + 1} {shot.decision}: {shot.text[:60]}",
+                                    media_reference=ref, source_range=source_range,
+                                    metadata=_clip_metadata(shot, clip))
+            if clip.speed != 1.0:
+                item.effects.append(otio.schema.LinearTimeWarp(name="retime", time_scalar=clip.speed))
+            if k == 0:
+                item.markers.append(_marker(shot, source_range, otio))
+            items.append(item)
+        return items
+    if shot.segment is None:
         log.warning("shot %d (%s) has no media (no source for reuse, no segment); a gap stands in", shot.index, shot.decision)
-        return otio.schema.Gap(source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration),
-                               metadata=_clip_metadata(shot))
+        return [otio.schema.Gap(source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration),
+                                metadata=_clip_metadata(shot))]
+    ref, source_range = _segment_clip(shot, duration, otio)
     clip = otio.schema.Clip(name=f"{shot.index:03d} {shot.decision}: {shot.text[:60]}", media_reference=ref,
                             source_range=source_range, metadata=_clip_metadata(shot))
-    clip.markers.append(otio.schema.Marker(name=(shot.caption or shot.text)[:200], marked_range=source_range,
-                                           color=MARKER_COLORS[shot.decision], comment=shot.text,
-                                           metadata={"rag_video": {"index": shot.index, "decision": shot.decision}}))
-    return clip
+    clip.markers.append(_marker(shot, source_range, otio))
+    return [clip]
 
 
 def _title(m: Manifest) -> str:
@@ -283,7 +330,7 @@ def build_timeline(manifest: Mapping[str, Any] | Manifest):
                 otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(start - cursor, fps))))
         elif start < cursor:
             log.warning("shot %d starts at %.3f s, overlapping the previous shot by %d frames", shot.index, shot.out_start_s, cursor - start)
-        track.append(_shot_item(shot, fps, otio))
+        track.extend(_shot_items(shot, fps, otio))
         cursor = max(cursor, _frames(shot.out_end_s, fps))
     meta = {"rag_video": {k: getattr(m, k) for k in ("run_id", "script", "library", "created_at", "aspect", "output", "duration_s")}}
     meta["rag_video"]["size"] = list(m.size)
@@ -324,6 +371,10 @@ main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); 
 .frame img { width:100%; height:100%; object-fit:cover; display:block; }
 .frame .none { position:absolute; inset:0; display:flex; align-items:center; justify-content:center;
                color:#c9ced8; font-size:13px; padding:12px; text-align:center; }
+.frame .crop { position:absolute; border:2px solid #ffeb3b; box-shadow:0 0 0 999px rgba(0,0,0,.45); }
+.frame .croplabel { position:absolute; right:8px; top:8px; background:rgba(0,0,0,.62); color:#ffeb3b;
+                    font-size:11px; border-radius:4px; padding:1px 6px; }
+.frame { overflow:hidden; }
 .frame .label { position:absolute; left:8px; bottom:8px; background:rgba(0,0,0,.62); color:#fff;
                 font-size:11.5px; border-radius:4px; padding:1px 6px; }
 .body { padding:10px 12px 12px; display:flex; flex-direction:column; gap:7px; }
@@ -378,7 +429,9 @@ def reason_summary(shot: ManifestShot) -> str:
     r = shot.reason
     score = shot.score if shot.score is not None else r.score
     parts = []
-    if score is None:
+    if r.override:
+        parts.append(f"set by the script: {r.override}" + (f" (score {score:.3f})" if score is not None else ""))
+    elif score is None:
         parts.append("no candidate")
     elif r.reuse_threshold is not None and score >= r.reuse_threshold:
         parts.append(f"score {score:.3f} ≥ reuse {r.reuse_threshold:.3f}")
@@ -390,8 +443,8 @@ def reason_summary(shot: ManifestShot) -> str:
         parts.append(f"score {score:.3f}")
     if r.runner_up is not None:
         parts.append(f"runner-up {r.runner_up:.3f}")
-    if r.override:
-        parts.append(f"override: {r.override}")
+    if r.coverage and r.coverage.get("method") not in (None, "single"):
+        parts.append(f"coverage: {r.coverage['method']}")
     return " · ".join(parts)
 
 
@@ -432,13 +485,30 @@ def _render_line(shot: ManifestShot) -> str:
     return " · ".join(bits)
 
 
+def _crop_html(clip: Source | None) -> str:
+    """The crop window drawn over the thumbnail (its first position; "pans" when it moves)."""
+    crop = clip.crop if clip is not None else None
+    if not crop or crop.get("mode") == "letterbox" or (crop["w"] >= 0.999 and crop["h"] >= 0.999):
+        return ""
+    x, y = crop["track"][0][1], crop["track"][0][2]
+    pans = len(crop["track"]) > 1
+    title = f"{crop['mode']} window {crop['w']:.0%}×{crop['h']:.0%}" + (", panning" if pans else "")
+    return (f'<div class="crop" title="{_e(title)}" style="left:{100 * x:.1f}%;top:{100 * y:.1f}%;'
+            f'width:{100 * crop["w"]:.1f}%;height:{100 * crop["h"]:.1f}%"></div>'
+            f'<span class="croplabel">{_e(crop["mode"] + (" ↔" if pans else ""))}</span>')
+
+
 def _frame_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
-    """The chosen thumbnail with a label, or a placeholder when there is none."""
-    src = shot.source
-    thumb = thumbnails.get(src.shot_id) if src is not None else None
+    """The chosen thumbnail with a label and its crop window, or a placeholder when there is none."""
+    src = shot.source[0] if shot.source else None
+    ref_id = (shot.reference or {}).get("shot_id")
+    thumb = thumbnails.get(src.shot_id) if src is not None else thumbnails.get(ref_id) if ref_id else None
     if thumb is not None:
         label = {"reuse": "source", "restyle": "source, restyled", "fill": "reference"}[shot.decision]
-        return f'<div class="frame">{_img(thumb, f"shot {shot.index} {label}")}<span class="label">{_e(label)}</span></div>'
+        if shot.decision == "fill" and shot.reference and shot.reference.get("role"):
+            label = f"reference: {shot.reference['role']}"
+        return (f'<div class="frame">{_img(thumb, f"shot {shot.index} {label}")}{_crop_html(src)}'
+                f'<span class="label">{_e(label)}</span></div>')
     note = "generated — no source shot" if src is None else "no thumbnail"
     if shot.fallback:
         note += f" ({shot.fallback})"
@@ -448,9 +518,19 @@ def _frame_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
 def _details_html(shot: ManifestShot) -> str:
     """Source/segment and render details as a definition list."""
     rows = []
-    if shot.source is not None:
-        s = shot.source
-        rows.append(("source", f"{Path(s.path).name} {_clock(s.in_s)}–{_clock(s.out_s)} ({s.shot_id})"))
+    for k, c in enumerate(shot.source):
+        speed = f" at {c.speed:.2f}x" if c.speed != 1.0 else ""
+        rows.append((f"clip {k + 1}" if len(shot.source) > 1 else "source",
+                     f"{Path(c.path).name} {_clock(c.in_s)}–{_clock(c.out_s)}{speed} ({c.shot_id})"))
+    if shot.reason.coverage and shot.reason.coverage.get("method"):
+        rows.append(("coverage", f"{shot.reason.coverage['method']}: {shot.reason.coverage.get('why', '')}"))
+    if shot.reference and shot.decision == "fill":
+        rows.append(("reference", f"{Path(shot.reference['path']).name} @{_clock(shot.reference['time_s'])} "
+                                  f"({shot.reference.get('role', '')})"))
+    for d in shot.dropped:
+        rows.append(("dropped", f"{d['shot_id']}: {d['why']}"))
+    for d in shot.too_short:
+        rows.append(("too short", f"{d['shot_id']}: {d['why']}"))
     if shot.segment:
         rows.append(("segment", Path(shot.segment).name))
     rows.append(("render", _render_line(shot)))
@@ -463,13 +543,13 @@ def _candidates_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str
     """The candidates' thumbnails with their scores; the chosen one outlined."""
     if not shot.candidates:
         return ""
-    chosen = shot.source.shot_id if shot.source else None
+    chosen = {c.shot_id for c in shot.source}
     cells = []
     for c in shot.candidates:
         thumb = thumbnails.get(c.shot_id)
         pic = _img(thumb, f"candidate {c.shot_id}") if thumb is not None else '<div class="nothumb"></div>'
         where = Path(c.path).name + (f" @{_clock(c.start_s)}" if c.start_s is not None else "")
-        cls = "cand chosen" if c.shot_id == chosen else "cand"
+        cls = "cand chosen" if c.shot_id in chosen else "cand"
         cells.append(f'<div class="{cls}" title="{_e(c.shot_id)}">{pic}<div class="sc">{c.score:.3f}</div>'
                      f'<div>{_e(where)}</div></div>')
     return f'<div class="section">candidates</div><div class="cands">{"".join(cells)}</div>'
@@ -537,8 +617,12 @@ def _used_in(m: Manifest, path: str) -> str:
     """Which output shots use a source file, e.g. "shot 1 (reuse 1.00–3.00 s), shot 2 (restyle)"."""
     uses = []
     for s in m.shots:
-        if s.source is not None and _same_file(s.source.path, path):
-            uses.append(f"shot {s.index} ({s.decision} {s.source.in_s:.2f}–{s.source.out_s:.2f} s)")
+        for c in s.source:
+            if _same_file(c.path, path):
+                uses.append(f"shot {s.index} ({s.decision} {c.in_s:.2f}–{c.out_s:.2f} s)")
+        ref = s.reference
+        if s.decision == "fill" and ref and _same_file(ref["path"], path):
+            uses.append(f"shot {s.index} (fill from {ref.get('role', 'a frame')} at {ref['time_s']:.2f} s)")
     return ", ".join(uses)
 
 
@@ -553,8 +637,10 @@ def _source_credits(m: Manifest) -> list[Credit]:
         if not any(_same_file(c.path, o.path) for o in out):
             out.append(c)
     for s in m.shots:
-        if s.source is not None and not any(_same_file(s.source.path, o.path) for o in out):
-            out.append(Credit(path=s.source.path))
+        paths = [c.path for c in s.source] + ([s.reference["path"]] if s.reference and s.decision == "fill" else [])
+        for path in paths:
+            if not any(_same_file(path, o.path) for o in out):
+                out.append(Credit(path=path))
     return out
 
 
@@ -562,7 +648,9 @@ def _segment_line(shot: ManifestShot) -> str:
     """How a restyle/fill segment was made: generated by a model, or drafted without one."""
     how = (f"generated by {shot.model}" + (f" ({shot.generator})" if shot.generator else "")
            if shot.model else f"drafted without a model ({shot.generator or 'draft'} renderer)")
-    derived = f", from {Path(shot.source.path).name} ({shot.source.shot_id})" if shot.source else ""
+    derived = "".join(f", from {Path(c.path).name} ({c.shot_id})" for c in shot.source)
+    if not shot.source and shot.reference:
+        derived = f", from {Path(shot.reference['path']).name} ({shot.reference.get('shot_id')}, {shot.reference.get('role')})"
     extra = f"; fallback: {shot.fallback}" if shot.fallback else ""
     seg = f" -> {Path(shot.segment).name}" if shot.segment else ""
     return f"shot {shot.index} ({shot.decision}): {how}{derived}{extra}{seg}"
@@ -605,6 +693,11 @@ def srt_text(manifest: Mapping[str, Any] | Manifest) -> str:
     m = parse_manifest(manifest)
     shots = sorted(m.shots, key=lambda s: s.out_start_s)
     return format_srt([(s.out_start_s, s.out_end_s, s.caption or "") for s in shots])
+
+
+def has_captions(manifest: Mapping[str, Any] | Manifest) -> bool:
+    """Whether any shot has a caption (make writes OUT.srt only then)."""
+    return any((s.caption or "").strip() for s in parse_manifest(manifest).shots)
 
 
 def write_srt(manifest: Mapping[str, Any] | Manifest, path: str | os.PathLike) -> Path:

@@ -21,7 +21,9 @@ from rag_video.generate import decide as deciding
 from rag_video.generate import export
 from rag_video.generate.assemble import assemble
 from rag_video.generate.base import Generator
+from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
 from rag_video.generate.plan import Plan, load_plan, plan_from_dict, plan_to_dict
+from rag_video.generate.reframe import FITS, crop_for
 from rag_video.generate.render import RenderSettings, ShotJob, render_job, segment_for
 from rag_video.retrieve.query import Searcher
 from rag_video.store import Store, sql_in
@@ -41,7 +43,9 @@ class MakeOptions:
     aspect: str | None = None
     size: tuple[int, int] | None = None
     fps: float | None = None
-    fit: str = "crop"
+    fit: str = "auto"  # auto | crop | letterbox | reframe (auto: reframe when a crop keeps < 60 %)
+    min_cut: float = 1.0  # shortest sub-shot when several shots cover one planned shot
+    coverage: str = ",".join(DEFAULT_ORDER)
     transition: str = "cut"
     music: Path | None = None
     audio: bool = True
@@ -64,6 +68,19 @@ class MakeOptions:
         if self.reuse_threshold <= self.fill_threshold:
             raise UsageError(f"--reuse-threshold {self.reuse_threshold:g} must be above "
                              f"--fill-threshold {self.fill_threshold:g}")
+        if self.fit not in FITS:
+            raise UsageError(f"--fit {self.fit!r}: expected one of {', '.join(FITS)}")
+        if not 0.1 <= self.min_cut <= 60:
+            raise UsageError(f"--min-cut {self.min_cut:g}: expected 0.1 to 60 seconds")
+        try:
+            self.order = parse_order(self.coverage)
+        except ValueError as exc:
+            raise UsageError(f"--coverage {self.coverage!r}: {exc}") from None
+
+    @property
+    def frame_fit(self) -> str:
+        """How generated and reference frames are conformed (crop or letterbox)."""
+        return "letterbox" if self.fit == "letterbox" else "crop"
 
     def model(self, decision: str) -> str | None:
         """The diffusion model a final render uses for `decision` (None: the role's default)."""
@@ -96,12 +113,21 @@ def output_format(plan: Plan, opts: MakeOptions) -> tuple[float, tuple[int, int]
     return float(opts.fps or plan.fps or DEFAULT_FPS), size, aspect
 
 
-def check_output(out: Path) -> Path:
+def check_output(out: Path, store: Store | None = None) -> Path:
+    """The absolute output path, once it is safe to write (see generate/outputs.py: never a
+    library source, its sidecar, the library's storage, or a file that is not a rag-video
+    output); also removes the temporary files of killed makes."""
+    from rag_video.generate import outputs
+
     out = Path(out).expanduser().absolute()
     if not out.parent.is_dir():
         raise UsageError(f"output folder {str(out.parent)!r} does not exist")
     if not os.access(out.parent, os.W_OK):
         raise UsageError(f"output folder {str(out.parent)!r} is not writable")
+    if store is not None:
+        outputs.check_outputs(store, out, OUTPUT_SUFFIXES.values())
+        outputs.check_library_writable(store)
+        outputs.clean_stale_partials(store, out, OUTPUT_SUFFIXES.values())
     return out
 
 
@@ -113,43 +139,63 @@ def _keyframe(row: dict | None) -> dict | None:
     return {"shot_id": row["shot_id"], "path": row["path"], "time_s": times[len(times) // 2]}
 
 
-def _source_window(row: dict, duration: float, source_duration: float) -> dict:
+def _clip(rows: list[dict], piece, source_duration: float, size: tuple[int, int], fit: str) -> dict:
+    """One clip of a covered shot: the best trim window of its source range, its speed and crop."""
     from rag_video.generate.trim import best_trim_start
 
-    in_s = best_trim_start(row["path"], row["start_s"], row["end_s"], duration)
-    return {"shot_id": row["shot_id"], "path": row["path"], "in_s": in_s, "out_s": in_s + duration,
-            "fps": row["fps"], "source_duration_s": source_duration,
-            "shot_start_s": row["start_s"], "shot_end_s": row["end_s"],
-            "handle_before_s": in_s - row["start_s"], "handle_after_s": row["end_s"] - in_s - duration}
+    first, last = rows[piece.rows[0]], rows[piece.rows[-1]]
+    start, end = first["start_s"], last["end_s"]
+    need = min(piece.length_s * piece.speed, end - start)  # source seconds shown (a hold shows fewer)
+    in_s = best_trim_start(first["path"], start, end, need)
+    out_s = in_s + need
+    return {"shot_id": first["shot_id"], "shot_ids": [rows[j]["shot_id"] for j in piece.rows],
+            "path": first["path"], "in_s": in_s, "out_s": out_s, "speed": piece.speed,
+            "duration_s": piece.length_s,
+            "crop": crop_for(first["path"], in_s, out_s, (first["width"], first["height"]), size, fit),
+            "fps": first["fps"], "source_duration_s": source_duration, "shot_start_s": start,
+            "shot_end_s": end, "handle_before_s": in_s - start, "handle_after_s": end - out_s}
 
 
-def plan_jobs(searcher: Searcher, plan: Plan, ratio: float, opts: MakeOptions) -> tuple[list[ShotJob], str]:
-    """Retrieve for the whole plan, decide every shot, and resolve the media each one uses."""
-    rows, scores, mode = deciding.retrieve(searcher, plan, ratio)
-    reuse_th, fill_th = ((opts.reuse_threshold, opts.fill_threshold) if mode == "vector"
+def plan_jobs(searcher: Searcher, plan: Plan, size: tuple[int, int], fps: float,
+              opts: MakeOptions) -> tuple[list[ShotJob], str]:
+    """Retrieve for the whole plan, decide and cover every shot, and resolve the media it uses."""
+    from rag_video import progress
+
+    ratio = size[0] / size[1]
+    ret = deciding.retrieve(searcher, plan, ratio, min_cut=opts.min_cut, letterbox=opts.fit == "letterbox")
+    reuse_th, fill_th = ((opts.reuse_threshold, opts.fill_threshold) if ret.mode == "vector"
                          else (deciding.TEXT_REUSE, deciding.TEXT_FILL))
-    penalty = deciding.usage_penalty(searcher.store, rows) if opts.fresh and rows else None
-    choices = deciding.decide(plan, rows, scores, reuse_threshold=reuse_th, fill_threshold=fill_th,
-                              fresh_penalty=penalty)
-    by_id = {r["shot_id"]: r for r in rows}
+    penalty = deciding.usage_penalty(searcher.store, ret.rows) if opts.fresh and ret.rows else None
+    choices = deciding.decide(plan, ret, reuse_threshold=reuse_th, fill_threshold=fill_th,
+                              fresh_penalty=penalty, fps=fps, min_cut=opts.min_cut, order=opts.order)
+    by_id = {r["shot_id"]: r for r in ret.rows}
     lengths = dict(zip(*searcher.store.read("sources", columns=["source_id", "duration_s"]).to_pydict().values()))
     jobs = []
-    for shot, choice in zip(plan.shots, choices):
-        job = ShotJob(shot.index, shot.text, shot.caption, shot.duration_s, shot.style, choice.decision,
-                      choice.score, choice.reason, choice.candidates, seed=opts.seed)
-        partial = choice.candidate or (by_id.get(choice.candidates[0]["shot_id"]) if choice.candidates else None)
-        if choice.decision in ("reuse", "restyle"):
-            cand = choice.candidate
-            job.source = _source_window(cand, shot.duration_s, lengths[cand["source_id"]])
-        job.reference = _keyframe(partial)
-        jobs.append(job)
-    return jobs, mode
+    with progress.bar(len(plan.shots), "plan") as advance:
+        for shot, choice in zip(plan.shots, choices):
+            job = ShotJob(shot.index, shot.text, shot.caption, shot.duration_s, shot.style, choice.decision,
+                          choice.score, choice.reason, choice.candidates, seed=opts.seed,
+                          dropped=choice.dropped, too_short=choice.too_short)
+            partial = choice.candidate or (by_id.get(choice.candidates[0]["shot_id"]) if choice.candidates else None)
+            if choice.decision in ("reuse", "restyle") and choice.coverage is not None:
+                job.source = [_clip(ret.rows, p, lengths[ret.rows[p.rows[0]]["source_id"]], size, opts.fit)
+                              for p in choice.coverage.pieces if p.length_s > 1e-6]
+            job.reference = _keyframe(partial)
+            jobs.append(job)
+            advance()
+    return jobs, ret.mode
 
 
 def jobs_from_manifest(manifest: dict) -> list[ShotJob]:
     """The saved decisions of an earlier make (for --from): no re-planning."""
     fields = ShotJob.__dataclass_fields__
-    return [ShotJob(**{k: v for k, v in shot.items() if k in fields}) for shot in manifest["shots"]]
+    jobs = []
+    for shot in manifest["shots"]:
+        job = ShotJob(**{k: v for k, v in shot.items() if k in fields})
+        if isinstance(job.source, dict):  # a manifest written before sources became clip lists
+            job.source = [{"speed": 1.0, "crop": None, "duration_s": job.duration_s, **job.source}]
+        jobs.append(job)
+    return jobs
 
 
 # ---- rendering --------------------------------------------------------------------------
@@ -190,26 +236,33 @@ def render_all(jobs: list[ShotJob], generator: Generator, draft: Generator, rs: 
 
 
 # ---- outputs ----------------------------------------------------------------------------
+def _media(job: ShotJob) -> list[dict]:
+    """The clips and the reference frame a shot shows or draws on."""
+    return [*job.source, *([job.reference] if job.reference else [])]
+
+
 def _credits(store: Store, jobs: list[ShotJob]) -> list[dict]:
-    ids = {m["shot_id"].split(":")[0] for j in jobs for m in (j.source, j.reference) if m}
+    ids = {m["shot_id"].split(":")[0] for j in jobs for m in _media(j)}
     rows = store.read("sources", columns=["source_id", "path", "title", "license", "creator"],
                       where=sql_in("source_id", sorted(ids))).to_pylist()
     return [{k: r[k] for k in ("path", "title", "license", "creator")} for r in sorted(rows, key=lambda r: r["path"])]
 
 
 def _thumbnails(store: Store, jobs: list[ShotJob]) -> dict[str, bytes]:
-    ids = {c["shot_id"] for j in jobs for c in j.candidates} | {
-        m["shot_id"] for j in jobs for m in (j.source, j.reference) if m}
+    ids = {c["shot_id"] for j in jobs for c in j.candidates} | {m["shot_id"] for j in jobs for m in _media(j)}
     rows = store.read("shots", columns=["shot_id", "thumbnail"], where=sql_in("shot_id", sorted(ids)))
     return {r["shot_id"]: r["thumbnail"] for r in rows.to_pylist() if r["thumbnail"]}
 
 
 def build_manifest(run_id: str, script: Path, store: Store, out: Path, plan: Plan, fps: float,
                    size: tuple[int, int], aspect: str, jobs: list[ShotJob], report) -> dict:
-    shots = []
-    for job, placed in zip(jobs, report.segments):
+    shots, placements = [], iter(report.segments)
+    for job in jobs:
         entry = asdict(job)
-        entry.update(out_start_s=placed.start_s, out_end_s=placed.end_s)
+        placed = [next(placements) for _ in range(max(1, len(job.source)) if job.decision == "reuse" else 1)]
+        for clip, where in zip(entry["source"], placed if job.decision == "reuse" else []):
+            clip.update(out_start_s=where.start_s, out_end_s=where.end_s)
+        entry.update(out_start_s=placed[0].start_s, out_end_s=placed[-1].end_s)
         shots.append(entry)
     return {
         "run_id": run_id, "script": str(script), "library": str(store.root),
@@ -222,19 +275,23 @@ def build_manifest(run_id: str, script: Path, store: Store, out: Path, plan: Pla
 
 
 def _tmp(path: Path, run_id: str) -> Path:
-    return path.with_name(f".{path.name}.{run_id[:8]}.partial{path.suffix}")
+    from rag_video.generate.outputs import partial_name
+
+    return partial_name(path, run_id)  # carries the pid: a killed make's leftovers are known
 
 
 def write_outputs(manifest: dict, out: Path, thumbnails: dict, run_id: str, video_tmp: Path) -> dict[str, Path]:
     """Write every export to a temporary name, then rename them all (the video last but one)."""
     stem = out.with_suffix("")
-    finals = {name: Path(f"{stem}{suffix}") for name, suffix in OUTPUT_SUFFIXES.items()}
+    finals = {name: Path(f"{stem}{suffix}") for name, suffix in OUTPUT_SUFFIXES.items()
+              if name != "srt" or export.has_captions(manifest)}
     temps = {name: _tmp(path, run_id) for name, path in finals.items()}
     try:
         export.write_manifest(manifest, temps["manifest"])
         export.write_otio(manifest, temps["otio"])
         export.write_html(manifest, thumbnails, temps["html"])
-        export.write_srt(manifest, temps["srt"])
+        if "srt" in temps:
+            export.write_srt(manifest, temps["srt"])
         export.write_credits(manifest, temps["credits"])
     except BaseException:
         for tmp in [*temps.values(), video_tmp]:
@@ -249,10 +306,10 @@ def write_outputs(manifest: dict, out: Path, thumbnails: dict, run_id: str, vide
 def record_renders(store: Store, manifest: dict, lock_timeout: float) -> None:
     now = datetime.now(timezone.utc)
     rows = [{"run_id": manifest["run_id"], "shot_index": s["index"], "text": s["text"],
-             "decision": s["decision"], "shot_id": (s["source"] or {}).get("shot_id"),
+             "decision": s["decision"], "shot_id": clip.get("shot_id") if clip else None,
              "score": s["score"], "generator": s["generator"], "model": s["model"], "steps": s["steps"],
              "strength": s["strength"], "seed": s["seed"], "seconds": s["seconds"], "created_at": now}
-            for s in manifest["shots"]]
+            for s in manifest["shots"] for clip in (s["source"] or [None])]  # a row per clip
     with store.writer(lock_timeout):
         store.add("renders", schema.to_table(rows, schema.RENDERS), schema.RENDERS)
 
@@ -263,10 +320,10 @@ def _load(script: str | Path | None, from_manifest: dict | None, opts: MakeOptio
     return load_plan(Path(script), by_sentence=opts.by_sentence), Path(script)
 
 
-def _jobs(searcher: Searcher, plan: Plan, aspect: str, opts: MakeOptions,
+def _jobs(searcher: Searcher, plan: Plan, size: tuple[int, int], fps: float, opts: MakeOptions,
           from_manifest: dict | None) -> tuple[list[ShotJob], str]:
     if from_manifest is None:
-        return plan_jobs(searcher, plan, parse_aspect(aspect), opts)
+        return plan_jobs(searcher, plan, size, fps, opts)
     jobs = jobs_from_manifest(from_manifest)
     for job in jobs:  # decisions and sources are kept; what they render to is made afresh
         job.segment, job.fallback = None, None
@@ -277,7 +334,7 @@ def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: M
          from_manifest: dict | None = None, lock_timeout: float = 30.0) -> dict:
     """Render `script` (or a saved manifest's plan) into `out`; returns the manifest."""
     store = searcher.store
-    out = check_output(Path(out))
+    out = check_output(Path(out), store)
     clock = {"start": time.perf_counter()}
 
     def lap(name: str) -> None:
@@ -287,18 +344,19 @@ def make(searcher: Searcher, script: str | Path | None, out: str | Path, opts: M
     plan, script = _load(script, from_manifest, opts)
     fps, size, aspect = output_format(plan, opts)
     lap("plan_s")
-    jobs, mode = _jobs(searcher, plan, aspect, opts, from_manifest)
+    jobs, mode = _jobs(searcher, plan, size, fps, opts, from_manifest)
     lap("retrieve_s")
     generator, draft = _generators(opts, plan)
     try:
-        render_all(jobs, generator, draft, RenderSettings(fps, size, opts.fit, opts.steps, opts.seed,
-                                                          store.generated_dir), opts)
+        render_all(jobs, generator, draft, RenderSettings(fps, size, opts.frame_fit, opts.steps, opts.seed,
+                                                          store.generated_dir, opts.gen_size), opts)
     finally:
         generator.close()
     lap("render_s")
     run_id = uuid.uuid4().hex
     music = opts.music or plan.music
-    report = assemble([segment_for(j) for j in jobs], _tmp(out, run_id), fps=fps, size=size, fit=opts.fit,
+    segments = [seg for j in jobs for seg in segment_for(j)]
+    report = assemble(segments, _tmp(out, run_id), fps=fps, size=size, fit=opts.frame_fit,
                       transition=opts.transition, audio=(music or "sources") if opts.audio else "none",
                       burn_subtitles=opts.burn_subtitles, crf=opts.crf,
                       preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       ValidationInfo, computed_field, model_validator)
 
 from rag_video.errors import UsageError
@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 __all__ = [
     "Decision", "Plan", "PlannedShot", "ScriptError", "default_duration", "load_plan",
     "plan_from_dict", "plan_to_dict", "split_sentences",
-    "BASE_S", "WORDS_PER_S", "MIN_DEFAULT_S", "MAX_DEFAULT_S", "MAX_SHOT_S", "COMMON_ASPECTS",
+    "BASE_S", "WORDS_PER_S", "MIN_DEFAULT_S", "MAX_DEFAULT_S", "MAX_SHOT_S", "MIN_SHOT_S", "MAX_SHOTS",
+    "MAX_PLAN_S", "MAX_SCRIPT_BYTES", "MAX_YAML_NODES", "COMMON_ASPECTS",
     "TEXT_EXTENSIONS", "STORYBOARD_EXTENSIONS", "SRT_EXTENSIONS",
 ]
 
@@ -60,7 +61,16 @@ WORDS_PER_S = 2.5
 MIN_DEFAULT_S = 2.0
 MAX_DEFAULT_S = 8.0
 MAX_SHOT_S = 60.0  # the longest single shot a script may ask for
+MIN_SHOT_S = 0.1  # the shortest (a couple of frames at any common rate)
 MAX_FPS = 240.0
+# Bounds on what one script may ask for: retrieval and the plan-wide assignment grow with the
+# number of shots (a 2 000-shot plan assigns over ~24 000 candidates), rendering with the length.
+MAX_SHOTS = 2000
+MAX_PLAN_S = 3 * 3600.0
+MAX_SCRIPT_BYTES = 8 * 2**20
+# YAML anchors and aliases are fine for reuse, but the document they expand to is bounded: a
+# 500-byte "billion laughs" file expands to 10^9 nodes. A 2 000-shot storyboard is ~30 000 nodes.
+MAX_YAML_NODES = 200_000
 COMMON_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "21:9")
 
 TEXT_EXTENSIONS = (".txt", ".md")
@@ -138,8 +148,22 @@ def _existing_path(value: Path | None, info: ValidationInfo) -> Path | None:
 
 ShotText = Annotated[str, AfterValidator(_stripped)]
 OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
-Duration = Annotated[float, Field(gt=0, le=MAX_SHOT_S)]
-Fps = Annotated[float, Field(gt=0, le=MAX_FPS)]
+def _not_bool(value: Any) -> Any:
+    """YAML's `true` is not a number of seconds (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+def _min_duration(value: float) -> float:
+    if value < MIN_SHOT_S:
+        raise ValueError(f"must be at least {MIN_SHOT_S:g} seconds")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_SHOT_S),
+                     AfterValidator(_min_duration)]
+Fps = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_FPS)]
 Aspect = Annotated[str | None, AfterValidator(_aspect)]
 ExistingPath = Annotated[Path | None, AfterValidator(_existing_path)]
 
@@ -176,12 +200,18 @@ class Plan(BaseModel):
     @model_validator(mode="after")
     def _number_and_time(self) -> Plan:
         """Check indices follow file order and lay the shots back to back (start_s)."""
+        if len(self.shots) > MAX_SHOTS:
+            raise ValueError(f"{len(self.shots)} shots: a script may have at most {MAX_SHOTS}")
         elapsed: list[float] = []
         for position, shot in enumerate(self.shots):
             if shot.index != position:
                 raise ValueError(f"shot {position + 1}: index: must be {position} (got {shot.index})")
             shot.start_s = round(math.fsum(elapsed), 6)
             elapsed.append(shot.duration_s)
+        total = math.fsum(elapsed)
+        if total > MAX_PLAN_S:
+            raise ValueError(f"the shots last {total / 60:.0f} min: a script may last at most "
+                             f"{MAX_PLAN_S / 3600:g} hours")
         return self
 
     @computed_field  # type: ignore[prop-decorator]
@@ -366,6 +396,9 @@ def _read_text(path: Path, source: str) -> str:
         raise ScriptError(source, "script not found")
     if not path.is_file():
         raise ScriptError(source, "not a file")
+    size = path.stat().st_size
+    if size > MAX_SCRIPT_BYTES:
+        raise ScriptError(source, f"script is {size / 2**20:.0f} MB: at most {MAX_SCRIPT_BYTES // 2**20} MB")
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -381,13 +414,62 @@ def _parse_structured(content: str, suffix: str, source: str) -> Any:
             return json.loads(content)
         except json.JSONDecodeError as exc:
             raise ScriptError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from exc
+        except RecursionError:
+            raise ScriptError(source, "invalid JSON: nested too deeply") from None
+    loader = _ScriptLoader(content)
     try:
-        return yaml.load(content, Loader=_ScriptLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, source)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ScriptError(source, "invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         line = mark.line + 1 if mark is not None else None
         raise ScriptError(source, f"invalid YAML: {problem}", line=line) from exc
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, source: str) -> None:
+    """Refuse a YAML document whose aliases expand past MAX_YAML_NODES nodes, or refer to
+    themselves. Sizes are counted per node once (memoised), so the check itself is linear."""
+    sizes: dict[int, int] = {}
+    path: set[int] = set()  # nodes entered and not finished: the current path from the root
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        children = _children(node)
+        if finished:
+            path.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[id(node)] > MAX_YAML_NODES:
+                mark = node.start_mark
+                raise ScriptError(source, f"invalid YAML: its aliases expand to more than "
+                                          f"{MAX_YAML_NODES} values", line=mark.line + 1 if mark else None)
+            continue
+        if id(node) in sizes:
+            continue
+        path.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in path:
+                mark = child.start_mark
+                raise ScriptError(source, "invalid YAML: an alias refers to itself",
+                                  line=mark.line + 1 if mark else None)
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _storyboard_raw(data: Any, source: str) -> dict[str, Any]:

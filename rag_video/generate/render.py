@@ -13,15 +13,15 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from rag_video.generate.assemble import Segment
 from rag_video.generate.base import FillContext, GenerationError, GenResult, Generator, ModelUnavailable
-from rag_video.media.clip import conform_frame, read_clip
-from rag_video.media.encode import VideoWriter
-from rag_video.media.seek import frames_at
+from rag_video.media.clip import clip_duration_frames, iter_clip
+from rag_video.media.encode import VideoWriter, frame_rate
 from rag_video.store import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,12 @@ class ShotJob:
     score: float | None
     reason: dict
     candidates: list[dict] = field(default_factory=list)
-    source: dict | None = None  # {shot_id, path, in_s, out_s, fps, source_duration_s, handle_*}
-    reference: dict | None = None  # {shot_id, path, time_s}: the keyframe a fill starts from
+    # the clips shown, in order: {shot_id, shot_ids, path, in_s, out_s, speed, duration_s, crop, fps,
+    # source_duration_s, shot_start_s, shot_end_s, handle_before_s, handle_after_s}
+    source: list[dict] = field(default_factory=list)
+    reference: dict | None = None  # {shot_id, path, time_s, role}: the frame a fill starts from
+    dropped: list[dict] = field(default_factory=list)  # candidates not eligible, with why
+    too_short: list[dict] = field(default_factory=list)  # candidates no coverage could stretch
     strength: float | None = None
     segment: str | None = None
     generator: str = "source"
@@ -68,25 +72,65 @@ class RenderSettings:
 def _frame_at(ref: dict | None, size, fit) -> np.ndarray | None:
     if not ref:
         return None
-    return conform_frame(frames_at(ref["path"], [ref["time_s"]])[0], size, fit)
+    clip = ref.get("crop")
+    return next(iter_clip(ref["path"], ref["time_s"], 1, fps=25, size=size, fit=fit, crop=clip,
+                          crop_origin_s=ref.get("in_s", ref["time_s"])))
+
+
+def _boundaries(jobs: list[ShotJob], i: int, s: RenderSettings) -> tuple[dict | None, dict | None]:
+    """The previous shot's last shown frame and the next shot's first, when they show footage."""
+    prev = jobs[i - 1].source[-1] if i > 0 and jobs[i - 1].source else None
+    nxt = jobs[i + 1].source[0] if i + 1 < len(jobs) and jobs[i + 1].source else None
+    first = last = None
+    if prev:
+        first = {"shot_id": prev["shot_id"], "path": prev["path"], "in_s": prev["in_s"], "crop": prev.get("crop"),
+                 "time_s": max(prev["in_s"], prev["out_s"] - 1.0 / s.fps), "role": "previous shot's last frame"}
+    if nxt:
+        last = {"shot_id": nxt["shot_id"], "path": nxt["path"], "in_s": nxt["in_s"], "crop": nxt.get("crop"),
+                "time_s": nxt["in_s"], "role": "next shot's first frame"}
+    return first, last
 
 
 def fill_context(jobs: list[ShotJob], i: int, s: RenderSettings) -> FillContext:
     """The retrieved frames a fill is conditioned on: its best partial match's keyframe, and the
     neighbouring shots' boundary frames when they show source footage."""
-    prev = jobs[i - 1].source if i > 0 else None
-    nxt = jobs[i + 1].source if i + 1 < len(jobs) else None
-    first = {"path": prev["path"], "time_s": max(prev["in_s"], prev["out_s"] - 1.0 / s.fps)} if prev else None
-    last = {"path": nxt["path"], "time_s": nxt["in_s"]} if nxt else None
-    return FillContext(reference=_frame_at(jobs[i].reference, s.size, s.fit),
-                       first=_frame_at(first, s.size, s.fit), last=_frame_at(last, s.size, s.fit))
+    first, last = _boundaries(jobs, i, s)
+    ref = jobs[i].reference
+    own = ref if ref is not None and ref.get("role", "best partial match") == "best partial match" else None
+    return FillContext(reference=_frame_at(own, s.size, s.fit), first=_frame_at(first, s.size, s.fit),
+                       last=_frame_at(last, s.size, s.fit))
+
+
+def name_reference(jobs: list[ShotJob], i: int, s: RenderSettings) -> None:
+    """Record what a fill starts from: its best partial match, else the neighbour frame it pans over."""
+    job = jobs[i]
+    if job.reference is not None:
+        job.reference.setdefault("role", "best partial match")
+    elif job.decision == "fill":
+        first, last = _boundaries(jobs, i, s)
+        job.reference = first or last
+
+
+def clip_frames(clips: list[dict], s: RenderSettings) -> list[np.ndarray]:
+    """The frames a shot's clips show at the output rate and size (retimed, cropped, held)."""
+    rate = frame_rate(s.fps)
+    frames: list[np.ndarray] = []
+    for clip in clips:
+        n = max(1, round(clip["duration_s"] * s.fps))
+        src_rate = rate / Fraction(clip.get("speed") or 1.0).limit_denominator(10_000)
+        content = min(n, max(1, clip_duration_frames(clip["in_s"], clip["out_s"], src_rate)))
+        got = list(iter_clip(clip["path"], clip["in_s"], content, fps=src_rate, size=s.size, fit=s.fit,
+                             crop=clip.get("crop"), crop_origin_s=clip["in_s"]))
+        frames += got + got[-1:] * (n - len(got))
+    return frames
 
 
 def _cache_key(job: ShotJob, generator: Generator, model: str | None, s: RenderSettings,
                n_frames: int, context: dict) -> str:
     key = {"generator": generator.name, "model": model, "decision": job.decision, "prompt": job.text,
            "style": job.style, "strength": job.strength, "steps": s.steps, "seed": s.seed,
-           "size": list(s.size), "fps": s.fps, "n_frames": n_frames, "inputs": context, "fit": s.fit}
+           "size": list(s.size), "fps": s.fps, "n_frames": n_frames, "inputs": context, "fit": s.fit,
+           "gen_size": list(s.gen_size) if s.gen_size else None}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -105,8 +149,7 @@ def job_label(meta: dict) -> str:
 def _generate(job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings,
               n_frames: int) -> GenResult:
     if job.decision == "restyle":
-        src = job.source
-        clip = read_clip(src["path"], src["in_s"], src["out_s"], fps=s.fps, size=s.size, fit=s.fit)
+        clip = clip_frames(job.source, s)
         clip = (clip + clip[-1:] * n_frames)[:n_frames]
         return generator.restyle(clip, job.text, job.style, job.strength or 0.5, s.size, s.steps, seed=s.seed)
     context = fill_context(jobs, job.index, s)
@@ -117,8 +160,9 @@ def render_generated(job: ShotJob, jobs: list[ShotJob], generator: Generator, s:
                      model: str | None) -> None:
     """Produce (or find cached) the segment of a restyle or fill shot; fills in job's spend."""
     n_frames = max(1, round(job.duration_s * s.fps))
-    inputs = {"source": job.source, "reference": job.reference,
-              "neighbours": [jobs[i].source for i in (job.index - 1, job.index + 1) if 0 <= i < len(jobs)]}
+    name_reference(jobs, job.index, s)
+    first, last = _boundaries(jobs, job.index, s)
+    inputs = {"source": job.source, "reference": job.reference, "neighbours": [first, last]}
     key = _cache_key(job, generator, model, s, n_frames, inputs)
     path = s.generated_dir / f"{key}.mp4"
     meta_path = path.with_suffix(".json")
@@ -153,13 +197,13 @@ def render_job(job: ShotJob, jobs: list[ShotJob], generator: Generator, draft: G
         render_generated(job, jobs, draft, s, None)
 
 
-def segment_for(job: ShotJob) -> Segment:
-    """The assembly segment that shows `job`."""
+def segment_for(job: ShotJob) -> list[Segment]:
+    """The assembly segments that show `job`: one per clip of a reuse, one file otherwise."""
     if job.decision == "reuse":
-        src = job.source
-        return Segment("source", path=src["path"], in_s=src["in_s"], out_s=src["out_s"],
-                       duration_s=job.duration_s, handle_before_s=src.get("handle_before_s", 0.0),
-                       handle_after_s=src.get("handle_after_s", 0.0), caption=job.caption,
-                       name=f"shot {job.index + 1}")
-    return Segment("file", path=job.segment, duration_s=job.duration_s, caption=job.caption, audio=False,
-                   name=f"shot {job.index + 1}")
+        return [Segment("source", path=c["path"], in_s=c["in_s"], out_s=c["out_s"], duration_s=c["duration_s"],
+                        handle_before_s=c.get("handle_before_s", 0.0), handle_after_s=c.get("handle_after_s", 0.0),
+                        caption=job.caption, crop=c.get("crop"), speed=c.get("speed") or 1.0,
+                        name=f"shot {job.index + 1}" + (f".{k + 1}" if len(job.source) > 1 else ""))
+                for k, c in enumerate(job.source)]
+    return [Segment("file", path=job.segment, duration_s=job.duration_s, caption=job.caption, audio=False,
+                    name=f"shot {job.index + 1}")]

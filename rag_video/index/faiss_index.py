@@ -796,7 +796,10 @@ class ShotIndex:
         """
         faiss = _faiss()
         folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only library, or `index` is a file
+            raise IndexUnavailable(f"cannot save index to {folder}: {exc.strerror or exc}") from None
         name = f"{INDEX_PREFIX}{uuid.uuid4().hex[:16]}{INDEX_SUFFIX}"
         tmp_index = folder / f".{name}.tmp"
         tmp_sidecar = folder / f".{SIDECAR_NAME}.{uuid.uuid4().hex[:8]}.tmp"

@@ -61,6 +61,61 @@ def predicate_error(where: str, exc: Exception) -> UsageError:
     return UsageError(f"bad --where predicate {where!r}: {text[:240]}")
 
 
+def check_predicate(where: str) -> str:
+    """A `--where` predicate as Lance must read it: exactly one expression.
+
+    Lance parses ``SELECT 1 FROM t WHERE <predicate>`` and keeps the first expression it reads,
+    ignoring the rest (``false; drop table shots``, ``duration_s > 2)`` and ``x > 1 limit 2`` are
+    all accepted today). So quotes, comments and parentheses are checked here, a ``;`` outside
+    quotes is refused, and the predicate is returned wrapped in parentheses: Lance's own parser
+    must then consume all of it before the closing one, or it fails. Raises UsageError."""
+    if not isinstance(where, str):
+        raise UsageError(f"bad --where predicate {where!r}: must be text")
+    if not where.strip():
+        raise UsageError("bad --where predicate '': empty")
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"bad --where predicate {where!r}: {why}")
+
+    depth, i, n = 0, 0, len(where)
+    while i < n:
+        c = where[i]
+        if c in "'\"`":
+            j = i + 1
+            while True:
+                j = where.find(c, j)
+                if j < 0:
+                    raise bad(f"unterminated {c}...{c} starting at character {i + 1}")
+                if where.startswith(c * 2, j):  # a doubled quote is the quote itself
+                    j += 2
+                    continue
+                break
+            i = j + 1
+            continue
+        if where.startswith("--", i):
+            j = where.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if where.startswith("/*", i):
+            j = where.find("*/", i + 2)
+            if j < 0:
+                raise bad(f"unterminated /* comment starting at character {i + 1}")
+            i = j + 2
+            continue
+        if c == ";":
+            raise bad(f"';' at character {i + 1}: give one predicate, not statements")
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                raise bad(f"unbalanced parentheses: ')' at character {i + 1} closes nothing")
+        i += 1
+    if depth:
+        raise bad(f"unbalanced parentheses: {depth} '(' not closed")
+    return f"({where}\n)"
+
+
 @dataclass
 class TableState:
     """The shots table at one library state: which rows are visible, embedded and where they are.
@@ -129,10 +184,11 @@ class TableState:
 
     def matching(self, where: str) -> np.ndarray:
         """row_keys of searchable shots matching a Lance predicate (a usage error if it is bad)."""
+        wrapped = check_predicate(where)
         if self.dataset is None:
             return np.empty(0, np.int64)
         try:
-            rows = self.dataset.to_table(columns=["row_key"], filter=where)
+            rows = self.dataset.to_table(columns=["row_key"], filter=wrapped)
         except (ValueError, RuntimeError, OSError, TypeError) as exc:
             raise predicate_error(where, exc) from None
         keys = rows.column("row_key").to_numpy()
@@ -277,8 +333,9 @@ class IndexManager:
         return self._index
 
     def build(self, index_type: str | None = None, *, state: TableState | None = None,
-              reason: str | None = None) -> ShotIndex:
-        """Build the index from every visible embedded shot and save it."""
+              reason: str | None = None, must_save: bool = True) -> ShotIndex:
+        """Build the index from every visible embedded shot and save it (a search on a read-only
+        library passes `must_save=False`: the index then lives in memory, with a warning)."""
         state = state or self.state()
         if state.model_id is None or state.dataset is None:
             raise UsageError("no embedded shots to index: run `rag-video ingest` or `rag-video embed`")
@@ -289,13 +346,15 @@ class IndexManager:
                                 index_type=index_type or self.index_type, table_version=state.version,
                                 model_id=state.model_id, rebuild_share=self.rebuild_share,
                                 memory_budget_bytes=self.memory_budget_bytes)
-        self._save(index)
+        if must_save:
+            self._save(index)
+        else:
+            self._save_if_writable(index)
         self.last_sync = SyncReport("built", added=rows.num_rows, reason=reason)
         return index
 
     def _save(self, index: ShotIndex) -> None:
-        self.directory.mkdir(exist_ok=True)
-        index.save(self.directory)
+        index.save(self.directory)  # creates the folder; any failure is an IndexUnavailable
         self._index = index
 
     def ensure(self, state: TableState | None = None) -> ShotIndex:
@@ -303,7 +362,7 @@ class IndexManager:
         state = state or self.state()
         index = self.load()
         if index is None:
-            return self.build(state=state, reason="no index yet")
+            return self.build(state=state, reason="no index yet", must_save=False)
         if not index.is_stale(state.version):
             self.last_sync = SyncReport("fresh")
             return index
@@ -313,13 +372,14 @@ class IndexManager:
             index.check_compatible(model_id=state.model_id, dim=state.dim or index.dim)
         except IndexUnavailable as exc:
             log.info("%s", exc)
-            return self.build(state=state, reason=str(exc))
+            return self.build(state=state, reason=str(exc), must_save=False)
         return self._update(index, state)
 
     def _update(self, index: ShotIndex, state: TableState) -> ShotIndex:
         diff = index.diff_keys(state.searchable_keys())
         if len(diff.revived):
-            return self.build(index.requested_type, state=state, reason="removed shots came back")
+            return self.build(index.requested_type, state=state, reason="removed shots came back",
+                              must_save=False)
         index.remove(diff.stale)
         added = 0
         if len(diff.missing):
@@ -328,7 +388,8 @@ class IndexManager:
             added = len(keys)
         if index.needs_rebuild:
             log.info("rebuilding the index: %s", index.rebuild_reason)
-            return self.build(index.requested_type, state=state, reason=index.rebuild_reason)
+            return self.build(index.requested_type, state=state, reason=index.rebuild_reason,
+                              must_save=False)
         index.update_version(state.version)
         self._save_if_writable(index)
         self.last_sync = SyncReport("updated", added=added, removed=len(diff.stale))

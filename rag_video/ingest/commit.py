@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from rag_video import schema
-from rag_video.ingest.analyze import FileResult
+from rag_video.ingest.analyze import FileResult, now_utc
 from rag_video.store import Store, sql_in, sql_str
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,28 @@ def write_shots(store: Store, batch: list[Ready], dim: int) -> None:
     store.add("shots", _rows_reader(table), schema.shots_schema(dim))
 
 
-def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> None:
+def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> list[Ready]:
     """Land a batch of files' results in three writes: all their shots first, then their sources
-    rows (the commit), then retire whatever they replaced at their paths."""
+    rows (the commit), then retire whatever they replaced at their paths.
+
+    A batch that fails to land never takes its good files with it: its files are committed one
+    by one, and a file that still fails gets a `failed` sources row saying why. Returns those
+    (as failed results)."""
+    try:
+        _commit_batch(store, batch, dim)
+        return []
+    except Exception as exc:  # noqa: BLE001 - one bad row must not lose the batch
+        if len(batch) == 1:
+            return [_record_failure(store, batch[0], exc, dim)]
+        log.warning("committing %d files at once failed (%s: %s); committing them one by one",
+                    len(batch), type(exc).__name__, _one_line(exc))
+        failures = []
+        for ready in batch:
+            failures += commit(store, [ready], dim)
+        return failures
+
+
+def _commit_batch(store: Store, batch: list[Ready], dim: int) -> None:
     with_shots = [ready for ready in batch if ready[0].ok and ready[0].shots]
     if with_shots:
         write_shots(store, with_shots, dim)
@@ -87,6 +106,29 @@ def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> N
     retire_paths(store, {src["path"]: src["source_id"] for src in sources})
     for _ in batch:
         crash.at("after_source")
+
+
+def _one_line(exc: BaseException) -> str:
+    from rag_video.ingest.sidecar import clean_text
+
+    return clean_text(" ".join(str(exc).split()), limit=300)[0]
+
+
+def _record_failure(store: Store, ready: Ready, exc: Exception, dim: int) -> Ready:
+    """Record a file whose results could not be written as `failed`, with the reason."""
+    src = ready[0].source
+    error = f"could not be committed: {type(exc).__name__}: {_one_line(exc)}"
+    row = {"source_id": src["source_id"], "path": src["path"], "aliases": src.get("aliases") or [],
+           "size_bytes": src.get("size_bytes"), "mtime": src.get("mtime"), "status": "failed",
+           "error": error, "generated": False, "ingested_at": now_utc(),
+           "pipeline_version": src.get("pipeline_version")}
+    failed = (FileResult(source=row), None, None)
+    log.warning("%s: %s", src["path"], error)
+    try:
+        _commit_batch(store, [failed], dim)
+    except Exception as again:  # noqa: BLE001 - e.g. a path that is not valid UTF-8
+        log.warning("%s: not recorded either: %s: %s", src["path"], type(again).__name__, _one_line(again))
+    return failed
 
 
 def _source_rows(store: Store, where: str) -> list[dict]:

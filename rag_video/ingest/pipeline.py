@@ -64,35 +64,75 @@ def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) ->
         return
     context = multiprocessing.get_context("spawn")
     queue = list(reversed(todo))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_sigint_to_parent) as pool:
         running = {}
-        while queue or running:
-            while queue and len(running) < workers * 2:
-                candidate = queue.pop()
-                running[pool.submit(run_worker, candidate, options)] = candidate
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                candidate = running.pop(future)
-                try:
-                    yield future.result()
-                except BrokenProcessPool:
-                    yield failed_result(candidate.path, candidate.source_id, candidate.size,
-                                        candidate.mtime, "worker process died reading this file", options)
-                    yield from _analyze_all(list(reversed(queue)) + list(running.values()), options, workers)
-                    return
+        try:
+            while queue or running:
+                while queue and len(running) < workers * 2:
+                    candidate = queue.pop()
+                    running[pool.submit(run_worker, candidate, options)] = candidate
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    candidate = running.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        yield failed_result(candidate.path, candidate.source_id, candidate.size,
+                                            candidate.mtime, "worker process died reading this file", options)
+                        yield from _analyze_all(list(reversed(queue)) + list(running.values()), options, workers)
+                        return
+        except BaseException:  # Ctrl-C, or the consumer stopped: do not wait for the files in flight
+            _stop_workers(pool)
+            raise
+
+
+def _leave_sigint_to_parent() -> None:
+    """In worker processes: ignore Ctrl-C. The parent stops the workers itself and says so in one
+    line, instead of every worker printing a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 Runner = Callable[[list[Candidate], IngestOptions], Iterator[Ready]]
 
 
-def local_runner(embed_queue: EmbedQueue, workers: int = 1) -> Runner:
-    """Analyze in `workers` local processes; embed here, batching keyframes across files."""
-    def run(todo: list[Candidate], options: IngestOptions) -> Iterator[Ready]:
-        for result in _analyze_all(todo, options, workers):
-            yield from embed_queue.put(result)
-        yield from embed_queue.flush()
+class LocalRunner:
+    """Analyze in `workers` local processes; embed here, batching keyframes across files.
 
-    return run
+    `stages` names the progress bars of a run: analysis and embedding advance separately (a
+    batch of keyframes spans files, so embedding lags analysis), or one bar without embeddings.
+    """
+
+    def __init__(self, embed_queue: EmbedQueue, workers: int = 1):
+        self.embed_queue, self.workers = embed_queue, workers
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return ("analyze", "embed") if self.embed_queue.load is not None else ("ingest",)
+
+    def __call__(self, todo: list[Candidate], options: IngestOptions,
+                 analyzed: Callable[[FileResult], None] | None = None) -> Iterator[Ready]:
+        for result in _analyze_all(todo, options, self.workers):
+            if analyzed is not None:
+                analyzed(result)
+            yield from self.embed_queue.put(result)
+        yield from self.embed_queue.flush()
+
+
+def local_runner(embed_queue: EmbedQueue, workers: int = 1) -> LocalRunner:
+    """The local runner (see LocalRunner)."""
+    return LocalRunner(embed_queue, workers)
 
 
 class Ingest:
@@ -186,13 +226,21 @@ class Ingest:
         self._flush()
         committer.cleanup(self.store)
         todo = self._triage(candidates)
-        with progress.bar(len(todo), "ingest") as advance:
-            for ready in self.runner(todo, self.options):
+        stages = tuple(getattr(self.runner, "stages", ("ingest",)))
+        with progress.bars(*[(stage, len(todo)) for stage in stages], every_step=True) as advances:
+            hooks = {"analyzed": lambda r: advances[0](item=_name(r))} if len(stages) > 1 else {}
+            queue = getattr(self.runner, "embed_queue", None)
+            for ready in self.runner(todo, self.options, **hooks):
                 self._queue(ready)
-                advance(description=f"ingest {Path(ready[0].source['path']).name[:40]}")
+                deferred = len(stages) > 1 and queue is not None and queue.unavailable
+                advances[-1](item=_name(ready[0]), description="embed (deferred)" if deferred else None)
             self._flush()
         self.summary.seconds = time.perf_counter() - started
         return self.summary
+
+
+def _name(result: FileResult) -> str:
+    return Path(result.source["path"]).name
 
 
 def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions, runner: Runner,

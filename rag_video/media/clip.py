@@ -12,6 +12,10 @@ Frames are conformed to ``size`` (width, height) with ``fit``:
 - ``crop``: scale to cover the output, then cut the centre (no bars; edges lost);
 - ``letterbox``: scale to fit inside the output, then pad with black bars.
 
+A ``crop`` track (see :mod:`rag_video.generate.reframe`) moves the crop window over time instead
+of cutting the centre. ``rotation=None`` (the default) applies the file's own display rotation:
+every read of source frames goes through this reader, so rotated phone footage is upright.
+
 Scaling and YUV→RGB conversion are one swscale call at the scaled size; display rotation is
 applied after it; crop and pad are array slices.
 """
@@ -91,9 +95,13 @@ def conform_frame(rgb: np.ndarray, size: tuple[int, int], fit: str = "crop") -> 
 
 
 class _Conformer:
-    """Turns decoded frames into upright RGB at the output size, one swscale call each."""
+    """Turns decoded frames into upright RGB at the output size, one swscale call each.
 
-    def __init__(self, stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int) -> None:
+    With a ``crop`` track the picture is scaled so the track's window covers ``size`` and the
+    window's offset follows the track at each frame's time from ``origin`` (seconds)."""
+
+    def __init__(self, stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int,
+                 crop: dict | None = None, origin: float = 0.0) -> None:
         cc = stream.codec_context
         self.rotation = rotation % 360
         sar = stream.sample_aspect_ratio
@@ -104,13 +112,30 @@ class _Conformer:
             display = (display[1], display[0])
         self.size = size or (display[0] // 2 * 2 or display[0], display[1] // 2 * 2 or display[1])
         self.fit = fit
-        self.scaled, self.offset = fit_geometry(display, self.size, fit)
+        self.crop, self.origin = None, origin
+        if crop is not None and crop.get("mode") == "letterbox":
+            self.fit = "letterbox"
+        elif crop is not None:
+            self.fit, self.crop = "crop", crop
+        self.scaled, self.offset = fit_geometry(display, self.size, self.fit)
+        if self.crop is not None:
+            cw, ch = float(self.crop["w"]), float(self.crop["h"])
+            self.scaled = (max(self.size[0], round(self.size[0] / cw)), max(self.size[1], round(self.size[1] / ch)))
         self.swscale_size = (self.scaled[1], self.scaled[0]) if self.rotation in (90, 270) else self.scaled
 
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+    def _offset(self, t: float | None) -> tuple[int, int]:
+        if self.crop is None:
+            return self.offset
+        from rag_video.generate.reframe import window_at
+
+        x, y = window_at(self.crop, (t if t is not None else self.origin) - self.origin)
+        span_x, span_y = self.scaled[0] - self.size[0], self.scaled[1] - self.size[1]
+        return (min(span_x, max(0, round(x * self.scaled[0]))), min(span_y, max(0, round(y * self.scaled[1]))))
+
+    def __call__(self, frame: av.VideoFrame, t: float | None = None) -> np.ndarray:
         w, h = self.swscale_size
         rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
-        return place(upright(rgb, self.rotation), self.size, self.fit, self.offset)
+        return place(upright(rgb, self.rotation), self.size, self.fit, self._offset(t))
 
 
 def _frame_time(frame: av.VideoFrame, start: float) -> float | None:
@@ -157,11 +182,14 @@ def _timed_frames(container: av.container.InputContainer, stream: av.VideoStream
 
 
 def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fps: float | Fraction,
-              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int = 0) -> Iterator[np.ndarray]:
+              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int | None = None,
+              crop: dict | None = None, crop_origin_s: float | None = None) -> Iterator[np.ndarray]:
     """Yield ``n_frames`` RGB frames of ``path`` at ticks ``start_s + k / fps`` (nearest frame).
 
-    Streams: only the current and previous decoded frame are held. Raises :class:`MediaError`
-    for unreadable files and when no frame exists at or after the seek point.
+    ``rotation`` None applies the file's display rotation; ``crop`` is a crop track whose times
+    count from ``crop_origin_s`` (default ``start_s``). Streams: only the current and previous
+    decoded frame are held. Raises :class:`MediaError` for unreadable files and when no frame
+    exists at or after the seek point.
     """
     check_fit(fit)
     if start_s < 0:
@@ -172,11 +200,16 @@ def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fp
         return
     rate = frame_rate(fps)
     p = Path(path)
+    if rotation is None:
+        from rag_video.media.probe import probe
+
+        rotation = probe(p).rotation
     container, stream = open_video(p)
     with container:
         stream.thread_type = "AUTO"
+        origin = start_s if crop_origin_s is None else crop_origin_s
         yield from _ticks(_timed_frames(container, stream, _stream_start(stream), start_s, p),
-                          _Conformer(stream, size, fit, rotation), start_s, n_frames, rate, p)
+                          _Conformer(stream, size, fit, rotation, crop, origin), start_s, n_frames, rate, p)
 
 
 def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conformer, start_s: float,
@@ -189,7 +222,7 @@ def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conformer, s
     def emit(item: tuple[float, av.VideoFrame]) -> np.ndarray:
         nonlocal cache
         if cache is None or cache[0] != id(item[1]):
-            cache = (id(item[1]), conform(item[1]))
+            cache = (id(item[1]), conform(item[1], item[0]))
         return cache[1]
 
     for t, frame in frames:
@@ -212,12 +245,13 @@ def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conformer, s
 
 
 def read_clip(path: str | os.PathLike[str], in_s: float, out_s: float, *, fps: float | Fraction | None = None,
-              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int = 0) -> list[np.ndarray]:
+              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int | None = None,
+              crop: dict | None = None) -> list[np.ndarray]:
     """RGB frames of ``path`` from ``in_s`` to ``out_s`` at ``fps`` (default: the source's rate).
 
     Exactly ``round((out_s - in_s) * fps)`` frames, conformed to ``size`` (w, h; default: the
-    display size, rounded down to even) with ``fit`` (``crop`` | ``letterbox``), with ``rotation``
-    (clockwise degrees, as :func:`probe` reports) applied.
+    display size, rounded down to even) with ``fit`` (``crop`` | ``letterbox``) or a ``crop``
+    track, with ``rotation`` (clockwise degrees, as :func:`probe` reports; None: the file's) applied.
     """
     if not out_s > in_s:
         raise ValueError(f"out_s must be after in_s, got in_s={in_s!r} out_s={out_s!r}")
@@ -225,7 +259,7 @@ def read_clip(path: str | os.PathLike[str], in_s: float, out_s: float, *, fps: f
         fps = source_rate(path)
     rate = frame_rate(fps)
     n = clip_duration_frames(in_s, out_s, rate)
-    return list(iter_clip(path, in_s, n, fps=rate, size=size, fit=fit, rotation=rotation))
+    return list(iter_clip(path, in_s, n, fps=rate, size=size, fit=fit, rotation=rotation, crop=crop))
 
 
 def source_rate(path: str | os.PathLike[str]) -> Fraction:

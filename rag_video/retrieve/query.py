@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from rag_video import schema
 from rag_video.errors import UsageError
-from rag_video.index.sync import IndexManager, TableState, embedding_matrix
+from rag_video.index.sync import IndexManager, TableState, check_predicate, embedding_matrix
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
 from rag_video.store import Store, sql_in
@@ -38,6 +38,8 @@ GROUP_PENALTY = 0.05  # MMR: per already-picked shot of the same source
 MODEL_PREFIXES = ("hf-hub:", "local-dir:")
 LOSSY_TYPES = ("ivfpq",)  # compressed vectors: candidates are re-ranked by exact cosine
 REFINE_FACTOR = 4  # ... from this many times the wanted count
+MAX_LIMIT = 10_000  # results per query; fetches are also clamped to the library's size
+MAX_IMAGE_PIXELS = 89_478_485  # a query image larger than this is refused (PIL's bomb threshold)
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -99,15 +101,31 @@ class Searcher:
 
 
 def _load_image(image: Any) -> np.ndarray:
+    """An RGB array of a query image; one-line usage errors for unreadable, oversized or
+    decompression-bomb files (the pixel count is checked from the header, before decoding)."""
     if isinstance(image, np.ndarray):
         return image
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    name = str(image)
     try:
-        with Image.open(Path(image)) as img:
-            return np.asarray(img.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise UsageError(f"--image {str(image)!r}: cannot read it as an image ({exc})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(Path(image)) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise UsageError(f"--image {name!r}: {width}x{height} is too large "
+                                     f"(at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
+                img.draft("RGB", (1024, 1024))  # JPEG: decode at a reduced scale, cheaply
+                return np.asarray(img.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UsageError(f"--image {name!r}: refused as a decompression bomb ({exc})") from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise UsageError(f"--image {name!r}: cannot read it as an image ({exc})") from None
+    except MemoryError:
+        raise UsageError(f"--image {name!r}: not enough memory to decode it") from None
 
 
 class ShotQuery:
@@ -129,7 +147,10 @@ class ShotQuery:
 
     # ---- builder -----------------------------------------------------------------------
     def where(self, predicate: str | None) -> ShotQuery:
-        """Keep shots matching a LanceDB filter over shot columns (e.g. "duration_s > 2")."""
+        """Keep shots matching a LanceDB filter over shot columns (e.g. "duration_s > 2"): one
+        predicate (a usage error for `;`, unbalanced parentheses or trailing clauses)."""
+        if predicate:
+            check_predicate(predicate)
         self._where = predicate or None
         return self
 
@@ -147,10 +168,8 @@ class ShotQuery:
         return self
 
     def limit(self, k: int) -> ShotQuery:
-        """Return at most `k` results (10 by default)."""
-        if k < 1:
-            raise UsageError(f"limit must be at least 1, got {k}")
-        self._k = int(k)
+        """Return at most `k` results (10 by default; at most MAX_LIMIT)."""
+        self._k = check_limit(k)
         return self
 
     # ---- execution ---------------------------------------------------------------------
@@ -175,7 +194,8 @@ class ShotQuery:
         vec, like_key = self._query_vector(state)
         if vec.shape[0] != index.dim:
             raise UsageError(f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}")
-        fetch = self._k * (MMR_POOL if self._lambda is not None else 1)
+        size = max(1, int(state.searchable.sum()))  # never fetch more than the library holds
+        fetch = min(self._k * (MMR_POOL if self._lambda is not None else 1), size)
         order, scores = _hits(index, state, vec, fetch, allowed, excluded)
         if self._lambda is not None:
             order = self._widen_pool(index, state, vec, order, scores, allowed, excluded)
@@ -188,13 +208,19 @@ class ShotQuery:
             return _results(state, order[: self._k], scores)
         return self._diversified(state, order, scores, vec)
 
-    def _text_only(self) -> pa.Table:
+    def _text_only(self, warn: bool = True) -> pa.Table:
         """A library without embeddings still answers text queries, by full-text matches alone
         (score null: there is no vector match)."""
-        log.warning("the library has no embeddings: text matches only (run `rag-video embed` for "
-                    "visual search)")
+        if self._where:  # a bad predicate fails here as it does on the vector path
+            self._s.index.state().matching(self._where)
+        if warn:
+            log.warning("the library has no embeddings: text matches only (run `rag-video embed` for "
+                        "visual search)")
         store = self._s.store
-        keys = text_matches(store, self._text, where=self._where, limit=self._k + len(self._exclude))
+        ds = store.dataset("shots")
+        size = max(1, ds.count_rows() if ds is not None else 0)
+        where = check_predicate(self._where) if self._where else None
+        keys = text_matches(store, self._text, where=where, limit=min(self._k + len(self._exclude), size))
         if not keys:
             return result_schema().empty_table()
         rows = store.visible_shots(columns=RESULT_COLUMNS, where=sql_in("row_key", keys)).to_pylist()
@@ -207,7 +233,8 @@ class ShotQuery:
     def _fuse_text(self, state: TableState, order: list[int], fetch: int, allowed, excluded) -> list[int]:
         """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
         filtered and not excluded ones only)."""
-        raw = np.asarray(text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64)
+        where = check_predicate(self._where) if self._where else None
+        raw = np.asarray(text_matches(self._s.store, self._text, where=where, limit=fetch), np.int64)
         keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
         if not len(keys):
             return order
@@ -225,7 +252,8 @@ class ShotQuery:
         banned = state.keys_of_sources(crowded)
         if excluded is not None:
             banned = np.concatenate([banned, excluded])
-        more, more_scores = _hits(index, state, vec, self._k * MMR_POOL, allowed, banned)
+        size = max(1, int(state.searchable.sum()))
+        more, more_scores = _hits(index, state, vec, min(self._k * MMR_POOL, size), allowed, banned)
         seen = set(order)
         scores.update(more_scores)
         return order + [k for k in more if k not in seen]
@@ -252,6 +280,13 @@ class ShotQuery:
         return self.to_arrow().to_pandas()
 
 
+def check_limit(k: Any) -> int:
+    """A result limit as an int in [1, MAX_LIMIT] (a usage error naming it otherwise)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_LIMIT:
+        raise UsageError(f"--limit {k!r}: must be a whole number from 1 to {MAX_LIMIT}")
+    return int(k)
+
+
 def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None) -> np.ndarray:
     """Which keys pass the filter (`allowed`, None = all) and are not excluded."""
     ok = np.ones(len(keys), bool) if allowed is None else np.isin(keys, allowed)
@@ -265,6 +300,7 @@ def _hits(index, state: TableState, vec: np.ndarray, fetch: int, allowed,
     """The index's top `fetch` keys for one query vector, and their cosine scores."""
     exclude = excluded if excluded is not None and len(excluded) else None
     wanted = fetch * REFINE_FACTOR if index.index_type in LOSSY_TYPES else fetch
+    wanted = max(1, min(wanted, len(state.keys)))
     scores, keys = index.search(vec[None, :], wanted, allowed=allowed, exclude=exclude)
     if index.index_type in LOSSY_TYPES:
         scores, keys = _refine(state, vec[None, :], keys, fetch)
@@ -322,7 +358,11 @@ def _results(state: TableState, keys: list[int], scores: dict[int, float]) -> pa
 def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.ndarray | None = None,
                 where: str | None = None, limit: int = 10) -> list[pa.Table]:
     """Many vector searches at once: one encoder batch, one index call, one row fetch.
-    Returns one result table per query (texts first, then the given vectors)."""
+    Returns one result table per query (texts first, then the given vectors). Like a single
+    search, text queries on a library without embeddings get full-text matches (score null)."""
+    if texts and (vectors is None or not len(vectors)) and searcher.store.embed_model() is None:
+        return [ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(warn=i == 0)
+                for i, t in enumerate(texts)]
     parts = [searcher.vectors_for(texts=texts)] if texts else []
     if vectors is not None and len(vectors):
         parts.append(np.asarray(vectors, np.float32).reshape(len(vectors), -1))
@@ -330,11 +370,13 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
         return []
     queries = np.concatenate(parts)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    limit = check_limit(limit)
     state, index = searcher.ready()
     if queries.shape[1] != index.dim:
         raise UsageError(f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}")
     allowed = state.matching(where) if where else None
     lossy = index.index_type in LOSSY_TYPES
+    limit = min(limit, max(1, int(state.searchable.sum())))  # never fetch more than the library holds
     scores, keys = index.search(queries, limit * REFINE_FACTOR if lossy else limit, allowed=allowed)
     if lossy:
         scores, keys = _refine(state, queries, keys, limit)
