@@ -24,8 +24,9 @@ the frame. The camera looks at the scene through a window that moves:
   ``mandelbrot`` source), by ``zoom_speed`` (default 30 %) per frame: every pixel changes a lot
   every frame, so a cut into it barely stands out from the zoom's own change (must be a cut), and
   nothing inside it may be one;
-- ``card``: a still test card — flat mid grey with a low-contrast grey step wedge along the
-  bottom — with only sensor noise (a cut from it into a ``zoom`` is the hard case above).
+- ``card``: a still test card — flat grey with a low-contrast grey step wedge along the bottom and
+  a darker disc placed per scene — with only sensor noise (a cut from it into a ``zoom`` is the
+  hard case above).
 
 Every frame also gets a little sensor noise. ``Shot.flashes`` inserts 1–2 near-white frames
 inside the shot, after which the same scene continues (a camera flash: NOT a boundary).
@@ -269,11 +270,14 @@ class Scene:
         return _hsv_to_rgb(self.hue + 0.6 * hue, np.full(shape, 0.65, np.float32), 0.55 + 0.5 * value)
 
     def _make_card(self, shape: tuple[int, int]) -> np.ndarray:
-        """A test card: flat grey, with a step wedge of eight greys along the bottom quarter."""
+        """A test card: flat grey, a step wedge of eight greys along the bottom quarter and a dark
+        grey disc whose place tells one card from another."""
         h, w = shape
         card = np.full((h, w, 3), _CARD_GREY, np.float32)
         for i in range(8):
             card[h * 3 // 4 :, i * w // 8 : (i + 1) * w // 8] = _CARD_GREY + (i - 3.5) * 0.025
+        centre = (int(self.rng.uniform(0.3, 0.7) * w), int(self.rng.uniform(0.35, 0.5) * h))
+        cv2.circle(card, centre, h // 6, (_CARD_GREY - 0.15,) * 3, -1, cv2.LINE_AA)
         return card
 
     def _draw_shapes(self, rgb: np.ndarray, count: int) -> None:
@@ -478,8 +482,10 @@ def random_spec(
     transition_frames: tuple[int, int] = (8, 20),
     motions: Sequence[str] = ("drift",),
     flash_prob: float = 0.0,
+    zoom_speeds: tuple[float, float] = (0.3, 0.3),
 ) -> list[Shot | Transition]:
-    """A random spec of ``n_shots`` shots joined by transitions drawn from ``transitions``."""
+    """A random spec of ``n_shots`` shots joined by transitions drawn from ``transitions``; a
+    ``zoom`` shot's speed is drawn from ``zoom_speeds`` (low, high)."""
     rng = np.random.default_rng(seed)
     spec: list[Shot | Transition] = []
     for i in range(n_shots):
@@ -490,7 +496,8 @@ def random_spec(
         length = int(rng.integers(min_frames, max_frames + 1))
         flashes = (int(rng.integers(5, length - 7)),) if length >= 14 and rng.random() < flash_prob else ()
         motion, flash_frames = str(rng.choice(list(motions))), int(rng.integers(1, 3))
-        spec.append(Shot(length, motion=motion, flashes=flashes, flash_frames=flash_frames))
+        zoom = {"zoom_speed": float(rng.uniform(*zoom_speeds))} if motion == "zoom" else {}
+        spec.append(Shot(length, motion=motion, flashes=flashes, flash_frames=flash_frames, **zoom))
     return spec
 
 

@@ -134,15 +134,25 @@ def test_readers_do_not_wait_for_the_writer(runner, footage, tmp_path):
 
 # ---- human tables --------------------------------------------------------------------------
 
-def test_one_result_is_singular_and_shot_ids_are_never_wrapped(runner, tmp_path):
+@pytest.fixture()
+def deep_lib(runner, tmp_path):
+    """A library whose footage sits in folders with long names (the path column is wide)."""
     deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / ("and-another-one-inside-it-" * 3)
     footage = make_footage(deep)
     lib = str(tmp_path / "lib")
     run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS])
+    return lib
+
+
+def test_one_result_is_singular(runner, deep_lib):
+    one = run(runner, ["--library", deep_lib, "search", "cliffs", "--limit", "1"])
+    assert "1 result" in one.stdout and "1 results" not in one.stdout
+
+
+def test_shot_ids_are_never_wrapped(runner, deep_lib):
+    lib = deep_lib
     ids = [r["shot_id"] for r in json.loads(run(runner, ["--library", lib, "sql", "select shot_id from shots",
                                                          "--format", "json"]).stdout)]
-    one = run(runner, ["--library", lib, "search", "cliffs", "--limit", "1"])
-    assert "1 result" in one.stdout and "1 results" not in one.stdout
     table = run(runner, ["--library", lib, "search", "cliffs"]).stdout
     assert "3 results" in table
     for shot_id in ids:  # whole on one line, so it can be copied into --like

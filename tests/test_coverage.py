@@ -268,3 +268,63 @@ def test_fit_auto_reframes_only_strong_crops():
     assert reframe.resolve_fit("auto", (1440, 1080), (1920, 1080)) == "crop"  # 4:3 -> 16:9 keeps 75 %
     with pytest.raises(ValueError, match="fit must be one of"):
         reframe.resolve_fit("stretch", (1, 1), (1, 1))
+
+
+# ------------------------------------------------------------------------------ rendering
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 99.0 if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def test_restyle_and_fill_frames_of_rotated_footage_are_upright(tmp_path):
+    from rag_video.generate.render import RenderSettings, ShotJob, _frame_at, clip_frames
+    from rag_video.media.probe import probe
+    from rag_video.media.seek import frames_at
+
+    frames, _ = synth.build_frames([synth.Shot(20)], seed=1)
+    rotated = synth.write_video(tmp_path / "rot.mp4", frames, display_rotation=90)  # a phone: displays 90x160
+    upright = frames_at(rotated, [0.0], short_side=90, rotation=probe(rotated).rotation)[0]
+    rs = RenderSettings(FPS, (90, 160), "crop", 1, 0, tmp_path / "gen")
+    clip = {"path": str(rotated), "in_s": 0.0, "out_s": 0.4, "duration_s": 0.4, "speed": 1.0, "crop": None}
+    got = clip_frames([clip], rs)
+    assert len(got) == 10 and got[0].shape == (160, 90, 3) and _psnr(got[0], upright) >= 30
+    ref = _frame_at({"path": str(rotated), "time_s": 0.0}, (90, 160), "crop")
+    assert _psnr(ref, upright) >= 30
+    job = ShotJob(0, "t", None, 0.4, None, "restyle", 0.5, {})
+    assert job.source == []
+
+
+def test_generated_segment_cache_key_includes_gen_size(tmp_path):
+    from rag_video.generate.draft import DraftGenerator
+    from rag_video.generate.render import RenderSettings, ShotJob, _cache_key
+
+    job = ShotJob(0, "a dragon", None, 1.0, None, "fill", None, {})
+    keys = {_cache_key(job, DraftGenerator(), None, RenderSettings(FPS, (64, 64), "crop", 1, 0, tmp_path, size),
+                       25, {}) for size in (None, (32, 32), (48, 48))}
+    assert len(keys) == 3
+
+
+def test_held_clip_shows_its_last_frame_not_the_next_shot(tmp_path):
+    from rag_video.generate.assemble import Segment, assemble
+
+    path = tmp_path / "two.mp4"
+    synth.write_video(path, [np.full((90, 160, 3), 40, np.uint8)] * 10 + [np.full((90, 160, 3), 220, np.uint8)] * 10,
+                      fps=FPS)
+    report = assemble([Segment("source", path=path, in_s=0.0, out_s=0.4, duration_s=0.6)], tmp_path / "h.mp4",
+                      fps=FPS, size=(160, 90), fit="crop", audio="none")
+    out = _frames(report.path)
+    assert len(out) == 15 and all(f.mean() < 80 for f in out)  # 10 frames shown, 5 held; never the bright shot
+
+
+def test_retimed_clip_plays_slower(tmp_path):
+    from rag_video.generate.assemble import Segment, assemble
+
+    path = tmp_path / "ramp.mp4"
+    synth.write_video(path, [np.full((90, 160, 3), 16 + 8 * i, np.uint8) for i in range(25)], fps=FPS, crf=0)
+    report = assemble([Segment("source", path=path, in_s=0.0, out_s=0.6, duration_s=0.8, speed=0.75)],
+                      tmp_path / "r.mp4", fps=FPS, size=(160, 90), fit="crop", audio="none", crf=0)
+    levels = [round((f.mean() - 16) / 8) for f in _frames(report.path)]
+    assert len(levels) == 20 and levels[0] == 0 and levels[-1] in (14, 15)  # 15 source frames over 20
+    assert len(set(levels)) == 15

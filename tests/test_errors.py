@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -163,8 +164,11 @@ def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
             "--no-embed", "--workers", "2"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
-    first = proc.stderr.readline()  # the first progress line: workers are busy now
-    assert first.startswith("ingest 1/6"), first
+    deadline = time.monotonic() + 60
+    while len(_spawned_workers(proc.pid)) < 2:  # both workers started: files are being analyzed
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -173,6 +177,24 @@ def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
     done = subprocess.run(args[:-4] + ["--json", *args[-4:]], capture_output=True, text=True, env=env)
     doc = json.loads(done.stdout)
     assert (doc["files"], doc["failed"], doc["ingested"] + doc["unchanged"]) == (6, 0, 6)
+
+
+def _spawned_workers(pid: int) -> list[int]:
+    """Child processes of `pid` started by multiprocessing's spawn (the analysis workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmdline:
+                found.append(int(child))
+    return found
 
 
 # ---- --lock-timeout ----------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def best_window(sharpness: np.ndarray, motion: np.ndarray, n: int) -> int:
 
 
 def best_trim_start(path: str | os.PathLike[str], in_s: float, out_s: float, duration_s: float, *,
-                    sample_fps: float = 8.0, rotation: int = 0) -> float:
+                    sample_fps: float = 8.0, rotation: int | None = None) -> float:
     """Where to start reusing ``duration_s`` seconds of the shot ``[in_s, out_s)`` of ``path``.
 
     Decodes the shot at ``sample_fps`` and small size, measures sharpness and motion and returns

@@ -1,0 +1,89 @@
+"""The Python API as the README shows it: every ```python block runs verbatim, on a small library
+with embeddings (the tiny test model) and on one without; search and search_many agree."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from helpers import TINY, make_footage
+
+import rag_video
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def test_the_readme_has_python_snippets():
+    blocks = python_blocks(README.read_text())
+    assert blocks and all("rag_video" in b or "lib." in b for b in blocks)
+
+
+@pytest.mark.parametrize("embed", [True, False], ids=["embedded", "no-embeddings"])
+def test_readme_python_snippets_run_verbatim(tmp_path, monkeypatch, embed):
+    """Run in a folder holding `footage/`, with settings from the environment (the README's code
+    is not edited): the tiny random model, one worker, and with or without embeddings."""
+    make_footage(tmp_path / "footage")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAG_VIDEO_MODEL", TINY["model"])
+    monkeypatch.setenv("RAG_VIDEO_PRETRAINED", TINY["pretrained"])
+    monkeypatch.setenv("RAG_VIDEO_WORKERS", "1")
+    monkeypatch.setenv("RAG_VIDEO_EMBED", "true" if embed else "false")
+    namespace: dict = {}
+    for block in python_blocks(README.read_text()):
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
+    lib = namespace["lib"]
+    assert namespace["summary"].ingested == 2
+    assert (lib.store.embed_model() is not None) == embed
+    found = lib.search("red cliffs at dawn").limit(5).to_arrow()
+    many = lib.search_many(["red cliffs at dawn"], limit=5)
+    assert len(many) == 1 and many[0].column("shot_id").to_pylist() == found.column("shot_id").to_pylist()
+    assert found.num_rows >= 1
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plain")
+    make_footage(root / "footage")
+    lib = rag_video.open_library(root / "lib", workers=1, embed=False)
+    lib.ingest([root / "footage"])
+    return lib
+
+
+def test_without_embeddings_search_many_falls_back_to_text_like_search(plain, caplog):
+    single = [plain.search(t).limit(3).to_arrow() for t in ("cliffs dawn", "nothing matches this")]
+    caplog.clear()
+    many = plain.search_many(["cliffs dawn", "nothing matches this"], limit=3)
+    assert [t.to_pylist() for t in many] == [t.to_pylist() for t in single]
+    assert many[0].num_rows >= 1 and many[1].num_rows == 0
+    assert all(s is None for s in many[0].column("score").to_pylist())  # text matches: no cosine
+    assert [t.schema for t in many] == [single[0].schema] * 2
+    assert len([r for r in caplog.records if "no embeddings" in r.getMessage()]) == 1
+
+
+def test_search_many_with_vectors_still_needs_embeddings(plain):
+    from rag_video.errors import UsageError
+
+    with pytest.raises(UsageError, match="no embedd"):
+        plain.search_many(vectors=[[1.0] * 32])
+
+
+def test_stats_iterates_over_its_reports(plain):
+    stats = plain.stats(top=5)
+    reports = list(stats)
+    assert [r.name for r in reports] == stats.names() and len(stats) == len(reports) >= 5
+    assert "overview" in stats and "nope" not in stats
+    assert stats["overview"].rows[0]["sources"] == 2
+    assert dict((r.name, r) for r in stats)["overview"] is stats["overview"]
+    with pytest.raises(KeyError, match="overview"):
+        stats["nope"]
+
+
+def test_results_are_arrow_tables(plain):
+    assert isinstance(plain.search("cliffs").to_arrow(), pa.Table)
