@@ -328,3 +328,25 @@ def test_retimed_clip_plays_slower(tmp_path):
     levels = [round((f.mean() - 16) / 8) for f in _frames(report.path)]
     assert len(levels) == 20 and levels[0] == 0 and levels[-1] in (14, 15)  # 15 source frames over 20
     assert len(set(levels)) == 15
+
+
+def test_a_short_continuation_is_kept_and_cut_to_another_shot():
+    rows = _rows([1.5, 1.5], "a") + _rows([2.0], "b")
+    covs = _planner([4.5], rows, [[0.9, 0.9, 0.8]], [0],
+                    continues=lambda i, j, k: rows[k]["source_id"] == "a").run(cover.DEFAULT_ORDER)
+    assert covs[0].method == "montage"
+    assert [p.rows for p in covs[0].pieces] == [[0, 1], [2]]
+    assert [p.length_s for p in covs[0].pieces] == pytest.approx([2.5, 2.0])
+
+
+def test_scores_alone_give_reuse_restyle_and_fill(lib, tmp_path):
+    script = tmp_path / "board.yaml"
+    script.write_text(json.dumps({"shots": [
+        {"text": SOURCES["harbour"], "duration": 3.0},                    # every word: 1.0
+        {"text": "a grey rabbit at night with a dragon", "duration": 2.0},  # grey, rabbit of 4: 0.5
+        {"text": "a submarine under the arctic ice", "duration": 2.0}]}))   # nothing
+    m = lib.make(script, tmp_path / "sc.mp4", size=(320, 180), fps=FPS, audio=False)
+    assert [s["decision"] for s in m["shots"]] == ["reuse", "restyle", "fill"]
+    assert [s["score"] for s in m["shots"]] == [1.0, 0.5, None]
+    assert all(s["reason"]["override"] is None for s in m["shots"])
+    assert Path(m["shots"][1]["source"][0]["path"]).stem == "meadow"

@@ -7,7 +7,8 @@ covered, so a method that needs footage takes it plan-wide before the next metho
 
 - ``single``: the primary lasts at least the planned duration (it is trimmed to it later).
 - ``continue``: the primary played on into its source's next shot(s), when those continue the
-  scene (the caller's ``continues`` test) and no other planned shot uses them.
+  scene (the caller's ``continues`` test) and no other planned shot uses them. A continuation that
+  still falls short is kept: a later method cuts to another shot after it, or retimes it.
 - ``montage``: several matching shots cut together. Extra shots are added in rounds, each round
   one plan-wide assignment (the same Hungarian assignment as the primaries) over the shots still
   short and the candidates nobody uses yet, scoring at least the shot's ``floor``; every sub-shot
@@ -123,12 +124,10 @@ class Planner:
                     break
                 piece.rows.append(k)
                 added.append(k)
-            if self.length(piece) >= self.durations[i] - _EPS:
-                self.used.update(self.rows[k]["shot_id"] for k in added)
+            self.used.update(self.rows[k]["shot_id"] for k in added)  # kept even when short: a later
+            if self.length(piece) >= self.durations[i] - _EPS:     # method may cut or retime after it
                 cov.method = "continue"
                 cov.why = f"the matched shot continued into the next {len(added)} shot(s) of its source"
-            else:
-                del piece.rows[len(piece.rows) - len(added):]
 
     def _montage(self) -> None:
         started: set[int] = set()
@@ -168,7 +167,8 @@ class Planner:
             if have >= want - _EPS:  # a montage whose shares broke --min-cut: drop its last shot
                 self._drop_last(i)
                 have = self.total(i)
-            what = f"{len(cov.pieces)} matching shots cut together" if len(cov.pieces) > 1 else "the matched shot"
+            what = (f"{len(cov.pieces)} matching shots cut together" if len(cov.pieces) > 1
+                    else "the matched shot continued" if len(cov.pieces[0].rows) > 1 else "the matched shot")
             if want - have <= HOLD_FRAMES / self.fps + _EPS:
                 cov.method, cov.hold_s = "hold", max(0.0, want - have)
                 cov.why = f"{what}, {want - have:.2f} s short: the last frame is held"

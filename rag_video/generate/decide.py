@@ -143,18 +143,19 @@ def _fetch(store: Store, keys: list[int]) -> list[dict]:
 
 def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
     """`rows` plus the next shots of their sources, up to MAX_CONTINUE deep (for `continue`)."""
-    have = {r["row_key"] for r in rows}
-    frontier = rows
-    for _ in range(cover.MAX_CONTINUE - 1):
-        wanted = " OR ".join(f"(source_id = '{r['source_id']}' AND start_frame = {int(r['end_frame'])})"
-                             for r in frontier)
-        if not wanted:
-            break
-        found = [r for r in store.visible_shots(columns=CANDIDATE_COLUMNS, where=wanted).to_pylist()
-                 if r["row_key"] not in have]
-        have.update(r["row_key"] for r in found)
-        rows, frontier = rows + found, found
-    return sorted(rows, key=lambda r: r["row_key"])
+    if not rows:
+        return rows
+    table = store.visible_shots(columns=CANDIDATE_COLUMNS,
+                                where=sql_in("source_id", sorted({r["source_id"] for r in rows})))
+    by_start = {(r["source_id"], r["start_frame"]): r for r in table.to_pylist()}
+    have = {r["row_key"]: r for r in rows}
+    for row in rows:
+        for _ in range(cover.MAX_CONTINUE - 1):
+            row = by_start.get((row["source_id"], row["end_frame"]))
+            if row is None:
+                break
+            have.setdefault(row["row_key"], row)
+    return sorted(have.values(), key=lambda r: r["row_key"])
 
 
 def _eligible(plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, min_cut: float,
@@ -182,16 +183,20 @@ def _dropped(plan: Plan, hits: list[list[tuple[dict, float]]], ratio: float, min
 
 def _vector_candidates(searcher: Searcher, plan: Plan, ratio: float, min_cut: float,
                        letterbox: bool) -> Retrieval:
+    from rag_video import progress
+
     vecs = _query_vectors(searcher, plan)
     pool: dict[int, dict] = {}
     hits = []
-    for i, shot in enumerate(plan.shots):
-        where = f"duration_s >= {min_length(shot.duration_s, min_cut) - _EPS:.6f}"
-        if not letterbox:
-            where += f" AND {aspect_predicate(ratio)}"
-        for row in ShotQuery(searcher, vector=vecs[i]).where(where).limit(CANDIDATES_PER_SHOT).to_list():
-            pool.setdefault(row["row_key"], row)
-        hits.append([(r, r.get("score")) for r in ShotQuery(searcher, vector=vecs[i]).limit(5).to_list()])
+    with progress.bar(len(plan.shots), "retrieve") as advance:
+        for i, shot in enumerate(plan.shots):
+            where = f"duration_s >= {min_length(shot.duration_s, min_cut) - _EPS:.6f}"
+            if not letterbox:
+                where += f" AND {aspect_predicate(ratio)}"
+            for row in ShotQuery(searcher, vector=vecs[i]).where(where).limit(CANDIDATES_PER_SHOT).to_list():
+                pool.setdefault(row["row_key"], row)
+            hits.append([(r, r.get("score")) for r in ShotQuery(searcher, vector=vecs[i]).limit(5).to_list()])
+            advance()
     rows = _with_next_shots(searcher.store, _fetch(searcher.store, list(pool)))
     if not rows:
         return Retrieval([], np.zeros((len(plan.shots), 0)), "vector", _dropped(plan, hits, ratio, min_cut,
