@@ -24,8 +24,8 @@ the frame. The camera looks at the scene through a window that moves:
   ``mandelbrot`` source), by ``zoom_speed`` (default 30 %) per frame: every pixel changes a lot
   every frame, so a cut into it barely stands out from the zoom's own change (must be a cut), and
   nothing inside it may be one;
-- ``card``: a still test card — flat grey with a low-contrast grey step wedge along the bottom and
-  a darker disc placed per scene — with only sensor noise (a cut from it into a ``zoom`` is the
+- ``card``: a still test card — flat grey with a low-contrast grey step wedge along the bottom, a
+  dark disc and a light bar placed per scene — with only sensor noise (a cut from it into a ``zoom`` is the
   hard case above).
 
 Every frame also gets a little sensor noise. ``Shot.flashes`` inserts 1–2 near-white frames
@@ -270,14 +270,16 @@ class Scene:
         return _hsv_to_rgb(self.hue + 0.6 * hue, np.full(shape, 0.65, np.float32), 0.55 + 0.5 * value)
 
     def _make_card(self, shape: tuple[int, int]) -> np.ndarray:
-        """A test card: flat grey, a step wedge of eight greys along the bottom quarter and a dark
-        grey disc whose place tells one card from another."""
+        """A test card: flat grey, a step wedge of eight greys along the bottom quarter, and a dark
+        disc and a light bar whose places tell one card from another."""
         h, w = shape
         card = np.full((h, w, 3), _CARD_GREY, np.float32)
         for i in range(8):
             card[h * 3 // 4 :, i * w // 8 : (i + 1) * w // 8] = _CARD_GREY + (i - 3.5) * 0.025
         centre = (int(self.rng.uniform(0.3, 0.7) * w), int(self.rng.uniform(0.35, 0.5) * h))
-        cv2.circle(card, centre, h // 6, (_CARD_GREY - 0.15,) * 3, -1, cv2.LINE_AA)
+        cv2.circle(card, centre, h // 4, (_CARD_GREY - 0.25,) * 3, -1, cv2.LINE_AA)
+        x, y = int(self.rng.uniform(0.25, 0.65) * w), int(self.rng.uniform(0.3, 0.45) * h)
+        card[y : y + h // 5, x : x + w // 10] = _CARD_GREY + 0.25
         return card
 
     def _draw_shapes(self, rgb: np.ndarray, count: int) -> None:

@@ -3,12 +3,15 @@ with embeddings (the tiny test model) and on one without; search and search_many
 
 from __future__ import annotations
 
+import ast
+import doctest
 import re
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+import synth
 from helpers import TINY, make_footage
 
 import rag_video
@@ -22,29 +25,62 @@ def python_blocks(text: str) -> list[str]:
 
 def test_the_readme_has_python_snippets():
     blocks = python_blocks(README.read_text())
-    assert blocks and all("rag_video" in b or "lib." in b for b in blocks)
+    assert len(blocks) >= 3 and all("lib" in b for b in blocks)
+
+
+def _shape(value, top: bool = True):
+    """What a doctest's output must share with ours on another library: types and dict keys, and
+    the whole value when it is one string (a message); not counts or list lengths."""
+    if isinstance(value, dict):
+        return {k: _shape(v, False) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0], False)] if value else []
+    return value if top and isinstance(value, str) else type(value).__name__
+
+
+def _run_block(block: str, namespace: dict, root: Path) -> None:
+    """Run one README block verbatim: plain code as is; a `>>>` block as doctest examples whose
+    output must match ours in shape, paths under /tmp/demo standing for this test's folder."""
+    if not block.lstrip().startswith(">>>"):
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
+        return
+    for example in doctest.DocTestParser().get_examples(block):
+        got = eval(compile(example.source, str(README), "eval"), namespace)  # noqa: S307
+        want = ast.literal_eval(example.want.strip())
+        got = ast.literal_eval(repr(got).replace(str(root), "/tmp/demo"))
+        assert _shape(got) == _shape(want), (example.source, got, want)
 
 
 @pytest.mark.parametrize("embed", [True, False], ids=["embedded", "no-embeddings"])
 def test_readme_python_snippets_run_verbatim(tmp_path, monkeypatch, embed):
-    """Run in a folder holding `footage/`, with settings from the environment (the README's code
-    is not edited): the tiny random model, one worker, and with or without embeddings."""
+    """Every ```python block of the README, in order, in a folder holding `footage/` (two clips,
+    a sidecar, and `phone/broken.mp4`), with settings from the environment (the README's code is
+    not edited): the tiny random model, one worker, with or without embeddings. Placeholders:
+    `<shot_id>` is a shot of the library and `v` a vector of the table's width."""
     make_footage(tmp_path / "footage")
+    (tmp_path / "footage" / "phone").mkdir()
+    synth.write_random_bytes(tmp_path / "footage" / "phone" / "broken.mp4")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RAG_VIDEO_MODEL", TINY["model"])
     monkeypatch.setenv("RAG_VIDEO_PRETRAINED", TINY["pretrained"])
     monkeypatch.setenv("RAG_VIDEO_WORKERS", "1")
     monkeypatch.setenv("RAG_VIDEO_EMBED", "true" if embed else "false")
+    blocks = python_blocks(README.read_text())
     namespace: dict = {}
-    for block in python_blocks(README.read_text()):
-        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
+    _run_block(blocks[0], namespace, tmp_path)
     lib = namespace["lib"]
-    assert namespace["summary"].ingested == 2
+    assert (namespace["summary"].ingested, namespace["summary"].failed) == (2, 1)
     assert (lib.store.embed_model() is not None) == embed
+    shot = lib.shots().to_pylist()[0]
+    namespace["v"] = shot["embedding"]
+    for block in blocks[1:]:
+        if embed or ">>>" in block:  # like= and vector= need embeddings
+            _run_block(block.replace("<shot_id>", shot["shot_id"]), namespace, tmp_path)
     found = lib.search("red cliffs at dawn").limit(5).to_arrow()
     many = lib.search_many(["red cliffs at dawn"], limit=5)
-    assert len(many) == 1 and many[0].column("shot_id").to_pylist() == found.column("shot_id").to_pylist()
-    assert found.num_rows >= 1
+    assert len(many) == 1 and found.num_rows >= 1 and many[0].num_rows >= 1
+    if not embed:  # both are the full-text matches
+        assert many[0].column("shot_id").to_pylist() == found.column("shot_id").to_pylist()
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag_video.media.clip import check_fit, clip_duration_frames, conform_frame, iter_clip, read_audio
-from rag_video.media.subtitles import format_srt, strip_tags
-from rag_video.store import atomic_write_text
+from rag_video.media.clip import (
+    check_fit,
+    clip_duration_frames,
+    conform_frame,
+    iter_clip,
+    read_audio,
+)
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
+from rag_video.media.subtitles import format_srt, strip_tags
+from rag_video.store import atomic_write_text
 
 if TYPE_CHECKING:
     from rag_video.generate.draft import Overlay

@@ -163,8 +163,10 @@ def crop_for(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple
         return {"mode": "letterbox", "w": 1.0, "h": 1.0, "track": [[0.0, 0.0, 0.0]]}
     if mode == "crop":
         return centre_crop(src, out)
+    from rag_video.media.probe import MediaError
+
     try:
         return reframe_track(path, in_s, out_s, src, out)
-    except Exception as exc:  # noqa: BLE001 - a measure that fails must not fail the make
+    except (MediaError, ValueError) as exc:  # a measure that fails must not fail the make
         log.warning("reframe of %s %.2f-%.2f s failed (%s); using a centre crop", path, in_s, out_s, exc)
         return centre_crop(src, out)

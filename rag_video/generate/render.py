@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from rag_video.generate.assemble import Segment
-from rag_video.generate.base import FillContext, GenerationError, GenResult, Generator, ModelUnavailable
+from rag_video.generate.base import (
+    FillContext,
+    GenerationError,
+    Generator,
+    GenResult,
+    ModelUnavailable,
+)
 from rag_video.media.clip import clip_duration_frames, iter_clip
 from rag_video.media.encode import VideoWriter, frame_rate
 from rag_video.store import atomic_write_text
