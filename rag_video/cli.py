@@ -42,8 +42,8 @@ def library(*, create: bool = False):
     footage (ingest, demo) create a missing library; the others refuse it."""
     obj = _obj()
     if "library" not in obj:
-        from rag_video.library import Library
         from rag_video.config import load_settings
+        from rag_video.library import Library
 
         settings = load_settings(library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout"))
         obj["library"] = Library(settings, create=create)
@@ -115,7 +115,7 @@ class Main(click.Group):
             click.echo(f"{newline}error: interrupted (what was committed stays; run the command again "
                        "to finish)", err=True)
             ctx.exit(EXIT_INTERRUPTED)
-        except Exception as exc:  # noqa: BLE001 - a bug: one line, the traceback with --debug
+        except Exception as exc:  # a bug: one line, the traceback with --debug
             if (ctx.obj or {}).get("debug"):
                 raise
             click.echo(f"error: internal error: {type(exc).__name__}: {_one_line(exc)} "

@@ -180,7 +180,11 @@ def _offline_error_types() -> tuple[type[BaseException], ...]:
 
 def _missing_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'the hub answered: no such repository or file'."""
-    from huggingface_hub.errors import GatedRepoError, RemoteEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     return (RepositoryNotFoundError, RemoteEntryNotFoundError, GatedRepoError)
 

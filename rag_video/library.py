@@ -269,8 +269,11 @@ class Library:
         return self.store.read("sources")
 
     def shots(self, where: str | None = None) -> pa.Table:
-        """Visible shots (their source has an ok row), optionally filtered by a Lance predicate."""
-        return self.store.visible_shots(where=where)
+        """Visible shots (their source has an ok row), optionally filtered by a Lance predicate
+        (one predicate: see index.sync.check_predicate)."""
+        from rag_video.index.sync import check_predicate
+
+        return self.store.visible_shots(where=check_predicate(where) if where else None)
 
     def sql(self, query: str, *, timeout: float | None = None, max_rows: int | None = None) -> pa.Table:
         """Run a read-only SQL query over the library's tables (DuckDB); at most `max_rows` rows."""

@@ -118,8 +118,14 @@ def _line_advance(base: str, total: int, every_step: bool) -> Advance:
 @contextlib.contextmanager
 def _rich_bars(tasks: tuple[tuple[str, int], ...]) -> Iterator[list[Advance]]:
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TimeRemainingColumn())

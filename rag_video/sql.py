@@ -152,7 +152,7 @@ def _filter_safe(ds):
 
 @functools.cache
 def _filter_safe_class(base: type) -> type:
-    def scanner(self, *args, columns=None, filter=None, **kwargs):  # noqa: A002 - pyarrow's keyword
+    def scanner(self, *args, columns=None, filter=None, **kwargs):  # pyarrow's keywords
         names = self.schema.names
         used = set(_IDENTIFIER.findall(str(filter))) & set(names) if filter is not None else set()
         if not any(_needs_arrow_filter(self.schema.field(n).type) for n in used):

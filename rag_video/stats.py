@@ -269,7 +269,7 @@ def compute_stats(store: Store, *, top: int = DEFAULT_TOP, timeout: float = DEFA
     unknown = sorted(set(only or ()) - set(REPORT_NAMES))
     if unknown:
         raise UsageError(f"report {unknown[0]!r} is not one of {', '.join(REPORT_NAMES)}")
-    stats = LibraryStats(library=str(store.root), created_at=dt.datetime.now(dt.timezone.utc))
+    stats = LibraryStats(library=str(store.root), created_at=dt.datetime.now(dt.UTC))
     with SqlSession(store, timeout=timeout) as session:
         for spec in REPORTS:
             if only is None or spec.name in only:

@@ -6,9 +6,8 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
-
 import synth
+from click.testing import CliRunner
 from helpers import TINY, make_footage
 
 from rag_video.cli import main

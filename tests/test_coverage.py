@@ -350,3 +350,13 @@ def test_scores_alone_give_reuse_restyle_and_fill(lib, tmp_path):
     assert [s["score"] for s in m["shots"]] == [1.0, 0.5, None]
     assert all(s["reason"]["override"] is None for s in m["shots"])
     assert Path(m["shots"][1]["source"][0]["path"]).stem == "meadow"
+
+
+def test_no_srt_without_captions_and_an_old_one_goes(lib, tmp_path):
+    script = tmp_path / "board.yaml"
+    script.write_text(json.dumps({"shots": [{"text": SOURCES["desert"], "duration": 2.0, "caption": "Heat"}]}))
+    lib.make(script, tmp_path / "c.mp4", size=(320, 180), fps=FPS, audio=False)
+    assert "Heat" in (tmp_path / "c.srt").read_text()
+    script.write_text(json.dumps({"shots": [{"text": SOURCES["desert"], "duration": 2.0}]}))
+    lib.make(script, tmp_path / "c.mp4", size=(320, 180), fps=FPS, audio=False)
+    assert not (tmp_path / "c.srt").exists() and (tmp_path / "c.manifest.json").exists()

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
 import synth
+from click.testing import CliRunner
 from helpers import TINY, make_footage
 
 from rag_video import open_library
@@ -174,7 +173,8 @@ def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
     assert proc.returncode == 130, err
     assert err.splitlines()[-1].startswith("error: interrupted") and "Traceback" not in err
     assert not [line for line in err.splitlines() if line.startswith("error:")][1:]
-    done = subprocess.run(args[:-4] + ["--json", *args[-4:]], capture_output=True, text=True, env=env)
+    done = subprocess.run(args[:-4] + ["--json", *args[-4:]], capture_output=True, text=True, env=env,
+                          check=True)
     doc = json.loads(done.stdout)
     assert (doc["files"], doc["failed"], doc["ingested"] + doc["unchanged"]) == (6, 0, 6)
 

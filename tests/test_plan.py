@@ -252,6 +252,21 @@ def test_split_sentences_keeps_every_word_in_order(text):
      "a.srt: shot 1: text: must not be empty (got '')"),
     ("a.doc", "x", "a.doc: unknown script extension '.doc' "
                    "(supported: .txt, .md, .yaml, .yml, .json, .srt)"),
+    # issue 10 §8: shots too short to show, booleans read as numbers, runaway documents
+    ("a.yaml", "shots:\n  - text: a\n    duration: 0.01\n",
+     "a.yaml: shot 1: duration: must be at least 0.1 seconds (got 0.01)"),
+    ("a.yaml", "shots:\n  - text: a\n    duration: 1e-300\n",
+     "a.yaml: shot 1: duration: must be at least 0.1 seconds (got '1e-300')"),
+    ("a.json", '{"shots": [{"text": "a", "duration": 1e-300}]}',
+     "a.json: shot 1: duration: must be at least 0.1 seconds (got 1e-300)"),
+    ("a.yaml", "shots:\n  - text: a\n    duration: true\n",
+     "a.yaml: shot 1: duration: must be a number, not true/false (got True)"),
+    ("a.yaml", "fps: yes\nshots: [a]\n", "a.yaml: fps: must be a number, not true/false (got True)"),
+    ("a.srt", "1\n00:00:00,000 --> 00:00:00,040\nblink\n",
+     "a.srt: shot 1: duration: must be at least 0.1 seconds (got 0.04)"),
+    ("a.yaml", "a: &a [1, *a]\nshots: [x]\n", "a.yaml: line 1: invalid YAML: an alias refers to itself"),
+    ("a.yaml", "shots: " + "[" * 100_000 + "\n", "a.yaml: invalid YAML: nested too deeply"),
+    ("a.json", '{"shots": ' + "[" * 100_000, "a.json: invalid JSON: nested too deeply"),
 ])
 def test_errors_are_one_line_naming_shot_and_field(tmp_path, name, content, expected):
     error = error_of(write(tmp_path, name, content))
@@ -260,10 +275,11 @@ def test_errors_are_one_line_naming_shot_and_field(tmp_path, name, content, expe
     assert error.exit_code == 2
 
 
-def test_error_counts_the_others(tmp_path):
+def test_error_shows_the_others(tmp_path):
     path = write(tmp_path, "a.yaml", "shots:\n  - text: a\n    duration: 0\n  - {decision: x}\n")
     error = error_of(path)
-    assert str(error) == f"{path}: shot 1: duration: must be greater than 0 (got 0) (and 2 more)"
+    assert str(error) == (f"{path}: shot 1: duration: must be greater than 0 (got 0) (also: shot 2: text: "
+                          "is required; shot 2: decision: must be 'reuse', 'restyle' or 'fill' (got 'x'))")
     assert (error.shot, error.field) == (1, "duration")
 
 
@@ -295,6 +311,43 @@ def test_non_utf8_text(tmp_path):
     path = tmp_path / "a.txt"
     path.write_bytes(b"caf\xe9 au lait\n")
     assert str(error_of(path)) == f"{path}: not UTF-8 text (byte 3)"
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    """518 bytes, 10 levels of nine aliases: ran for minutes and GBs before (pydantic walked the
+    10^9 expanded strings); refused from the alias graph before anything is built."""
+    import time
+
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    path = write(tmp_path, "lol.yaml", "\n".join(lines) + "\nshots:\n  - text: *a9\n")
+    started = time.perf_counter()
+    error = error_of(path)
+    assert time.perf_counter() - started < 2
+    assert "invalid YAML: its aliases expand to more than 200000 values" in str(error)
+    modest = write(tmp_path, "ok.yaml", "shots:\n  - text: shot\n    style: &s warm film look\n"
+                   + "".join(f"  - text: shot {i}\n    style: *s\n" for i in range(49)))
+    assert [s.style for s in load_plan(modest).shots] == ["warm film look"] * 50  # aliases still work
+
+
+def test_plans_are_capped_in_shots_length_and_file_size(tmp_path):
+    from rag_video.generate.plan import MAX_SCRIPT_BYTES, MAX_SHOTS
+
+    many = write(tmp_path, "many.txt", "\n\n".join(f"shot {i}" for i in range(MAX_SHOTS + 1)))
+    assert str(error_of(many)) == f"{many}: {MAX_SHOTS + 1} shots: a script may have at most {MAX_SHOTS}"
+    assert len(load_plan(write(tmp_path, "ok.txt", "\n\n".join(["x"] * MAX_SHOTS))).shots) == MAX_SHOTS
+    long = write(tmp_path, "long.yaml", "shots:\n" + "  - {text: a, duration: 60}\n" * 181)
+    assert str(error_of(long)) == f"{long}: the shots last 181 min: a script may last at most 3 hours"
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * (MAX_SCRIPT_BYTES // 5 + 1))
+    assert str(error_of(big)) == f"{big}: script is 8 MB: at most 8 MB"
+
+
+def test_plan_from_dict_applies_the_same_bounds():
+    with pytest.raises(ScriptError, match="must be a number, not true/false"):
+        plan_from_dict({"source": "x", "shots": [{"index": 0, "text": "a", "duration_s": True}]})
+    with pytest.raises(ScriptError, match="at least 0.1 seconds"):
+        plan_from_dict({"source": "x", "shots": [{"index": 0, "text": "a", "duration_s": 1e-300}]})
 
 
 # ----------------------------------------------------------------------------- round trips

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
 import synth
 from helpers import TINY, make_footage
 
@@ -20,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def test_the_readme_has_python_snippets():
@@ -45,7 +44,7 @@ def _run_block(block: str, namespace: dict, root: Path) -> None:
         exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - the README's own code
         return
     for example in doctest.DocTestParser().get_examples(block):
-        got = eval(compile(example.source, str(README), "eval"), namespace)  # noqa: S307
+        got = eval(compile(example.source, str(README), "eval"), namespace)
         want = ast.literal_eval(example.want.strip())
         got = ast.literal_eval(repr(got).replace(str(root), "/tmp/demo"))
         assert _shape(got) == _shape(want), (example.source, got, want)
@@ -116,7 +115,7 @@ def test_stats_iterates_over_its_reports(plain):
     assert [r.name for r in reports] == stats.names() and len(stats) == len(reports) >= 5
     assert "overview" in stats and "nope" not in stats
     assert stats["overview"].rows[0]["sources"] == 2
-    assert dict((r.name, r) for r in stats)["overview"] is stats["overview"]
+    assert {r.name: r for r in stats}["overview"] is stats["overview"]
     with pytest.raises(KeyError, match="overview"):
         stats["nope"]
 

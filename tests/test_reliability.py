@@ -476,9 +476,9 @@ def test_sql_memory_is_limited_and_running_out_is_one_line(lib):
         limit = session.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         assert _bytes(limit[0][0]) <= 0.55 * total
-    with SqlSession(lib.store, memory_limit="64MB") as session:
-        with pytest.raises(SqlError, match="ran out of memory") as info:
-            session.query("select max(len(l)) from (select list(range) as l from range(100000000))")
+    with (SqlSession(lib.store, memory_limit="64MB") as session,
+          pytest.raises(SqlError, match="ran out of memory") as info):
+        session.query("select max(len(l)) from (select list(range) as l from range(100000000))")
     assert "\n" not in str(info.value) and "temp_directory" not in str(info.value)
 
 
@@ -498,8 +498,29 @@ def test_a_long_lived_session_survives_optimize_in_another_process(tmp_path):
     with SqlSession(library.store) as session:
         before = session.query("select count(*) as n from shots").column("n")[0].as_py()
         done = subprocess.run([sys.executable, "-m", "rag_video", "--library", str(library.path), "optimize"],
-                              capture_output=True, text=True, env={**os.environ, "RAG_VIDEO_PROGRESS": "0"})
+                              capture_output=True, text=True, check=False,
+                              env={**os.environ, "RAG_VIDEO_PROGRESS": "0"})
         assert done.returncode == 0, done.stderr
         assert session.query("select count(*) as n from shots").column("n")[0].as_py() == before
         assert session.query("select count(*) as n from sources").column("n")[0].as_py() == 2
         assert session.query("select * from shots", max_rows=2).num_rows == 2
+
+
+def test_a_file_that_cannot_be_committed_counts_as_failed_in_the_summary(tmp_path, monkeypatch):
+    from rag_video.ingest import commit
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    for i in range(3):
+        synth.make_video(folder / f"v{i}.mp4", [synth.Shot(20)], seed=40 + i)
+    real = commit.write_shots
+
+    def refuse_v1(store, batch, dim):
+        if any(r[0].source["path"].endswith("v1.mp4") for r in batch):
+            raise ValueError("simulated unwritable row")
+        return real(store, batch, dim)
+
+    monkeypatch.setattr(commit, "write_shots", refuse_v1)
+    summary = open_library(tmp_path / "lib", workers=1, embed=False).ingest([folder])
+    assert (summary.ingested, summary.failed) == (2, 1)
+    assert summary.failures[0]["path"].endswith("v1.mp4") and "could not be committed" in summary.failures[0]["error"]

@@ -349,7 +349,8 @@ def parse_model_spec(name: str) -> ModelSpec:
 
 
 def _offline() -> bool:
-    from rag_video.hub import offline  # the same answer the encoders got (env, or this process's probe)
+    """The same answer the encoders got (the environment, or this process's one hub probe)."""
+    from rag_video.hub import offline
 
     return offline()
 

@@ -300,6 +300,8 @@ def write_outputs(manifest: dict, out: Path, thumbnails: dict, run_id: str, vide
     os.replace(video_tmp, out)
     for name, tmp in temps.items():
         os.replace(tmp, finals[name])
+    if "srt" not in finals:  # an earlier output's captions (check_outputs vouched for it) would mislead
+        Path(f"{stem}{OUTPUT_SUFFIXES['srt']}").unlink(missing_ok=True)
     return {"video": out, **finals}
 
 

@@ -151,7 +151,7 @@ OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
 def _not_bool(value: Any) -> Any:
     """YAML's `true` is not a number of seconds (pydantic would read it as 1)."""
     if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")
+        raise ValueError("must be a number, not true/false")  # noqa: TRY004 - pydantic wants ValueError
     return value
 
 
@@ -354,20 +354,26 @@ def _describe(error: dict[str, Any], allowed: tuple[str, ...]) -> str:
 
 def _from_validation(exc: ValidationError, source: str, *, top: type[BaseModel],
                      shot: type[BaseModel]) -> ScriptError:
-    """Turn a pydantic ValidationError into a one-line ScriptError about its first error."""
+    """Turn a pydantic ValidationError into a one-line ScriptError: its first error, then up to
+    three more, each with its place (``also: shot 2: duration: …``)."""
     errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = list(first["loc"])
-    shot_no = None
-    allowed = tuple(top.model_fields)
-    if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int):
-        shot_no = loc[1] + 1
-        loc = loc[2:]
-        allowed = tuple(shot.model_fields)
-    field = ".".join(str(part) for part in loc) or None
-    detail = _describe(first, allowed)
-    if len(errors) > 1:
-        detail += f" (and {len(errors) - 1} more)"
+
+    def place(error: dict[str, Any]) -> tuple[int | None, str | None, str]:
+        loc = list(error["loc"])
+        allowed = tuple(top.model_fields)
+        shot_no = None
+        if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int):
+            shot_no, loc, allowed = loc[1] + 1, loc[2:], tuple(shot.model_fields)
+        return shot_no, ".".join(str(part) for part in loc) or None, _describe(error, allowed)
+
+    shot_no, field, detail = place(errors[0])
+    others = []
+    for error in errors[1:4]:
+        n, f, d = place(error)
+        others.append(": ".join(x for x in (f"shot {n}" if n else None, f, d) if x))
+    if others:
+        more = f"; and {len(errors) - 4} more" if len(errors) > 4 else ""
+        detail += f" (also: {'; '.join(others)}{more})"
     return ScriptError(source, detail, shot=shot_no, field=field)
 
 

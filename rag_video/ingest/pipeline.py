@@ -18,8 +18,13 @@ from pathlib import Path
 
 from rag_video import progress
 from rag_video.ingest import commit as committer
+from rag_video.ingest.analyze import (
+    FileResult,
+    IngestOptions,
+    analyze_file,
+    failed_result,
+)
 from rag_video.ingest.commit import Ready
-from rag_video.ingest.analyze import FileResult, IngestOptions, analyze_file, failed_result
 from rag_video.ingest.discover import Candidate, discover
 from rag_video.ingest.embedding import EmbedQueue
 from rag_video.store import Store, sql_str
@@ -51,7 +56,7 @@ def run_worker(candidate: Candidate, options: IngestOptions) -> FileResult:
     """Analyze one file; any unexpected error becomes a failed result, never a lost batch."""
     try:
         return analyze_file(candidate.path, candidate.source_id, candidate.size, candidate.mtime, options)
-    except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the batch
+    except Exception as exc:
         log.debug("internal error on %s", candidate.path, exc_info=True)
         return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
                              f"internal error: {type(exc).__name__}: {exc}", options)
@@ -208,8 +213,18 @@ class Ingest:
             self._flush()
 
     def _flush(self) -> None:
+        """Commit the pending batch; a file that could not be committed counts as failed."""
         if self._pending:
-            committer.commit(self.store, self._pending, self.dim)
+            sent = {ready[0].source["source_id"]: ready for ready in self._pending}
+            for failed, _, _ in committer.commit(self.store, self._pending, self.dim):
+                result, vectors, _ = sent[failed.source["source_id"]]
+                if result.ok:
+                    self.summary.ingested -= 1
+                    self.summary.shots -= len(result.shots)
+                    if vectors is None:
+                        self.summary.deferred_embeddings -= len(result.shots)
+                    self.summary.failed += 1
+                    self.summary.failures.append({"path": failed.source["path"], "error": failed.source["error"]})
             self._pending = []
 
     def _fail(self, path: str, error: str) -> None:
