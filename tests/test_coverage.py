@@ -360,3 +360,11 @@ def test_no_srt_without_captions_and_an_old_one_goes(lib, tmp_path):
     script.write_text(json.dumps({"shots": [{"text": SOURCES["desert"], "duration": 2.0}]}))
     lib.make(script, tmp_path / "c.mp4", size=(320, 180), fps=FPS, audio=False)
     assert not (tmp_path / "c.srt").exists() and (tmp_path / "c.manifest.json").exists()
+
+
+def test_a_forced_reuse_too_short_for_any_method_holds_its_last_frame():
+    rows = _rows([1.2])
+    covs = _planner([4.0], rows, [[0.9]], [0]).run(cover.DEFAULT_ORDER)
+    cover.hold_to(covs[0], 4.0, rows)
+    assert covs[0].method == "hold" and covs[0].hold_s == pytest.approx(2.8)
+    assert covs[0].pieces[0].length_s == pytest.approx(4.0) and covs[0].pieces[0].speed == 1.0

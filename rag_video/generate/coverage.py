@@ -215,6 +215,18 @@ class Planner:
             cov.pieces[-1].length_s += cov.hold_s
 
 
+def hold_to(cov: Coverage, duration: float, rows: list[dict]) -> None:
+    """Cover a forced shot with what it has: its pieces at real time, the last frame held to `duration`."""
+    left = duration
+    for piece in cov.pieces:
+        piece.speed = 1.0
+        piece.length_s = min(sum(rows[j]["duration_s"] for j in piece.rows), left)
+        left -= piece.length_s
+    cov.hold_s = max(0.0, left)
+    cov.pieces[-1].length_s += cov.hold_s
+    cov.method, cov.why = "hold", "no combination reaches the planned duration: the last frame is held"
+
+
 def too_short(rows: list[dict], scores_row: np.ndarray, duration: float, limit: int = 5) -> list[dict]:
     """The best candidates of a planned shot that no method could stretch to ``duration``."""
     order = np.argsort(-np.nan_to_num(scores_row, neginf=-9.0))

@@ -345,10 +345,7 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
         short: list[dict] = []
         if cov is not None and not cov.covered:
             if shot.decision:  # the script's word: show what there is and hold its last frame
-                cov.method = "hold"
-                cov.hold_s = max(0.0, shot.duration_s - sum(p.length_s for p in cov.pieces))
-                cov.why = "no combination reaches the planned duration: the last frame is held"
-                cover_pieces_share(cov, shot.duration_s, rows)
+                cover.hold_to(cov, shot.duration_s, rows)
             else:
                 short = cover.too_short(rows, allowed[i], shot.duration_s)
                 decision = "fill"
@@ -363,14 +360,3 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
         choices.append(Choice(i, decision, score, candidate, reason, cands, cov, ret.dropped[i] if ret.dropped
                               else [], short))
     return choices
-
-
-def cover_pieces_share(cov: cover.Coverage, duration: float, rows: list[dict]) -> None:
-    """Lay a forced shot's pieces back to back at real time and hold the last one to `duration`."""
-    left = duration
-    for piece in cov.pieces:
-        have = sum(rows[j]["duration_s"] for j in piece.rows)
-        piece.speed, piece.length_s = 1.0, min(have, left)
-        left -= piece.length_s
-    cov.hold_s = max(0.0, left)
-    cov.pieces[-1].length_s += cov.hold_s
