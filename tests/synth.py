@@ -46,12 +46,14 @@ dominates). Tests accept ± a tolerance.
 
 Also: :func:`random_spec` (many shots at random), :func:`make_video` (build and write),
 :func:`write_video` (PyAV encode, optional AAC track, metadata, display rotation),
+:func:`write_vfr_video` (frames at given times: variable frame rate, optional B-frames),
 :func:`decode_bgr` (PyAV decode to small BGR frames, for feeding detectors directly), and writers
 of unreadable or odd files (:func:`write_bad_files`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -163,6 +165,7 @@ class Truth:
         pans: ``(first_frame, end_frame_exclusive)`` of every pan shot and of the moving part
             of every whip shot.
         jolts: frames where a ``shake`` shot's camera jumps.
+        zooms: ``(first_frame, end_frame_exclusive)`` of every ``zoom`` shot.
         shots: ``(first_frame, end_frame_exclusive)`` of every shot's own frames (no transitions).
     """
 
@@ -172,6 +175,7 @@ class Truth:
     flashes: tuple[int, ...] = ()
     pans: tuple[tuple[int, int], ...] = ()
     jolts: tuple[int, ...] = ()
+    zooms: tuple[tuple[int, int], ...] = ()
     shots: tuple[tuple[int, int], ...] = ()
 
     def __iter__(self) -> Iterator[TruthBoundary]:
@@ -384,6 +388,7 @@ class _Builder:
     flashes: list[int] = field(default_factory=list)
     pans: list[tuple[int, int]] = field(default_factory=list)
     jolts: list[int] = field(default_factory=list)
+    zooms: list[tuple[int, int]] = field(default_factory=list)
     shots: list[tuple[int, int]] = field(default_factory=list)
 
     def scene(self, shot: Shot, position: int) -> Scene:
@@ -408,6 +413,8 @@ class _Builder:
             self.pans.append((start + shot.frames // 3, start + shot.frames - shot.frames // 3))
         elif shot.motion == "shake":
             self.jolts.extend([start + shot.frames // 3, start + shot.frames - shot.frames // 3])
+        elif shot.motion == "zoom":
+            self.zooms.append((start, len(self.frames)))
 
     def add_transition(self, tr: Transition, a: Scene, a_len: int, b: Scene) -> None:
         start, n = len(self.frames), tr.frames
@@ -433,6 +440,7 @@ class _Builder:
             flashes=tuple(self.flashes),
             pans=tuple(self.pans),
             jolts=tuple(self.jolts),
+            zooms=tuple(self.zooms),
             shots=tuple(self.shots),
         )
 
@@ -485,10 +493,16 @@ def random_spec(
     motions: Sequence[str] = ("drift",),
     flash_prob: float = 0.0,
     zoom_speeds: tuple[float, float] = (0.3, 0.3),
+    no_repeat: Sequence[str] = ("card",),
 ) -> list[Shot | Transition]:
-    """A random spec of ``n_shots`` shots joined by transitions drawn from ``transitions``; a
-    ``zoom`` shot's speed is drawn from ``zoom_speeds`` (low, high)."""
+    """A random spec of ``n_shots`` shots joined by transitions drawn from ``transitions``.
+
+    A ``zoom`` shot's speed is drawn from ``zoom_speeds`` (low, high). A motion in ``no_repeat``
+    never follows itself (two test cards in a row differ too little to be told apart); the motion
+    drawn is then redrawn.
+    """
     rng = np.random.default_rng(seed)
+    previous = None
     spec: list[Shot | Transition] = []
     for i in range(n_shots):
         if i:
@@ -498,6 +512,9 @@ def random_spec(
         length = int(rng.integers(min_frames, max_frames + 1))
         flashes = (int(rng.integers(5, length - 7)),) if length >= 14 and rng.random() < flash_prob else ()
         motion, flash_frames = str(rng.choice(list(motions))), int(rng.integers(1, 3))
+        while motion == previous and motion in no_repeat and set(motions) - {motion}:
+            motion = str(rng.choice(list(motions)))
+        previous = motion
         zoom = {"zoom_speed": float(rng.uniform(*zoom_speeds))} if motion == "zoom" else {}
         spec.append(Shot(length, motion=motion, flashes=flashes, flash_frames=flash_frames, **zoom))
     return spec
@@ -597,6 +614,52 @@ def write_video(
             container.mux(packet)
         if audio_stream is not None:
             _write_tone(container, audio_stream, float(n / rate))
+    return path
+
+
+def write_vfr_video(
+    path: str | os.PathLike,
+    frames: Sequence[np.ndarray],
+    times_s: Sequence[float],
+    *,
+    codec: str = "libx264",
+    bframes: int = 0,
+    time_base: Fraction = Fraction(1, 90000),
+    crf: int = 18,
+    rate: int = 30,
+) -> Path:
+    """Encode RGB uint8 frames shown at ``times_s`` (seconds, increasing): a variable frame rate.
+
+    Every packet's duration is the step to the next frame (the last one repeats the step before
+    it), so the container's duration ends where the last frame does. ``bframes`` B-frames
+    (libx264) reorder the packets, so decode order differs from presentation order. ``rate`` is
+    only the encoder's nominal rate.
+    """
+    path = Path(path)
+    if len(frames) != len(times_s) or not frames:
+        raise ValueError(f"write_vfr_video: need one time per frame, got {len(frames)} frames, {len(times_s)} times")
+    pts = [round(t / time_base) for t in times_s]
+    if any(b <= a for a, b in itertools.pairwise(pts)):
+        raise ValueError("write_vfr_video: times_s must increase (at the time base's resolution)")
+    steps = [b - a for a, b in itertools.pairwise(pts)] or [round(1 / (rate * time_base))]
+    duration = dict(zip(pts, steps + [steps[-1]]))
+    h, w = frames[0].shape[:2]
+    options = {"crf": str(crf), "preset": "veryfast", "bf": str(bframes)} if codec == "libx264" else {}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, options=options)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = time_base
+
+        def mux(packets: Iterable[av.Packet]) -> None:
+            for packet in packets:
+                packet.duration = duration[packet.pts]
+                container.mux(packet)
+
+        for rgb, p in zip(frames, pts, strict=True):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = p, time_base
+            mux(stream.encode(frame))
+        mux(stream.encode(None))
     return path
 
 

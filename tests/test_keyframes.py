@@ -22,6 +22,7 @@ from rag_video.ingest.keyframes import (
     shot_stats,
     thumbnail_jpeg,
 )
+from rag_video.ingest.shots import FrameTimes
 from rag_video.media.decode import decode
 
 SIZE = (128, 72)  # (w, h) of the test clips
@@ -155,6 +156,36 @@ def test_pick_keyframes_rejects_bad_sampled() -> None:
         pick_keyframes(0, 10, 25.0, [])
     with pytest.raises(ValueError, match="ascending"):
         pick_keyframes(0, 10, 25.0, [8, 0])
+
+
+def _vfr_times() -> FrameTimes:
+    """30 frames at 30 fps (1 s), then 5 frames at 1 fps (5 s): a 6 s shot of 35 frames."""
+    return FrameTimes.from_starts([i / 30 for i in range(30)] + [1.0 + i for i in range(5)], fps=30.0)
+
+
+def test_keyframe_positions_in_time_for_variable_frame_rate() -> None:
+    """By frames the shot would be 35 / 30 = 1.2 s (one keyframe, frame 17 in the first second);
+    by its timestamps it lasts 6 s: keyframes at 2 s and 4 s, the frames on screen then."""
+    times = _vfr_times()
+    assert keyframe_positions(0, 35, 30.0) == [17]
+    assert keyframe_positions(0, 35, 30.0, times=times) == [31, 33]
+    assert keyframe_positions(30, 35, 30.0, times=times) == [31, 33]  # 5 s: at 1/3 and 2/3
+    assert keyframe_positions(0, 30, 30.0, times=times) == [15]  # 1 s: the middle
+    constant = FrameTimes.constant(300, 25.0)
+    for start, end in ((0, 300), (100, 300), (10, 209), (7, 8), (0, 74)):  # the same frames at a constant rate
+        assert keyframe_positions(start, end, 25.0, times=constant) == keyframe_positions(start, end, 25.0)
+    with pytest.raises(ValueError, match="end must be <= the 35 frames of times, got 40"):
+        keyframe_positions(0, 40, 30.0, times=times)
+
+
+def test_pick_keyframes_nearest_in_time() -> None:
+    # Sampled 1/3 s apart: every 10th frame at 30 fps, every frame at 1 fps.
+    sampled = [0, 10, 20, 30, 31, 32, 33, 34]
+    assert pick_keyframes(0, 35, 30.0, sampled, times=_vfr_times()) == [31, 33]
+    # Target frame 14 (0.47 s): frame 10 (0.33 s) is nearer than frame 20 (0.67 s).
+    assert pick_keyframes(0, 28, 30.0, sampled, times=_vfr_times()) == [10]
+    # A shot with no sampled frame falls back to the nearest one in time outside it.
+    assert pick_keyframes(21, 30, 30.0, [0, 10, 20, 34], times=_vfr_times()) == [20]
 
 
 # --------------------------------------------------------------------------- stats on decoded clips

@@ -254,6 +254,22 @@ def test_variable_frame_rate_times_from_pts(tmp_path: Path) -> None:
     assert [round(float(f.small.mean()) / 10) for f in frames] == [1 + i for i in range(10)]
 
 
+def test_frame_times_never_go_backwards(caplog: pytest.LogCaptureFixture) -> None:
+    """A pts going backwards (a broken or spliced file) is held at the previous frame's time, with
+    one warning, so frame times stay non-decreasing for the detectors."""
+    from types import SimpleNamespace
+
+    from rag_video.media.decode import _Clock
+
+    stream = SimpleNamespace(time_base=Fraction(1, 10), start_time=0, frames=5, average_rate=Fraction(10),
+                             guessed_rate=None, base_rate=None, duration=50)
+    clock = _Clock(SimpleNamespace(duration=None), stream)
+    with caplog.at_level("WARNING", logger="rag_video.media.decode"):
+        times = [clock.time_of(SimpleNamespace(pts=p)) for p in (0, 10, 5, 3, 20, None)]
+    assert times == pytest.approx([0.0, 1.0, 1.0, 1.0, 2.0, 2.1])
+    assert sum("go backwards" in r.message for r in caplog.records) == 1
+
+
 @pytest.mark.parametrize(
     ("codec", "pix_fmt", "ext"),
     [("libx264", "yuv420p10le", "mp4"), ("prores_ks", "yuv422p10le", "mov"), ("ffv1", "yuv444p10le", "mkv")],
@@ -324,6 +340,19 @@ def test_decode_rejects_bad_arguments_at_call_time(tmp_path: Path) -> None:
         decode(tmp_path / "whatever.mp4", detect_size=(0, 10))
     with pytest.raises(ValueError, match="rgb_short_side"):
         decode(tmp_path / "whatever.mp4", rgb_short_side=-1)
+    for bad in (0, -0.5, float("inf"), "1", True):
+        with pytest.raises(ValueError, match=rf"rgb_every_s must be a positive number of seconds, got {bad!r}"):
+            decode(tmp_path / "whatever.mp4", rgb_every_s=bad)
+
+
+def test_decode_samples_by_time_on_variable_frame_rate(tmp_path: Path) -> None:
+    """``rgb_every_s``: frame 0, then the first frame at least that long after the last sample."""
+    pts_ms = [0, 40, 50, 130, 300, 310, 320, 700, 720, 1000]
+    path = _encode(tmp_path / "vfr.mkv", _numbered_frames(10, (64, 48)), pts=pts_ms, time_base=Fraction(1, 1000))
+    frames = list(decode(path, detect_size=(16, 12), rgb_short_side=16, rgb_every_s=0.25))
+    assert [f.index for f in frames if f.rgb is not None] == [0, 4, 7, 9]  # 0, 0.30, 0.70, 1.0 s
+    constant = list(decode(SAMPLE, detect_size=(16, 9), rgb_short_side=16, rgb_every_s=8 / 25))
+    assert [f.index for f in constant if f.rgb is not None] == list(range(0, 132, 8))  # = rgb_every=8
 
 
 # --------------------------------------------------------------------------- failures

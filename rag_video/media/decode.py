@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ _OVERSAMPLE_COLS = 4
 # Frames a stream may fall short of its announced count (edit lists, dropped leading B-frames)
 # before it counts as truncated; also at least 2 % of the count.
 _SHORT_TOLERANCE = 3
+_TIME_SLACK = 2e-3  # seconds: timestamps of some containers (Matroska) are rounded to 1 ms
 
 
 @dataclass
@@ -87,13 +89,17 @@ def decode(
     rgb_every: int = 8,
     threads: bool | int = True,
     strict: bool = True,
+    rgb_every_s: float | None = None,
 ) -> Iterator[DecodedFrame]:
     """Decode ``path`` once, yielding a :class:`DecodedFrame` per frame.
 
     ``detect_size`` is ``(width, height)`` of ``small`` in display orientation. Frame 0 and every
-    ``rgb_every``-th frame carry ``rgb``. ``threads``: ``True`` = FFmpeg frame+slice threading with
-    an automatic thread count, an int = that many threads, ``False`` = single-threaded. 10-bit and
-    other high-depth input gives 8-bit output. Display rotation is applied to both pictures.
+    ``rgb_every``-th frame carry ``rgb``; with ``rgb_every_s`` (seconds) instead, frame 0 and then
+    the first frame at least ``rgb_every_s`` after the last one that did (by timestamps, so a
+    variable-frame-rate file is sampled evenly in time). ``threads``: ``True`` = FFmpeg
+    frame+slice threading with an automatic thread count, an int = that many threads, ``False`` =
+    single-threaded. 10-bit and other high-depth input gives 8-bit output. Display rotation is
+    applied to both pictures.
 
     Arguments are checked at call time (``ValueError``); the file is opened on first iteration and
     every failure to read it — including one in the middle of the stream — raises ``MediaError``.
@@ -106,7 +112,11 @@ def decode(
         raise ValueError(f"rgb_short_side must be a positive int, got {rgb_short_side!r}")
     if not isinstance(rgb_every, int) or rgb_every < 1:
         raise ValueError(f"rgb_every must be a positive int, got {rgb_every!r}")
-    return _decode_frames(Path(path), size, rgb_short_side, rgb_every, threads, strict)
+    if rgb_every_s is not None and (isinstance(rgb_every_s, bool) or not isinstance(rgb_every_s, (int, float))
+                                    or not 0 < rgb_every_s < math.inf):
+        raise ValueError(f"rgb_every_s must be a positive number of seconds, got {rgb_every_s!r}")
+    sampler = _Sampler(rgb_every, rgb_every_s)
+    return _decode_frames(Path(path), size, rgb_short_side, sampler, threads, strict)
 
 
 def _check_size(detect_size: tuple[int, int]) -> tuple[int, int]:
@@ -132,7 +142,7 @@ def _decode_frames(
     p: Path,
     detect_size: tuple[int, int],
     rgb_short_side: int,
-    rgb_every: int,
+    sampler: _Sampler,
     threads: bool | int,
     strict: bool,
 ) -> Iterator[DecodedFrame]:
@@ -153,8 +163,9 @@ def _decode_frames(
             if convert is None:
                 convert = _Converter(frame, stream, detect_size, rgb_short_side)
             small = convert.small(frame)
-            rgb = convert.rgb(frame) if n % rgb_every == 0 else None
-            yield DecodedFrame(index=n, time_s=clock.time_of(frame), small=small, rgb=rgb)
+            time_s = clock.time_of(frame)
+            rgb = convert.rgb(frame) if sampler.take(n, time_s) else None
+            yield DecodedFrame(index=n, time_s=time_s, small=small, rgb=rgb)
             n += 1
         if n == 0:
             raise MediaError(f"no video frames decoded: {p}")
@@ -183,8 +194,25 @@ def _check_complete(p: Path, n: int, last_time: float, stream: av.VideoStream, s
     log.warning("decoded %d of the %d frames announced by %s (truncated file?)", n, announced, p)
 
 
+class _Sampler:
+    """Which frames carry ``rgb``: every ``every``-th one, or one per ``every_s`` seconds."""
+
+    def __init__(self, every: int, every_s: float | None) -> None:
+        self.every, self.every_s = every, every_s
+        self._slack = min(_TIME_SLACK, 0.05 * every_s) if every_s else 0.0
+        self._due = -math.inf
+
+    def take(self, index: int, time_s: float) -> bool:
+        if self.every_s is None:
+            return index % self.every == 0
+        if time_s < self._due - self._slack:
+            return False
+        self._due = time_s + self.every_s
+        return True
+
+
 class _Clock:
-    """Frame times in seconds from pts, relative to the stream start."""
+    """Frame times in seconds from pts, relative to the stream start, never going backwards."""
 
     def __init__(self, container: av.container.InputContainer, stream: av.VideoStream) -> None:
         self._tb = float(stream.time_base) if stream.time_base else 0.0
@@ -193,9 +221,11 @@ class _Clock:
         self._step = 1.0 / average_fps(stream, stream.frames or 0, stream_duration(container, stream))
         self.last = 0.0
         self._seen = False
+        self._backwards = False
 
     def time_of(self, frame: av.VideoFrame) -> float:
-        """Seconds since the stream start; frames without pts continue from the previous one."""
+        """Seconds since the stream start; frames without pts continue from the previous one, and
+        a pts going backwards (a broken file) is held at the previous frame's time."""
         pts = frame.pts
         if pts is None or not self._tb:
             t = self.last + self._step if self._seen else 0.0
@@ -203,6 +233,10 @@ class _Clock:
             if self._origin is None:
                 self._origin = pts if self._start is None else min(self._start, pts)
             t = (pts - self._origin) * self._tb
+            if self._seen and t < self.last:
+                if not self._backwards:
+                    log.warning("frame timestamps go backwards (%.3f s after %.3f s); holding them", t, self.last)
+                self._backwards, t = True, self.last
         self.last, self._seen = t, True
         return t
 
