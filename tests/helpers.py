@@ -27,6 +27,16 @@ def make_footage(folder: Path) -> dict[str, Path]:
     return {"a": folder / "a.mp4", "b": folder / "b.mp4"}
 
 
+def footage_library(root: Path, name: str = "lib", footage: Path | None = None, **settings):
+    """(library at root/name with make_footage ingested, footage files): tiny model unless told."""
+    from rag_video import open_library
+
+    files = make_footage(footage or root / "footage")
+    library = open_library(root / name, workers=1, **(settings or TINY))
+    library.ingest([files["a"].parent])
+    return library, files
+
+
 def make_three(folder: Path) -> list[Path]:
     """a.mp4 and b.mp4 of make_footage plus c.mp4 (two 30-frame shots), sorted."""
     files = make_footage(folder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import synth
 from click.testing import CliRunner
-from helpers import TINY, make_footage
+from helpers import TINY, footage_library, make_footage
 
 from rag_video import open_library
 from rag_video.cli import main
@@ -42,9 +42,7 @@ def one_line(result) -> str:
 def libs(tmp_path_factory):
     """(embedded library, library without embeddings, footage folder)."""
     root = tmp_path_factory.mktemp("errors")
-    footage = make_footage(root / "footage")
-    embedded = open_library(root / "embedded", workers=1, **TINY)
-    embedded.ingest([footage["a"].parent])
+    embedded, footage = footage_library(root, "embedded")
     plain = open_library(root / "plain", workers=1, embed=False)
     plain.ingest([footage["a"].parent])
     return embedded.path, plain.path, footage

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 import synth
-from helpers import TINY, make_footage
+from helpers import TINY, footage_library, make_footage
 
 from rag_video import open_library
 from rag_video.cli import main
@@ -34,10 +34,7 @@ from rag_video.errors import UsageError
 def lib(tmp_path_factory):
     """a.mp4 (with a.json sidecar) and b.mp4, ingested and embedded with the tiny model."""
     root = tmp_path_factory.mktemp("rel")
-    files = make_footage(root / "clips")
-    library = open_library(root / "lib", workers=1, **TINY)
-    library.ingest([files["a"].parent])
-    library.files = files
+    library, library.files = footage_library(root, footage=root / "clips")
     return library
 
 
