@@ -79,6 +79,8 @@ def test_long_paragraphs_reuse_footage_whose_shots_are_shorter(lib, tmp_path):
     assert len(_frames(tmp_path / "o.mp4")) == round(sum(planned) * FPS)
     fill = m["shots"][4]
     assert fill["score"] is None and fill["reference"]["role"] == "previous shot's last frame"
+    credits = (tmp_path / "o.credits.txt").read_text()  # what is on screen in the fill is credited
+    assert "shot 4 (fill from previous shot's last frame" in credits
 
 
 def test_montage_cuts_several_matching_shots_and_each_clip_is_a_renders_row(lib, tmp_path):

@@ -58,3 +58,11 @@ def test_text_score_is_the_share_of_query_words_found():
     assert text_score("a cup of coffee", "Coffee cups on a saucer") == 1.0
     assert text_score("red cliffs at dawn", "cliffs at dusk") == 1 / 3
     assert text_score("the", "anything") == 0.0
+
+
+def test_a_forced_reuse_takes_the_best_candidate_even_when_another_shot_has_it():
+    scores = np.array([[0.9], [0.2]])
+    plan = _plan(2, {1: {"decision": "reuse"}})
+    choices = decide(plan, _ret(_rows(1), scores), reuse_threshold=0.75, fill_threshold=0.4)
+    assert [c.decision for c in choices] == ["reuse", "reuse"]
+    assert choices[1].candidate["shot_id"] == "s0:0" and "used again" in choices[1].reason["text"]
