@@ -66,3 +66,15 @@ def test_a_forced_reuse_takes_the_best_candidate_even_when_another_shot_has_it()
     choices = decide(plan, _ret(_rows(1), scores), reuse_threshold=0.75, fill_threshold=0.4)
     assert [c.decision for c in choices] == ["reuse", "reuse"]
     assert choices[1].candidate["shot_id"] == "s0:0" and "used again" in choices[1].reason["text"]
+
+
+def test_text_scores_agree_with_text_score():
+    from rag_video.generate.decide import _text_scores
+
+    queries = ["a cup of coffee", "red cliffs at dawn", "the"]
+    texts = ["Coffee cups on a saucer", "cliffs at dusk", None, "dawn over red cliffs"]
+    got = _text_scores(queries, texts)
+    for i, q in enumerate(queries):
+        for j, t in enumerate(texts):
+            want = text_score(q, t)
+            assert got[i, j] == (want if want > 0 else -np.inf)

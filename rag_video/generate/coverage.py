@@ -135,13 +135,12 @@ class Planner:
             need = [i for i in range(len(self.cov)) if self.short(i) and self.total(i) < self.durations[i] - _EPS]
             if not need:
                 break
-            allowed = np.full((len(need), len(self.rows)), -np.inf)
-            for r, i in enumerate(need):
-                for j, row in enumerate(self.rows):
-                    ok = (row["shot_id"] not in self.used and row["duration_s"] >= self.min_cut - _EPS
-                          and np.isfinite(self.scores[i, j]) and self.scores[i, j] >= self.floor[i])
-                    if ok:
-                        allowed[r, j] = self.scores[i, j]
+            free = np.asarray([r["shot_id"] not in self.used and r["duration_s"] >= self.min_cut - _EPS
+                               for r in self.rows])
+            sub = self.scores[need]
+            with np.errstate(invalid="ignore"):
+                ok = free[None, :] & np.isfinite(sub) & (sub >= np.asarray([self.floor[i] for i in need])[:, None])
+            allowed = np.where(ok, sub, -np.inf)
             columns = rank.assign_shots(allowed, candidate_source=[r["source_id"] for r in self.rows],
                                         candidate_start=[r["start_s"] for r in self.rows])
             progress = False

@@ -134,6 +134,24 @@ def text_score(query: str, text: str | None) -> float:
     return len(wanted & words(text)) / len(wanted) if wanted else 0.0
 
 
+def _text_scores(queries: list[str], texts: list[str | None]) -> np.ndarray:
+    """`text_score` of every query against every text; -inf where they share no word (no candidate)."""
+    out = np.full((len(queries), len(texts)), -np.inf)
+    having: dict[str, list[int]] = {}
+    for j, text in enumerate(texts):
+        for word in words(text):
+            having.setdefault(word, []).append(j)
+    for i, query in enumerate(queries):
+        wanted = words(query)
+        counts: dict[int, int] = {}
+        for word in wanted:
+            for j in having.get(word, ()):
+                counts[j] = counts.get(j, 0) + 1
+        for j, n in counts.items():
+            out[i, j] = n / len(wanted)
+    return out
+
+
 def _fetch(store: Store, keys: list[int]) -> list[dict]:
     if not keys:
         return []
@@ -160,11 +178,16 @@ def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
 
 def _eligible(plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, min_cut: float,
               letterbox: bool) -> np.ndarray:
-    for i, shot in enumerate(plan.shots):
-        for j, row in enumerate(rows):
-            if why_dropped(row, shot.duration_s, ratio, min_cut, letterbox):
-                scores[i, j] = -np.inf
-    return scores
+    """`scores` with -inf where `why_dropped` would refuse the pair (vectorised over the plan)."""
+    if not rows:
+        return scores
+    length = np.asarray([r["duration_s"] for r in rows], np.float64)
+    need = np.asarray([min_length(s.duration_s, min_cut) for s in plan.shots], np.float64)
+    ok = length[None, :] >= need[:, None] - _EPS
+    if not letterbox:
+        kept = np.asarray([kept_area((r["width"], max(r["height"], 1)), (ratio, 1.0)) for r in rows])
+        ok &= (kept >= MIN_AREA_KEPT)[None, :]
+    return np.where(ok, scores, -np.inf)
 
 
 def _dropped(plan: Plan, hits: list[list[tuple[dict, float]]], ratio: float, min_cut: float,
@@ -209,9 +232,7 @@ def _vector_candidates(searcher: Searcher, plan: Plan, ratio: float, min_cut: fl
 def _text_candidates(store: Store, plan: Plan, ratio: float, min_cut: float, letterbox: bool) -> Retrieval:
     hits = [dict(text_match_scores(store, s.text, limit=CANDIDATES_PER_SHOT)) for s in plan.shots]
     rows = _with_next_shots(store, _fetch(store, sorted({k for h in hits for k in h})))
-    scores = np.asarray([[text_score(s.text, r["text"]) for r in rows] for s in plan.shots], np.float64)
-    scores = scores.reshape(len(plan.shots), len(rows))
-    scores[scores <= 0] = -np.inf  # a shot sharing no word with the planned text is no candidate
+    scores = _text_scores([s.text for s in plan.shots], [r["text"] for r in rows])
     by_key = {r["row_key"]: j for j, r in enumerate(rows)}
     listed = [[(rows[by_key[k]], scores[i, by_key[k]]) for k in h if k in by_key] for i, h in enumerate(hits)]
     dropped = _dropped(plan, listed, ratio, min_cut, letterbox)
