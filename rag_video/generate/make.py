@@ -259,7 +259,7 @@ def build_manifest(run_id: str, script: Path, store: Store, out: Path, plan: Pla
     shots, placements = [], iter(report.segments)
     for job in jobs:
         entry = asdict(job)
-        placed = [next(placements) for _ in range(max(1, len(job.source)) if job.decision == "reuse" else 1)]
+        placed = [next(placements) for _ in range(len(job.source) if job.decision == "reuse" else 1)]
         for clip, where in zip(entry["source"], placed if job.decision == "reuse" else []):
             clip.update(out_start_s=where.start_s, out_end_s=where.end_s)
         entry.update(out_start_s=placed[0].start_s, out_end_s=placed[-1].end_s)

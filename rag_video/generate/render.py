@@ -206,6 +206,8 @@ def render_job(job: ShotJob, jobs: list[ShotJob], generator: Generator, draft: G
 def segment_for(job: ShotJob) -> list[Segment]:
     """The assembly segments that show `job`: one per clip of a reuse, one file otherwise."""
     if job.decision == "reuse":
+        if not job.source:
+            raise ValueError(f"shot {job.index + 1}: a reuse needs at least one source clip")
         return [Segment("source", path=c["path"], in_s=c["in_s"], out_s=c["out_s"], duration_s=c["duration_s"],
                         handle_before_s=c.get("handle_before_s", 0.0), handle_after_s=c.get("handle_after_s", 0.0),
                         caption=job.caption, crop=c.get("crop"), speed=c.get("speed") or 1.0,
