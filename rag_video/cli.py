@@ -414,7 +414,7 @@ def _print_make(manifest: dict) -> None:
         emit_json(manifest)
         return
     rows = [{"#": s["index"] + 1, "decision": s["decision"], "score": s["score"],
-             "covered by": (s["reason"].get("coverage") or {}).get("method") or "",
+             "covered by": ((s.get("reason") or {}).get("coverage") or {}).get("method") or "",
              "source": " + ".join(c["shot_id"] for c in s["source"]) or None, "generator": s["generator"],
              "seconds": s["seconds"], "text": clip(s["text"], 50)} for s in manifest["shots"]]
     print_table(rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)", whole=["source"])
