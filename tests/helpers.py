@@ -16,6 +16,13 @@ STARTS_A = [0, 30, 55]
 STARTS_B = [0, 40]
 
 
+def fault_env(faults: dict | str | Path) -> dict[str, str]:
+    """Environment that loads tests/faults.py as a rag_video.hooks plug-in with `faults` (a dict,
+    or the path of a JSON file)."""
+    value = json.dumps(faults) if isinstance(faults, dict) else str(faults)
+    return {"RAG_VIDEO_PLUGINS": str(Path(__file__).with_name("faults.py")), "RAG_VIDEO_FAULTS": value}
+
+
 def make_footage(folder: Path) -> dict[str, Path]:
     """Write a.mp4 (3 shots, 90 frames) and b.mp4 (2 shots, 70 frames) with a JSON sidecar for a."""
     folder.mkdir(parents=True, exist_ok=True)

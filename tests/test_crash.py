@@ -1,5 +1,5 @@
-"""Crash and resume: kill ingest at named points (test hook) and with a real SIGKILL; the next run
-must end with exactly the rows of a clean run."""
+"""Crash and resume: kill ingest at named points (tests/faults.py, a hooks plug-in) and with a real
+SIGKILL; the next run must end with exactly the rows of a clean run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import TINY, clean_snapshot, make_three, snapshot
+from helpers import TINY, clean_snapshot, fault_env, make_three, snapshot
 
 from rag_video import open_library
 
@@ -40,7 +40,7 @@ def clean(footage, tmp_path_factory):
 def test_named_crash_points_resume_to_a_clean_library(point, batch, footage, clean, tmp_path):
     """With one source per commit the crash lands between sources; with 32 the three files share
     one batch, so it lands between that batch's writes."""
-    proc = _cli(tmp_path / "lib", footage, {"RAG_VIDEO_TEST_CRASH": point, "RAG_VIDEO_COMMIT_BATCH": batch})
+    proc = _cli(tmp_path / "lib", footage, {**fault_env({"kill_at": point}), "RAG_VIDEO_COMMIT_BATCH": batch})
     proc.communicate(timeout=300)
     assert proc.returncode == 137
     resumed = _cli(tmp_path / "lib", footage)

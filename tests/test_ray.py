@@ -14,11 +14,11 @@ import pytest
 
 import synth
 from conftest import DATA
-from helpers import TINY, clean_snapshot, make_three, snapshot
+from helpers import TINY, clean_snapshot, fault_env, make_three, snapshot
 
 from rag_video import open_library
 from rag_video.errors import UsageError
-from rag_video.ingest.ray_runner import INSTALL_HINT, WORKER_CRASH_ENV
+from rag_video.ingest.ray_runner import INSTALL_HINT
 
 ray = pytest.importorskip("ray")
 
@@ -26,7 +26,22 @@ SAMPLE = DATA / "bigbuckbunny.mp4"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def local_ray():
+def worker_faults(tmp_path_factory):
+    """The faults file every Ray worker of this module reads (tests/faults.py); empty: no faults."""
+    path = tmp_path_factory.mktemp("faults") / "faults.json"
+    path.write_text("")
+    saved = {k: os.environ.get(k) for k in fault_env(path)}
+    os.environ.update(fault_env(path))  # before ray.init: the workers inherit it
+    yield path
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray(worker_faults):
     """One local Ray for the module; the runner uses it as it is and leaves it running."""
     import logging
 
@@ -97,28 +112,33 @@ def test_bad_files_become_the_same_failed_rows_as_locally(footage, tmp_path):
     assert all(rows[str(p)]["status"] == "failed" and rows[str(p)]["error"] for p in bad.values())
 
 
-def test_worker_killed_once_is_retried_and_the_job_completes(footage, clean, tmp_path, monkeypatch):
+def test_worker_killed_once_is_retried_and_the_job_completes(footage, clean, tmp_path, worker_faults):
     marker = tmp_path / "killed-once"
-    monkeypatch.setenv(WORKER_CRASH_ENV, f"c.mp4=once:{marker}")
+    worker_faults.write_text(json.dumps({"kill_worker": {"name": "c.mp4", "mode": "once", "file": str(marker)}}))
     lib = open_library(tmp_path / "lib", **TINY)
-    summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    try:
+        summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    finally:
+        worker_faults.write_text("")
     assert marker.exists()  # the worker really died on c.mp4 once
     assert (summary.ingested, summary.failed, summary.failures) == (3, 0, [])
     assert snapshot(lib) == clean
 
 
-def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footage, clean, tmp_path, monkeypatch):
+def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footage, clean, tmp_path, worker_faults):
     attempts = tmp_path / "attempts.log"
-    monkeypatch.setenv(WORKER_CRASH_ENV, f"c.mp4=always:{attempts}")
+    worker_faults.write_text(json.dumps({"kill_worker": {"name": "c.mp4", "mode": "always", "file": str(attempts)}}))
     lib = open_library(tmp_path / "lib", **TINY)
-    summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    try:
+        summary = lib.ingest(footage, embed=False, ray="local", workers=2)
+    finally:
+        worker_faults.write_text("")
     assert len(attempts.read_text().splitlines()) == 3  # first try + max_retries=2
     assert (summary.ingested, summary.failed) == (2, 1)
     assert summary.failures == [{"path": str(footage[2]), "error": "worker crashed 3 times processing this file"}]
     assert _sources(lib)[str(footage[2])]["status"] == "failed"
     assert not [r for r in lib.shots().to_pylist() if r["path"] == str(footage[2])]
 
-    monkeypatch.delenv(WORKER_CRASH_ENV)
     resumed = lib.ingest(footage, embed=False, ray="local")
     assert (resumed.ingested, resumed.unchanged, resumed.failed) == (1, 2, 0)
     assert snapshot(lib) == clean
@@ -128,7 +148,8 @@ def test_cli_ingest_ray_starts_its_own_ray_survives_a_killed_worker_and_prints_o
     """`rag-video ingest --ray` in a fresh process: a private local Ray, a worker killed once, and
     stdout still exactly the local runner's JSON document (Ray's own chatter goes to stderr)."""
     marker = tmp_path / "killed-once"
-    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", WORKER_CRASH_ENV: f"a.mp4=once:{marker}"}
+    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0",
+           **fault_env({"kill_worker": {"name": "a.mp4", "mode": "once", "file": str(marker)}})}
     cmd = [sys.executable, "-m", "rag_video", "--library", str(tmp_path / "lib"), "ingest", *map(str, footage),
            "--no-embed", "--model", TINY["model"], "--ray", "--json"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

@@ -9,7 +9,6 @@ or an extra source row at a path; `cleanup()` at the start of the next run remov
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,42 +16,17 @@ import numpy as np
 import pyarrow as pa
 
 from rag_video import schema
+from rag_video import hooks
 from rag_video.ingest.analyze import FileResult, now_utc
 from rag_video.store import Store, sql_in, sql_str
 
 log = logging.getLogger(__name__)
-CRASH_ENV = "RAG_VIDEO_TEST_CRASH"  # test hook: after_sources=N | between_writes | inside_write
-
-
-class _CrashHook:
-    """Kills the process at a named point, for crash-and-resume tests. Inert unless the env is set."""
-
-    def __init__(self) -> None:
-        self.spec = os.environ.get(CRASH_ENV, "")
-        self.commits = 0
-
-    def at(self, point: str) -> None:
-        if not self.spec:
-            return
-        name, _, count = self.spec.partition("=")
-        if point == "after_source":
-            self.commits += 1
-            if name == "after_sources" and self.commits >= int(count or 1):
-                os._exit(137)
-        elif name == point:
-            os._exit(137)
-
-
-crash = _CrashHook()
-
-
 def _rows_reader(table: pa.Table) -> pa.RecordBatchReader:
     """Stream the shots write in two batches, so a crash can land inside one Lance write."""
     def batches() -> Iterator[pa.RecordBatch]:
         half = max(1, table.num_rows // 2)
         for i, batch in enumerate(table.to_batches(max_chunksize=half)):
-            if i == 1:
-                crash.at("inside_write")
+            hooks.fire("commit.shots_chunk", index=i)
             yield batch
 
     return pa.RecordBatchReader.from_batches(table.schema, batches())
@@ -100,12 +74,12 @@ def _commit_batch(store: Store, batch: list[Ready], dim: int) -> None:
     with_shots = [ready for ready in batch if ready[0].ok and ready[0].shots]
     if with_shots:
         write_shots(store, with_shots, dim)
-        crash.at("between_writes")
+        hooks.fire("commit.shots_written")
     sources = [result.source for result, _, _ in batch]
     store.upsert("sources", "source_id", schema.to_table(sources, schema.SOURCES), schema.SOURCES)
     retire_paths(store, {src["path"]: src["source_id"] for src in sources})
-    for _ in batch:
-        crash.at("after_source")
+    for result, _, _ in batch:
+        hooks.fire("commit.source_committed", source_id=result.source["source_id"])
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from rag_video import progress
+from rag_video import hooks, progress
 from rag_video.ingest import commit as committer
 from rag_video.ingest.analyze import (
     FileResult,
@@ -54,6 +54,7 @@ class IngestSummary:
 
 def run_worker(candidate: Candidate, options: IngestOptions) -> FileResult:
     """Analyze one file; any unexpected error becomes a failed result, never a lost batch."""
+    hooks.fire("worker.analyze", path=candidate.path)
     try:
         return analyze_file(candidate.path, candidate.source_id, candidate.size, candidate.mtime, options)
     except Exception as exc:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import pickle
 import re
 import sys
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'rag-video[ray]'"
 LOCAL = "local"
-WORKER_CRASH_ENV = "RAG_VIDEO_TEST_WORKER_CRASH"  # test hook: "NAME=once:MARKER" | "NAME=always:LOG"
 
 
 def require_ray() -> Any:
@@ -121,32 +119,9 @@ def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
 
 
 # ---- worker side ---------------------------------------------------------------------------
-def _crash_hook(spec: str, path: Path) -> None:
-    """Test hook: kill this worker process while it works on file NAME — `once` (the MARKER file
-    remembers it happened) or `always` (each attempt appends a line to LOG). Inert when unset."""
-    if not spec:
-        return
-    name, _, mode = spec.partition("=")
-    if path.name != name:
-        return
-    kind, _, file = mode.partition(":")
-    if kind == "once":
-        if Path(file).exists():
-            return
-        Path(file).touch()
-    elif kind == "always":
-        with open(file, "a") as fh:
-            fh.write(f"{os.getpid()}\n")
-    else:
-        return
-    os._exit(137)
-
-
-def analyze_row(row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool,
-                crash_spec: str = "") -> dict[str, Any]:
+def analyze_row(row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool) -> dict[str, Any]:
     """Ray Data `map` function: one candidate row in, one packed result row out."""
     candidate = Candidate(Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"])
-    _crash_hook(crash_spec, candidate.path)
     return pack(run_worker(candidate, options), keep_keyframes)
 
 
@@ -257,13 +232,11 @@ def build_dataset(ray: Any, todo: list[Candidate], options: IngestOptions, encod
                   plan: RayPlan):
     """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor pool."""
     items = [{"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id} for c in todo]
-    crash_spec = os.environ.get(WORKER_CRASH_ENV, "")
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     with warnings.catch_warnings():
         # Ray Data deprecates ray_remote_args but names no other way to bound task retries
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None,
-                                            "crash_spec": crash_spec},
+        ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None},
                     compute=ray.data.TaskPoolStrategy(size=plan.workers), num_cpus=1,
                     max_retries=plan.max_retries)
     if encoder is None:
