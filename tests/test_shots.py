@@ -361,13 +361,13 @@ def test_transnet_windows_match_reference(transnet_clip, transnet_run):
     """The streaming windows give exactly the predictions of TransNetV2.predict_frames."""
     import torch
 
-    from rag_video.ingest import shots
+    from rag_video.ingest.detect import transnet
 
     frames, _ = transnet_clip
     _, streamed, _ = transnet_run
     rgb = torch.from_numpy(np.stack([f[..., ::-1] for f in frames]).copy())
     with torch.inference_mode():
-        reference, _ = shots._transnet_model().predict_frames(rgb, quiet=True)
+        reference, _ = transnet._transnet_model().predict_frames(rgb, quiet=True)
     np.testing.assert_allclose(streamed, reference.numpy(), atol=1e-5)
 
 

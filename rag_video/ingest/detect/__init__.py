@@ -1,0 +1,1 @@
+"""Shot detectors: the contract (:mod:`.base`) and one module per detector family."""
