@@ -13,8 +13,9 @@ import pytest
 from conftest import DATA
 from synth import write_video
 
-from rag_video.generate import export
-from rag_video.generate.export import ManifestError
+from rag_video.generate import export, storyboard
+from rag_video.generate import manifest as manifest_io
+from rag_video.generate.manifest import ManifestError
 from rag_video.ingest.keyframes import thumbnail_jpeg
 from rag_video.media.subtitles import parse_srt
 
@@ -176,7 +177,7 @@ class _Collect(HTMLParser):
 
 
 def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp_path):
-    path = export.write_html(manifest, thumbnails, tmp_path / "OUT.html")
+    path = storyboard.write_html(manifest, thumbnails, tmp_path / "OUT.html")
     doc = path.read_text(encoding="utf-8")
     parser = _Collect()
     parser.feed(doc)
@@ -192,7 +193,7 @@ def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp
     # thumbnails: chosen (bbb#0, forest#3) + candidates with a thumbnail (bbb#0, city#1, forest#3); fill has none
     srcs = [img["src"] for img in parser.imgs]
     assert len(srcs) == 5
-    assert sorted(srcs) == sorted(export._data_uri(thumbnails[s]) for s in ("bbb#0", "bbb#0", "city#1", "forest#3", "forest#3"))
+    assert sorted(srcs) == sorted(storyboard._data_uri(thumbnails[s]) for s in ("bbb#0", "bbb#0", "city#1", "forest#3", "forest#3"))
     assert doc.count('class="cand chosen"') == 2 and doc.count('class="nothumb"') == 1
     for needle in ("1 reuse", "1 restyle", "1 fill", "4.60</b> s", "320×180", "tiny-sd · 4 steps",
                    "score 0.310 ≥ reuse 0.280", "fill 0.200 ≤ score 0.240 &lt; reuse 0.280", "set by the script: fill (score 0.100)",
@@ -201,17 +202,17 @@ def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp
 
 
 def test_html_without_thumbnails_has_no_images(manifest, tmp_path):
-    doc = export.write_html(manifest, None, tmp_path / "OUT.html").read_text(encoding="utf-8")
+    doc = storyboard.write_html(manifest, None, tmp_path / "OUT.html").read_text(encoding="utf-8")
     assert "<img" not in doc and doc.count('class="nothumb"') == 4
 
 
 def test_reason_summary_by_decision():
-    m = export.parse_manifest({"fps": 25, "size": [4, 4], "duration_s": 3, "shots": [
+    m = manifest_io.parse_manifest({"fps": 25, "size": [4, 4], "duration_s": 3, "shots": [
         _shot(0, 0, 1, "reuse", score=0.3, reason=_reason(0.3)),
         _shot(1, 1, 1, "restyle", score=0.2, reason=_reason(0.2)),
         _shot(2, 2, 1, "fill", score=0.19, reason=_reason(0.19, runner_up=0.18)),
         _shot(3, 3, 1, "fill")]})
-    assert [export.reason_summary(s) for s in m.shots] == [
+    assert [storyboard.reason_summary(s) for s in m.shots] == [
         "score 0.300 ≥ reuse 0.280", "fill 0.200 ≤ score 0.200 < reuse 0.280",
         "score 0.190 < fill 0.200 · runner-up 0.180", "no candidate"]
 
@@ -250,7 +251,7 @@ def test_srt_skips_shots_without_caption(manifest, tmp_path):
 
 def test_manifest_json_round_trips(manifest, tmp_path):
     manifest["extra"] = {"kept": True, "where": tmp_path}
-    text = export.write_manifest(manifest, tmp_path / "OUT.manifest.json").read_text(encoding="utf-8")
+    text = manifest_io.write_manifest(manifest, tmp_path / "OUT.manifest.json").read_text(encoding="utf-8")
     assert text.startswith('{\n  "run_id": "r1",')
     back = json.loads(text)
     expected = copy.deepcopy(manifest)
@@ -264,6 +265,6 @@ def test_bad_manifest_names_the_field(manifest, tmp_path):
         export.write_otio(manifest, tmp_path / "OUT.otio")
     del manifest["shots"][1]["decision"]
     with pytest.raises(ManifestError, match=r"^manifest: shots\.1\.decision: Field required$"):
-        export.storyboard_html(manifest, {})
+        storyboard.storyboard_html(manifest, {})
     with pytest.raises(ManifestError, match="not JSON"):
-        export.manifest_json({"score": float("nan")})
+        manifest_io.manifest_json({"score": float("nan")})

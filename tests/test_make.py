@@ -149,12 +149,12 @@ def test_crossfade_and_letterbox_keep_the_duration(lib, tmp_path):
 
 
 def test_failure_leaves_no_partial_outputs(lib, tmp_path, monkeypatch):
-    from rag_video.generate import export
+    from rag_video.generate import storyboard
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export, "write_html", boom)
+    monkeypatch.setattr(storyboard, "write_html", boom)
     with pytest.raises(RuntimeError):
         lib.make(_script(tmp_path, MIXED), tmp_path / "f.mp4", size=SIZE, fps=FPS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["board.yaml"]

@@ -18,7 +18,8 @@ from pathlib import Path
 from rag_video import schema
 from rag_video.errors import UsageError
 from rag_video.generate import decide as deciding
-from rag_video.generate import export
+from rag_video.generate import export, storyboard
+from rag_video.generate import manifest as manifest_io
 from rag_video.generate.assemble import assemble
 from rag_video.generate.base import Generator
 from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
@@ -287,9 +288,9 @@ def write_outputs(manifest: dict, out: Path, thumbnails: dict, run_id: str, vide
               if name != "srt" or export.has_captions(manifest)}
     temps = {name: _tmp(path, run_id) for name, path in finals.items()}
     try:
-        export.write_manifest(manifest, temps["manifest"])
+        manifest_io.write_manifest(manifest, temps["manifest"])
         export.write_otio(manifest, temps["otio"])
-        export.write_html(manifest, thumbnails, temps["html"])
+        storyboard.write_html(manifest, thumbnails, temps["html"])
         if "srt" in temps:
             export.write_srt(manifest, temps["srt"])
         export.write_credits(manifest, temps["credits"])
