@@ -14,6 +14,9 @@ segment beside its video: the sources' own audio (silence for segments without a
 trimmed to the video and faded out, or none. Captions go to an SRT file and, with
 ``burn_subtitles``, onto the frames. The mp4 is written under a temporary name and renamed at the
 end: a failure anywhere leaves neither the output nor the temporary file (nor the SRT).
+
+This module owns the timing and the orchestration; a segment's frames come from
+`segment_frames`, its sound from `soundtrack`.
 """
 
 from __future__ import annotations
@@ -31,15 +34,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag_video.generate.segment_frames import blend, segment_frames
+from rag_video.generate.soundtrack import SAMPLE_RATE, AudioTrack, parse_audio
 from rag_video.media.clip import (
     check_fit,
-    clip_duration_frames,
-    conform_frame,
-    iter_clip,
-    read_audio,
 )
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
-from rag_video.media.probe import MediaError, VideoInfo, check_readable, probe
+from rag_video.media.probe import MediaError, VideoInfo, probe
 from rag_video.media.subtitles import format_srt, strip_tags
 from rag_video.store import atomic_write_text
 
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 KINDS = ("source", "frames", "file")
 TRANSITIONS = ("cut", "crossfade")
 AUDIO_MODES = ("sources", "none")
-SAMPLE_RATE = 48000
-_DECLICK_S = 0.005  # ramp at every audio cut, against clicks
-_EPS = 1e-6
 
 
 @dataclass
@@ -248,150 +246,6 @@ def _plan(segments: Sequence[Segment], rate: Fraction, transition: str, crossfad
     return plans
 
 
-# ------------------------------------------------------------------------------------ frames
-
-
-def _held(frames: Iterator[np.ndarray], before: int, after: int) -> Iterator[np.ndarray]:
-    """``frames`` with its first frame repeated ``before`` times ahead and its last ``after`` behind."""
-    last = None
-    for k, frame in enumerate(frames):
-        if k == 0:
-            for _ in range(before):
-                yield frame
-        last = frame
-        yield frame
-    if last is None:
-        raise MediaError("segment produced no frames")
-    for _ in range(after):
-        yield last
-
-
-def _available(want: int, handle_s: float, rate: Fraction) -> int:
-    return max(0, min(want, int(math.floor(handle_s * rate + _EPS))))
-
-
-def _file_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
-    seg = plan.seg
-    src_rate = rate / Fraction(seg.speed).limit_denominator(10_000)  # source ticks per output second
-    content = plan.n
-    if seg.kind == "source" and seg.out_s is not None:
-        content = min(plan.n, max(1, clip_duration_frames(seg.in_s, seg.out_s, src_rate)))
-    short = plan.n - content  # a range shorter than planned holds its last frame
-    pre = _available(plan.pre, min(seg.handle_before_s, seg.in_s), src_rate)
-    post = _available(plan.post, seg.handle_after_s, src_rate) if short == 0 else 0
-    plan.held = (plan.pre - pre) + (plan.post - post) + short
-    rotation = seg.rotation if seg.rotation is not None else (plan.info.rotation if plan.info else 0)
-    start = max(0.0, seg.in_s - float(pre / src_rate))
-    clip = iter_clip(seg.path, start, pre + content + post, fps=src_rate, size=size, fit=fit, rotation=rotation,
-                     crop=seg.crop, crop_origin_s=seg.in_s)
-    return _held(clip, plan.pre - pre, plan.post - post + short)
-
-
-def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
-    frames = plan.seg.frames
-    plan.held = plan.pre + plan.post
-    if isinstance(frames, Sequence):
-        if len(frames) == 0:
-            raise ValueError(f"segment {plan.index}: frames is empty")
-        picks = (frames[min(len(frames) - 1, k * len(frames) // plan.n)] for k in range(plan.n))
-    else:
-        picks = _take_or_hold(iter(frames), plan.n, plan.index)
-    return _held((conform_frame(_check_frame(f, plan.index), size, fit) for f in picks), plan.pre, plan.post)
-
-
-def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.ndarray]:
-    last = None
-    for k in range(n):
-        nxt = next(it, None)
-        if nxt is None and last is None:
-            raise ValueError(f"segment {index}: frames is empty")
-        last = nxt if nxt is not None else last
-        yield last
-
-
-def _check_frame(frame: np.ndarray, index: int) -> np.ndarray:
-    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        desc = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"segment {index}: frames must be HxWx3 uint8 RGB, got {desc}")
-    return frame
-
-
-def _segment_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
-    """``pre + n + post`` conformed frames of the plan's segment."""
-    if plan.seg.kind == "frames":
-        return _memory_frames(plan, size, fit)
-    return _file_frames(plan, rate, size, fit)
-
-
-def _blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
-    import cv2
-
-    return cv2.addWeighted(a, 1.0 - alpha, b, alpha, 0.0)
-
-
-# ------------------------------------------------------------------------------------ audio
-
-
-def _parse_audio(audio: str | os.PathLike[str] | None) -> tuple[str, Path | None]:
-    if audio is None or (isinstance(audio, str) and audio == "none"):
-        return "none", None
-    if isinstance(audio, str) and audio == "sources":
-        return "sources", None
-    music = check_readable(audio)
-    return "music", music
-
-
-def _ramp(samples: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
-    """Linear fade-in over ``n_in`` and cosine fade-out over ``n_out`` samples, in place."""
-    m = samples.shape[1]
-    n_in, n_out = min(n_in, m), min(n_out, m)
-    if n_in:
-        samples[:, :n_in] *= np.linspace(0.0, 1.0, n_in, endpoint=False, dtype=np.float32)
-    if n_out:
-        samples[:, m - n_out:] *= (0.5 + 0.5 * np.cos(np.linspace(0, math.pi, n_out, dtype=np.float32)))
-    return samples
-
-
-class _AudioTrack:
-    """Produces each segment's block of samples (exact sample boundaries from frame boundaries)."""
-
-    def __init__(self, mode: str, music: Path | None, plans: list[_Plan], rate: Fraction, total_frames: int,
-                 music_fade_s: float) -> None:
-        self.mode = mode
-        self.rate = rate
-        self.plans = plans
-        self.music: np.ndarray | None = None
-        if mode == "music":
-            seconds = float(total_frames / rate)
-            self.music = read_audio(music, 0.0, seconds, SAMPLE_RATE, channels=2)
-            if self.music is None:
-                raise MediaError(f"music file has no audio: {music}")
-            _ramp(self.music, int(_DECLICK_S * SAMPLE_RATE), int(max(0.0, music_fade_s) * SAMPLE_RATE))
-        self.enabled = mode == "music" or (mode == "sources" and any(self._has_audio(p) for p in plans))
-
-    def _has_audio(self, plan: _Plan) -> bool:
-        return plan.seg.audio and plan.seg.speed == 1 and plan.info is not None and plan.info.has_audio
-
-    def _sample(self, frame: int) -> int:
-        return int(round(frame * SAMPLE_RATE / self.rate))
-
-    def block(self, plan: _Plan) -> np.ndarray:
-        """Samples ``(2, m)`` for the plan's frame span."""
-        lo, hi = self._sample(plan.start), self._sample(plan.end)
-        if self.music is not None:
-            return self.music[:, lo:hi]
-        if hi <= lo or not self._has_audio(plan):
-            return np.zeros((2, max(0, hi - lo)), dtype=np.float32)
-        seg = plan.seg
-        span = hi - lo if seg.out_s is None else min(hi - lo, max(1, round((seg.out_s - seg.in_s) * SAMPLE_RATE)))
-        got = read_audio(seg.path, seg.in_s, seg.in_s + span / SAMPLE_RATE, SAMPLE_RATE, channels=2)
-        block = np.zeros((2, hi - lo), dtype=np.float32)
-        if got is not None:
-            block[:, :span] = got[:, :span]
-        declick = int(_DECLICK_S * SAMPLE_RATE)
-        return _ramp(block[:, : hi - lo], declick, declick)
-
-
 # ------------------------------------------------------------------------------------ subtitles
 
 
@@ -466,7 +320,7 @@ def _take(it: Iterator[np.ndarray], plan: _Plan) -> np.ndarray:
     return frame
 
 
-def _render(plans: list[_Plan], out: _Output, audio: _AudioTrack, rate: Fraction, size: tuple[int, int],
+def _render(plans: list[_Plan], out: _Output, audio: AudioTrack, rate: Fraction, size: tuple[int, int],
             fit: str) -> None:
     """Stream every segment: its audio block, its crossfade with the previous tail, its own frames."""
     tail: list[np.ndarray] = []
@@ -475,10 +329,10 @@ def _render(plans: list[_Plan], out: _Output, audio: _AudioTrack, rate: Fraction
             out.writer.write_audio(audio.block(plan))
         if plan.n == 0:
             continue
-        with contextlib.closing(_segment_frames(plan, rate, size, fit)) as it:
+        with contextlib.closing(segment_frames(plan, rate, size, fit)) as it:
             f_in = plan.xfade_in
             for k in range(f_in):
-                out.write(_blend(tail[k], _take(it, plan), (k + 1) / (f_in + 1)))
+                out.write(blend(tail[k], _take(it, plan), (k + 1) / (f_in + 1)))
             after_prev = plans[plan.index - 1].post if plan.index else 0
             before_next = _before_next(plans, plan)
             for _ in range(plan.n - after_prev - before_next):
@@ -544,13 +398,13 @@ def assemble(segments: Sequence[Segment], out_path: str | os.PathLike[str], *, f
     t0 = time.perf_counter()
     _check_args(segments, size, fit, transition, crossfade_s)
     rate = frame_rate(fps)
-    mode, music = _parse_audio(audio)
+    mode, music = parse_audio(audio)
     infos = _probe_all(segments)
     plans = _plan(segments, rate, transition, crossfade_s, infos)
     total = plans[-1].end
     if total == 0:
         raise ValueError(f"segments last less than one frame at {float(rate):g} fps")
-    track = _AudioTrack(mode, music, plans, rate, total, music_fade_s)
+    track = AudioTrack(mode, music, plans, rate, total, music_fade_s)
     out_path = Path(out_path)
     srt = Path(subtitles_path) if subtitles_path is not None else None
     srt_tmp = temporary_path(srt) if srt is not None else None
