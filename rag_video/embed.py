@@ -7,6 +7,11 @@ preprocesses frames in batched torch ops (no PIL per image) and returns float32,
 vectors, whatever precision the model ran in.
 
 torch and open_clip are imported inside the functions that need them; `model_dim` never imports them.
+
+Why one module of ~590 lines for now: registry, weights policy, device choice, preprocessing and
+the encoder are separate sections with downward calls only; issue 11 splits them into
+`embed/{registry,weights,preprocess,encoder}.py` together with the encoder config stored with the
+table, a change of its own that this module's callers have to follow.
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ files with their errors, embedding coverage by model, most-used and never-used s
 
 Output: terminal tables (`print_stats`), one JSON document (`LibraryStats.to_json`), or a
 self-contained HTML page with inline SVG charts (`render_html`; no script, no external assets).
+
+Why one module of ~500 lines: it is the report catalogue — each report's SQL sits beside its
+table and chart description, so a report reads in one place; the rendering helpers at the end
+(tables, JSON, inline SVG) serve only these reports. Splitting SQL from rendering would pull every
+report in two.
 """
 
 from __future__ import annotations
