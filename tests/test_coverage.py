@@ -14,6 +14,7 @@ import synth
 from rag_video import open_library
 from rag_video.generate import coverage as cover
 from rag_video.generate import reframe
+from rag_video.media.clip import window_at
 
 FPS = 25
 # Four landscape sources, three shots each of 1.6-2.2 s (so every source shot is shorter than a
@@ -235,7 +236,7 @@ def test_reframe_window_follows_a_moving_subject(tmp_path):
     def inside(c):
         hits = 0
         for k, x in enumerate(lefts):
-            left, _ = reframe.window_at(c, k / FPS)
+            left, _ = window_at(c, k / FPS)
             hits += left * 320 - 1 <= x and x + SUBJECT <= (left + c["w"]) * 320 + 1
         return hits / len(lefts)
 
@@ -370,3 +371,21 @@ def test_a_forced_reuse_too_short_for_any_method_holds_its_last_frame():
     cover.hold_to(covs[0], 4.0, rows)
     assert covs[0].method == "hold" and covs[0].hold_s == pytest.approx(2.8)
     assert covs[0].pieces[0].length_s == pytest.approx(4.0) and covs[0].pieces[0].speed == 1.0
+
+
+def test_one_decode_serves_the_trim_and_the_reframe(tmp_path, monkeypatch):
+    from rag_video.generate import trim
+    from rag_video.generate.make import _clip
+    from rag_video.media import clip as media_clip
+
+    path = tmp_path / "subject.mp4"
+    lefts = _moving_subject(path)
+    rows = [{"shot_id": "s:0", "path": str(path), "start_s": 0.0, "end_s": len(lefts) / FPS, "fps": FPS,
+             "width": 320, "height": 180}]
+    own = trim.best_trim_start(path, 0.0, 3.0, 2.0)
+    assert trim.best_trim_start(path, 0.0, 3.0, 2.0, sampled=trim.sample_range(path, 0.0, 3.0)) == own
+    reads = []
+    real = media_clip.read_clip
+    monkeypatch.setattr(media_clip, "read_clip", lambda *a, **k: reads.append(a) or real(*a, **k))
+    made = _clip(rows, cover.Piece([0], length_s=2.0), 3.0, (90, 160), "auto")
+    assert len(reads) == 1 and made["in_s"] == own and made["crop"]["mode"] == "reframe"

@@ -306,7 +306,7 @@ def _allowed(plan: Plan, scores: np.ndarray, fill_th: float) -> np.ndarray:
     return allowed
 
 
-def _continues_test(ret: Retrieval, allowed: np.ndarray, floor: list[float]):
+def _continues_test(ret: Retrieval, floor: list[float]):
     emb = None
     if ret.mode == "vector" and ret.rows and all(r.get("embedding") is not None for r in ret.rows):
         emb = np.asarray([r["embedding"] for r in ret.rows], np.float32)
@@ -358,7 +358,7 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
              for i, (_, _, _, d, _) in enumerate(pre)]
     covs = cover.Planner([s.duration_s for s in plan.shots], rows, allowed, primary, floor, fps=fps,
                          min_cut=min_cut, next_row=ret.next_row,
-                         continues=_continues_test(ret, allowed, floor)).run(order) if rows else [None] * n
+                         continues=_continues_test(ret, floor)).run(order) if rows else [None] * n
     choices = []
     for i, shot in enumerate(plan.shots):
         col, cands, score, decision, text = pre[i]

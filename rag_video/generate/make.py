@@ -142,17 +142,25 @@ def _keyframe(row: dict | None) -> dict | None:
 
 def _clip(rows: list[dict], piece, source_duration: float, size: tuple[int, int], fit: str) -> dict:
     """One clip of a covered shot: the best trim window of its source range, its speed and crop."""
-    from rag_video.generate.trim import best_trim_start
+    from rag_video.generate.trim import best_trim_start, sample_range
 
     first, last = rows[piece.rows[0]], rows[piece.rows[-1]]
     start, end = first["start_s"], last["end_s"]
     need = min(piece.length_s * piece.speed, end - start)  # source seconds shown (a hold shows fewer)
-    in_s = best_trim_start(first["path"], start, end, need)
+    # one decode serves the trim window and the reframe track (measured on the chosen window's frames)
+    sampled = sample_range(first["path"], start, end) if end - start - need > 1e-6 else None
+    in_s = best_trim_start(first["path"], start, end, need, sampled=sampled)
     out_s = in_s + need
+    window = None
+    if sampled is not None:
+        frames, rate = sampled
+        k = round((in_s - start) * rate)
+        window = (frames[k:k + max(1, round(need * rate))], rate)
     return {"shot_id": first["shot_id"], "shot_ids": [rows[j]["shot_id"] for j in piece.rows],
             "path": first["path"], "in_s": in_s, "out_s": out_s, "speed": piece.speed,
             "duration_s": piece.length_s,
-            "crop": crop_for(first["path"], in_s, out_s, (first["width"], first["height"]), size, fit),
+            "crop": crop_for(first["path"], in_s, out_s, (first["width"], first["height"]), size, fit,
+                             sampled=window),
             "fps": first["fps"], "source_duration_s": source_duration, "shot_start_s": start,
             "shot_end_s": end, "handle_before_s": in_s - start, "handle_after_s": end - out_s}
 

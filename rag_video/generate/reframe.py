@@ -118,8 +118,13 @@ def smooth_path(raw: np.ndarray, dt: float, span: float) -> np.ndarray:
 
 
 def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple[int, int],
-                  out: tuple[int, int], *, sample_fps: float = SAMPLE_FPS) -> dict:
-    """The crop track of ``[in_s, out_s)`` of ``path`` (display size ``src``) for an ``out`` aspect."""
+                  out: tuple[int, int], *, sample_fps: float = SAMPLE_FPS,
+                  sampled: tuple[list[np.ndarray], Fraction] | None = None) -> dict:
+    """The crop track of ``[in_s, out_s)`` of ``path`` (display size ``src``) for an ``out`` aspect,
+    measured on ``sampled`` (frames of that range from ``in_s`` at a rate, already decoded for the
+    trim) or on the range decoded at ``sample_fps``."""
+    import cv2
+
     from rag_video.media.clip import read_clip
 
     w, h = window_share(src, out)
@@ -127,8 +132,11 @@ def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: 
         return centre_crop(src, out, "reframe")
     mw = MEASURE_WIDTH
     mh = max(2, round(src[1] * mw / src[0] / 2) * 2)
-    rate = Fraction(sample_fps).limit_denominator(1001)
-    frames = read_clip(path, in_s, max(out_s, in_s + 1.0 / sample_fps), fps=rate, size=(mw, mh), fit="crop")
+    if sampled is not None and sampled[0]:
+        frames, rate = [cv2.resize(f, (mw, mh), interpolation=cv2.INTER_AREA) for f in sampled[0]], sampled[1]
+    else:
+        rate = Fraction(sample_fps).limit_denominator(1001)
+        frames = read_clip(path, in_s, max(out_s, in_s + 1.0 / sample_fps), fps=rate, size=(mw, mh), fit="crop")
     maps = saliency(frames)
     horizontal = w < 1.0
     share = w if horizontal else h
@@ -144,20 +152,10 @@ def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: 
     return {"mode": "reframe", "w": round(w, 6), "h": round(h, 6), "track": points}
 
 
-def window_at(crop: dict, t: float) -> tuple[float, float]:
-    """(x, y) of the window's left/top edge at ``t`` seconds from the clip's in point."""
-    track = crop["track"]
-    if len(track) == 1 or t <= track[0][0]:
-        return track[0][1], track[0][2]
-    if t >= track[-1][0]:
-        return track[-1][1], track[-1][2]
-    times = [p[0] for p in track]
-    return (float(np.interp(t, times, [p[1] for p in track])), float(np.interp(t, times, [p[2] for p in track])))
-
-
 def crop_for(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple[int, int],
-             out: tuple[int, int], fit: str) -> dict:
-    """The crop of one clip for ``fit`` (auto | crop | letterbox | reframe)."""
+             out: tuple[int, int], fit: str, *, sampled: tuple[list[np.ndarray], Fraction] | None = None) -> dict:
+    """The crop of one clip for ``fit`` (auto | crop | letterbox | reframe); ``sampled``: see
+    :func:`reframe_track`."""
     mode = resolve_fit(fit, src, out)
     if mode == "letterbox":
         return {"mode": "letterbox", "w": 1.0, "h": 1.0, "track": [[0.0, 0.0, 0.0]]}
@@ -166,7 +164,7 @@ def crop_for(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple
     from rag_video.media.probe import MediaError
 
     try:
-        return reframe_track(path, in_s, out_s, src, out)
+        return reframe_track(path, in_s, out_s, src, out, sampled=sampled)
     except (MediaError, ValueError) as exc:  # a measure that fails must not fail the make
         log.warning("reframe of %s %.2f-%.2f s failed (%s); using a centre crop", path, in_s, out_s, exc)
         return centre_crop(src, out)

@@ -106,22 +106,31 @@ def best_window(sharpness: np.ndarray, motion: np.ndarray, n: int) -> int:
     return int(np.argmax(window_scores(sharpness, motion, n)))
 
 
-def best_trim_start(path: str | os.PathLike[str], in_s: float, out_s: float, duration_s: float, *,
-                    sample_fps: float = 8.0, rotation: int | None = None) -> float:
-    """Where to start reusing ``duration_s`` seconds of the shot ``[in_s, out_s)`` of ``path``.
-
-    Decodes the shot at ``sample_fps`` and small size, measures sharpness and motion and returns
-    ``in_s`` plus the best window's offset (``in_s`` when the shot is not longer than needed).
-    """
+def sample_range(path: str | os.PathLike[str], in_s: float, out_s: float, *, sample_fps: float = 8.0,
+                 rotation: int | None = None) -> tuple[list[np.ndarray], Fraction]:
+    """``[in_s, out_s)`` of ``path`` decoded once at ``sample_fps`` and measuring size: (frames, rate).
+    The trim window and the reframe track are both measured on these frames."""
     from rag_video.media.clip import read_clip
 
+    rate = Fraction(sample_fps).limit_denominator(1001)
+    return read_clip(path, in_s, out_s, fps=rate, size=_measure_size(path), fit="crop", rotation=rotation), rate
+
+
+def best_trim_start(path: str | os.PathLike[str], in_s: float, out_s: float, duration_s: float, *,
+                    sample_fps: float = 8.0, rotation: int | None = None,
+                    sampled: tuple[list[np.ndarray], Fraction] | None = None) -> float:
+    """Where to start reusing ``duration_s`` seconds of the shot ``[in_s, out_s)`` of ``path``.
+
+    Measures sharpness and motion on the shot sampled at ``sample_fps`` (or on ``sampled``, what
+    :func:`sample_range` returned for the same range) and returns ``in_s`` plus the best window's
+    offset (``in_s`` when the shot is not longer than needed, without decoding anything).
+    """
     if duration_s <= 0:
         raise ValueError(f"duration_s must be positive, got {duration_s!r}")
     spare = (out_s - in_s) - duration_s
     if spare <= 1e-6:
         return in_s
-    rate = Fraction(sample_fps).limit_denominator(1001)
-    frames = read_clip(path, in_s, out_s, fps=rate, size=_measure_size(path), fit="crop", rotation=rotation)
+    frames, rate = sampled or sample_range(path, in_s, out_s, sample_fps=sample_fps, rotation=rotation)
     sharp, motion = clip_measures(frames)
     n = max(1, int(round(duration_s * rate)))
     offset = best_window(sharp, motion, n) / float(rate)

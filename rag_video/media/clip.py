@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -34,7 +34,7 @@ import av.error
 import numpy as np
 
 from rag_video.media.encode import frame_rate
-from rag_video.media.probe import MediaError, check_readable, open_video
+from rag_video.media.probe import MediaError, check_readable, open_video, rotation_of
 from rag_video.media.seek import upright
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,19 @@ def conform_frame(rgb: np.ndarray, size: tuple[int, int], fit: str = "crop") -> 
     return place(resized, size, fit, offset)
 
 
+def window_at(crop: dict, t: float) -> tuple[float, float]:
+    """(x, y) of a crop track's window (left/top edge, as shares of the picture) at ``t`` seconds
+    from the clip's in point: linear between the track's points, held at its ends. The tracks are
+    made by :mod:`rag_video.generate.reframe`."""
+    track = crop["track"]
+    if len(track) == 1 or t <= track[0][0]:
+        return track[0][1], track[0][2]
+    if t >= track[-1][0]:
+        return track[-1][1], track[-1][2]
+    times = [p[0] for p in track]
+    return (float(np.interp(t, times, [p[1] for p in track])), float(np.interp(t, times, [p[2] for p in track])))
+
+
 class _Conformer:
     """Turns decoded frames into upright RGB at the output size, one swscale call each.
 
@@ -126,8 +139,6 @@ class _Conformer:
     def _offset(self, t: float | None) -> tuple[int, int]:
         if self.crop is None:
             return self.offset
-        from rag_video.generate.reframe import window_at
-
         x, y = window_at(self.crop, (t if t is not None else self.origin) - self.origin)
         span_x, span_y = self.scaled[0] - self.size[0], self.scaled[1] - self.size[1]
         return (min(span_x, max(0, round(x * self.scaled[0]))), min(span_y, max(0, round(y * self.scaled[1]))))
@@ -136,6 +147,25 @@ class _Conformer:
         w, h = self.swscale_size
         rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
         return place(upright(rgb, self.rotation), self.size, self.fit, self._offset(t))
+
+
+_Conform = Callable[[av.VideoFrame, "float | None"], np.ndarray]
+
+
+def _conformer(stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int | None,
+               crop: dict | None, origin: float) -> _Conform:
+    """A :class:`_Conformer`; with ``rotation`` None it is built on the first decoded frame, with
+    that frame's display rotation (as :func:`probe` reads it), so the file is opened only once."""
+    if rotation is not None:
+        return _Conformer(stream, size, fit, rotation, crop, origin)
+    built: list[_Conformer] = []
+
+    def conform(frame: av.VideoFrame, t: float | None = None) -> np.ndarray:
+        if not built:
+            built.append(_Conformer(stream, size, fit, rotation_of(frame, stream), crop, origin))
+        return built[0](frame, t)
+
+    return conform
 
 
 def _frame_time(frame: av.VideoFrame, start: float) -> float | None:
@@ -200,19 +230,15 @@ def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fp
         return
     rate = frame_rate(fps)
     p = Path(path)
-    if rotation is None:
-        from rag_video.media.probe import probe
-
-        rotation = probe(p).rotation
     container, stream = open_video(p)
     with container:
         stream.thread_type = "AUTO"
         origin = start_s if crop_origin_s is None else crop_origin_s
         yield from _ticks(_timed_frames(container, stream, _stream_start(stream), start_s, p),
-                          _Conformer(stream, size, fit, rotation, crop, origin), start_s, n_frames, rate, p)
+                          _conformer(stream, size, fit, rotation, crop, origin), start_s, n_frames, rate, p)
 
 
-def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conformer, start_s: float,
+def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conform, start_s: float,
            n_frames: int, rate: Fraction, path: Path) -> Iterator[np.ndarray]:
     """Map decoded frames onto output ticks; converts each chosen frame once."""
     prev: tuple[float, av.VideoFrame] | None = None
@@ -353,4 +379,4 @@ def clip_duration_frames(in_s: float, out_s: float, fps: float | Fraction) -> in
 
 
 __all__ = ["FITS", "check_fit", "clip_duration_frames", "conform_frame", "fit_geometry", "has_audio",
-           "iter_clip", "place", "read_audio", "read_clip", "source_rate"]
+           "iter_clip", "place", "read_audio", "read_clip", "source_rate", "window_at"]
