@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from rag_video import __version__
 from rag_video.config import DETECTORS, INDEX_TYPES
-from rag_video.errors import RagVideoError
+from rag_video.errors import RagVideoError, one_line
 from rag_video.output import clip, plural, print_table
 
 log = logging.getLogger("rag_video")
@@ -86,10 +86,7 @@ class Main(click.Group):
         try:  # errors in the global options, before any command runs
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.ClickException as exc:
-            if _shows_help(exc):
-                raise
             _usage_error(exc)
-            raise click.exceptions.Exit(exc.exit_code) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -97,14 +94,11 @@ class Main(click.Group):
         except (click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise
         except click.ClickException as exc:
-            if _shows_help(exc):
-                raise
             _usage_error(exc)
-            ctx.exit(exc.exit_code)
         except RagVideoError as exc:
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"error: {_one_line(exc)}", err=True)
+            click.echo(f"error: {one_line(exc)}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             if (ctx.obj or {}).get("debug"):  # where it was interrupted; still exit 130
@@ -118,25 +112,21 @@ class Main(click.Group):
         except Exception as exc:  # a bug: one line, the traceback with --debug
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"error: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            click.echo(f"error: internal error: {type(exc).__name__}: {one_line(exc)} "
                        "(rerun with --debug for the traceback)", err=True)
             ctx.exit(EXIT_INTERNAL)
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _shows_help(exc: click.ClickException) -> bool:
-    """`rag-video` or `rag-video index` alone print their help (click's NoArgsIsHelpError)."""
-    return type(exc).__name__ == "NoArgsIsHelpError"
-
-
-def _usage_error(exc: click.ClickException) -> None:
-    """click's own errors in rag-video's format: one line, with where to find the usage."""
+def _usage_error(exc: click.ClickException) -> NoReturn:
+    """click's own errors in rag-video's format: one line, with where to find the usage; then
+    exit with click's code. `rag-video` or `rag-video index` alone still print their help
+    (click's NoArgsIsHelpError is re-raised)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
     ctx = getattr(exc, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx else ""
     click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+    raise click.exceptions.Exit(exc.exit_code) from None
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})

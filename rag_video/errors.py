@@ -17,3 +17,9 @@ class LibraryLocked(RagVideoError):
     """Another process holds the library's write lock."""
 
     exit_code = 2
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line (runs of whitespace, newlines included, become one
+    space), or its type's name when the message is empty."""
+    return " ".join(str(exc).split()) or type(exc).__name__

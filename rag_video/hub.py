@@ -51,18 +51,19 @@ def offline_reason(*, probe: bool = True) -> str | None:
     later calls reuse the answer)."""
     if _env_offline():
         return "HF_HUB_OFFLINE is set"
+    if _probe.get("reachable") is False:  # this process's probe failed (it also set the flag below)
+        return f"{host()} is unreachable"
     constants = _constants()
-    if "reachable" not in _probe and constants is not None and constants.HF_HUB_OFFLINE:
+    if constants is not None and constants.HF_HUB_OFFLINE:
         return "HF_HUB_OFFLINE is set"
-    if "reachable" not in _probe:
-        if not probe:
-            return None
+    if probe and "reachable" not in _probe:
         _probe["reachable"] = _reachable(host(), PROBE_TIMEOUT_S)
         if not _probe["reachable"]:
             log.info("the model hub (%s) is unreachable: this process uses the local cache only", host())
             if constants is not None:
                 constants.HF_HUB_OFFLINE = True
-    return None if _probe["reachable"] else f"{host()} is unreachable"
+            return f"{host()} is unreachable"
+    return None
 
 
 def offline(*, probe: bool = True) -> bool:

@@ -17,15 +17,13 @@ import pyarrow as pa
 from rag_video import progress, schema
 from rag_video.config import DETECTORS, Settings, load_settings
 from rag_video.errors import UsageError
+from rag_video.generate.outputs import STORAGE  # what a library folder holds
 from rag_video.ingest.analyze import IngestOptions
 from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
 from rag_video.ingest.pipeline import IngestSummary
 from rag_video.store import Store
 
 log = logging.getLogger(__name__)
-
-
-LIBRARY_ENTRIES = ("lance", "meta.json", ".write.lock", "index", "generated", "rag-video.toml")
 
 
 def open_library(path: str | Path | None = None, *, create: bool = True, **settings: Any) -> Library:
@@ -296,7 +294,7 @@ def _check_is_library(root: Path) -> None:
     if not root.is_dir():
         raise UsageError(f"library {str(root)!r} is not a directory")
     try:
-        foreign = any(root.iterdir()) and not any((root / name).exists() for name in LIBRARY_ENTRIES)
+        foreign = any(root.iterdir()) and not any((root / name).exists() for name in STORAGE)
     except OSError as exc:
         raise UsageError(f"library {str(root)!r} cannot be read: {exc.strerror or exc}") from None
     if foreign:

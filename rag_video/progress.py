@@ -17,6 +17,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+from rag_video.output import clip
+
 line_log = logging.getLogger("rag_video.progress")
 LINE_INTERVAL_S = 2.0  # throttled line mode: at most one line per task this often (and the last)
 OFF_VALUES = ("0", "false", "no", "off", "")
@@ -137,9 +139,7 @@ def _rich_bars(tasks: tuple[tuple[str, int], ...]) -> Iterator[list[Advance]]:
         def advancer(task, base: str) -> Advance:
             def advance(n: int = 1, description: str | None = None, item: str | None = None) -> None:
                 label = description or (f"{base} {item}" if item else None)
-                if label and len(label) > width:
-                    label = label[: width - 1] + "…"
-                progress.update(task, advance=n, **({"description": label} if label else {}))
+                progress.update(task, advance=n, **({"description": clip(label, width)} if label else {}))
 
             return advance
 

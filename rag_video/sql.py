@@ -29,7 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from rag_video import schema
-from rag_video.errors import UsageError
+from rag_video.errors import UsageError, one_line
 from rag_video.store import TABLES, Store
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ def _single_statement(con, query: str):
     try:
         statements = con.extract_statements(query)
     except Exception as exc:  # duckdb.ParserException, or ValueError for statement kinds Python lacks
-        raise SqlError(f"refused: cannot parse the statement: {_one_line(exc)}") from None
+        raise SqlError(f"refused: cannot parse the statement: {one_line(exc)}") from None
     if len(statements) != 1:
         raise SqlError(f"refused: exactly one statement per query, got {len(statements)}")
     return statements[0]
@@ -216,7 +216,8 @@ def _parse_tree(con, text: str) -> dict:
     raw = con.execute("SELECT json_serialize_sql(?)", [text]).fetchall()[0][0]
     tree = json.loads(raw)
     if tree.get("error"):
-        raise SqlError(f"refused: cannot parse the statement: {_one_line(tree.get('error_message', ''))}")
+        message = " ".join(str(tree.get("error_message", "")).split())
+        raise SqlError(f"refused: cannot parse the statement: {message}")
     return tree
 
 
@@ -261,10 +262,6 @@ def _select_list_names(tree: dict) -> tuple[frozenset[str], bool]:
     if node.get("type") != "SELECT_NODE" or not node.get("select_list"):
         star = True
     return frozenset(names), star
-
-
-def _one_line(exc: Any) -> str:
-    return " ".join(str(exc).split())
 
 
 # ---- running queries -----------------------------------------------------------------------
@@ -324,9 +321,9 @@ class SqlSession:
                 return self._run(checked, max_rows)
             except duckdb.Error as exc:
                 if attempt == 2 or not _is_vanished_snapshot(exc):
-                    raise SqlError(_one_line(exc)) from None
+                    raise SqlError(one_line(exc)) from None
                 log.info("a table changed under the session (%s); reading its latest version",
-                         _one_line(exc)[:200])
+                         one_line(exc)[:200])
                 register_tables(self.con, self.store)
         raise AssertionError("unreachable")
 
@@ -342,7 +339,7 @@ class SqlSession:
         except duckdb.PermissionException as exc:
             raise SqlError(f"refused: {_permission_message(exc)}") from None
         except duckdb.OutOfMemoryException as exc:
-            detail = _one_line(exc).split(" Database is launched")[0].removeprefix("Out of Memory Error: ")
+            detail = one_line(exc).split(" Database is launched")[0].removeprefix("Out of Memory Error: ")
             raise SqlError(f"query ran out of memory (limit {self.setting('memory_limit')}): "
                            f"{detail[:300]}") from None
         except MemoryError:
@@ -387,7 +384,7 @@ def _as_list(value: Any) -> list[str]:
 
 
 def _permission_message(exc: Exception) -> str:
-    text = _one_line(exc).removeprefix("Permission Error: ")
+    text = one_line(exc).removeprefix("Permission Error: ")
     return text.replace("file system operations are disabled by configuration",
                         "rag-video sql reads only the library's tables")
 

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from rag_video.errors import UsageError
+from rag_video.errors import UsageError, one_line
 from rag_video.store import atomic_path as store_atomic_path
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ def write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
         if isinstance(exc, UsageError):
             raise
         where = f"-o {output}" if output is not None else f"--format {fmt}"
-        text = " ".join(str(exc).split())[:200] or type(exc).__name__
+        text = one_line(exc)[:200]
         column = _unconvertible_column(table) if fmt in ("table", "json", "csv") else None
         named = f"column {column!r}" if column else "the column"
         raise UsageError(f"{where}: cannot write the result ({type(exc).__name__}: {text}); cast "

@@ -98,7 +98,7 @@ class LibraryStats:
         return len(self.reports)
 
     def __contains__(self, name: object) -> bool:
-        return any(r.name == name for r in self.reports)
+        return name in self.names()
 
     def names(self) -> list[str]:
         """The reports' names, for `stats[name]`."""
@@ -109,7 +109,7 @@ class LibraryStats:
         for report in self.reports:
             if report.name == name:
                 return report
-        raise KeyError(f"report {name!r} is not one of {', '.join(r.name for r in self.reports)}")
+        raise KeyError(f"report {name!r} is not one of {', '.join(self.names())}")
 
     def to_json(self) -> dict[str, Any]:
         """One JSON-ready document: {library, created_at, reports: {name: {title, total_rows, rows}}}."""

@@ -196,6 +196,24 @@ def test_rotation_metadata_is_honoured(tmp_path: Path, cw: int, corner: str) -> 
             assert _is(px, color) == (name == corner), (name, px)
 
 
+@pytest.mark.parametrize("cw", [90, 270])
+def test_read_clip_applies_the_files_rotation_by_default_also_after_a_seek(tmp_path: Path, cw: int) -> None:
+    """``rotation=None`` takes the display rotation from the clip's first decoded frame: the same
+    as :func:`probe` reports, also when the read starts at a keyframe in the middle of the file."""
+    import synth
+    from rag_video.media.clip import read_clip
+
+    path = synth.write_video(tmp_path / f"r{cw}.mp4", _quadrant_frames(n=50), fps=25, gop=10,
+                             display_rotation=-cw)
+    assert probe(path).rotation == cw
+    for in_s in (0.0, 1.2):  # the second seeks to the keyframe at frame 30
+        default = read_clip(path, in_s, in_s + 0.2, fps=25)
+        explicit = read_clip(path, in_s, in_s + 0.2, fps=25, rotation=cw)
+        unrotated = read_clip(path, in_s, in_s + 0.2, fps=25, rotation=0)
+        assert default[0].shape == (128, 64, 3) and unrotated[0].shape == (64, 128, 3)
+        assert all(np.array_equal(a, b) for a, b in zip(default, explicit, strict=True))
+
+
 # --------------------------------------------------------------------------- decode
 
 

@@ -36,6 +36,7 @@ from rag_video.store import Store
 log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIXES = (".json", ".txt", ".srt")  # what ingest reads beside a video (ingest/sidecar.py)
+# the library's own entries (also how Library(create=False) recognises a library folder)
 STORAGE = frozenset({"lance", "index", "generated", "meta.json", ".write.lock", ".make.lock",
                      "rag-video.toml"})
 RUN_TAG = "rag_video_run"  # container tag of every make output (its run id)

@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from rag_video import config
-from rag_video.errors import UsageError
+from rag_video.errors import UsageError, one_line
 from rag_video.index.faiss_index import IndexUnavailable, ShotIndex
 from rag_video.store import Store
 
@@ -53,7 +53,7 @@ def embedding_matrix(table: pa.Table) -> np.ndarray:
 
 def predicate_error(where: str, exc: Exception) -> UsageError:
     """A one-line usage error naming a bad `--where` predicate, without Lance's internals."""
-    text = " ".join(str(exc).split())
+    text = one_line(exc)
     text = re.sub(r",?\s*/\S+\.rs:\d+:\d+", "", text)
     text = text.replace("Invalid user input: ", "")
     text = re.sub(r",?\s*_rowid,.*?(?=\.|$)", "", text)

@@ -15,12 +15,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from rag_video import schema
-from rag_video import hooks
+from rag_video import hooks, schema
+from rag_video.errors import one_line
 from rag_video.ingest.analyze import FileResult, now_utc
+from rag_video.ingest.sidecar import clean_text
 from rag_video.store import Store, sql_in, sql_str
 
 log = logging.getLogger(__name__)
+
+
 def _rows_reader(table: pa.Table) -> pa.RecordBatchReader:
     """Stream the shots write in two batches, so a crash can land inside one Lance write."""
     def batches() -> Iterator[pa.RecordBatch]:
@@ -83,9 +86,8 @@ def _commit_batch(store: Store, batch: list[Ready], dim: int) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    from rag_video.ingest.sidecar import clean_text
-
-    return clean_text(" ".join(str(exc).split()), limit=300)[0]
+    """errors.one_line, made storable (lone surrogates replaced) and capped at 300 characters."""
+    return clean_text(one_line(exc), limit=300)[0]
 
 
 def _record_failure(store: Store, ready: Ready, exc: Exception, dim: int) -> Ready:

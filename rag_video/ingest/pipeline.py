@@ -57,7 +57,7 @@ def run_worker(candidate: Candidate, options: IngestOptions) -> FileResult:
     hooks.fire("worker.analyze", path=candidate.path)
     try:
         return analyze_file(candidate.path, candidate.source_id, candidate.size, candidate.mtime, options)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the batch
         log.debug("internal error on %s", candidate.path, exc_info=True)
         return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
                              f"internal error: {type(exc).__name__}: {exc}", options)
@@ -244,9 +244,9 @@ class Ingest:
         todo = self._triage(candidates)
         stages = tuple(getattr(self.runner, "stages", ("ingest",)))
         with progress.bars(*[(stage, len(todo)) for stage in stages], every_step=True) as advances:
-            hooks = {"analyzed": lambda r: advances[0](item=_name(r))} if len(stages) > 1 else {}
+            callbacks = {"analyzed": lambda r: advances[0](item=_name(r))} if len(stages) > 1 else {}
             queue = getattr(self.runner, "embed_queue", None)
-            for ready in self.runner(todo, self.options, **hooks):
+            for ready in self.runner(todo, self.options, **callbacks):
                 self._queue(ready)
                 deferred = len(stages) > 1 and queue is not None and queue.unavailable
                 advances[-1](item=_name(ready[0]), description="embed (deferred)" if deferred else None)

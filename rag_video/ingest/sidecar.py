@@ -83,6 +83,11 @@ class _Cleaner:
                         MAX_TEXT_BYTES // 1024)
 
 
+def _why(exc: Exception) -> object:
+    """What a warning says about an ignored sidecar: an OSError's reason, else the error."""
+    return getattr(exc, "strerror", None) or exc
+
+
 def _read(path: Path) -> str:
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
@@ -140,7 +145,7 @@ def _read_json(path: Path, car: Sidecar) -> None:
     try:
         fields = parse_json_sidecar(_read(path), clean)
     except (OSError, SidecarError) as exc:
-        log.warning("ignoring sidecar %s: %s", path, getattr(exc, "strerror", None) or exc)
+        log.warning("ignoring sidecar %s: %s", path, _why(exc))
         return
     clean.warn()
     for name in FIELDS:
@@ -159,7 +164,7 @@ def read_sidecar(video: Path) -> Sidecar:
         try:
             body = clean("text", _read(txt).strip())
         except (OSError, SidecarError) as exc:
-            log.warning("ignoring sidecar %s: %s", txt, getattr(exc, "strerror", None) or exc)
+            log.warning("ignoring sidecar %s: %s", txt, _why(exc))
             body = ""
         clean.warn()
         if body:
@@ -171,6 +176,6 @@ def read_sidecar(video: Path) -> Sidecar:
             cues = parse_srt(_read(srt))
             car.cues = [Cue(c.index, c.start_s, c.end_s, clean("cues", c.text)) for c in cues]
         except (OSError, SidecarError, SubtitleError) as exc:
-            log.warning("ignoring subtitles %s: %s", srt, getattr(exc, "strerror", None) or exc)
+            log.warning("ignoring subtitles %s: %s", srt, _why(exc))
         clean.warn()
     return car

@@ -194,8 +194,7 @@ class ShotQuery:
         vec, like_key = self._query_vector(state)
         if vec.shape[0] != index.dim:
             raise UsageError(f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}")
-        size = max(1, int(state.searchable.sum()))  # never fetch more than the library holds
-        fetch = min(self._k * (MMR_POOL if self._lambda is not None else 1), size)
+        fetch = min(self._k * (MMR_POOL if self._lambda is not None else 1), _searchable(state))
         order, scores = _hits(index, state, vec, fetch, allowed, excluded)
         if self._lambda is not None:
             order = self._widen_pool(index, state, vec, order, scores, allowed, excluded)
@@ -208,19 +207,20 @@ class ShotQuery:
             return _results(state, order[: self._k], scores)
         return self._diversified(state, order, scores, vec)
 
-    def _text_only(self, warn: bool = True) -> pa.Table:
+    def _text_only(self, first: bool = True) -> pa.Table:
         """A library without embeddings still answers text queries, by full-text matches alone
-        (score null: there is no vector match)."""
-        if self._where:  # a bad predicate fails here as it does on the vector path
+        (score null: there is no vector match). `first`: the first query of a batch checks the
+        predicate and warns; the others of the batch share it."""
+        if first and self._where:  # a bad predicate fails here as it does on the vector path
             self._s.index.state().matching(self._where)
-        if warn:
+        if first:
             log.warning("the library has no embeddings: text matches only (run `rag-video embed` for "
                         "visual search)")
         store = self._s.store
         ds = store.dataset("shots")
         size = max(1, ds.count_rows() if ds is not None else 0)
-        where = check_predicate(self._where) if self._where else None
-        keys = text_matches(store, self._text, where=where, limit=min(self._k + len(self._exclude), size))
+        limit = min(self._k + len(self._exclude), size)
+        keys = text_matches(store, self._text, where=self._where, limit=limit)
         if not keys:
             return result_schema().empty_table()
         rows = store.visible_shots(columns=RESULT_COLUMNS, where=sql_in("row_key", keys)).to_pylist()
@@ -233,8 +233,7 @@ class ShotQuery:
     def _fuse_text(self, state: TableState, order: list[int], fetch: int, allowed, excluded) -> list[int]:
         """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
         filtered and not excluded ones only)."""
-        where = check_predicate(self._where) if self._where else None
-        raw = np.asarray(text_matches(self._s.store, self._text, where=where, limit=fetch), np.int64)
+        raw = np.asarray(text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64)
         keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
         if not len(keys):
             return order
@@ -252,8 +251,8 @@ class ShotQuery:
         banned = state.keys_of_sources(crowded)
         if excluded is not None:
             banned = np.concatenate([banned, excluded])
-        size = max(1, int(state.searchable.sum()))
-        more, more_scores = _hits(index, state, vec, min(self._k * MMR_POOL, size), allowed, banned)
+        more, more_scores = _hits(index, state, vec, min(self._k * MMR_POOL, _searchable(state)), allowed,
+                                  banned)
         seen = set(order)
         scores.update(more_scores)
         return order + [k for k in more if k not in seen]
@@ -285,6 +284,11 @@ def check_limit(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_LIMIT:
         raise UsageError(f"--limit {k!r}: must be a whole number from 1 to {MAX_LIMIT}")
     return int(k)
+
+
+def _searchable(state: TableState) -> int:
+    """How many shots a search can return (at least 1): fetches never ask for more."""
+    return max(1, int(state.searchable.sum()))
 
 
 def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None) -> np.ndarray:
@@ -360,8 +364,9 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
     """Many vector searches at once: one encoder batch, one index call, one row fetch.
     Returns one result table per query (texts first, then the given vectors). Like a single
     search, text queries on a library without embeddings get full-text matches (score null)."""
+    limit = check_limit(limit)  # before any query is encoded
     if texts and (vectors is None or not len(vectors)) and searcher.store.embed_model() is None:
-        return [ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(warn=i == 0)
+        return [ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(first=i == 0)
                 for i, t in enumerate(texts)]
     parts = [searcher.vectors_for(texts=texts)] if texts else []
     if vectors is not None and len(vectors):
@@ -370,13 +375,12 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
         return []
     queries = np.concatenate(parts)
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    limit = check_limit(limit)
     state, index = searcher.ready()
     if queries.shape[1] != index.dim:
         raise UsageError(f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}")
     allowed = state.matching(where) if where else None
     lossy = index.index_type in LOSSY_TYPES
-    limit = min(limit, max(1, int(state.searchable.sum())))  # never fetch more than the library holds
+    limit = min(limit, _searchable(state))
     scores, keys = index.search(queries, limit * REFINE_FACTOR if lossy else limit, allowed=allowed)
     if lossy:
         scores, keys = _refine(state, queries, keys, limit)

@@ -26,7 +26,6 @@ PySceneDetect's layout.
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from abc import ABC, abstractmethod
@@ -38,8 +37,6 @@ import numpy as np
 
 from rag_video import config
 from rag_video.errors import RagVideoError
-
-logger = logging.getLogger(__name__)
 
 KINDS: tuple[str, ...] = ("cut", "fade", "dissolve")
 DETECTORS = config.DETECTORS

@@ -92,6 +92,7 @@ from rag_video.ingest.detect.measures import (
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class _Params:
     """Tuning of the combined detector (values for 64×36 input, 0..255 pixel scale)."""

@@ -3,14 +3,9 @@ motion-compensated (shift, and shift with zoom) residual between two small frame
 
 from __future__ import annotations
 
-import logging
 import math
 
 import numpy as np
-
-logger = logging.getLogger(__name__)
-
-
 
 DESCRIPTOR_SIZE: tuple[int, int] = (16, 9)
 
@@ -95,9 +90,8 @@ def _shift_match(prev: np.ndarray, cur: np.ndarray, reach: float = 0.25) -> tupl
     """
     import cv2
 
-    h, w = cur.shape[:2]
-    sx, sy = max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
-    template = cur[sy : h - sy, sx : w - sx]
+    sx, sy = _margins(cur, reach)
+    template = _centre(cur, reach)
     scores = cv2.matchTemplate(prev, template, cv2.TM_SQDIFF) / float(template.size)
     return math.sqrt(max(float(scores.min()), 0.0)), math.sqrt(max(float(scores[sy, sx]), 0.0))
 
@@ -106,10 +100,16 @@ _ZOOMS: tuple[float, ...] = (0.8, 0.89, 1.12, 1.25)  # magnifications tried firs
 _ZOOM_REFINE: tuple[float, ...] = (1.055, 1.027)  # then the best one times / divided by each in turn
 
 
+def _margins(frame: np.ndarray, reach: float) -> tuple[int, int]:
+    """(x, y) margins around :func:`_centre`: ``reach`` of the width, ``reach * 2 / 3`` of the height."""
+    h, w = frame.shape[:2]
+    return max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
+
+
 def _centre(frame: np.ndarray, reach: float = 0.25) -> np.ndarray:
     """The middle of a frame that :func:`_shift_match` and :func:`_zoom_match` look for."""
     h, w = frame.shape[:2]
-    sx, sy = max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
+    sx, sy = _margins(frame, reach)
     return np.ascontiguousarray(frame[sy : h - sy, sx : w - sx])
 
 

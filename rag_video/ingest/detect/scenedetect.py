@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import bisect
-import logging
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
@@ -19,9 +18,6 @@ from rag_video.ingest.detect.base import (
     _finalise,
     _OrderedInput,
 )
-
-logger = logging.getLogger(__name__)
-
 
 
 class SceneDetectDetector(ShotDetector):

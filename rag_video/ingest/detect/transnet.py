@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from typing import Any
 
@@ -18,9 +17,6 @@ from rag_video.ingest.detect.base import (
     _runs,
 )
 from rag_video.ingest.detect.measures import _luma
-
-logger = logging.getLogger(__name__)
-
 
 
 TRANSNET_SIZE: tuple[int, int] = (48, 27)
