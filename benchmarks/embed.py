@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-images", type=int, default=256)
     parser.add_argument("--model", default="ViT-B-32")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--table", action="store_true", help="also print a human table after the JSON")
+    parser.add_argument(
+        "--table", action="store_true", help="also print a human table after the JSON"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     result = measure(args.n_images, args.model, batch_size=args.batch_size)

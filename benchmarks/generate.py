@@ -49,20 +49,32 @@ class PlannedShot:
     score: float
 
 
-PLAN = [PlannedShot(i, text, frames, score) for i, (text, frames, score) in enumerate([
-    ("a city street at night", 8, 0.95), ("a dog running on the beach", 12, 0.91),
-    ("waves on the sea at dusk", 6, 0.88), ("a car on a mountain road", 10, 0.84),
-    ("a woman walking in the rain", 9, 0.80), ("a painting of the sky", 7, 0.74),
-    ("a crowd in a market", 11, 0.69), ("a train crossing a bridge", 8, 0.63),
-    ("a cat asleep on a sofa", 6, 0.58), ("fireworks over the city", 10, 0.52),
-])]
+PLAN = [
+    PlannedShot(i, text, frames, score)
+    for i, (text, frames, score) in enumerate(
+        [
+            ("a city street at night", 8, 0.95),
+            ("a dog running on the beach", 12, 0.91),
+            ("waves on the sea at dusk", 6, 0.88),
+            ("a car on a mountain road", 10, 0.84),
+            ("a woman walking in the rain", 9, 0.80),
+            ("a painting of the sky", 7, 0.74),
+            ("a crowd in a market", 11, 0.69),
+            ("a train crossing a bridge", 8, 0.63),
+            ("a cat asleep on a sofa", 6, 0.58),
+            ("fireworks over the city", 10, 0.52),
+        ]
+    )
+]
 
 
 def source_clip(shot: PlannedShot, size: tuple[int, int]) -> list[np.ndarray]:
     """The retrieved clip of a shot's best candidate: a deterministic moving colour gradient."""
     w, h = size
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.array([(shot.index * 53) % 256, (shot.index * 97) % 256, (shot.index * 29) % 256], np.float32)
+    base = np.array(
+        [(shot.index * 53) % 256, (shot.index * 97) % 256, (shot.index * 29) % 256], np.float32
+    )
     frames = []
     for t in range(shot.frames):
         ramp = ((x + 3 * t) / w * 128 + (y / h) * 64)[..., None]
@@ -79,8 +91,8 @@ def decisions(reuse_pct: int) -> list[str]:
     restyle = math.ceil(rest / 2)
     by_score = sorted(PLAN, key=lambda s: -s.score)
     kind = {s.index: "reuse" for s in by_score[:reuse]}
-    kind.update({s.index: "restyle" for s in by_score[reuse:reuse + restyle]})
-    kind.update({s.index: "fill" for s in by_score[reuse + restyle:]})
+    kind.update({s.index: "restyle" for s in by_score[reuse : reuse + restyle]})
+    kind.update({s.index: "fill" for s in by_score[reuse + restyle :]})
     return [kind[s.index] for s in PLAN]
 
 
@@ -99,18 +111,21 @@ class Spend:
         self.cost += result.steps * result.latent_frames
 
 
-def render(gen: DiffusionGenerator, kinds: list[str], size: tuple[int, int], steps: int,
-           seed: int) -> Spend:
+def render(
+    gen: DiffusionGenerator, kinds: list[str], size: tuple[int, int], steps: int, seed: int
+) -> Spend:
     """Render the plan with per-shot decisions; return the counted spend and wall seconds."""
     spend, previous_last = Spend(), None
     started = time.perf_counter()
-    for shot, kind in zip(PLAN, kinds):
+    for shot, kind in zip(PLAN, kinds, strict=False):
         clip = source_clip(shot, size)
         if kind == "reuse":
             frames = clip
         elif kind == "restyle":
             strength = strength_from_score(shot.score, REUSE_THRESHOLD, FILL_THRESHOLD)
-            result = gen.restyle(clip, shot.text, "film still", strength, size, steps, seed=seed + shot.index)
+            result = gen.restyle(
+                clip, shot.text, "film still", strength, size, steps, seed=seed + shot.index
+            )
             spend.add(result)
             frames = result.frames
         else:
@@ -123,8 +138,9 @@ def render(gen: DiffusionGenerator, kinds: list[str], size: tuple[int, int], ste
     return spend
 
 
-def render_from_scratch(gen: DiffusionGenerator, size: tuple[int, int], steps: int,
-                        seed: int) -> tuple[Spend, str]:
+def render_from_scratch(
+    gen: DiffusionGenerator, size: tuple[int, int], steps: int, seed: int
+) -> tuple[Spend, str]:
     """Every shot generated with no retrieval: fill without context, or restyle at strength 1."""
     try:
         gen.fill(FillContext(), PLAN[0].text, 2, size, 1, seed=seed)
@@ -135,10 +151,14 @@ def render_from_scratch(gen: DiffusionGenerator, size: tuple[int, int], steps: i
     started = time.perf_counter()
     for shot in PLAN:
         if method.startswith("fill"):
-            result = gen.fill(FillContext(), shot.text, shot.frames, size, steps, seed=seed + shot.index)
+            result = gen.fill(
+                FillContext(), shot.text, shot.frames, size, steps, seed=seed + shot.index
+            )
         else:
             grey = [np.full((size[1], size[0], 3), 127, np.uint8)] * shot.frames
-            result = gen.restyle(grey, shot.text, "film still", 1.0, size, steps, seed=seed + shot.index)
+            result = gen.restyle(
+                grey, shot.text, "film still", 1.0, size, steps, seed=seed + shot.index
+            )
         spend.add(result)
     spend.seconds = time.perf_counter() - started
     return spend, method
@@ -176,52 +196,84 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--restyle-model", help="diffusers id or folder (default: tiny random LTXCondition)")
-    parser.add_argument("--fill-model", help="diffusers id or folder (default: tiny random LTXCondition)")
+    parser.add_argument(
+        "--restyle-model", help="diffusers id or folder (default: tiny random LTXCondition)"
+    )
+    parser.add_argument(
+        "--fill-model", help="diffusers id or folder (default: tiny random LTXCondition)"
+    )
     parser.add_argument("--tiny-dir", type=Path, help="where to build/reuse the tiny pipelines")
-    parser.add_argument("--size", type=parse_size, default=(48, 32), help="output WxH (default 48x32)")
-    parser.add_argument("--gen-size", type=parse_size, default=None,
-                        help="generation WxH (default 32x32 for tiny models, else the model's native size)")
+    parser.add_argument(
+        "--size", type=parse_size, default=(48, 32), help="output WxH (default 48x32)"
+    )
+    parser.add_argument(
+        "--gen-size",
+        type=parse_size,
+        default=None,
+        help="generation WxH (default 32x32 for tiny models, else the model's native size)",
+    )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-window", type=int, default=None)
-    parser.add_argument("--repeat", type=int, default=3, help="renders per mix; the fastest is reported")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: 1 for the tiny models, else torch's default)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="renders per mix; the fastest is reported"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 for the tiny models, else torch's default)",
+    )
     parser.add_argument("--table", action="store_true", help="also print a human table")
     return parser.parse_args(argv)
 
 
 def mix_row(pct: int, kinds: list[str], spend: Spend, scratch: Spend) -> dict:
     """One mix's JSON record, with its ratios against from-scratch."""
-    return {"reuse_pct": pct, "reuse": kinds.count("reuse"), "restyle": kinds.count("restyle"),
-            "fill": kinds.count("fill"), "generator_calls": spend.calls,
-            "denoiser_calls": spend.denoiser_calls, "cost": spend.cost, "seconds": round(spend.seconds, 3),
-            "cost_ratio": round(spend.cost / scratch.cost, 4),
-            "seconds_ratio": round(spend.seconds / scratch.seconds, 4)}
+    return {
+        "reuse_pct": pct,
+        "reuse": kinds.count("reuse"),
+        "restyle": kinds.count("restyle"),
+        "fill": kinds.count("fill"),
+        "generator_calls": spend.calls,
+        "denoiser_calls": spend.denoiser_calls,
+        "cost": spend.cost,
+        "seconds": round(spend.seconds, 3),
+        "cost_ratio": round(spend.cost / scratch.cost, 4),
+        "seconds_ratio": round(spend.seconds / scratch.seconds, 4),
+    }
 
 
 def measure(gen: DiffusionGenerator, args: argparse.Namespace) -> dict:
     """Warm up, render from scratch and every mix; the measured part of the report."""
     warm = warm_up(gen, args.size)
-    scratch, method = fastest([render_from_scratch(gen, args.size, args.steps, args.seed)
-                               for _ in range(args.repeat)])
+    scratch, method = fastest(
+        [render_from_scratch(gen, args.size, args.steps, args.seed) for _ in range(args.repeat)]
+    )
     mixes = []
     for pct in MIXES:
         kinds = decisions(pct)
-        spend, _ = fastest([(render(gen, kinds, args.size, args.steps, args.seed), "")
-                            for _ in range(args.repeat)])
+        spend, _ = fastest(
+            [(render(gen, kinds, args.size, args.steps, args.seed), "") for _ in range(args.repeat)]
+        )
         mixes.append(mix_row(pct, kinds, spend, scratch))
-    return {"device": gen.adapter("fill").pipe.device.type,
-            "restyle_pipeline": gen.adapter("restyle").pipeline_class,
-            "fill_pipeline": gen.adapter("fill").pipeline_class,
-            "cost_unit": "denoiser calls x latent frames", "load_seconds": round(gen.load_seconds, 3),
-            "warmup_seconds": round(warm, 3),
-            "scratch": {"method": method, "generator_calls": scratch.calls,
-                        "denoiser_calls": scratch.denoiser_calls, "cost": scratch.cost,
-                        "seconds": round(scratch.seconds, 3)},
-            "mixes": mixes}
+    return {
+        "device": gen.adapter("fill").pipe.device.type,
+        "restyle_pipeline": gen.adapter("restyle").pipeline_class,
+        "fill_pipeline": gen.adapter("fill").pipeline_class,
+        "cost_unit": "denoiser calls x latent frames",
+        "load_seconds": round(gen.load_seconds, 3),
+        "warmup_seconds": round(warm, 3),
+        "scratch": {
+            "method": method,
+            "generator_calls": scratch.calls,
+            "denoiser_calls": scratch.denoiser_calls,
+            "cost": scratch.cost,
+            "seconds": round(scratch.seconds, 3),
+        },
+        "mixes": mixes,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -235,16 +287,27 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads or 1)
     with tempfile.TemporaryDirectory(prefix="rag-video-bench-") as tmp:
         tiny_folder = tiny_model(args.tiny_dir or Path(tmp)) if tiny else ""
-        with DiffusionGenerator(restyle_model=args.restyle_model or tiny_folder,
-                                fill_model=args.fill_model or tiny_folder, device=args.device,
-                                gen_size=gen_size, max_window=args.max_window) as gen:
+        with DiffusionGenerator(
+            restyle_model=args.restyle_model or tiny_folder,
+            fill_model=args.fill_model or tiny_folder,
+            device=args.device,
+            gen_size=gen_size,
+            max_window=args.max_window,
+        ) as gen:
             measured = measure(gen, args)
-    report = {"benchmark": "generate", "shots": len(PLAN), "frames": sum(s.frames for s in PLAN),
-              "steps": args.steps, "repeat": args.repeat, "threads": torch.get_num_threads(),
-              "size": list(args.size),
-              "gen_size": list(gen_size) if gen_size else None,
-              "restyle_model": args.restyle_model or "tiny-random",
-              "fill_model": args.fill_model or "tiny-random", **measured}
+    report = {
+        "benchmark": "generate",
+        "shots": len(PLAN),
+        "frames": sum(s.frames for s in PLAN),
+        "steps": args.steps,
+        "repeat": args.repeat,
+        "threads": torch.get_num_threads(),
+        "size": list(args.size),
+        "gen_size": list(gen_size) if gen_size else None,
+        "restyle_model": args.restyle_model or "tiny-random",
+        "fill_model": args.fill_model or "tiny-random",
+        **measured,
+    }
     sys.stdout.write(json.dumps(report) + "\n")
     if args.table:
         sys.stdout.write(table(report))
@@ -254,16 +317,20 @@ def main(argv: list[str] | None = None) -> dict:
 def table(report: dict) -> str:
     """A human table of the mixes against from-scratch."""
     s = report["scratch"]
-    lines = [f"{'mix':>10} {'reuse/restyle/fill':>19} {'calls':>6} {'cost':>7} {'seconds':>8} "
-             f"{'cost×':>7} {'time×':>7}",
-             f"{'scratch':>10} {'0/0/10 ' + ('fill' if s['method'].startswith('fill') else 'restyle@1'):>19} "
-             f"{s['denoiser_calls']:>6} "
-             f"{s['cost']:>7} {s['seconds']:>8.2f} {1:>7.3f} {1:>7.3f}"]
+    lines = [
+        f"{'mix':>10} {'reuse/restyle/fill':>19} {'calls':>6} {'cost':>7} {'seconds':>8} "
+        f"{'cost×':>7} {'time×':>7}",
+        f"{'scratch':>10} {'0/0/10 ' + ('fill' if s['method'].startswith('fill') else 'restyle@1'):>19} "
+        f"{s['denoiser_calls']:>6} "
+        f"{s['cost']:>7} {s['seconds']:>8.2f} {1:>7.3f} {1:>7.3f}",
+    ]
     for m in report["mixes"]:
         split = f"{m['reuse']}/{m['restyle']}/{m['fill']}"
         name = f"{m['reuse_pct']}% reuse"
-        lines.append(f"{name:>10} {split:>19} {m['denoiser_calls']:>6} {m['cost']:>7} "
-                     f"{m['seconds']:>8.2f} {m['cost_ratio']:>7.3f} {m['seconds_ratio']:>7.3f}")
+        lines.append(
+            f"{name:>10} {split:>19} {m['denoiser_calls']:>6} {m['cost']:>7} "
+            f"{m['seconds']:>8.2f} {m['cost_ratio']:>7.3f} {m['seconds_ratio']:>7.3f}"
+        )
     return "\n".join(lines) + "\n"
 
 

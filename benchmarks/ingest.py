@@ -54,7 +54,7 @@ def build_file(path: Path, seconds: int = 60, seed: int = 7) -> list[int]:
             span = min(length, len(frames))
             start = int(rng.integers(0, len(frames) - span + 1)) + (span - 1 if step < 0 else 0)
             for i in range(length):
-                src = frames[min(max(start + step * i, 0), len(frames) - 1)][y:y + h, x:x + w]
+                src = frames[min(max(start + step * i, 0), len(frames) - 1)][y : y + h, x : x + w]
                 img = cv2.resize(src, SIZE, interpolation=cv2.INTER_LINEAR)
                 for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                     out.mux(packet)
@@ -124,11 +124,16 @@ def main() -> None:
     ingest, our_cuts = ingest_fps(path, frames)
     sd_fps, sd_cuts = scenedetect_fps(path, frames)
     result = {
-        "file": str(path), "frames": frames, "true_cuts": None if cuts is None else len(cuts),
-        "decode_fps": round(decode, 1), "ingest_fps": round(ingest, 1),
-        "ingest_vs_decode": round(ingest / decode, 3), "ingest_shots": len(our_cuts) + 1,
+        "file": str(path),
+        "frames": frames,
+        "true_cuts": None if cuts is None else len(cuts),
+        "decode_fps": round(decode, 1),
+        "ingest_fps": round(ingest, 1),
+        "ingest_vs_decode": round(ingest / decode, 3),
+        "ingest_shots": len(our_cuts) + 1,
         "ingest_cut_f1": cut_f1(our_cuts, cuts),
-        "scenedetect_fps": round(sd_fps, 1), "scenedetect_scenes": len(sd_cuts) + 1,
+        "scenedetect_fps": round(sd_fps, 1),
+        "scenedetect_scenes": len(sd_cuts) + 1,
         "scenedetect_cut_f1": cut_f1(sd_cuts, cuts),
         "ingest_vs_scenedetect": round(ingest / sd_fps, 2),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",

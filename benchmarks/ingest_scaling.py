@@ -39,7 +39,9 @@ def _synth():
     return synth
 
 
-def build_inputs(folder: Path, files: int, seconds: float, size: tuple[int, int], seed: int = 11) -> list[Path]:
+def build_inputs(
+    folder: Path, files: int, seconds: float, size: tuple[int, int], seed: int = 11
+) -> list[Path]:
     """Write `files` synthetic videos of `seconds` each with cuts every 30-60 frames."""
     synth = _synth()
     rng = np.random.default_rng(seed)
@@ -65,9 +67,13 @@ def run_once(paths: list[Path], workers: int, ray: str | None) -> dict:
         summary = lib.ingest(paths, ray=ray, workers=workers)
     if summary.failed:
         raise RuntimeError(f"benchmark input failed to ingest: {summary.failures}")
-    return {"files": summary.ingested, "shots": summary.shots, "seconds": round(summary.seconds, 3),
-            "files_per_s": round(summary.ingested / summary.seconds, 3),
-            "shots_per_s": round(summary.shots / summary.seconds, 2)}
+    return {
+        "files": summary.ingested,
+        "shots": summary.shots,
+        "seconds": round(summary.seconds, 3),
+        "files_per_s": round(summary.ingested / summary.seconds, 3),
+        "shots_per_s": round(summary.shots / summary.seconds, 2),
+    }
 
 
 def analyze_only(paths: list[Path]) -> dict:
@@ -87,8 +93,11 @@ def measure(paths: list[Path], warm_up: Path) -> dict:
     """Analysis alone; local 1/2 workers; then Ray 1/2 workers on a local Ray started (and warmed) once."""
     import ray
 
-    out = {"analyze_only": analyze_only(paths), "local_1": run_once(paths, 1, None),
-           "local_2": run_once(paths, 2, None)}
+    out = {
+        "analyze_only": analyze_only(paths),
+        "local_1": run_once(paths, 1, None),
+        "local_2": run_once(paths, 2, None),
+    }
     started = time.perf_counter()
     ray.init(include_dashboard=False, logging_level=logging.WARNING)
     out["ray_start_s"] = round(time.perf_counter() - started, 2)
@@ -104,7 +113,9 @@ def measure(paths: list[Path], warm_up: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", nargs="?", type=Path, help="ingest these videos instead of synthetic ones")
+    parser.add_argument(
+        "folder", nargs="?", type=Path, help="ingest these videos instead of synthetic ones"
+    )
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", default="640x360", help="WxH of the synthetic files")
@@ -124,15 +135,27 @@ def main(argv: list[str] | None = None) -> int:
         _synth().make_video(warm_up, [_synth().Shot(20), _synth().Shot(20)], seed=99)
         figures = measure(paths, warm_up)
     result = {
-        "benchmark": "ingest_scaling", "inputs": str(args.folder) if args.folder else
-        f"{len(paths)} synthetic {args.size} {args.seconds:g}s h264 files", "n_files": len(paths),
-        "embed": False, **figures,
-        "local_speedup_2_vs_1": round(figures["local_2"]["files_per_s"] / figures["local_1"]["files_per_s"], 2),
-        "ray_speedup_2_vs_1": round(figures["ray_2"]["files_per_s"] / figures["ray_1"]["files_per_s"], 2),
-        "ray_vs_local_1_worker": round(figures["ray_1"]["files_per_s"] / figures["local_1"]["files_per_s"], 2),
-        "driver_commit_s_per_file": round((figures["local_1"]["seconds"] - figures["analyze_only"]["seconds"])
-                                          / len(paths), 3),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores", "load_avg_1m": round(os.getloadavg()[0], 2),
+        "benchmark": "ingest_scaling",
+        "inputs": str(args.folder)
+        if args.folder
+        else f"{len(paths)} synthetic {args.size} {args.seconds:g}s h264 files",
+        "n_files": len(paths),
+        "embed": False,
+        **figures,
+        "local_speedup_2_vs_1": round(
+            figures["local_2"]["files_per_s"] / figures["local_1"]["files_per_s"], 2
+        ),
+        "ray_speedup_2_vs_1": round(
+            figures["ray_2"]["files_per_s"] / figures["ray_1"]["files_per_s"], 2
+        ),
+        "ray_vs_local_1_worker": round(
+            figures["ray_1"]["files_per_s"] / figures["local_1"]["files_per_s"], 2
+        ),
+        "driver_commit_s_per_file": round(
+            (figures["local_1"]["seconds"] - figures["analyze_only"]["seconds"]) / len(paths), 3
+        ),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result))
     if args.table:

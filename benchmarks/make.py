@@ -18,10 +18,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOOTAGE = ROOT / "rag_video" / "samples" / "footage"
-TEXTS = ["a rabbit stretches in a sunny meadow", "an astronaut in an orange spacesuit",
-         "a cup of coffee on a saucer", "a tabby cat looking at the camera", "a rocket on the launch pad",
-         "galaxies in deep space", "a dragon flying over a volcano", "a rabbit under a tree",
-         "an old camera on a tripod", "a city street at night"]
+TEXTS = [
+    "a rabbit stretches in a sunny meadow",
+    "an astronaut in an orange spacesuit",
+    "a cup of coffee on a saucer",
+    "a tabby cat looking at the camera",
+    "a rocket on the launch pad",
+    "galaxies in deep space",
+    "a dragon flying over a volcano",
+    "a rabbit under a tree",
+    "an old camera on a tripod",
+    "a city street at night",
+]
 
 
 def script(path: Path) -> Path:
@@ -33,7 +41,9 @@ def script(path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--preset", default=None, help="x264 preset [default: make's draft default]")
+    parser.add_argument(
+        "--preset", default=None, help="x264 preset [default: make's draft default]"
+    )
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
     w, h = map(int, args.size.split("x"))
@@ -48,14 +58,23 @@ def main() -> None:
         lib.ingest([FOOTAGE])
         ingest_s = time.perf_counter() - t
         t = time.perf_counter()
-        m = lib.make(script(tmp / "board.json"), tmp / "out.mp4", size=(w, h), fps=24, preset=args.preset)
+        m = lib.make(
+            script(tmp / "board.json"), tmp / "out.mp4", size=(w, h), fps=24, preset=args.preset
+        )
         total = time.perf_counter() - t
     timings = m["timings"]
     result = {
-        "shots": len(m["shots"]), "duration_s": m["duration_s"], "size": f"{w}x{h}",
-        "decisions": {d: sum(s["decision"] == d for s in m["shots"]) for d in ("reuse", "restyle", "fill")},
-        **timings, "make_s": round(total, 3), "make_over_duration": round(total / m["duration_s"], 3),
-        "ingest_library_s": round(ingest_s, 2), "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "shots": len(m["shots"]),
+        "duration_s": m["duration_s"],
+        "size": f"{w}x{h}",
+        "decisions": {
+            d: sum(s["decision"] == d for s in m["shots"]) for d in ("reuse", "restyle", "fill")
+        },
+        **timings,
+        "make_s": round(total, 3),
+        "make_over_duration": round(total / m["duration_s"], 3),
+        "ingest_library_s": round(ingest_s, 2),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
     }
     if args.table:
         for k, v in result.items():

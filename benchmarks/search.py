@@ -55,7 +55,10 @@ RESULT_COLUMNS = ["shot_id", "path", "start_s", "end_s", "duration_s", "source_i
 
 # ---- the data ----------------------------------------------------------------------------------
 
-def clustered_unit_vectors(n: int, dim: int, *, n_clusters: int, spread: float, seed: int) -> np.ndarray:
+
+def clustered_unit_vectors(
+    n: int, dim: int, *, n_clusters: int, spread: float, seed: int
+) -> np.ndarray:
     """`n` unit vectors around `n_clusters` random centres on the sphere (seeded, reproducible).
 
     centres = normalised standard normals; x = centres[label] + (spread / sqrt(dim)) * N(0, 1),
@@ -68,8 +71,9 @@ def clustered_unit_vectors(n: int, dim: int, *, n_clusters: int, spread: float, 
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        x = centres[labels[start:stop]] + (spread / np.sqrt(dim)) * rng.standard_normal((stop - start, dim),
-                                                                                         dtype=np.float32)
+        x = centres[labels[start:stop]] + (spread / np.sqrt(dim)) * rng.standard_normal(
+            (stop - start, dim), dtype=np.float32
+        )
         out[start:stop] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
@@ -90,7 +94,9 @@ def _sources_table(n_sources: int) -> pa.Table:
 
 
 def _with_schema(cols: dict[str, pa.Array], n: int, table_schema: pa.Schema) -> pa.Table:
-    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in table_schema]
+    arrays = [
+        cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in table_schema
+    ]
     return pa.Table.from_arrays(arrays, schema=table_schema)
 
 
@@ -101,14 +107,19 @@ def _shots_chunk(keys: np.ndarray, vectors: np.ndarray) -> pa.Table:
     start = (keys % SHOTS_PER_SOURCE) * 50
     source_id = [f"s{o:031x}" for o in owner]
     cols = {
-        "row_key": pa.array(keys), "source_id": pa.array(source_id),
-        "shot_id": pa.array([f"{s}:{f}" for s, f in zip(source_id, start)]),
+        "row_key": pa.array(keys),
+        "source_id": pa.array(source_id),
+        "shot_id": pa.array([f"{s}:{f}" for s, f in zip(source_id, start, strict=False)]),
         "path": pa.array([f"/footage/clip{o:06d}.mp4" for o in owner]),
-        "fps": pa.array(np.full(n, 25.0)), "width": pa.array(np.full(n, 1920, np.int32)),
+        "fps": pa.array(np.full(n, 25.0)),
+        "width": pa.array(np.full(n, 1920, np.int32)),
         "height": pa.array(np.full(n, 1080, np.int32)),
-        "start_frame": pa.array(start), "end_frame": pa.array(start + 50),
-        "start_s": pa.array(start / 25.0), "end_s": pa.array((start + 50) / 25.0),
-        "duration_s": pa.array(np.full(n, 2.0)), "transition_in": pa.array(["cut"] * n),
+        "start_frame": pa.array(start),
+        "end_frame": pa.array(start + 50),
+        "start_s": pa.array(start / 25.0),
+        "end_s": pa.array((start + 50) / 25.0),
+        "duration_s": pa.array(np.full(n, 2.0)),
+        "transition_in": pa.array(["cut"] * n),
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM),
         "embed_model": pa.array([MODEL_ID] * n),
     }
@@ -123,11 +134,16 @@ def write_library(root: Path, vectors: np.ndarray) -> None:
         keys = store.allocate_row_keys(n)
         for start in range(0, n, CHUNK):
             stop = min(n, start + CHUNK)
-            store.add("shots", _shots_chunk(keys[start:stop], vectors[start:stop]), schema.shots_schema(DIM))
+            store.add(
+                "shots",
+                _shots_chunk(keys[start:stop], vectors[start:stop]),
+                schema.shots_schema(DIM),
+            )
         store.add("sources", _sources_table(-(-n // SHOTS_PER_SOURCE)), schema.SOURCES)
 
 
 # ---- measuring ---------------------------------------------------------------------------------
+
 
 def _percentile_ms(seconds: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(seconds) * 1000.0, q)), 3)
@@ -153,13 +169,17 @@ def exact_top_k(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 
 def _recall(found: list[list[int]], truth: np.ndarray) -> float:
-    hits = sum(len(set(f[:K]) & set(t.tolist())) for f, t in zip(found, truth))
+    hits = sum(len(set(f[:K]) & set(t.tolist())) for f, t in zip(found, truth, strict=False))
     return round(hits / (len(truth) * K), 4)
 
 
 def _lancedb_search(table, q: np.ndarray, *, flat: bool) -> list[int]:
-    query = (table.search(q, vector_column_name="embedding").distance_type("cosine")
-             .select([*RESULT_COLUMNS, "_distance"]).limit(K))
+    query = (
+        table.search(q, vector_column_name="embedding")
+        .distance_type("cosine")
+        .select([*RESULT_COLUMNS, "_distance"])
+        .limit(K)
+    )
     if flat:
         query = query.bypass_vector_index()
     return query.to_arrow().column("row_key").to_pylist()
@@ -167,16 +187,28 @@ def _lancedb_search(table, q: np.ndarray, *, flat: bool) -> list[int]:
 
 def _library_matches(root: Path, n: int, spec: dict) -> bool:
     try:
-        return json.loads((root / "bench.json").read_text()) == spec and Store(root).read(
-            "shots", columns=["row_key"]).num_rows == n
+        return (
+            json.loads((root / "bench.json").read_text()) == spec
+            and Store(root).read("shots", columns=["row_key"]).num_rows == n
+        )
     except (OSError, ValueError):
         return False
 
 
-def measure(*, n: int, queries: int, index_type: str | None = None, library: Path | None = None,
-            clusters: int = 3000, spread: float = 0.6, seed: int = 0) -> dict:
+def measure(
+    *,
+    n: int,
+    queries: int,
+    index_type: str | None = None,
+    library: Path | None = None,
+    clusters: int = 3000,
+    spread: float = 0.6,
+    seed: int = 0,
+) -> dict:
     """Generate (or reuse) the library and measure; returns the JSON-ready figures."""
-    vectors = clustered_unit_vectors(n + queries, DIM, n_clusters=clusters, spread=spread, seed=seed)
+    vectors = clustered_unit_vectors(
+        n + queries, DIM, n_clusters=clusters, spread=spread, seed=seed
+    )
     base, qs = vectors[:n], vectors[n:]
     cleanup = library is None
     root = Path(tempfile.mkdtemp(prefix="rv-search-bench-")) if library is None else Path(library)
@@ -189,7 +221,12 @@ def measure(*, n: int, queries: int, index_type: str | None = None, library: Pat
             write_library(root, base)
             (root / "bench.json").write_text(json.dumps(spec))
         write_s = None if reused else round(time.perf_counter() - t0, 2)
-        return {"n": n, "queries": queries, "write_s": write_s, **_measure_on(root, base, qs, index_type)}
+        return {
+            "n": n,
+            "queries": queries,
+            "write_s": write_s,
+            **_measure_on(root, base, qs, index_type),
+        }
     finally:
         if cleanup:
             shutil.rmtree(root, ignore_errors=True)
@@ -208,9 +245,12 @@ def _measure_on(root: Path, base: np.ndarray, qs: np.ndarray, index_type: str | 
     index = lib._searcher().index.load()
     faiss_times, _ = _timed(lambda q: index.search(q[None, :], K), qs)
     out = {
-        "index": info["type"], "params": info["params"], "build_s": round(build_s, 2),
+        "index": info["type"],
+        "params": info["params"],
+        "build_s": round(build_s, 2),
         "recall_at_10": _recall(found, truth),
-        "p50_ms": _percentile_ms(times, 50), "p99_ms": _percentile_ms(times, 99),
+        "p50_ms": _percentile_ms(times, 50),
+        "p99_ms": _percentile_ms(times, 99),
         "faiss_p50_ms": _percentile_ms(faiss_times, 50),
     }
     out.update(_lancedb_figures(lib.store.table("shots"), qs, truth))
@@ -229,27 +269,44 @@ def _lancedb_figures(table, qs: np.ndarray, truth: np.ndarray) -> dict:
     build_s = time.perf_counter() - t0
     _lancedb_search(table, qs[0], flat=False)
     ivf_times, found = _timed(lambda q: _lancedb_search(table, q, flat=False), qs)
-    return {"lancedb_flat_p50_ms": _percentile_ms(flat_times, 50),
-            "lancedb_ivfpq_p50_ms": _percentile_ms(ivf_times, 50),
-            "lancedb_ivfpq_recall_at_10": _recall(found, truth),
-            "lancedb_ivfpq_build_s": round(build_s, 2)}
+    return {
+        "lancedb_flat_p50_ms": _percentile_ms(flat_times, 50),
+        "lancedb_ivfpq_p50_ms": _percentile_ms(ivf_times, 50),
+        "lancedb_ivfpq_recall_at_10": _recall(found, truth),
+        "lancedb_ivfpq_build_s": round(build_s, 2),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000, help="vectors in the table")
     parser.add_argument("--queries", type=int, default=200, help="query vectors")
-    parser.add_argument("--index-type", choices=["auto", "flat", "hnsw", "ivf", "ivfpq"], default=None)
+    parser.add_argument(
+        "--index-type", choices=["auto", "flat", "hnsw", "ivf", "ivfpq"], default=None
+    )
     parser.add_argument("--clusters", type=int, default=3000)
     parser.add_argument("--spread", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--library", type=Path, help="keep the generated library here (reused next time)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line (the default output)")
+    parser.add_argument(
+        "--library", type=Path, help="keep the generated library here (reused next time)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line (the default output)"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s: %(message)s"
+    )
     os.environ.setdefault("RAG_VIDEO_PROGRESS", "0")
-    result = measure(n=args.n, queries=args.queries, index_type=args.index_type, library=args.library,
-                     clusters=args.clusters, spread=args.spread, seed=args.seed)
+    result = measure(
+        n=args.n,
+        queries=args.queries,
+        index_type=args.index_type,
+        library=args.library,
+        clusters=args.clusters,
+        spread=args.spread,
+        seed=args.seed,
+    )
     print(json.dumps(result))
     return 0
 

@@ -65,6 +65,7 @@ JOIN_SQL = """
 
 # ---- generating the library ----------------------------------------------------------------
 
+
 def _ids(prefix: str, n: int, offset: int = 0) -> pa.Array:
     return pa.array([f"{prefix}{i + offset:031x}" for i in range(n)], pa.string())
 
@@ -74,11 +75,15 @@ def make_sources(n: int, rng: np.random.Generator) -> tuple[pa.Table, np.ndarray
     ok = rng.random(n) >= 0.01
     res = rng.integers(0, len(RESOLUTIONS), n)
     cams, days = rng.integers(0, 20, n), rng.integers(0, 50, n)
-    paths = [f"/footage/cam{c:02d}/day{d:03d}/clip{i:06d}.mp4" for i, (c, d) in enumerate(zip(cams, days))]
+    paths = [
+        f"/footage/cam{c:02d}/day{d:03d}/clip{i:06d}.mp4"
+        for i, (c, d) in enumerate(zip(cams, days, strict=False))
+    ]
     status = np.where(ok, "ok", "failed")
     now = pa.scalar(1_700_000_000_000_000, pa.timestamp("us", tz="UTC"))
     cols = {
-        "source_id": _ids("s", n), "path": pa.array(paths),
+        "source_id": _ids("s", n),
+        "path": pa.array(paths),
         "size_bytes": pa.array(rng.integers(10**6, 10**9, n)),
         "fps": pa.array(np.array(FPS)[rng.integers(0, len(FPS), n)]),
         "width": pa.array(np.array([r[0] for r in RESOLUTIONS], np.int32)[res]),
@@ -97,12 +102,15 @@ def make_sources(n: int, rng: np.random.Generator) -> tuple[pa.Table, np.ndarray
 
 
 def _with_schema(cols: dict[str, pa.Array], n: int, table_schema: pa.Schema) -> pa.Table:
-    arrays = [cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in table_schema]
+    arrays = [
+        cols[f.name].cast(f.type) if f.name in cols else pa.nulls(n, f.type) for f in table_schema
+    ]
     return pa.Table.from_arrays(arrays, schema=table_schema)
 
 
-def make_shots(sources: pa.Table, ok: np.ndarray, n_shots: int,
-               rng: np.random.Generator) -> tuple[pa.Table, np.ndarray]:
+def make_shots(
+    sources: pa.Table, ok: np.ndarray, n_shots: int, rng: np.random.Generator
+) -> tuple[pa.Table, np.ndarray]:
     """`n_shots` shots spread over the ok sources, plus 0.5 % orphans (source never committed);
     also each source's duration (the sum of its shots)."""
     n_orphans = n_shots // 200
@@ -111,23 +119,38 @@ def make_shots(sources: pa.Table, ok: np.ndarray, n_shots: int,
     duration = np.round(np.clip(rng.lognormal(1.1, 0.9, n_shots), 0.2, 300.0), 3)
     n_visible = n_shots - n_orphans
     fps = np.r_[sources.column("fps").to_numpy()[owner], np.full(n_orphans, 25.0)]
-    starts = pd.Series(duration[:n_visible]).groupby(owner).cumsum().to_numpy() - duration[:n_visible]
+    starts = (
+        pd.Series(duration[:n_visible]).groupby(owner).cumsum().to_numpy() - duration[:n_visible]
+    )
     starts = np.r_[starts, np.zeros(n_orphans)]
-    source_id = pa.concat_arrays([sources.column("source_id").take(pa.array(owner)).combine_chunks(),
-                                  _ids("o", n_orphans)])
+    source_id = pa.concat_arrays(
+        [sources.column("source_id").take(pa.array(owner)).combine_chunks(), _ids("o", n_orphans)]
+    )
     start_frame = np.round(starts * fps).astype(np.int64)
     end_frame = np.maximum(np.round((starts + duration) * fps).astype(np.int64), start_frame + 1)
-    shot_id = pc.binary_join_element_wise(source_id, pc.cast(pa.array(start_frame), pa.string()), ":")
+    shot_id = pc.binary_join_element_wise(
+        source_id, pc.cast(pa.array(start_frame), pa.string()), ":"
+    )
     owner_all = np.r_[owner, np.zeros(n_orphans, np.int64)]
-    models = np.array(["ViT-B-32/laion2b_s34b_b79k", None], dtype=object)[(rng.random(n_shots) < 0.1).astype(int)]
+    models = np.array(["ViT-B-32/laion2b_s34b_b79k", None], dtype=object)[
+        (rng.random(n_shots) < 0.1).astype(int)
+    ]
     cols = {
-        "row_key": pa.array(np.arange(n_shots, dtype=np.int64)), "shot_id": shot_id, "source_id": source_id,
+        "row_key": pa.array(np.arange(n_shots, dtype=np.int64)),
+        "shot_id": shot_id,
+        "source_id": source_id,
         "path": sources.column("path").take(pa.array(owner_all)),
-        "fps": pa.array(fps), "width": sources.column("width").take(pa.array(owner_all)),
+        "fps": pa.array(fps),
+        "width": sources.column("width").take(pa.array(owner_all)),
         "height": sources.column("height").take(pa.array(owner_all)),
-        "start_frame": pa.array(start_frame), "end_frame": pa.array(end_frame),
-        "start_s": pa.array(starts), "end_s": pa.array(starts + duration), "duration_s": pa.array(duration),
-        "transition_in": pa.array(np.array(TRANSITIONS)[rng.choice(3, n_shots, p=[0.85, 0.1, 0.05])]),
+        "start_frame": pa.array(start_frame),
+        "end_frame": pa.array(end_frame),
+        "start_s": pa.array(starts),
+        "end_s": pa.array(starts + duration),
+        "duration_s": pa.array(duration),
+        "transition_in": pa.array(
+            np.array(TRANSITIONS)[rng.choice(3, n_shots, p=[0.85, 0.1, 0.05])]
+        ),
         "brightness": pa.array(rng.random(n_shots, np.float32)),
         "contrast": pa.array(rng.random(n_shots, np.float32)),
         "saturation": pa.array(rng.random(n_shots, np.float32)),
@@ -145,14 +168,17 @@ def make_renders(shots: pa.Table, n_runs: int, per_run: int, rng: np.random.Gene
     visible = shots.num_rows - shots.num_rows // 200
     pick = np.minimum(rng.zipf(1.3, n) - 1, visible - 1)
     shot_id = shots.column("shot_id").take(pa.array(pick)).to_pylist()
-    shot_id = [None if d == "fill" else s for d, s in zip(decision, shot_id)]
+    shot_id = [None if d == "fill" else s for d, s in zip(decision, shot_id, strict=False)]
     created = 1_700_000_000_000_000 + np.repeat(np.arange(n_runs), per_run) * 60_000_000
     cols = {
         "run_id": pa.array([f"run{r:05d}" for r in np.repeat(np.arange(n_runs), per_run)]),
         "shot_index": pa.array(np.tile(np.arange(per_run, dtype=np.int32), n_runs)),
-        "decision": pa.array(decision), "shot_id": pa.array(shot_id, pa.string()),
-        "score": pa.array(rng.random(n)), "generator": pa.array(["draft"] * n),
-        "seconds": pa.array(rng.random(n) * 3), "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
+        "decision": pa.array(decision),
+        "shot_id": pa.array(shot_id, pa.string()),
+        "score": pa.array(rng.random(n)),
+        "generator": pa.array(["draft"] * n),
+        "seconds": pa.array(rng.random(n) * 3),
+        "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
     }
     return _with_schema(cols, n, schema.RENDERS)
 
@@ -164,10 +190,15 @@ def generate(root: Path, *, shots: int, sources: int, seed: int = 0) -> float:
     store = Store(root)
     src, ok = make_sources(sources, rng)
     shot_table, seconds = make_shots(src, ok, shots, rng)
-    src = src.set_column(src.schema.get_field_index("duration_s"), schema.SOURCES.field("duration_s"),
-                         pa.array(np.where(ok, seconds, np.nan), from_pandas=True))
+    src = src.set_column(
+        src.schema.get_field_index("duration_s"),
+        schema.SOURCES.field("duration_s"),
+        pa.array(np.where(ok, seconds, np.nan), from_pandas=True),
+    )
     frames = np.round(seconds * src.column("fps").to_numpy()).astype(np.int64)
-    src = src.set_column(src.schema.get_field_index("frames"), schema.SOURCES.field("frames"), pa.array(frames))
+    src = src.set_column(
+        src.schema.get_field_index("frames"), schema.SOURCES.field("frames"), pa.array(frames)
+    )
     renders = make_renders(shot_table, 2_000, 25, rng)
     with store.writer():
         for start in range(0, shot_table.num_rows, CHUNK):
@@ -180,7 +211,9 @@ def generate(root: Path, *, shots: int, sources: int, seed: int = 0) -> float:
 
 # ---- the pandas side -----------------------------------------------------------------------
 
-SHOT_COLUMNS = [f.name for f in schema.shots_schema(DIM) if f.name not in ("embedding", "thumbnail")]
+SHOT_COLUMNS = [
+    f.name for f in schema.shots_schema(DIM) if f.name not in ("embedding", "thumbnail")
+]
 
 
 def load_frames(store: Store) -> dict[str, pd.DataFrame]:
@@ -199,8 +232,13 @@ def _top(df: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame
 def pd_per_source(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     n = f["shots"].groupby("source_id").size().rename("shots")
     src = f["sources"][f["sources"].status == "ok"].join(n, on="source_id")
-    out = pd.DataFrame({"path": src.path, "hours": src.duration_s / 3600.0,
-                        "shots": src.shots.fillna(0).astype("int64")})
+    out = pd.DataFrame(
+        {
+            "path": src.path,
+            "hours": src.duration_s / 3600.0,
+            "shots": src.shots.fillna(0).astype("int64"),
+        }
+    )
     return _top(out, ["hours", "path"], [False, True])
 
 
@@ -208,8 +246,11 @@ def pd_per_folder(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     n = f["shots"].groupby("source_id").size().rename("shots")
     src = f["sources"][f["sources"].status == "ok"].join(n, on="source_id")
     src = src.assign(folder=src.path.str.rsplit("/", n=1).str[0])
-    out = src.groupby("folder").agg(sources=("source_id", "size"), hours=("duration_s", "sum"),
-                                    shots=("shots", "sum")).reset_index()
+    out = (
+        src.groupby("folder")
+        .agg(sources=("source_id", "size"), hours=("duration_s", "sum"), shots=("shots", "sum"))
+        .reset_index()
+    )
     out["hours"] = out.hours / 3600.0
     out["shots"] = out.shots.fillna(0).astype("int64")
     return _top(out, ["hours", "folder"], [False, True])
@@ -228,6 +269,7 @@ def pd_mix(column: Callable[[pd.DataFrame], pd.Series]) -> Callable[[dict], pd.D
         src = f["sources"][f["sources"].status == "ok"]
         out = src.assign(key=column(src)).groupby("key").size().rename("sources").reset_index()
         return _top(out, ["sources", "key"], [False, True])
+
     return run
 
 
@@ -237,7 +279,9 @@ def pd_failed(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def pd_coverage(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    out = f["shots"].embed_model.fillna("(not embedded)").value_counts().rename("shots").reset_index()
+    out = (
+        f["shots"].embed_model.fillna("(not embedded)").value_counts().rename("shots").reset_index()
+    )
     return out.sort_values(["shots", "embed_model"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -268,8 +312,15 @@ def pd_per_run(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def pd_filter(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
     s = f["shots"]
-    hit = s[(s.width == 3840) & (s.transition_in == "cut") & s.duration_s.between(2, 5) & (s.brightness > 0.6)]
-    return hit.sort_values(["duration_s", "shot_id"], ascending=[False, True]).head(100)[["shot_id"]]
+    hit = s[
+        (s.width == 3840)
+        & (s.transition_in == "cut")
+        & s.duration_s.between(2, 5)
+        & (s.brightness > 0.6)
+    ]
+    return hit.sort_values(["duration_s", "shot_id"], ascending=[False, True]).head(100)[
+        ["shot_id"]
+    ]
 
 
 def pd_join(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -280,23 +331,43 @@ def pd_join(f: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 PANDAS: dict[str, Callable[[dict], pd.DataFrame]] = {
-    "per_source": pd_per_source, "per_folder": pd_per_folder, "shot_lengths": pd_shot_lengths,
+    "per_source": pd_per_source,
+    "per_folder": pd_per_folder,
+    "shot_lengths": pd_shot_lengths,
     "resolutions": pd_mix(lambda s: s.width.astype(str) + "x" + s.height.astype(str)),
-    "frame_rates": pd_mix(lambda s: s.fps.round(3)), "codecs": pd_mix(lambda s: s.video_codec.fillna("?")),
-    "failed": pd_failed, "coverage": pd_coverage, "most_used": pd_most_used, "usage": pd_usage,
-    "never_used": pd_never_used, "per_run": pd_per_run, "filter": pd_filter, "join": pd_join,
+    "frame_rates": pd_mix(lambda s: s.fps.round(3)),
+    "codecs": pd_mix(lambda s: s.video_codec.fillna("?")),
+    "failed": pd_failed,
+    "coverage": pd_coverage,
+    "most_used": pd_most_used,
+    "usage": pd_usage,
+    "never_used": pd_never_used,
+    "per_run": pd_per_run,
+    "filter": pd_filter,
+    "join": pd_join,
 }
 
 # which column of the DuckDB result equals which pandas column (checked per query)
-COMPARE = {"per_source": ("shots", "shots"), "per_folder": ("folder", "folder"),
-           "shot_lengths": ("shots", "shots"), "resolutions": ("resolution", "key"),
-           "frame_rates": ("sources", "sources"), "codecs": ("codec", "key"), "failed": ("path", "path"),
-           "coverage": ("shots", "shots"), "most_used": ("shot_id", "shot_id"),
-           "usage": ("used_shots", "used_shots"), "never_used": ("shot_id", "shot_id"),
-           "per_run": ("run_id", "run_id"), "filter": ("shot_id", "shot_id"), "join": ("shots", "shots")}
+COMPARE = {
+    "per_source": ("shots", "shots"),
+    "per_folder": ("folder", "folder"),
+    "shot_lengths": ("shots", "shots"),
+    "resolutions": ("resolution", "key"),
+    "frame_rates": ("sources", "sources"),
+    "codecs": ("codec", "key"),
+    "failed": ("path", "path"),
+    "coverage": ("shots", "shots"),
+    "most_used": ("shot_id", "shot_id"),
+    "usage": ("used_shots", "used_shots"),
+    "never_used": ("shot_id", "shot_id"),
+    "per_run": ("run_id", "run_id"),
+    "filter": ("shot_id", "shot_id"),
+    "join": ("shots", "shots"),
+}
 
 
 # ---- measuring -----------------------------------------------------------------------------
+
 
 def best_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     """Shortest wall time of `repeats` calls of `fn` after one warm-up, and the last result."""
@@ -311,10 +382,12 @@ def best_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, object]
 
 def duckdb_queries(session: SqlSession) -> dict[str, Callable[[], list]]:
     """Each report (and the ad-hoc filter and join) as a callable returning its compared column."""
+
     def report(spec):
         def run():
             rep = run_report(session, spec, TOP)
             return rep.column(COMPARE[spec.name][0])
+
         return run
 
     def adhoc(sql, name):
@@ -329,16 +402,24 @@ def duckdb_queries(session: SqlSession) -> dict[str, Callable[[], list]]:
 def _same(a: list, b: list) -> bool:
     if len(a) != len(b):
         return False
-    return all((x == y) or (isinstance(x, float) and abs(x - y) < 1e-9) for x, y in zip(a, b))
+    return all((x == y) or (isinstance(x, float) and abs(x - y) < 1e-9) for x, y in zip(a, b, strict=False))
 
 
-def measure(library: Path, *, shots: int = 1_000_000, sources: int = 20_000, repeats: int = 3) -> dict:
+def measure(
+    library: Path, *, shots: int = 1_000_000, sources: int = 20_000, repeats: int = 3
+) -> dict:
     """Generate the library when needed, then time every query with DuckDB and with pandas."""
     meta = library / "bench.json"
     generated_s = None
-    if not meta.exists() or json.loads(meta.read_text()) != {"shots": shots, "sources": sources, "seed": 0}:
+    if not meta.exists() or json.loads(meta.read_text()) != {
+        "shots": shots,
+        "sources": sources,
+        "seed": 0,
+    }:
         if library.exists() and any(library.iterdir()):
-            raise SystemExit(f"--library {library}: not empty and not a benchmark library of this size")
+            raise SystemExit(
+                f"--library {library}: not empty and not a benchmark library of this size"
+            )
         generated_s = generate(library, shots=shots, sources=sources)
     store = Store(library)
     open_s, _ = best_seconds(lambda: SqlSession(store).close(), repeats)
@@ -355,26 +436,39 @@ def measure(library: Path, *, shots: int = 1_000_000, sources: int = 20_000, rep
     for name, fn in PANDAS.items():
         pand[name], df = best_seconds(lambda fn=fn: fn(frames), repeats)
         match[name] = _same(answers[name], df[COMPARE[name][1]].tolist())
-    return {"benchmark": "sql", "shots": shots, "sources": sources, "visible_shots": len(frames["shots"]),
-            "renders": len(frames["renders"]), "cpus": os.cpu_count(),
-            "generate_s": None if generated_s is None else round(generated_s, 2),
-            "session_open_s": round(open_s, 4),
-            "duckdb_s": {k: round(v, 4) for k, v in duck.items()},
-            "pandas_s": {k: round(v, 4) for k, v in pand.items()},
-            "pandas_load_s": round(load_s, 3),
-            "duckdb_max_s": round(max(duck.values()), 4),
-            "filter_scans": pushdown,
-            "results_match": all(match.values()), "mismatches": [k for k, v in match.items() if not v]}
+    return {
+        "benchmark": "sql",
+        "shots": shots,
+        "sources": sources,
+        "visible_shots": len(frames["shots"]),
+        "renders": len(frames["renders"]),
+        "cpus": os.cpu_count(),
+        "generate_s": None if generated_s is None else round(generated_s, 2),
+        "session_open_s": round(open_s, 4),
+        "duckdb_s": {k: round(v, 4) for k, v in duck.items()},
+        "pandas_s": {k: round(v, 4) for k, v in pand.items()},
+        "pandas_load_s": round(load_s, 3),
+        "duckdb_max_s": round(max(duck.values()), 4),
+        "filter_scans": pushdown,
+        "results_match": all(match.values()),
+        "mismatches": [k for k, v in match.items() if not v],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--library", type=Path, help="benchmark library (generated when missing; "
-                        "default: a temporary directory removed afterwards)")
+    parser.add_argument(
+        "--library",
+        type=Path,
+        help="benchmark library (generated when missing; "
+        "default: a temporary directory removed afterwards)",
+    )
     parser.add_argument("--shots", type=int, default=1_000_000)
     parser.add_argument("--sources", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--table", action="store_true", help="also print a human table after the JSON")
+    parser.add_argument(
+        "--table", action="store_true", help="also print a human table after the JSON"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="rag-video-sql-bench-") as tmp:

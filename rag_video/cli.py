@@ -29,8 +29,15 @@ def _set_json(ctx: click.Context, _param, value: bool) -> bool:
     return value
 
 
-json_option = click.option("--json", "as_json", is_flag=True, expose_value=False, callback=_set_json,
-                           is_eager=True, help="Print one JSON document on stdout.")
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    expose_value=False,
+    callback=_set_json,
+    is_eager=True,
+    help="Print one JSON document on stdout.",
+)
 
 
 def _obj() -> dict:
@@ -45,7 +52,9 @@ def library(*, create: bool = False):
         from rag_video.config import load_settings
         from rag_video.library import Library
 
-        settings = load_settings(library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout"))
+        settings = load_settings(
+            library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout")
+        )
         obj["library"] = Library(settings, create=create)
     return obj["library"]
 
@@ -106,14 +115,20 @@ class Main(click.Group):
 
                 traceback.print_exc()
             newline = "\n" if sys.stderr.isatty() else ""  # end the terminal's ^C echo
-            click.echo(f"{newline}error: interrupted (what was committed stays; run the command again "
-                       "to finish)", err=True)
+            click.echo(
+                f"{newline}error: interrupted (what was committed stays; run the command again "
+                "to finish)",
+                err=True,
+            )
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as exc:  # a bug: one line, the traceback with --debug
             if (ctx.obj or {}).get("debug"):
                 raise
-            click.echo(f"error: internal error: {type(exc).__name__}: {one_line(exc)} "
-                       "(rerun with --debug for the traceback)", err=True)
+            click.echo(
+                f"error: internal error: {type(exc).__name__}: {one_line(exc)} "
+                "(rerun with --debug for the traceback)",
+                err=True,
+            )
             ctx.exit(EXIT_INTERNAL)
 
 
@@ -124,29 +139,47 @@ def _usage_error(exc: click.ClickException) -> NoReturn:
     if type(exc).__name__ == "NoArgsIsHelpError":
         raise exc
     ctx = getattr(exc, "ctx", None)
-    hint = f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx else ""
+    hint = (
+        f" (see '{ctx.command_path} --help')" if isinstance(exc, click.UsageError) and ctx else ""
+    )
     click.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
     raise click.exceptions.Exit(exc.exit_code) from None
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rag-video")
-@click.option("--library", "library_path", metavar="DIR", envvar="RAG_VIDEO_LIBRARY",
-              help="Library directory [env RAG_VIDEO_LIBRARY; default ./rag-video-library].")
+@click.option(
+    "--library",
+    "library_path",
+    metavar="DIR",
+    envvar="RAG_VIDEO_LIBRARY",
+    help="Library directory [env RAG_VIDEO_LIBRARY; default ./rag-video-library].",
+)
 @json_option
-@click.option("--lock-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="How long a write waits for another process's write lock "
-                   "[env RAG_VIDEO_LOCK_TIMEOUT; default 30].")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="How long a write waits for another process's write lock "
+    "[env RAG_VIDEO_LOCK_TIMEOUT; default 30].",
+)
 @click.option("--debug", is_flag=True, help="Verbose logs and tracebacks.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors on stderr; no progress.")
 @click.pass_context
-def main(ctx: click.Context, library_path: str | None, lock_timeout: float | None, debug: bool,
-         quiet: bool) -> None:
+def main(
+    ctx: click.Context,
+    library_path: str | None,
+    lock_timeout: float | None,
+    debug: bool,
+    quiet: bool,
+) -> None:
     """rag-video: find the footage you already have, and make videos from it."""
     obj = ctx.ensure_object(dict)
     obj.update(library_path=library_path, lock_timeout=lock_timeout, debug=debug)
     level = logging.DEBUG if debug else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True
+    )
     for noisy in ("httpx", "urllib3", "huggingface_hub", "filelock"):
         logging.getLogger(noisy).setLevel(level if debug else max(level, logging.ERROR))
     if not debug:  # third-party deprecation chatter is for developers, not users
@@ -164,26 +197,53 @@ def main(ctx: click.Context, library_path: str | None, lock_timeout: float | Non
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--detector", type=click.Choice(DETECTORS), help="Shot detector [default adaptive].")
-@click.option("--min-shot", type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Shortest shot kept [default 0.6].")
-@click.option("--embed/--no-embed", default=None, help="Embed keyframes now, or defer [default embed].")
+@click.option(
+    "--min-shot",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Shortest shot kept [default 0.6].",
+)
+@click.option(
+    "--embed/--no-embed", default=None, help="Embed keyframes now, or defer [default embed]."
+)
 @click.option("--model", help="open_clip model name, hf-hub: id or checkpoint [default ViT-B-32].")
-@click.option("--pretrained", metavar="TAG|none", help="Weights tag; 'none' = random weights (tests).")
+@click.option(
+    "--pretrained", metavar="TAG|none", help="Weights tag; 'none' = random weights (tests)."
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Decode/detect processes.")
-@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
-              help="Run on Ray: alone, a local Ray for this run; 'auto' or ray://HOST:PORT joins a cluster.")
+@click.option(
+    "--ray",
+    "ray",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on Ray: alone, a local Ray for this run; 'auto' or ray://HOST:PORT joins a cluster.",
+)
 @json_option
 def ingest(paths, detector, min_shot, embed, model, pretrained, workers, ray) -> None:
     """Cut footage into shots, describe and embed them."""
-    summary = library(create=True).ingest(paths, detector=detector, min_shot=min_shot, embed=embed, model=model,
-                               pretrained=pretrained, workers=workers, ray=ray)
+    summary = library(create=True).ingest(
+        paths,
+        detector=detector,
+        min_shot=min_shot,
+        embed=embed,
+        model=model,
+        pretrained=pretrained,
+        workers=workers,
+        ray=ray,
+    )
     doc = summary.to_json()
     if want_json():
-        emit_json({k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}
-                  | {"failures": doc["failures"], "deferred_embeddings": doc["deferred_embeddings"]})
+        emit_json(
+            {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}
+            | {"failures": doc["failures"], "deferred_embeddings": doc["deferred_embeddings"]}
+        )
     else:
-        print_table([{k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}],
-                    title="ingest")
+        print_table(
+            [{k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "seconds")}],
+            title="ingest",
+        )
         if summary.failures:
             print_table(summary.failures, title="failed files")
     sys.exit(1 if summary.failed else 0)
@@ -217,14 +277,31 @@ def prune() -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "parquet", "arrow"]),
-              help="Output format [default table, or from the -o suffix].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write every row to FILE (json, csv, parquet, arrow; written atomically).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Cancel the query after SECONDS [default 60].")
-@click.option("--max-rows", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Rows shown in table output (exports are complete).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "parquet", "arrow"]),
+    help="Output format [default table, or from the -o suffix].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write every row to FILE (json, csv, parquet, arrow; written atomically).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Cancel the query after SECONDS [default 60].",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows shown in table output (exports are complete).",
+)
 @json_option
 def sql(query, fmt, output, timeout, max_rows) -> None:
     """Run a read-only SQL query over sources, shots, renders and shots_with_source."""
@@ -240,10 +317,20 @@ def sql(query, fmt, output, timeout, max_rows) -> None:
 
 
 @main.command()
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also write the reports with charts to FILE (self-contained HTML).")
-@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Rows listed per report.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also write the reports with charts to FILE (self-contained HTML).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Rows listed per report.",
+)
 @json_option
 def stats(html_path, top) -> None:
     """Canned reports: hours, shot lengths, formats, failures, coverage, usage, make runs."""
@@ -273,12 +360,22 @@ def models() -> None:
 
 @main.command()
 @click.argument("text", required=False)
-@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="Query by an image file.")
+@click.option(
+    "--image", type=click.Path(exists=True, dir_okay=False), help="Query by an image file."
+)
 @click.option("--like", "like", metavar="SHOT_ID", help="Shots like this one.")
-@click.option("--where", metavar="PREDICATE", help="Filter over shot columns, e.g. \"duration_s > 2\".")
+@click.option(
+    "--where", metavar="PREDICATE", help='Filter over shot columns, e.g. "duration_s > 2".'
+)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--diverse", is_flag=True, help="Diversify results (MMR) so one source doesn't fill them.")
-@click.option("--contact-sheet", type=click.Path(dir_okay=False), help="Write the results' thumbnails as one JPEG.")
+@click.option(
+    "--diverse", is_flag=True, help="Diversify results (MMR) so one source doesn't fill them."
+)
+@click.option(
+    "--contact-sheet",
+    type=click.Path(dir_okay=False),
+    help="Write the results' thumbnails as one JPEG.",
+)
 @json_option
 def search(text, image, like, where, limit, diverse, contact_sheet) -> None:
     """Find shots by text, image, or likeness to a shot."""
@@ -296,8 +393,11 @@ def search(text, image, like, where, limit, diverse, contact_sheet) -> None:
     if want_json():
         emit_json({"results": [{k: v for k, v in r.items() if k != "thumbnail"} for r in rows]})
     else:
-        print_table([{k: r.get(k) for k in shown} for r in rows], title=plural(len(rows), "result"),
-                    columns=shown)
+        print_table(
+            [{k: r.get(k) for k in shown} for r in rows],
+            title=plural(len(rows), "result"),
+            columns=shown,
+        )
 
 
 @main.group()
@@ -306,8 +406,11 @@ def index() -> None:
 
 
 @index.command("build")
-@click.option("--index-type", type=click.Choice(INDEX_TYPES),
-              help="Index type [default: chosen by size and memory].")
+@click.option(
+    "--index-type",
+    type=click.Choice(INDEX_TYPES),
+    help="Index type [default: chosen by size and memory].",
+)
 @json_option
 def index_build(index_type) -> None:
     """(Re)build the index from the shots table."""
@@ -350,51 +453,125 @@ def _size(value: str | None) -> tuple[int, int] | None:
 
 @main.command()
 @click.argument("script", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.mp4")
-@click.option("--draft/--final", default=True, help="Draft renders restyle/fill without a model "
-              "(default); --final uses the diffusion models.")
-@click.option("--from", "from_manifest", type=click.Path(exists=True, dir_okay=False),
-              help="Re-render a saved OUT.manifest.json without re-planning.")
+@click.option(
+    "-o", "--output", "out", required=True, type=click.Path(dir_okay=False), help="OUT.mp4"
+)
+@click.option(
+    "--draft/--final",
+    default=True,
+    help="Draft renders restyle/fill without a model (default); --final uses the diffusion models.",
+)
+@click.option(
+    "--from",
+    "from_manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Re-render a saved OUT.manifest.json without re-planning.",
+)
 @click.option("--aspect", help="16:9, 9:16, 1:1 or any W:H [default: the script's, else 16:9].")
 @click.option("--size", help="Output WxH [default: 720p at the aspect].")
-@click.option("--fps", type=click.FloatRange(min=1, max=240), help="Output frame rate [default 24].")
-@click.option("--fit", type=click.Choice(["auto", "crop", "letterbox", "reframe"]),
-              help="How a source meets the output aspect: centre crop, letterbox, or reframe (a crop "
-                   "window that follows the content) [default auto: reframe when a crop keeps < 60 %].")
-@click.option("--min-cut", type=float, help="Shortest sub-shot when several shots cover one planned shot, "
-              "in seconds [default 1.0].")
-@click.option("--coverage", help="Order of the ways to cover a planned shot longer than its match, from "
-              "single,continue,montage,retime [default: that order].")
-@click.option("--transition", type=click.Choice(["cut", "crossfade"]), default="cut", show_default=True)
-@click.option("--music", type=click.Path(exists=True, dir_okay=False), help="Soundtrack (trimmed, faded).")
+@click.option(
+    "--fps", type=click.FloatRange(min=1, max=240), help="Output frame rate [default 24]."
+)
+@click.option(
+    "--fit",
+    type=click.Choice(["auto", "crop", "letterbox", "reframe"]),
+    help="How a source meets the output aspect: centre crop, letterbox, or reframe (a crop "
+    "window that follows the content) [default auto: reframe when a crop keeps < 60 %].",
+)
+@click.option(
+    "--min-cut",
+    type=float,
+    help="Shortest sub-shot when several shots cover one planned shot, in seconds [default 1.0].",
+)
+@click.option(
+    "--coverage",
+    help="Order of the ways to cover a planned shot longer than its match, from "
+    "single,continue,montage,retime [default: that order].",
+)
+@click.option(
+    "--transition", type=click.Choice(["cut", "crossfade"]), default="cut", show_default=True
+)
+@click.option(
+    "--music", type=click.Path(exists=True, dir_okay=False), help="Soundtrack (trimmed, faded)."
+)
 @click.option("--no-audio", is_flag=True, help="Silent output (no music, no source audio).")
 @click.option("--burn-subtitles", is_flag=True, help="Burn captions into the picture.")
 @click.option("--crf", type=click.IntRange(0, 51), default=20, show_default=True)
 @click.option("--preset", help="x264 preset [default: ultrafast for drafts, veryfast for --final].")
 @click.option("--by-sentence", is_flag=True, help="Plain text: one shot per sentence.")
 @click.option("--fresh", is_flag=True, help="Prefer shots earlier renders did not use.")
-@click.option("--reuse-threshold", type=float, help="Cosine score at or above which a shot is reused.")
+@click.option(
+    "--reuse-threshold", type=float, help="Cosine score at or above which a shot is reused."
+)
 @click.option("--fill-threshold", type=float, help="Cosine score below which a shot is generated.")
 @click.option("--restyle-model", help="diffusers model id or folder for restyle (with --final).")
 @click.option("--fill-model", help="diffusers model id or folder for fill (with --final).")
 @click.option("--gen-size", help="Generation WxH [default: the model's native size].")
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-gen-seconds", type=click.FloatRange(min=0), help="Generation budget; then drafts.")
+@click.option(
+    "--max-gen-seconds", type=click.FloatRange(min=0), help="Generation budget; then drafts."
+)
 @json_option
-def make(script, out, draft, from_manifest, aspect, size, fps, fit, min_cut, coverage, transition, music, no_audio,
-         burn_subtitles, crf, preset, by_sentence, fresh, reuse_threshold, fill_threshold,
-         restyle_model, fill_model, gen_size, steps, seed, max_gen_seconds) -> None:
+def make(
+    script,
+    out,
+    draft,
+    from_manifest,
+    aspect,
+    size,
+    fps,
+    fit,
+    min_cut,
+    coverage,
+    transition,
+    music,
+    no_audio,
+    burn_subtitles,
+    crf,
+    preset,
+    by_sentence,
+    fresh,
+    reuse_threshold,
+    fill_threshold,
+    restyle_model,
+    fill_model,
+    gen_size,
+    steps,
+    seed,
+    max_gen_seconds,
+) -> None:
     """Make a video from a script: reuse, restyle, or fill each planned shot."""
     if not script and not from_manifest:
         raise click.UsageError("give a SCRIPT or --from OUT.manifest.json")
     manifest = library().make(
-        script, out, from_manifest=from_manifest, final=not draft, aspect=aspect, size=_size(size),
-        fps=fps, fit=fit, min_cut=min_cut, coverage=coverage, transition=transition, music=music, audio=not no_audio,
-        burn_subtitles=burn_subtitles, crf=crf, preset=preset, by_sentence=by_sentence, fresh=fresh,
-        reuse_threshold=reuse_threshold, fill_threshold=fill_threshold, restyle_model=restyle_model,
-        fill_model=fill_model, gen_size=_size(gen_size), steps=steps, seed=seed,
-        max_gen_seconds=max_gen_seconds)
+        script,
+        out,
+        from_manifest=from_manifest,
+        final=not draft,
+        aspect=aspect,
+        size=_size(size),
+        fps=fps,
+        fit=fit,
+        min_cut=min_cut,
+        coverage=coverage,
+        transition=transition,
+        music=music,
+        audio=not no_audio,
+        burn_subtitles=burn_subtitles,
+        crf=crf,
+        preset=preset,
+        by_sentence=by_sentence,
+        fresh=fresh,
+        reuse_threshold=reuse_threshold,
+        fill_threshold=fill_threshold,
+        restyle_model=restyle_model,
+        fill_model=fill_model,
+        gen_size=_size(gen_size),
+        steps=steps,
+        seed=seed,
+        max_gen_seconds=max_gen_seconds,
+    )
     _print_make(manifest)
     sys.exit(1 if manifest["fallbacks"] else 0)
 
@@ -403,16 +580,33 @@ def _print_make(manifest: dict) -> None:
     if want_json():
         emit_json(manifest)
         return
-    rows = [{"#": s["index"] + 1, "decision": s["decision"], "score": s["score"],
-             "covered by": ((s.get("reason") or {}).get("coverage") or {}).get("method") or "",
-             "source": " + ".join(c["shot_id"] for c in s["source"]) or None, "generator": s["generator"],
-             "seconds": s["seconds"], "text": clip(s["text"], 50)} for s in manifest["shots"]]
-    print_table(rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)", whole=["source"])
+    rows = [
+        {
+            "#": s["index"] + 1,
+            "decision": s["decision"],
+            "score": s["score"],
+            "covered by": ((s.get("reason") or {}).get("coverage") or {}).get("method") or "",
+            "source": " + ".join(c["shot_id"] for c in s["source"]) or None,
+            "generator": s["generator"],
+            "seconds": s["seconds"],
+            "text": clip(s["text"], 50),
+        }
+        for s in manifest["shots"]
+    ]
+    print_table(
+        rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)", whole=["source"]
+    )
 
 
 @main.command()
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default="rag-video-demo.mp4",
-              show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False),
+    default="rag-video-demo.mp4",
+    show_default=True,
+)
 @json_option
 def demo(out) -> None:
     """Build a library from the bundled sample footage and make a short video from a sample script."""

@@ -18,6 +18,11 @@ SCRIPT = SAMPLES / "scripts" / "demo.yaml"
 def run_demo(lib, out: str | Path) -> dict:
     """Ingest the samples into `lib` (a no-op when already there) and make `out` from demo.yaml."""
     summary = lib.ingest([FOOTAGE])
-    log.warning("demo library %s: %d files, %d shots (%d embeddings deferred)", lib.path,
-                summary.files, summary.shots, summary.deferred_embeddings)
+    log.warning(
+        "demo library %s: %d files, %d shots (%d embeddings deferred)",
+        lib.path,
+        summary.files,
+        summary.shots,
+        summary.deferred_embeddings,
+    )
     return lib.make(SCRIPT, out)

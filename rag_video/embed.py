@@ -43,7 +43,9 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 NO_WEIGHTS = (None, "none", "None", "")
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
-SCHEMA_WEIGHTS = "default"  # pretrained label of hf-hub:/local-dir: models, whose source names the weights
+SCHEMA_WEIGHTS = (
+    "default"  # pretrained label of hf-hub:/local-dir: models, whose source names the weights
+)
 
 
 class EncoderUnavailable(RagVideoError):
@@ -180,7 +182,13 @@ def _offline_error_types() -> tuple[type[BaseException], ...]:
 
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    return (LocalEntryNotFoundError, OfflineModeIsEnabled, urllib.error.URLError, ConnectionError, TimeoutError)
+    return (
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        urllib.error.URLError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 def _missing_error_types() -> tuple[type[BaseException], ...]:
@@ -204,13 +212,21 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _classify_fetch_error(exc: BaseException, model: str, pretrained: str | None) -> Exception | None:
+def _classify_fetch_error(
+    exc: BaseException, model: str, pretrained: str | None
+) -> Exception | None:
     """Translate a weights-fetch failure into our errors, or None when it is something else."""
     offline, missing = _offline_error_types(), _missing_error_types()
     for link in _chain(exc):
         if isinstance(link, missing):
-            name = model if model.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)) else f"{model}/{pretrained}"
-            return UnknownModel(f"encoder {name!r} not found on the Hugging Face hub (missing or gated)")
+            name = (
+                model
+                if model.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX))
+                else f"{model}/{pretrained}"
+            )
+            return UnknownModel(
+                f"encoder {name!r} not found on the Hugging Face hub (missing or gated)"
+            )
         if isinstance(link, offline):
             return EncoderUnavailable(_unavailable_message(model, pretrained))
     return None
@@ -221,7 +237,10 @@ def _fetch_errors(model: str, pretrained: str | None) -> Iterator[None]:
     """Turn hub/network failures while fetching weights or configs into EncoderUnavailable."""
     try:
         yield
-    except (OSError, RuntimeError) as exc:  # open_clip wraps hub errors in FileNotFoundError/RuntimeError
+    except (
+        OSError,
+        RuntimeError,
+    ) as exc:  # open_clip wraps hub errors in FileNotFoundError/RuntimeError
         translated = _classify_fetch_error(exc, model, pretrained)
         if translated is None:
             raise
@@ -240,7 +259,9 @@ def _check_model_name(open_clip: Any, model: str) -> None:
             raise UnknownModel(f"model={model!r}: no open_clip_config.json in {folder}")
         return
     if open_clip.get_model_config(model.replace("/", "-")) is None:
-        raise UnknownModel(f"unknown encoder model={model!r} (see `rag-video models` for the names)")
+        raise UnknownModel(
+            f"unknown encoder model={model!r} (see `rag-video models` for the names)"
+        )
 
 
 def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
@@ -251,7 +272,9 @@ def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
     """
     from open_clip.pretrained import download_pretrained, download_pretrained_from_hf
 
-    if model.startswith(LOCAL_DIR_PREFIX) or (pretrained in NO_WEIGHTS and not model.startswith(HF_HUB_PREFIX)):
+    if model.startswith(LOCAL_DIR_PREFIX) or (
+        pretrained in NO_WEIGHTS and not model.startswith(HF_HUB_PREFIX)
+    ):
         return
     if pretrained is None or not os.path.isfile(pretrained):
         hub.offline()  # one quick probe per process; unreachable means local cache only
@@ -260,7 +283,9 @@ def _fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
             repo = model[len(HF_HUB_PREFIX) :]
             download_pretrained_from_hf(repo, filename="open_clip_config.json")
             if pretrained not in NO_WEIGHTS:
-                download_pretrained_from_hf(repo)  # open_clip would silently fall back to random weights
+                download_pretrained_from_hf(
+                    repo
+                )  # open_clip would silently fall back to random weights
             return
         if pretrained in NO_WEIGHTS or os.path.isfile(pretrained):
             return
@@ -320,10 +345,17 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
 
 
 def _check_image(i: int, image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.ndim != 3
+        or image.shape[2] != 3
+        or image.dtype != np.uint8
+    ):
         shape = getattr(image, "shape", None)
         dtype = getattr(image, "dtype", type(image).__name__)
-        raise ValueError(f"images[{i}] must be an HxWx3 uint8 RGB array, got shape={shape} dtype={dtype}")
+        raise ValueError(
+            f"images[{i}] must be an HxWx3 uint8 RGB array, got shape={shape} dtype={dtype}"
+        )
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ValueError(f"images[{i}] is empty: shape={image.shape}")
 
@@ -376,7 +408,9 @@ class Preprocessor:
 
         if tuple(batch.shape[-2:]) == size:
             return batch
-        resized = F.interpolate(batch, size=size, mode=self.interpolation, antialias=True, align_corners=False)
+        resized = F.interpolate(
+            batch, size=size, mode=self.interpolation, antialias=True, align_corners=False
+        )
         return resized.clamp_(0.0, 255.0)
 
     def _crop_and_resize(self, batch: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -459,10 +493,14 @@ class Encoder:
                 self._tokenizer = _open_clip().get_tokenizer(self.name)
         return self._tokenizer
 
-    def encode_images(self, images: Sequence[np.ndarray], *, batch_size: int | None = None) -> np.ndarray:
+    def encode_images(
+        self, images: Sequence[np.ndarray], *, batch_size: int | None = None
+    ) -> np.ndarray:
         """(n, dim) float32 L2-normalised embeddings of HxWx3 uint8 RGB arrays of any sizes."""
         step = self._batch_size(batch_size)
-        chunks = [self._encode_image_batch(images[i : i + step]) for i in range(0, len(images), step)]
+        chunks = [
+            self._encode_image_batch(images[i : i + step]) for i in range(0, len(images), step)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode_text(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
@@ -470,7 +508,9 @@ class Encoder:
         if isinstance(texts, str):
             raise ValueError(f"texts must be a list of strings, got a single string {texts[:40]!r}")
         step = self._batch_size(batch_size)
-        chunks = [self._encode_text_batch(list(texts[i : i + step])) for i in range(0, len(texts), step)]
+        chunks = [
+            self._encode_text_batch(list(texts[i : i + step])) for i in range(0, len(texts), step)
+        ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), dtype=np.float32)
 
     def _batch_size(self, batch_size: int | None) -> int:
@@ -522,11 +562,17 @@ def _build_model(open_clip: Any, model: str, pretrained: str | None, precision: 
             torch.manual_seed(seed_for(model))
             with _fetch_errors(model, pretrained):
                 return open_clip.create_model(
-                    model, pretrained=None, load_weights=False, pretrained_text=False, precision=precision
+                    model,
+                    pretrained=None,
+                    load_weights=False,
+                    pretrained_text=False,
+                    precision=precision,
                 )
     tag = None if pretrained == SCHEMA_WEIGHTS else pretrained
     with _fetch_errors(model, pretrained):
-        return open_clip.create_model(model, pretrained=tag, require_pretrained=True, precision=precision)
+        return open_clip.create_model(
+            model, pretrained=tag, require_pretrained=True, precision=precision
+        )
 
 
 def load_encoder(
@@ -559,7 +605,9 @@ def load_encoder(
     open_clip = _open_clip()
     _check_model_name(open_clip, model)
     if model.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)) and pretrained not in NO_WEIGHTS:
-        pretrained = SCHEMA_WEIGHTS  # the schema source names its own weights; a tag would be ignored
+        pretrained = (
+            SCHEMA_WEIGHTS  # the schema source names its own weights; a tag would be ignored
+        )
     elif pretrained not in NO_WEIGHTS and os.path.isfile(os.path.expanduser(pretrained)):
         pretrained = os.path.expanduser(pretrained)
     resolved_device = resolve_device(device)

@@ -41,7 +41,9 @@ def _load_plugins() -> None:
     _loaded = True
     for name in filter(None, (n.strip() for n in os.environ.get(PLUGINS_ENV, "").split(","))):
         if name.endswith(".py"):
-            spec = importlib.util.spec_from_file_location(f"rag_video_plugin_{Path(name).stem}", name)
+            spec = importlib.util.spec_from_file_location(
+                f"rag_video_plugin_{Path(name).stem}", name
+            )
             if spec is None or spec.loader is None:
                 raise ImportError(f"{PLUGINS_ENV}: cannot load {name!r}")
             spec.loader.exec_module(importlib.util.module_from_spec(spec))

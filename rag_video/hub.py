@@ -23,8 +23,10 @@ _probe: dict[str, bool] = {}  # {"reachable": bool}: the answer of this process'
 
 
 def _env_offline() -> bool:
-    return any(os.environ.get(name, "").strip().upper() in TRUE_VALUES
-               for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(name, "").strip().upper() in TRUE_VALUES
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _constants():
@@ -40,7 +42,11 @@ def host() -> str:
     from urllib.parse import urlparse
 
     constants = _constants()
-    endpoint = getattr(constants, "ENDPOINT", None) or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    endpoint = (
+        getattr(constants, "ENDPOINT", None)
+        or os.environ.get("HF_ENDPOINT")
+        or "https://huggingface.co"
+    )
     return urlparse(endpoint).hostname or "huggingface.co"
 
 
@@ -59,7 +65,9 @@ def offline_reason(*, probe: bool = True) -> str | None:
     if probe and "reachable" not in _probe:
         _probe["reachable"] = _reachable(host(), PROBE_TIMEOUT_S)
         if not _probe["reachable"]:
-            log.info("the model hub (%s) is unreachable: this process uses the local cache only", host())
+            log.info(
+                "the model hub (%s) is unreachable: this process uses the local cache only", host()
+            )
             if constants is not None:
                 constants.HF_HUB_OFFLINE = True
             return f"{host()} is unreachable"

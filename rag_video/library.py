@@ -1,8 +1,8 @@
 """The public Python API: a library directory and what can be done with it.
 
-    lib = rag_video.open_library("lib")
-    lib.ingest(["footage/"])
-    lib.sql("select count(*) from shots")
+lib = rag_video.open_library("lib")
+lib.ingest(["footage/"])
+lib.sql("select count(*) from shots")
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from rag_video.store import Store
 log = logging.getLogger(__name__)
 
 
-def open_library(path: str | Path | None = None, *, create: bool = True, **settings: Any) -> Library:
+def open_library(
+    path: str | Path | None = None, *, create: bool = True, **settings: Any
+) -> Library:
     """Open the library at `path` (creating it when missing, unless `create` is False);
     `settings` override configured values."""
     return Library(load_settings(library=path, **settings), create=create)
@@ -56,17 +58,21 @@ class Library:
     def _check_model(self, model_id: str) -> None:
         current = self.store.embed_model()
         if current and current != model_id:
-            raise UsageError(f"library {self.path} is embedded with {current}, not {model_id}; "
-                             f"switch models with `rag-video embed --reembed --model ...`")
+            raise UsageError(
+                f"library {self.path} is embedded with {current}, not {model_id}; "
+                f"switch models with `rag-video embed --reembed --model ...`"
+            )
 
     def load_encoder(self, model: str | None = None, pretrained: str | None = None):
         """The library's encoder (the configured one unless named)."""
         from rag_video.embed import load_encoder
 
-        return load_encoder(model or self.settings.model,
-                            _pretrained(pretrained or self.settings.pretrained),
-                            device=None if self.settings.device == "auto" else self.settings.device,
-                            precision=self.settings.precision)
+        return load_encoder(
+            model or self.settings.model,
+            _pretrained(pretrained or self.settings.pretrained),
+            device=None if self.settings.device == "auto" else self.settings.device,
+            precision=self.settings.precision,
+        )
 
     def _embed_queue(self, embed: bool, model: str, pretrained: str) -> EmbedQueue:
         from rag_video.embed import model_dim
@@ -79,17 +85,27 @@ class Library:
         def load():
             encoder = self.load_encoder(model, pretrained)
             if encoder.dim != dim:
-                raise UsageError(f"model {model} makes {encoder.dim}-d vectors but the shots table "
-                                 f"holds {dim}-d ones; use `rag-video embed --reembed --model {model}`")
+                raise UsageError(
+                    f"model {model} makes {encoder.dim}-d vectors but the shots table "
+                    f"holds {dim}-d ones; use `rag-video embed --reembed --model {model}`"
+                )
             return encoder
 
         return EmbedQueue(load, dim, self.settings.embed_batch)
 
     # ---- ingest ------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], *, detector: str | None = None,
-               min_shot: float | None = None, embed: bool | None = None, model: str | None = None,
-               pretrained: str | None = None, workers: int | None = None,
-               ray: str | None = None) -> IngestSummary:
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        detector: str | None = None,
+        min_shot: float | None = None,
+        embed: bool | None = None,
+        model: str | None = None,
+        pretrained: str | None = None,
+        workers: int | None = None,
+        ray: str | None = None,
+    ) -> IngestSummary:
         """Cut, describe and (optionally) embed every video under `paths`.
 
         `ray`: None runs locally; "local" starts a local Ray for the run; "auto" or
@@ -103,21 +119,38 @@ class Library:
         detector = detector or s.detector
         if detector not in DETECTORS:
             raise UsageError(f"detector {detector!r} is not one of {', '.join(DETECTORS)}")
-        options = IngestOptions(detector=detector, min_shot=s.min_shot if min_shot is None else min_shot)
-        queue = self._embed_queue(s.embed if embed is None else embed, model or s.model,
-                                  pretrained or s.pretrained)
+        options = IngestOptions(
+            detector=detector, min_shot=s.min_shot if min_shot is None else min_shot
+        )
+        queue = self._embed_queue(
+            s.embed if embed is None else embed, model or s.model, pretrained or s.pretrained
+        )
         if ray is None:
             runner = local_runner(queue, workers or s.workers)
         else:
             from rag_video.ingest.ray_runner import EncoderSpec, ray_runner
 
-            spec = None if queue.load is None else EncoderSpec(
-                model or s.model, _pretrained(pretrained or s.pretrained), queue.dim,
-                None if s.device == "auto" else s.device, s.precision)
+            spec = (
+                None
+                if queue.load is None
+                else EncoderSpec(
+                    model or s.model,
+                    _pretrained(pretrained or s.pretrained),
+                    queue.dim,
+                    None if s.device == "auto" else s.device,
+                    s.precision,
+                )
+            )
             runner = ray_runner(ray, spec, workers=workers)
         with self.store.writer(s.lock_timeout):
-            summary = ingest(self.store, list(paths), options=options, runner=runner, dim=queue.dim,
-                             commit_batch=s.commit_batch)
+            summary = ingest(
+                self.store,
+                list(paths),
+                options=options,
+                runner=runner,
+                dim=queue.dim,
+                commit_batch=s.commit_batch,
+            )
             self._refresh_text_index()
         return summary
 
@@ -126,8 +159,9 @@ class Library:
 
         ensure_fts_index(self.store)
 
-    def embed(self, *, model: str | None = None, pretrained: str | None = None,
-              reembed: bool = False) -> dict:
+    def embed(
+        self, *, model: str | None = None, pretrained: str | None = None, reembed: bool = False
+    ) -> dict:
         """Fill deferred embeddings, or (reembed) embed every shot again with `model`."""
         model, pretrained = model or self.settings.model, pretrained or self.settings.pretrained
         with self.store.writer(self.settings.lock_timeout):
@@ -138,19 +172,34 @@ class Library:
                 self._reset_embeddings(encoder.dim)
                 self._refresh_text_index()  # rewriting the table dropped its full-text index
             elif (self.store.shots_dim() or encoder.dim) != encoder.dim:
-                raise UsageError(f"model {model} makes {encoder.dim}-d vectors; the table holds "
-                                 f"{self.store.shots_dim()}-d ones: use --reembed")
+                raise UsageError(
+                    f"model {model} makes {encoder.dim}-d vectors; the table holds "
+                    f"{self.store.shots_dim()}-d ones: use --reembed"
+                )
             todo = self.store.visible_shots(where="embedding IS NULL").to_pylist()
-            rotations = dict(zip(*self.store.read("sources", columns=["source_id", "rotation"])
-                                 .to_pydict().values()))
+            rotations = dict(
+                zip(
+                    *self.store.read("sources", columns=["source_id", "rotation"])
+                    .to_pydict()
+                    .values(), strict=False
+                )
+            )
             with progress.bar(len(todo), "embed") as advance:
-                done, problems = fill_embeddings(self.store, encoder, todo,
-                                                 rotation_of=lambda sid: rotations.get(sid) or 0,
-                                                 advance=advance)
+                done, problems = fill_embeddings(
+                    self.store,
+                    encoder,
+                    todo,
+                    rotation_of=lambda sid: rotations.get(sid) or 0,
+                    advance=advance,
+                )
         for problem in problems:
             log.warning("still deferred: %s", problem)
-        return {"model": encoder.model_id, "embedded": done, "deferred": len(todo) - done,
-                "problems": problems}
+        return {
+            "model": encoder.model_id,
+            "embedded": done,
+            "deferred": len(todo) - done,
+            "problems": problems,
+        }
 
     def _reset_embeddings(self, dim: int) -> None:
         shots = self.store.read("shots")
@@ -164,8 +213,11 @@ class Library:
         from rag_video.retrieve.query import Searcher
 
         if self._searcher_obj is None:
-            index = IndexManager(self.store, index_type=self.settings.index_type,
-                                 rebuild_share=self.settings.tombstone_share)
+            index = IndexManager(
+                self.store,
+                index_type=self.settings.index_type,
+                rebuild_share=self.settings.tombstone_share,
+            )
             self._searcher_obj = Searcher(self.store, index, self.load_encoder)
         return self._searcher_obj
 
@@ -208,7 +260,9 @@ class Library:
                 table = self.store.table(name)
                 if table is not None:
                     with warnings.catch_warnings():  # we hold the write lock; old versions go
-                        warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")
+                        warnings.filterwarnings(
+                            "ignore", message=r"optimize\(cleanup_older_than=0\)"
+                        )
                         table.optimize(cleanup_older_than=timedelta(0))
             ensure_fts_index(self.store)
             info = {}
@@ -218,8 +272,14 @@ class Library:
         return {"optimized": True, "index": info}
 
     # ---- make --------------------------------------------------------------------------
-    def make(self, script: str | Path | None, out: str | Path, *, from_manifest: str | Path | None = None,
-             **options: Any) -> dict:
+    def make(
+        self,
+        script: str | Path | None,
+        out: str | Path,
+        *,
+        from_manifest: str | Path | None = None,
+        **options: Any,
+    ) -> dict:
         """Render a script (or, with `from_manifest`, a saved plan) into `out`; returns the manifest.
 
         `options` are MakeOptions fields (final, aspect, size, fps, fit, transition, music, ...);
@@ -229,16 +289,24 @@ class Library:
         from rag_video.generate.make import MakeOptions, make
 
         s = self.settings
-        defaults = {"reuse_threshold": s.reuse_threshold, "fill_threshold": s.fill_threshold,
-                    "restyle_model": s.restyle_model, "fill_model": s.fill_model}
+        defaults = {
+            "reuse_threshold": s.reuse_threshold,
+            "fill_threshold": s.fill_threshold,
+            "restyle_model": s.restyle_model,
+            "fill_model": s.fill_model,
+        }
         opts = MakeOptions(**{**defaults, **{k: v for k, v in options.items() if v is not None}})
         saved = None
         if from_manifest is not None:
             try:
                 saved = json.loads(Path(from_manifest).read_text())
             except (OSError, ValueError) as exc:
-                raise UsageError(f"--from {str(from_manifest)!r}: cannot read the manifest ({exc})") from None
-        return make(self._searcher(), script, out, opts, from_manifest=saved, lock_timeout=s.lock_timeout)
+                raise UsageError(
+                    f"--from {str(from_manifest)!r}: cannot read the manifest ({exc})"
+                ) from None
+        return make(
+            self._searcher(), script, out, opts, from_manifest=saved, lock_timeout=s.lock_timeout
+        )
 
     # ---- maintenance -------------------------------------------------------------------
     def prune(self) -> dict:
@@ -258,8 +326,12 @@ class Library:
                     dropped.append(row)
             commit.drop_sources(self.store, [r["source_id"] for r in dropped])
             orphans = commit.cleanup(self.store)
-        return {"pruned": len(dropped), "moved": moved, "orphan_sources_cleaned": orphans,
-                "paths": [r["path"] for r in dropped]}
+        return {
+            "pruned": len(dropped),
+            "moved": moved,
+            "orphan_sources_cleaned": orphans,
+            "paths": [r["path"] for r in dropped],
+        }
 
     # ---- reads -------------------------------------------------------------------------
     def sources(self) -> pa.Table:
@@ -273,7 +345,9 @@ class Library:
 
         return self.store.visible_shots(where=check_predicate(where) if where else None)
 
-    def sql(self, query: str, *, timeout: float | None = None, max_rows: int | None = None) -> pa.Table:
+    def sql(
+        self, query: str, *, timeout: float | None = None, max_rows: int | None = None
+    ) -> pa.Table:
         """Run a read-only SQL query over the library's tables (DuckDB); at most `max_rows` rows."""
         from rag_video.sql import DEFAULT_TIMEOUT_S, run_sql
 
@@ -289,8 +363,10 @@ class Library:
 
 def _check_is_library(root: Path) -> None:
     if not root.exists():
-        raise UsageError(f"library {str(root)!r} does not exist (check --library or RAG_VIDEO_LIBRARY; "
-                         "`rag-video ingest` creates a library)")
+        raise UsageError(
+            f"library {str(root)!r} does not exist (check --library or RAG_VIDEO_LIBRARY; "
+            "`rag-video ingest` creates a library)"
+        )
     if not root.is_dir():
         raise UsageError(f"library {str(root)!r} is not a directory")
     try:
@@ -298,7 +374,9 @@ def _check_is_library(root: Path) -> None:
     except OSError as exc:
         raise UsageError(f"library {str(root)!r} cannot be read: {exc.strerror or exc}") from None
     if foreign:
-        raise UsageError(f"library {str(root)!r} is not a rag-video library (no lance/ or meta.json in it)")
+        raise UsageError(
+            f"library {str(root)!r} is not a rag-video library (no lance/ or meta.json in it)"
+        )
 
 
 def _pretrained(tag: str | None) -> str | None:

@@ -21,8 +21,12 @@ def clip(text: Any, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + ELLIPSIS
 
 
-def print_table(rows: list[dict], title: str | None = None, columns: list[str] | None = None,
-                whole: Iterable[str] | None = None) -> None:
+def print_table(
+    rows: list[dict],
+    title: str | None = None,
+    columns: list[str] | None = None,
+    whole: Iterable[str] | None = None,
+) -> None:
     """A human table on stdout.
 
     Columns in `whole` (default: every column named ``shot_id`` or ``*_id``) are never wrapped or

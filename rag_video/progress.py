@@ -129,21 +129,32 @@ def _rich_bars(tasks: tuple[tuple[str, int], ...]) -> Iterator[list[Advance]]:
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     width = max(len(description) for description, _ in tasks) + 42  # room for an item's name
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress, \
-            _logs_above(progress.console):
+    with (
+        Progress(*columns, console=Console(stderr=True), transient=False) as progress,
+        _logs_above(progress.console),
+    ):
         ids = [progress.add_task(description, total=max(total, 0)) for description, total in tasks]
 
         def advancer(task, base: str) -> Advance:
-            def advance(n: int = 1, description: str | None = None, item: str | None = None) -> None:
+            def advance(
+                n: int = 1, description: str | None = None, item: str | None = None
+            ) -> None:
                 label = description or (f"{base} {item}" if item else None)
-                progress.update(task, advance=n, **({"description": clip(label, width)} if label else {}))
+                progress.update(
+                    task, advance=n, **({"description": clip(label, width)} if label else {})
+                )
 
             return advance
 
-        yield [advancer(task, description) for task, (description, _) in zip(ids, tasks)]
+        yield [advancer(task, description) for task, (description, _) in zip(ids, tasks, strict=False)]
 
 
 class _AboveBars(io.TextIOBase):
@@ -173,8 +184,11 @@ def _logs_above(console) -> Iterator[None]:
     streams = {id(sys.stderr), id(sys.__stderr__)}
     for logger in (logging.getLogger(), logging.getLogger("rag_video")):
         for handler in logger.handlers:
-            if (isinstance(handler, logging.StreamHandler) and not isinstance(handler, _StderrHandler)
-                    and id(handler.stream) in streams):
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and not isinstance(handler, _StderrHandler)
+                and id(handler.stream) in streams
+            ):
                 swapped.append((handler, handler.setStream(_AboveBars(console))))
     try:
         yield

@@ -42,13 +42,13 @@ UNCHECKABLE_FUNCTIONS = {"query"}  # runs a SQL string that the statement check 
 BATCH_ROWS = 65_536
 
 SANDBOX: dict[str, Any] = {
-    "enable_external_access": False,       # no files, network, ATTACH of files
+    "enable_external_access": False,  # no files, network, ATTACH of files
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
-    "python_enable_replacements": False,   # no scanning of Python variables by name
-    "temp_directory": "",                  # never spill to disk
+    "python_enable_replacements": False,  # no scanning of Python variables by name
+    "temp_directory": "",  # never spill to disk
 }
 MEMORY_SHARE = 0.5  # DuckDB may use this share of physical memory; past it a query fails (one line)
 
@@ -59,10 +59,13 @@ VIEWS = {
     "shots_with_source": (
         "SELECT s.*, src.title, src.description, src.tags, src.license, src.creator, "
         "src.duration_s AS source_duration_s, src.video_codec, src.generated "
-        "FROM shots s JOIN sources src USING (source_id)"),
+        "FROM shots s JOIN sources src USING (source_id)"
+    ),
 }
 
-_EXPLAIN_PREFIX = re.compile(r"^\s*explain\b\s*(?:analy[sz]e\b\s*)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+_EXPLAIN_PREFIX = re.compile(
+    r"^\s*explain\b\s*(?:analy[sz]e\b\s*)?(?:\([^)]*\)\s*)?", re.IGNORECASE
+)
 
 
 class SqlError(UsageError):
@@ -84,6 +87,7 @@ class CheckedQuery:
 
 
 # ---- the connection ------------------------------------------------------------------------
+
 
 def default_memory_limit() -> str:
     """DuckDB's memory limit: MEMORY_SHARE of physical memory (DuckDB's own default is 80 %, and
@@ -119,7 +123,9 @@ def _table_source(store: Store, name: str):
     ds = store.dataset(name)
     if ds is not None:
         return _filter_safe(ds)
-    empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
+    empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[
+        name
+    ]
     return empty.empty_table()
 
 
@@ -168,6 +174,7 @@ def _filter_safe_class(base: type) -> type:
 
 # ---- the statement check -------------------------------------------------------------------
 
+
 def check_statement(con, query: str) -> CheckedQuery:
     """Refuse anything but one read-only statement; raise SqlError saying why in one line."""
     stmt = _single_statement(con, query)
@@ -175,13 +182,17 @@ def check_statement(con, query: str) -> CheckedQuery:
     if kind == "EXPLAIN":
         inner = _single_statement(con, _EXPLAIN_PREFIX.sub("", text, count=1))
         if _kind(inner) != "SELECT":
-            raise SqlError(f"refused: EXPLAIN {_first_word(inner.query)} is not allowed (the library is "
-                           f"read-only; EXPLAIN only a SELECT)")
+            raise SqlError(
+                f"refused: EXPLAIN {_first_word(inner.query)} is not allowed (the library is "
+                f"read-only; EXPLAIN only a SELECT)"
+            )
         _check_tree(_parse_tree(con, inner.query))
         return CheckedQuery(text=text, kind=kind)
     if kind != "SELECT":
-        raise SqlError(f"refused: {_first_word(text)} statements are not allowed (the library is "
-                       f"read-only; use {ALLOWED_WORDS})")
+        raise SqlError(
+            f"refused: {_first_word(text)} statements are not allowed (the library is "
+            f"read-only; use {ALLOWED_WORDS})"
+        )
     tree = _parse_tree(con, text)
     _check_tree(tree)
     named, has_star = _select_list_names(tree)
@@ -191,7 +202,9 @@ def check_statement(con, query: str) -> CheckedQuery:
 def _single_statement(con, query: str):
     try:
         statements = con.extract_statements(query)
-    except Exception as exc:  # duckdb.ParserException, or ValueError for statement kinds Python lacks
+    except (
+        Exception
+    ) as exc:  # duckdb.ParserException, or ValueError for statement kinds Python lacks
         raise SqlError(f"refused: cannot parse the statement: {one_line(exc)}") from None
     if len(statements) != 1:
         raise SqlError(f"refused: exactly one statement per query, got {len(statements)}")
@@ -227,12 +240,16 @@ def _check_tree(tree: Any) -> None:
         kind = node.get("type")
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_ONLY_NODES:
             verb = kind.removesuffix("_NODE").removesuffix("_QUERY")
-            raise SqlError(f"refused: {verb} inside a query is not allowed (the library is read-only)")
+            raise SqlError(
+                f"refused: {verb} inside a query is not allowed (the library is read-only)"
+            )
         name = node.get("function_name") if node.get("class") == "FUNCTION" else None
         if kind == "TABLE_FUNCTION":
             name = (node.get("function") or {}).get("function_name")
         if name in UNCHECKABLE_FUNCTIONS:
-            raise SqlError(f"refused: function {name}() is not allowed (it runs SQL that cannot be checked)")
+            raise SqlError(
+                f"refused: function {name}() is not allowed (it runs SQL that cannot be checked)"
+            )
 
 
 def _walk(tree: Any) -> Iterator[dict]:
@@ -266,14 +283,17 @@ def _select_list_names(tree: dict) -> tuple[frozenset[str], bool]:
 
 # ---- running queries -----------------------------------------------------------------------
 
+
 class SqlSession:
     """One sandboxed connection over a snapshot of the library, for one or more queries.
 
-        with SqlSession(store, timeout=10) as session:
-            table = session.query("select count(*) from shots")
+    with SqlSession(store, timeout=10) as session:
+        table = session.query("select count(*) from shots")
     """
 
-    def __init__(self, store: Store, *, timeout: float = DEFAULT_TIMEOUT_S, memory_limit: str | None = None):
+    def __init__(
+        self, store: Store, *, timeout: float = DEFAULT_TIMEOUT_S, memory_limit: str | None = None
+    ):
         if not timeout > 0:
             raise SqlError(f"timeout={timeout!r}: must be a positive number of seconds")
         self.timeout = float(timeout)
@@ -302,10 +322,18 @@ class SqlSession:
         """The Arrow scans of the query's plan: for each, the `filters` and `projections` DuckDB
         hands to the Lance scanner (EXPLAIN, nothing is run)."""
         plan = self.query(f"EXPLAIN (FORMAT json) {query}")
-        nodes = [n for n in _walk(json.loads(plan.column("explain_value")[0].as_py()))
-                 if str(n.get("name", "")).endswith("ARROW_SCAN")]
-        return [{"filters": _as_list(n["extra_info"].get("Filters")),
-                 "projections": _as_list(n["extra_info"].get("Projections"))} for n in nodes]
+        nodes = [
+            n
+            for n in _walk(json.loads(plan.column("explain_value")[0].as_py()))
+            if str(n.get("name", "")).endswith("ARROW_SCAN")
+        ]
+        return [
+            {
+                "filters": _as_list(n["extra_info"].get("Filters")),
+                "projections": _as_list(n["extra_info"].get("Projections")),
+            }
+            for n in nodes
+        ]
 
     def query(self, query: str, *, max_rows: int | None = None) -> pa.Table:
         """The result of one read-only statement; at most `max_rows` rows when given.
@@ -322,8 +350,10 @@ class SqlSession:
             except duckdb.Error as exc:
                 if attempt == 2 or not _is_vanished_snapshot(exc):
                     raise SqlError(one_line(exc)) from None
-                log.info("a table changed under the session (%s); reading its latest version",
-                         one_line(exc)[:200])
+                log.info(
+                    "a table changed under the session (%s); reading its latest version",
+                    one_line(exc)[:200],
+                )
                 register_tables(self.con, self.store)
         raise AssertionError("unreachable")
 
@@ -335,16 +365,25 @@ class SqlSession:
         try:
             return _fetch(self.con.sql(checked.text), max_rows)
         except duckdb.InterruptException:
-            raise SqlError(f"query cancelled after the {self.timeout:g}s timeout (raise --timeout)") from None
+            raise SqlError(
+                f"query cancelled after the {self.timeout:g}s timeout (raise --timeout)"
+            ) from None
         except duckdb.PermissionException as exc:
             raise SqlError(f"refused: {_permission_message(exc)}") from None
         except duckdb.OutOfMemoryException as exc:
-            detail = one_line(exc).split(" Database is launched")[0].removeprefix("Out of Memory Error: ")
-            raise SqlError(f"query ran out of memory (limit {self.setting('memory_limit')}): "
-                           f"{detail[:300]}") from None
+            detail = (
+                one_line(exc)
+                .split(" Database is launched")[0]
+                .removeprefix("Out of Memory Error: ")
+            )
+            raise SqlError(
+                f"query ran out of memory (limit {self.setting('memory_limit')}): {detail[:300]}"
+            ) from None
         except MemoryError:
-            raise SqlError("query ran out of memory converting its result (select fewer rows or "
-                           "columns, or export with -o)") from None
+            raise SqlError(
+                "query ran out of memory converting its result (select fewer rows or "
+                "columns, or export with -o)"
+            ) from None
         finally:
             timer.cancel()
 
@@ -369,7 +408,9 @@ def _fetch(relation, max_rows: int | None) -> pa.Table:
     return pa.Table.from_batches(batches, schema=reader.schema)
 
 
-_VANISHED = re.compile(r"Not found: \S*\.lance\b|LanceError\(IO\).*(?:not found|No such file)", re.IGNORECASE)
+_VANISHED = re.compile(
+    r"Not found: \S*\.lance\b|LanceError\(IO\).*(?:not found|No such file)", re.IGNORECASE
+)
 
 
 def _is_vanished_snapshot(exc: Exception) -> bool:
@@ -385,18 +426,22 @@ def _as_list(value: Any) -> list[str]:
 
 def _permission_message(exc: Exception) -> str:
     text = one_line(exc).removeprefix("Permission Error: ")
-    return text.replace("file system operations are disabled by configuration",
-                        "rag-video sql reads only the library's tables")
+    return text.replace(
+        "file system operations are disabled by configuration",
+        "rag-video sql reads only the library's tables",
+    )
 
 
-def run_sql(store: Store, query: str, *, timeout: float = DEFAULT_TIMEOUT_S,
-            max_rows: int | None = None) -> pa.Table:
+def run_sql(
+    store: Store, query: str, *, timeout: float = DEFAULT_TIMEOUT_S, max_rows: int | None = None
+) -> pa.Table:
     """Result of one read-only statement as an Arrow table (at most `max_rows` rows when given)."""
     with SqlSession(store, timeout=timeout) as session:
         return session.query(query, max_rows=max_rows)
 
 
 # ---- table output --------------------------------------------------------------------------
+
 
 def selected_names(query: str) -> CheckedQuery | None:
     """What the top-level select list of `query` names (None when it does not parse as SELECT)."""
@@ -414,8 +459,12 @@ def selected_names(query: str) -> CheckedQuery | None:
 def is_bulky(field_: pa.Field) -> bool:
     """Vector or binary (thumbnail-like) columns, hidden from table output unless named."""
     kind = field_.type
-    return (field_.name in HIDDEN_COLUMNS or pa.types.is_fixed_size_list(kind)
-            or pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+    return (
+        field_.name in HIDDEN_COLUMNS
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
 
 
 def display_columns(table: pa.Table, query: str) -> pa.Table:
@@ -423,7 +472,11 @@ def display_columns(table: pa.Table, query: str) -> pa.Table:
     checked = selected_names(query)
     named = checked.named if checked else frozenset()
     has_star = checked.has_star if checked else True
-    keep = [i for i, f in enumerate(table.schema) if not (has_star and is_bulky(f) and f.name not in named)]
+    keep = [
+        i
+        for i, f in enumerate(table.schema)
+        if not (has_star and is_bulky(f) and f.name not in named)
+    ]
     return table.select(keep)
 
 

@@ -30,13 +30,21 @@ log = logging.getLogger(__name__)
 
 FORMATS = ("table", "json", "csv", "parquet", "arrow")
 FILE_ONLY = ("parquet", "arrow")
-SUFFIXES = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet",
-            ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow"}
+SUFFIXES = {
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
 TABLE_ROW_LIMIT = 1000
 LIST_PREVIEW = 6
 
 
 # ---- plain values --------------------------------------------------------------------------
+
 
 def plain(value: Any) -> Any:
     """A JSON-ready form of an Arrow/Python value: timestamps and dates ISO 8601, bytes base64,
@@ -69,19 +77,24 @@ def write_json(table: pa.Table, fh: IO[str]) -> None:
     for batch in table.to_batches(max_chunksize=10_000):
         for row in batch.to_pylist():
             fh.write("" if first else ",\n")
-            fh.write(json.dumps({k: plain(v) for k, v in row.items()}, ensure_ascii=False, allow_nan=False))
+            fh.write(
+                json.dumps(
+                    {k: plain(v) for k, v in row.items()}, ensure_ascii=False, allow_nan=False
+                )
+            )
             first = False
     fh.write("]\n")
 
 
 # ---- CSV ------------------------------------------------------------------------------------
 
+
 def csv_ready(table: pa.Table) -> pa.Table:
     """Columns CSV can hold: timestamps as ISO 8601 text, nested values as JSON text, bytes base64."""
     import pyarrow.compute as pc
 
     columns = []
-    for f, column in zip(table.schema, table.columns):
+    for f, column in zip(table.schema, table.columns, strict=False):
         kind = f.type
         if pa.types.is_timestamp(kind):
             fmt = "%Y-%m-%dT%H:%M:%S%Ez" if kind.tz else "%Y-%m-%dT%H:%M:%S"
@@ -100,7 +113,11 @@ def _csv_cell(value: Any) -> str | None:
 
 
 def _is_binary(kind: pa.DataType) -> bool:
-    return pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
+    return (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
 
 
 def to_csv(table: pa.Table) -> str:
@@ -113,6 +130,7 @@ def to_csv(table: pa.Table) -> str:
 
 
 # ---- files ----------------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
@@ -142,8 +160,10 @@ def write_file(table: pa.Table, fmt: str, path: str | os.PathLike) -> None:
             with open(tmp, "w", encoding="utf-8") as fh:
                 write_json(table, fh)
         else:
-            raise UsageError(f"--format {fmt}: cannot be written to a file (use one of "
-                             f"{', '.join(f for f in FORMATS if f != 'table')})")
+            raise UsageError(
+                f"--format {fmt}: cannot be written to a file (use one of "
+                f"{', '.join(f for f in FORMATS if f != 'table')})"
+            )
 
 
 def resolve_format(fmt: str | None, output: str | None) -> str:
@@ -153,20 +173,25 @@ def resolve_format(fmt: str | None, output: str | None) -> str:
             return "table"
         suffix = Path(output).suffix.lower()
         if suffix not in SUFFIXES:
-            raise UsageError(f"-o {output}: cannot tell the format from {suffix or 'no suffix'!r}; "
-                             f"add --format {'|'.join(f for f in FORMATS if f != 'table')}")
+            raise UsageError(
+                f"-o {output}: cannot tell the format from {suffix or 'no suffix'!r}; "
+                f"add --format {'|'.join(f for f in FORMATS if f != 'table')}"
+            )
         return SUFFIXES[suffix]
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
     if fmt == "table" and output is not None:
-        raise UsageError(f"-o {output}: --format table prints to the terminal; choose json, csv, "
-                         f"parquet or arrow for files")
+        raise UsageError(
+            f"-o {output}: --format table prints to the terminal; choose json, csv, "
+            f"parquet or arrow for files"
+        )
     if fmt in FILE_ONLY and output is None:
         raise UsageError(f"--format {fmt} writes a binary file: add -o FILE")
     return fmt
 
 
 # ---- terminal table ------------------------------------------------------------------------
+
 
 def cell(value: Any) -> Any:
     """A short human form of a value for a terminal table."""
@@ -199,12 +224,17 @@ def print_result(table: pa.Table, query: str, *, max_rows: int = TABLE_ROW_LIMIT
     if hidden:
         log.info("columns %s hidden; select them by name to see them", ", ".join(hidden))
     if table.num_rows > max_rows:
-        log.warning("more than %d rows: the first %d are shown (raise --max-rows, or export with "
-                    "--format json|csv|parquet|arrow for all)", max_rows, max_rows)
+        log.warning(
+            "more than %d rows: the first %d are shown (raise --max-rows, or export with "
+            "--format json|csv|parquet|arrow for all)",
+            max_rows,
+            max_rows,
+        )
 
 
-def write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
-                 max_rows: int = TABLE_ROW_LIMIT) -> None:
+def write_result(
+    table: pa.Table, query: str, fmt: str, output: str | None, *, max_rows: int = TABLE_ROW_LIMIT
+) -> None:
     """Write `table` in `fmt` to `output` (atomically) or stdout (table, json, csv). A value the
     format cannot hold (a date past Python's year 9999, an interval in Parquet) is a one-line
     usage error naming the format."""
@@ -217,13 +247,15 @@ def write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
         text = one_line(exc)[:200]
         column = _unconvertible_column(table) if fmt in ("table", "json", "csv") else None
         named = f"column {column!r}" if column else "the column"
-        raise UsageError(f"{where}: cannot write the result ({type(exc).__name__}: {text}); cast "
-                         f"{named} to VARCHAR in the query, or choose another format") from None
+        raise UsageError(
+            f"{where}: cannot write the result ({type(exc).__name__}: {text}); cast "
+            f"{named} to VARCHAR in the query, or choose another format"
+        ) from None
 
 
 def _unconvertible_column(table: pa.Table) -> str | None:
     """The first column whose values Python cannot hold (found after a conversion failed)."""
-    for name, column in zip(table.column_names, table.columns):
+    for name, column in zip(table.column_names, table.columns, strict=False):
         try:
             column.to_pylist()
         except (OverflowError, ValueError, pa.ArrowException):
@@ -231,8 +263,9 @@ def _unconvertible_column(table: pa.Table) -> str | None:
     return None
 
 
-def _write_result(table: pa.Table, query: str, fmt: str, output: str | None, *,
-                  max_rows: int = TABLE_ROW_LIMIT) -> None:
+def _write_result(
+    table: pa.Table, query: str, fmt: str, output: str | None, *, max_rows: int = TABLE_ROW_LIMIT
+) -> None:
     if output is not None:
         write_file(table, fmt, output)
     elif fmt == "json":

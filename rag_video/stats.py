@@ -40,6 +40,7 @@ TOTAL = "_total"  # window column carrying a limited report's row count before L
 
 # ---- report definitions --------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Chart:
     """How a report is drawn: `kind` hbar | vbar | stacked; `label` column; `values` columns."""
@@ -115,10 +116,18 @@ class LibraryStats:
         """One JSON-ready document: {library, created_at, reports: {name: {title, total_rows, rows}}}."""
         from rag_video.sqlformat import plain
 
-        return {"library": self.library, "created_at": self.created_at.isoformat(),
-                "reports": {r.name: {"title": r.title, "total_rows": r.total_rows,
-                                     "rows": [{k: plain(v) for k, v in row.items()} for row in r.rows]}
-                            for r in self.reports}}
+        return {
+            "library": self.library,
+            "created_at": self.created_at.isoformat(),
+            "reports": {
+                r.name: {
+                    "title": r.title,
+                    "total_rows": r.total_rows,
+                    "rows": [{k: plain(v) for k, v in row.items()} for row in r.rows],
+                }
+                for r in self.reports
+            },
+        }
 
 
 def _overview(_top: int) -> str:
@@ -152,7 +161,9 @@ def _per_folder(top: int) -> str:
         GROUP BY folder ORDER BY hours DESC, folder LIMIT {top}"""
 
 
-def length_bins(edges: Sequence[float] = LENGTH_EDGES) -> list[tuple[int, str, float, float | None]]:
+def length_bins(
+    edges: Sequence[float] = LENGTH_EDGES,
+) -> list[tuple[int, str, float, float | None]]:
     """(bin, label, min_s, max_s) of the shot-length histogram; the last bin has no upper edge."""
     bins = []
     for i, lo in enumerate(edges):
@@ -164,8 +175,10 @@ def length_bins(edges: Sequence[float] = LENGTH_EDGES) -> list[tuple[int, str, f
 def _shot_lengths(_top: int) -> str:
     bins = length_bins()
     case = " ".join(f"WHEN duration_s < {hi!r} THEN {i}" for i, _, _, hi in bins if hi is not None)
-    values = ", ".join(f"({i}, '{label}', {lo!r}, {'NULL' if hi is None else repr(hi)})"
-                       for i, label, lo, hi in bins)
+    values = ", ".join(
+        f"({i}, '{label}', {lo!r}, {'NULL' if hi is None else repr(hi)})"
+        for i, label, lo, hi in bins
+    )
     return f"""
         WITH b AS (SELECT CASE {case} ELSE {len(bins) - 1} END AS bin, duration_s
                    FROM shots WHERE duration_s IS NOT NULL),
@@ -185,6 +198,7 @@ def _mix(expr: str, label: str) -> Callable[[int], str]:
                    count(*) / sum(count(*)) OVER () AS share, count(*) OVER () AS {TOTAL}
             FROM sources WHERE status = 'ok'
             GROUP BY 1 ORDER BY sources DESC, 1 LIMIT {top}"""
+
     return sql
 
 
@@ -240,32 +254,78 @@ def _per_run(top: int) -> str:
 
 REPORTS: tuple[ReportSpec, ...] = (
     ReportSpec("overview", "Library overview", _overview),
-    ReportSpec("per_source", "Hours and shots per source", _per_source, Chart("hbar", "path", ("hours",), "h")),
-    ReportSpec("per_folder", "Hours and shots per folder", _per_folder, Chart("hbar", "folder", ("hours",), "h")),
-    ReportSpec("shot_lengths", "Shot-length histogram", _shot_lengths, Chart("vbar", "length", ("shots",)),
-               ("share",)),
-    ReportSpec("resolutions", "Resolution mix", _mix("width::VARCHAR || 'x' || height::VARCHAR", "resolution"),
-               Chart("hbar", "resolution", ("sources",)), ("share",)),
-    ReportSpec("frame_rates", "Frame-rate mix", _mix("round(fps, 3)", "fps"), Chart("hbar", "fps", ("sources",)),
-               ("share",)),
-    ReportSpec("codecs", "Codec mix", _mix("coalesce(video_codec, '?')", "codec"),
-               Chart("hbar", "codec", ("sources",)), ("share",)),
+    ReportSpec(
+        "per_source",
+        "Hours and shots per source",
+        _per_source,
+        Chart("hbar", "path", ("hours",), "h"),
+    ),
+    ReportSpec(
+        "per_folder",
+        "Hours and shots per folder",
+        _per_folder,
+        Chart("hbar", "folder", ("hours",), "h"),
+    ),
+    ReportSpec(
+        "shot_lengths",
+        "Shot-length histogram",
+        _shot_lengths,
+        Chart("vbar", "length", ("shots",)),
+        ("share",),
+    ),
+    ReportSpec(
+        "resolutions",
+        "Resolution mix",
+        _mix("width::VARCHAR || 'x' || height::VARCHAR", "resolution"),
+        Chart("hbar", "resolution", ("sources",)),
+        ("share",),
+    ),
+    ReportSpec(
+        "frame_rates",
+        "Frame-rate mix",
+        _mix("round(fps, 3)", "fps"),
+        Chart("hbar", "fps", ("sources",)),
+        ("share",),
+    ),
+    ReportSpec(
+        "codecs",
+        "Codec mix",
+        _mix("coalesce(video_codec, '?')", "codec"),
+        Chart("hbar", "codec", ("sources",)),
+        ("share",),
+    ),
     ReportSpec("failed", "Failed files", _failed),
-    ReportSpec("coverage", "Embedding coverage by model", _coverage, Chart("hbar", "model", ("shots",)),
-               ("share",)),
+    ReportSpec(
+        "coverage",
+        "Embedding coverage by model",
+        _coverage,
+        Chart("hbar", "model", ("shots",)),
+        ("share",),
+    ),
     ReportSpec("most_used", "Most-used shots", _most_used, Chart("hbar", "shot_id", ("uses",))),
     ReportSpec("usage", "Shot usage", _usage, None, ("never_used_share",)),
     ReportSpec("never_used", "Never-used shots (longest first)", _never_used),
-    ReportSpec("per_run", "Reuse / restyle / fill share per make run", _per_run,
-               Chart("stacked", "run_id", DECISIONS), DECISIONS),
+    ReportSpec(
+        "per_run",
+        "Reuse / restyle / fill share per make run",
+        _per_run,
+        Chart("stacked", "run_id", DECISIONS),
+        DECISIONS,
+    ),
 )
 REPORT_NAMES = tuple(spec.name for spec in REPORTS)
 
 
 # ---- computing -----------------------------------------------------------------------------
 
-def compute_stats(store: Store, *, top: int = DEFAULT_TOP, timeout: float = DEFAULT_TIMEOUT_S,
-                  only: Sequence[str] | None = None) -> LibraryStats:
+
+def compute_stats(
+    store: Store,
+    *,
+    top: int = DEFAULT_TOP,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    only: Sequence[str] | None = None,
+) -> LibraryStats:
     """Run the canned reports (all, or those named in `only`) over one snapshot of the library."""
     from rag_video.errors import UsageError
 
@@ -290,11 +350,19 @@ def run_report(session: SqlSession, spec: ReportSpec, top: int) -> Report:
         totals = table.column(TOTAL).to_pylist()
         total = int(totals[0]) if totals else 0
         table = table.drop_columns([TOTAL])
-    return Report(name=spec.name, title=spec.title, columns=table.column_names, rows=table.to_pylist(),
-                  total_rows=total, chart=spec.chart, percent=spec.percent)
+    return Report(
+        name=spec.name,
+        title=spec.title,
+        columns=table.column_names,
+        rows=table.to_pylist(),
+        total_rows=total,
+        chart=spec.chart,
+        percent=spec.percent,
+    )
 
 
 # ---- terminal ------------------------------------------------------------------------------
+
 
 def display_value(report: Report, column: str, value: Any) -> Any:
     """How a value is shown to a person: shares as percentages, times ISO 8601."""
@@ -305,7 +373,11 @@ def display_value(report: Report, column: str, value: Any) -> Any:
     if report.chart is not None and column == report.chart.label and isinstance(value, float):
         return f"{value:g}"  # a label (e.g. 23.976 fps), not a measurement to round
     if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat(timespec="seconds") if isinstance(value, dt.datetime) else value.isoformat()
+        return (
+            value.isoformat(timespec="seconds")
+            if isinstance(value, dt.datetime)
+            else value.isoformat()
+        )
     return value
 
 
@@ -321,7 +393,9 @@ def print_stats(stats: LibraryStats) -> None:
     from rag_video.output import print_table
 
     for report in stats.reports:
-        rows = [{c: display_value(report, c, row[c]) for c in report.columns} for row in report.rows]
+        rows = [
+            {c: display_value(report, c, row[c]) for c in report.columns} for row in report.rows
+        ]
         print_table(rows, title=report_title(report), columns=report.columns)
 
 
@@ -341,11 +415,15 @@ p.note, p.empty { color: #666; }
 
 def render_html(stats: LibraryStats) -> str:
     """A self-contained HTML page: every report as a table, with an inline SVG chart where useful."""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>rag-video library report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>rag-video library report</h1>",
-             f'<p class="note">Library <code>{_esc(stats.library)}</code>, '
-             f"{_esc(stats.created_at.isoformat(timespec='seconds'))}</p>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>rag-video library report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>rag-video library report</h1>",
+        f'<p class="note">Library <code>{_esc(stats.library)}</code>, '
+        f"{_esc(stats.created_at.isoformat(timespec='seconds'))}</p>",
+    ]
     for report in stats.reports:
         parts.append(f'<section id="{report.name}"><h2>{_esc(report_title(report))}</h2>')
         if report.chart is not None and report.rows:
@@ -378,7 +456,11 @@ def html_table(report: Report) -> str:
         cells = []
         for c in report.columns:
             value = display_value(report, c, row[c])
-            cls = ' class="num"' if isinstance(row[c], (int, float)) and not isinstance(row[c], bool) else ""
+            cls = (
+                ' class="num"'
+                if isinstance(row[c], (int, float)) and not isinstance(row[c], bool)
+                else ""
+            )
             cells.append(f"<td{cls}>{_esc(_text(value))}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -411,32 +493,42 @@ def chart_label(report: Report, row: dict[str, Any]) -> str:
     return f"{value:g}" if isinstance(value, float) else _text(display_value(report, label, value))
 
 
-def hbars_svg(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "",
-              width: int = 760) -> str:
+def hbars_svg(
+    labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "", width: int = 760
+) -> str:
     """Horizontal bars, one per label, longest bar = largest value."""
     row, top, left, right = 22, 8, 260, 90
     height = top + row * len(labels) + 8
     scale = (width - left - right) / (max(values, default=0) or 1)
     items = []
-    for i, (label, value) in enumerate(zip(labels, values)):
+    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
         y = top + i * row
         w = max(value * scale, 0.0)
         items.append(
             f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>'
             f'<rect class="bar" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
             f'fill="{PALETTE["bar"]}"><title>{_esc(label)}: {_num(value)} {unit}</title></rect>'
-            f'<text x="{left + w + 4:.1f}" y="{y + 15}">{_num(value)}{(" " + unit) if unit else ""}</text>')
+            f'<text x="{left + w + 4:.1f}" y="{y + 15}">{_num(value)}{(" " + unit) if unit else ""}</text>'
+        )
     return _svg(width, height, title, "".join(items))
 
 
-def vbars_svg(labels: Sequence[str], values: Sequence[float], *, title: str, width: int = 760,
-              height: int = 220) -> str:
+def vbars_svg(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    width: int = 760,
+    height: int = 220,
+) -> str:
     """Vertical bars (a histogram), labels under the bars, values above."""
     top, bottom, left = 20, 40, 10
     slot = (width - 2 * left) / max(len(labels), 1)
     scale = (height - top - bottom) / (max(values, default=0) or 1)
-    items = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - left}" y2="{height - bottom}" stroke="#999"/>']
-    for i, (label, value) in enumerate(zip(labels, values)):
+    items = [
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - left}" y2="{height - bottom}" stroke="#999"/>'
+    ]
+    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
         x = left + i * slot
         h = max(value * scale, 0.0)
         y = height - bottom - h
@@ -444,12 +536,14 @@ def vbars_svg(labels: Sequence[str], values: Sequence[float], *, title: str, wid
             f'<rect class="bar" x="{x + 4:.1f}" y="{y:.1f}" width="{slot - 8:.1f}" height="{h:.1f}" '
             f'fill="{PALETTE["bar"]}"><title>{_esc(label)}: {_num(value)}</title></rect>'
             f'<text x="{x + slot / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{_num(value)}</text>'
-            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_esc(label)}</text>')
+            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_esc(label)}</text>'
+        )
     return _svg(width, height, title, "".join(items))
 
 
-def stacked_bars_svg(labels: Sequence[str], series: dict[str, Sequence[float]], *, title: str,
-                     width: int = 760) -> str:
+def stacked_bars_svg(
+    labels: Sequence[str], series: dict[str, Sequence[float]], *, title: str, width: int = 760
+) -> str:
     """One horizontal bar per label split into the shares of each series (0..1), with a legend."""
     row, top, left, right = 22, 30, 260, 20
     height = top + row * len(labels) + 8
@@ -457,24 +551,32 @@ def stacked_bars_svg(labels: Sequence[str], series: dict[str, Sequence[float]], 
     items = []
     for j, name in enumerate(series):
         x = left + j * 110
-        items.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{PALETTE.get(name, "#888")}"/>'
-                     f'<text x="{x + 16}" y="16">{_esc(name)}</text>')
+        items.append(
+            f'<rect x="{x}" y="6" width="12" height="12" fill="{PALETTE.get(name, "#888")}"/>'
+            f'<text x="{x + 16}" y="16">{_esc(name)}</text>'
+        )
     for i, label in enumerate(labels):
         y, x = top + i * row, float(left)
-        items.append(f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>')
+        items.append(
+            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>'
+        )
         for name, values in series.items():
             w = max(values[i], 0.0) * span
-            items.append(f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
-                         f'fill="{PALETTE.get(name, "#888")}"><title>{_esc(label)} {_esc(name)}: '
-                         f'{100 * values[i]:.1f} %</title></rect>')
+            items.append(
+                f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
+                f'fill="{PALETTE.get(name, "#888")}"><title>{_esc(label)} {_esc(name)}: '
+                f"{100 * values[i]:.1f} %</title></rect>"
+            )
             x += w
     return _svg(width, height, title, "".join(items))
 
 
 def _svg(width: int, height: int, title: str, body: str) -> str:
-    return (f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}">'
-            f"<title>{_esc(title)}</title>{body}</svg>")
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}">'
+        f"<title>{_esc(title)}</title>{body}</svg>"
+    )
 
 
 def _esc(value: Any) -> str:
@@ -498,5 +600,4 @@ def _num(value: float) -> str:
 
 
 def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else "…" + text[-(n - 1):]
-
+    return text if len(text) <= n else "…" + text[-(n - 1) :]

@@ -85,7 +85,9 @@ class Store:
             try:
                 self.root.mkdir(parents=True)
             except OSError as exc:
-                raise UsageError(f"library {self.root} cannot be created ({exc.strerror or exc})") from None
+                raise UsageError(
+                    f"library {self.root} cannot be created ({exc.strerror or exc})"
+                ) from None
         elif not self.root.is_dir():
             raise UsageError(f"library {self.root} is not a directory")
         self.lance_dir = self.root / "lance"
@@ -94,7 +96,9 @@ class Store:
         self.meta_path = self.root / "meta.json"
         for folder in (self.lance_dir, self.index_dir, self.generated_dir):
             if folder.exists() and not folder.is_dir():
-                raise UsageError(f"library {self.root} is damaged: {folder} is a file, not a folder")
+                raise UsageError(
+                    f"library {self.root} is damaged: {folder} is a file, not a folder"
+                )
         self._db = None
         self._lock_fh = None
 
@@ -142,7 +146,9 @@ class Store:
         return None if ds is None else schema.embedding_dim(ds.schema)
 
     # ---- reads ----------------------------------------------------------------------------
-    def read(self, name: str, *, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+    def read(
+        self, name: str, *, columns: list[str] | None = None, where: str | None = None
+    ) -> pa.Table:
         """Rows of table `name` (empty with the right columns when the table does not exist)."""
         ds = self.dataset(name)
         if ds is None:
@@ -151,13 +157,19 @@ class Store:
         return ds.to_table(columns=columns, filter=where)
 
     def _default_schema(self, name: str) -> pa.Schema:
-        return {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[name]
+        return {
+            "sources": schema.SOURCES,
+            "shots": schema.shots_schema(),
+            "renders": schema.RENDERS,
+        }[name]
 
     def ok_source_ids(self) -> set[str]:
         ids = self.read("sources", columns=["source_id"], where="status = 'ok'")
         return set(ids.column("source_id").to_pylist())
 
-    def visible_shots(self, *, columns: list[str] | None = None, where: str | None = None) -> pa.Table:
+    def visible_shots(
+        self, *, columns: list[str] | None = None, where: str | None = None
+    ) -> pa.Table:
         """Shots whose source has an `ok` row: the only shots any query may see."""
         import pyarrow.compute as pc
 
@@ -186,8 +198,10 @@ class Store:
         try:
             fh = open(lock_path, "a+")
         except OSError as exc:  # a read-only library (or a lock path that is not a file)
-            raise UsageError(f"library {self.root} cannot be written: cannot open its write lock "
-                             f"{lock_path} ({exc.strerror or exc})") from None
+            raise UsageError(
+                f"library {self.root} cannot be written: cannot open its write lock "
+                f"{lock_path} ({exc.strerror or exc})"
+            ) from None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -200,7 +214,8 @@ class Store:
                     fh.close()
                     raise LibraryLocked(
                         f"library {self.root} is being written by {holder}; "
-                        f"waited {timeout:g}s (raise --lock-timeout or try later)") from None
+                        f"waited {timeout:g}s (raise --lock-timeout or try later)"
+                    ) from None
                 time.sleep(0.2)
         fh.seek(0)
         fh.truncate()
@@ -218,7 +233,9 @@ class Store:
         if self._lock_fh is None:
             raise RuntimeError("write outside Store.writer()")
 
-    def add(self, name: str, data: pa.Table | pa.RecordBatchReader, table_schema: pa.Schema) -> None:
+    def add(
+        self, name: str, data: pa.Table | pa.RecordBatchReader, table_schema: pa.Schema
+    ) -> None:
         self.ensure_table(name, table_schema).add(data)
 
     def upsert(self, name: str, key: str, data: pa.Table, table_schema: pa.Schema) -> None:
@@ -241,7 +258,9 @@ class Store:
     def replace_table(self, name: str, data: pa.Table) -> None:
         """Overwrite a whole table (used when a re-embed changes the embedding width)."""
         self._require_writer()
-        self.db.create_table(name, data=data, schema=data.schema, mode="overwrite", on_bad_vectors="null")
+        self.db.create_table(
+            name, data=data, schema=data.schema, mode="overwrite", on_bad_vectors="null"
+        )
 
     # ---- meta -----------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
@@ -256,10 +275,17 @@ class Store:
                 raise ValueError("no row-key counter")
             return meta
         except OSError as exc:
-            raise UsageError(f"library {self.root}: cannot read {self.meta_path} ({exc.strerror or exc})") from None
+            raise UsageError(
+                f"library {self.root}: cannot read {self.meta_path} ({exc.strerror or exc})"
+            ) from None
         except (ValueError, TypeError, KeyError, RecursionError) as exc:
-            log.warning("library %s: %s is corrupt (%s); rebuilding its row-key counter from the shots "
-                        "table", self.root, self.meta_path.name, " ".join(str(exc).split())[:120])
+            log.warning(
+                "library %s: %s is corrupt (%s); rebuilding its row-key counter from the shots "
+                "table",
+                self.root,
+                self.meta_path.name,
+                " ".join(str(exc).split())[:120],
+            )
             return self._rebuilt_meta()
 
     def _rebuilt_meta(self) -> dict[str, Any]:
@@ -268,7 +294,10 @@ class Store:
         ds = self.dataset("shots")
         keys = ds.to_table(columns=["row_key"]).column("row_key") if ds is not None else None
         top = pc.max(keys).as_py() if keys is not None and len(keys) else None
-        return {"schema_version": schema.SCHEMA_VERSION, "next_row_key": 0 if top is None else int(top) + 1}
+        return {
+            "schema_version": schema.SCHEMA_VERSION,
+            "next_row_key": 0 if top is None else int(top) + 1,
+        }
 
     def save_meta(self, meta: dict[str, Any]) -> None:
         self._require_writer()

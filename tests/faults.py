@@ -65,6 +65,8 @@ def _worker(path, **_info) -> None:
 
 
 hooks.register("commit.shots_written", lambda **_: _kill_at("between_writes") and _die())
-hooks.register("commit.shots_chunk", lambda index, **_: index == 1 and _kill_at("inside_write") and _die())
+hooks.register(
+    "commit.shots_chunk", lambda index, **_: index == 1 and _kill_at("inside_write") and _die()
+)
 hooks.register("commit.source_committed", _source_committed)
 hooks.register("worker.analyze", _worker)

@@ -20,7 +20,10 @@ def fault_env(faults: dict | str | Path) -> dict[str, str]:
     """Environment that loads tests/faults.py as a rag_video.hooks plug-in with `faults` (a dict,
     or the path of a JSON file)."""
     value = json.dumps(faults) if isinstance(faults, dict) else str(faults)
-    return {"RAG_VIDEO_PLUGINS": str(Path(__file__).with_name("faults.py")), "RAG_VIDEO_FAULTS": value}
+    return {
+        "RAG_VIDEO_PLUGINS": str(Path(__file__).with_name("faults.py")),
+        "RAG_VIDEO_FAULTS": value,
+    }
 
 
 def make_footage(folder: Path) -> dict[str, Path]:
@@ -28,9 +31,17 @@ def make_footage(folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     synth.make_video(folder / "a.mp4", SPEC_A, seed=1)
     synth.make_video(folder / "b.mp4", SPEC_B, seed=2)
-    (folder / "a.json").write_text(json.dumps({
-        "title": "Red cliffs", "description": "Cliffs at dawn", "tags": ["nature", "dawn"],
-        "license": "CC-BY 4.0", "creator": "Test Camera"}))
+    (folder / "a.json").write_text(
+        json.dumps(
+            {
+                "title": "Red cliffs",
+                "description": "Cliffs at dawn",
+                "tags": ["nature", "dawn"],
+                "license": "CC-BY 4.0",
+                "creator": "Test Camera",
+            }
+        )
+    )
     return {"a": folder / "a.mp4", "b": folder / "b.mp4"}
 
 
@@ -63,7 +74,9 @@ def clean_snapshot(folder: Path, paths: list[Path]) -> dict:
 def snapshot(lib) -> dict:
     """What must equal between a clean run and a crashed-then-resumed one."""
     sources = sorted((r["source_id"], r["path"], r["status"]) for r in lib.sources().to_pylist())
-    shots = sorted((r["shot_id"], r["start_frame"], r["end_frame"], r["embedding"] is not None)
-                   for r in lib.shots().to_pylist())
+    shots = sorted(
+        (r["shot_id"], r["start_frame"], r["end_frame"], r["embedding"] is not None)
+        for r in lib.shots().to_pylist()
+    )
     raw = lib.store.read("shots", columns=["shot_id"]).num_rows
     return {"sources": sources, "shots": shots, "raw_shot_rows": raw}

@@ -111,7 +111,9 @@ class Shot:
             raise ValueError(f"Shot.zoom_speed must be in (0, 1), got {self.zoom_speed}")
         for offset in self.flashes:
             if not 0 <= offset <= self.frames - self.flash_frames:
-                raise ValueError(f"Shot.flashes offset {offset} does not fit in {self.frames} frames")
+                raise ValueError(
+                    f"Shot.flashes offset {offset} does not fit in {self.frames} frames"
+                )
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,9 @@ class Truth:
 # --------------------------------------------------------------------------- scene rendering
 
 
-def _periodic_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float, cutoff: float) -> np.ndarray:
+def _periodic_noise(
+    rng: np.random.Generator, shape: tuple[int, int], beta: float, cutoff: float
+) -> np.ndarray:
     """Periodic (wraps in x and y) zero-mean unit-std noise with amplitude spectrum ~ 1/f**beta."""
     h, w = shape
     white = rng.standard_normal((h, w))
@@ -211,7 +215,9 @@ def _periodic_noise(rng: np.random.Generator, shape: tuple[int, int], beta: floa
 
 def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     """HSV (h in turns, s and v in 0..1) to float32 RGB in 0..1."""
-    hsv = np.stack([(h % 1.0) * 360.0, np.clip(s, 0, 1), np.clip(v, 0, 1)], axis=-1).astype(np.float32)
+    hsv = np.stack([(h % 1.0) * 360.0, np.clip(s, 0, 1), np.clip(v, 0, 1)], axis=-1).astype(
+        np.float32
+    )
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
@@ -227,7 +233,13 @@ class Scene:
     """
 
     def __init__(
-        self, index: int, size: tuple[int, int], motion: str, pan_speed: float, seed: int, zoom_speed: float = 0.3
+        self,
+        index: int,
+        size: tuple[int, int],
+        motion: str,
+        pan_speed: float,
+        seed: int,
+        zoom_speed: float = 0.3,
     ) -> None:
         self.size = size
         self.zoom_speed = zoom_speed
@@ -262,7 +274,9 @@ class Scene:
         fine = _periodic_noise(rng, shape, beta=0.5, cutoff=shape[0] / 2)
         tone = _periodic_noise(rng, shape, beta=1.8, cutoff=shape[0] / 8)
         sat0, val0 = rng.uniform(0.45, 0.75), rng.uniform(0.45, 0.65)
-        rgb = _hsv_to_rgb(hue + 0.06 * low, sat0 + 0.12 * tone, val0 + 0.14 * mid + 0.05 * fine + 0.06 * low)
+        rgb = _hsv_to_rgb(
+            hue + 0.06 * low, sat0 + 0.12 * tone, val0 + 0.14 * mid + 0.05 * fine + 0.06 * low
+        )
         self._draw_shapes(rgb, int(rng.integers(5, 10) * max(1.0, shape[1] / (2.5 * shape[0]))))
         return cv2.GaussianBlur(rgb, (0, 0), 0.7)
 
@@ -271,7 +285,9 @@ class Scene:
         to the pixel; its mean colour is the grey of :meth:`_make_card`."""
         hue = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
         value = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
-        return _hsv_to_rgb(self.hue + 0.6 * hue, np.full(shape, 0.65, np.float32), 0.55 + 0.5 * value)
+        return _hsv_to_rgb(
+            self.hue + 0.6 * hue, np.full(shape, 0.65, np.float32), 0.55 + 0.5 * value
+        )
 
     def _make_card(self, shape: tuple[int, int]) -> np.ndarray:
         """A test card: flat grey, a step wedge of eight greys along the bottom quarter, and a dark
@@ -291,7 +307,9 @@ class Scene:
         rng, hue = self.rng, self.hue
         wh, ww = rgb.shape[:2]
         for _ in range(count):
-            color = _color(hue + rng.choice([-0.12, 0.12, 0.5]), rng.uniform(0.3, 0.9), rng.uniform(0.2, 0.95))
+            color = _color(
+                hue + rng.choice([-0.12, 0.12, 0.5]), rng.uniform(0.3, 0.9), rng.uniform(0.2, 0.95)
+            )
             cx, cy = rng.uniform(0, ww), rng.uniform(0, wh)
             ax, ay = rng.uniform(0.04, 0.12) * ww, rng.uniform(0.08, 0.3) * wh
             angle, rect = rng.uniform(0, 180), rng.random() < 0.4
@@ -303,7 +321,9 @@ class Scene:
                         p2 = (int(cx + dx + ax / 2), int(cy + dy + ay / 2))
                         cv2.rectangle(rgb, p1, p2, color, -1)
                     else:
-                        cv2.ellipse(rgb, center, (int(ax / 2), int(ay / 2)), angle, 0, 360, color, -1)
+                        cv2.ellipse(
+                            rgb, center, (int(ax / 2), int(ay / 2)), angle, 0, 360, color, -1
+                        )
 
     def _make_object(self) -> tuple[tuple[float, float, float], float, float, float, float]:
         rng, (w, h) = self.rng, self.size
@@ -345,7 +365,9 @@ class Scene:
             weight = math.sin(math.pi * level / _ZOOM_OCTAVES) ** 2
             s = 2.0 ** (level - 1)
             m = np.float32([[s, 0, w / 2 - s * cx], [0, s, h / 2 - s * cy]])
-            out += weight * cv2.warpAffine(self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            out += weight * cv2.warpAffine(
+                self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+            )
             total += weight
         return out / total
 
@@ -357,12 +379,18 @@ class Scene:
         else:
             x, y = self.camera(t)
             m = np.float32([[1, 0, -x], [0, 1, -y]])
-            img = cv2.warpAffine(self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            img = cv2.warpAffine(
+                self.world, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+            )
         if self.motion == "drift":
             color, x0, y0, speed, radius = self.obj
             cx = (x0 + speed * t) % (w + 4 * radius) - 2 * radius
-            cv2.circle(img, (int(cx * 16), int(y0 * 16)), int(radius * 16), color, -1, cv2.LINE_AA, shift=4)
-        noise = np.random.default_rng([self.seed, 7919, t + 1_000_000]).normal(0.0, 1.2 / 255, img.shape)
+            cv2.circle(
+                img, (int(cx * 16), int(y0 * 16)), int(radius * 16), color, -1, cv2.LINE_AA, shift=4
+            )
+        noise = np.random.default_rng([self.seed, 7919, t + 1_000_000]).normal(
+            0.0, 1.2 / 255, img.shape
+        )
         return img + noise.astype(np.float32)
 
 
@@ -507,10 +535,18 @@ def random_spec(
     for i in range(n_shots):
         if i:
             kind = str(rng.choice(list(transitions)))
-            frames = 0 if kind == "cut" else int(rng.integers(transition_frames[0], transition_frames[1] + 1))
+            frames = (
+                0
+                if kind == "cut"
+                else int(rng.integers(transition_frames[0], transition_frames[1] + 1))
+            )
             spec.append(Transition(kind, frames))
         length = int(rng.integers(min_frames, max_frames + 1))
-        flashes = (int(rng.integers(5, length - 7)),) if length >= 14 and rng.random() < flash_prob else ()
+        flashes = (
+            (int(rng.integers(5, length - 7)),)
+            if length >= 14 and rng.random() < flash_prob
+            else ()
+        )
         motion, flash_frames = str(rng.choice(list(motions))), int(rng.integers(1, 3))
         while motion == previous and motion in no_repeat and set(motions) - {motion}:
             motion = str(rng.choice(list(motions)))
@@ -529,12 +565,16 @@ def _resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
-def _add_audio_stream(container: av.container.OutputContainer, codec: str) -> av.audio.stream.AudioStream:
+def _add_audio_stream(
+    container: av.container.OutputContainer, codec: str
+) -> av.audio.stream.AudioStream:
     """Add a mono 48 kHz audio stream (before anything is muxed)."""
     return container.add_stream(codec, rate=48000, layout="mono")
 
 
-def _write_tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+def _write_tone(
+    container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float
+) -> None:
     """Encode a 440 Hz tone lasting ``seconds`` into ``stream``."""
     rate = stream.rate
     fmt = "fltp" if stream.codec_context.name == "aac" else "s16"
@@ -593,18 +633,26 @@ def write_video(
     if first is None:
         raise ValueError("write_video: frames is empty (use write_zero_frame_video for that)")
     width, height = size or (first.shape[1], first.shape[0])
-    options = {"movflags": "use_metadata_tags"} if metadata and path.suffix.lower() in (".mp4", ".mov", ".m4v") else {}
+    options = (
+        {"movflags": "use_metadata_tags"}
+        if metadata and path.suffix.lower() in (".mp4", ".mov", ".m4v")
+        else {}
+    )
     n = 0
     with av.open(str(path), "w", options=options) as container:
         if metadata:
             container.metadata.update(metadata)
-        stream = container.add_stream(codec, rate=rate, options=_video_options(codec, crf, gop or int(round(2 * rate))))
+        stream = container.add_stream(
+            codec, rate=rate, options=_video_options(codec, crf, gop or int(round(2 * rate)))
+        )
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if display_rotation:
             stream.set_display_rotation(display_rotation)
         audio_stream = _add_audio_stream(container, "aac") if audio else None
         for rgb in _chain(first, it):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(_resize_rgb(rgb, (width, height))), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(_resize_rgb(rgb, (width, height))), format="rgb24"
+            )
             frame = frame.reformat(format=pix_fmt)
             frame.pts, frame.time_base = n, 1 / rate
             for packet in stream.encode(frame):
@@ -637,14 +685,18 @@ def write_vfr_video(
     """
     path = Path(path)
     if len(frames) != len(times_s) or not frames:
-        raise ValueError(f"write_vfr_video: need one time per frame, got {len(frames)} frames, {len(times_s)} times")
+        raise ValueError(
+            f"write_vfr_video: need one time per frame, got {len(frames)} frames, {len(times_s)} times"
+        )
     pts = [round(t / time_base) for t in times_s]
     if any(b <= a for a, b in itertools.pairwise(pts)):
         raise ValueError("write_vfr_video: times_s must increase (at the time base's resolution)")
     steps = [b - a for a, b in itertools.pairwise(pts)] or [round(1 / (rate * time_base))]
-    duration = dict(zip(pts, steps + [steps[-1]]))
+    duration = dict(zip(pts, steps + [steps[-1]], strict=False))
     h, w = frames[0].shape[:2]
-    options = {"crf": str(crf), "preset": "veryfast", "bf": str(bframes)} if codec == "libx264" else {}
+    options = (
+        {"crf": str(crf), "preset": "veryfast", "bf": str(bframes)} if codec == "libx264" else {}
+    )
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
@@ -656,7 +708,9 @@ def write_vfr_video(
                 container.mux(packet)
 
         for rgb, p in zip(frames, pts, strict=True):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+                format="yuv420p"
+            )
             frame.pts, frame.time_base = p, time_base
             mux(stream.encode(frame))
         mux(stream.encode(None))
@@ -684,7 +738,9 @@ def decode_bgr(path: str | os.PathLike, size: tuple[int, int]) -> list[np.ndarra
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            small = frame.reformat(width=size[0], height=size[1], format="bgr24", interpolation="AREA")
+            small = frame.reformat(
+                width=size[0], height=size[1], format="bgr24", interpolation="AREA"
+            )
             out.append(small.to_ndarray())
     return out
 

@@ -13,8 +13,8 @@ from conftest import DATA
 from rag_video.generate.assemble import Segment, assemble, frame_boundaries, write_srt
 from rag_video.media.clip import conform_frame, read_audio, read_clip
 from rag_video.media.encode import VideoWriter, write_frames
-from rag_video.media.seek import frames_at
 from rag_video.media.probe import MediaError, probe
+from rag_video.media.seek import frames_at
 
 SIZE = (160, 90)
 BBB = DATA / "bigbuckbunny.mp4"
@@ -44,8 +44,12 @@ def footage(tmp_path_factory) -> dict[str, Path]:
     return {
         "gray": _gray_coded(folder / "gray.mp4"),
         # two scenes with a cut at frame 40, with a 440 Hz tone track
-        "cut": synth.write_video(folder / "cut.mp4", synth.build_frames([synth.Shot(40), synth.Shot(35)],
-                                                                         seed=5)[0], crf=12, audio=True),
+        "cut": synth.write_video(
+            folder / "cut.mp4",
+            synth.build_frames([synth.Shot(40), synth.Shot(35)], seed=5)[0],
+            crf=12,
+            audio=True,
+        ),
         "red": _flat(folder / "red.mp4", (220, 30, 30)),
         "blue": _flat(folder / "blue.mp4", (30, 30, 220)),
     }
@@ -69,7 +73,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _no_leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.suffix in (".mp4", ".srt") or "partial" in p.name)
+    return sorted(
+        p.name for p in folder.iterdir() if p.suffix in (".mp4", ".srt") or "partial" in p.name
+    )
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -80,7 +86,9 @@ def test_read_clip_picks_nearest_frame_for_each_output_tick(footage):
         frames = read_clip(footage["gray"], 0.4, 1.4, fps=fps)
         assert len(frames) == fps  # round((1.4 - 0.4) * fps)
         got = [_level_index(f) for f in frames]
-        want = [int(np.floor((0.4 + k / fps) * 25 + 0.5)) for k in range(fps)]  # nearest 25 fps frame
+        want = [
+            int(np.floor((0.4 + k / fps) * 25 + 0.5)) for k in range(fps)
+        ]  # nearest 25 fps frame
         assert got == want, fps
 
 
@@ -136,24 +144,50 @@ def test_output_has_exact_frames_fps_size_and_duration(tmp_path, footage, fps):
 
 
 def test_fit_crop_fills_letterbox_pads_black(tmp_path):
-    src = synth.write_video(tmp_path / "bright.mp4", [np.full((90, 160, 3), 180, np.uint8)] * 10, crf=0)
+    src = synth.write_video(
+        tmp_path / "bright.mp4", [np.full((90, 160, 3), 180, np.uint8)] * 10, crf=0
+    )
     seg = [Segment("source", path=src, in_s=0.0, out_s=0.4)]
     crop = _decode(assemble(seg, tmp_path / "crop.mp4", fps=25, size=(90, 90), fit="crop").path)[0]
-    box = _decode(assemble(seg, tmp_path / "box.mp4", fps=25, size=(90, 90), fit="letterbox").path)[0]
+    box = _decode(assemble(seg, tmp_path / "box.mp4", fps=25, size=(90, 90), fit="letterbox").path)[
+        0
+    ]
     assert crop.mean(axis=(1, 2)).min() > 150  # every row is picture
     rows = box.mean(axis=(1, 2))
-    assert rows[:16].max() < 20 and rows[-16:].max() < 20  # black bars (yuv420p rounds the edge rows)
+    assert (
+        rows[:16].max() < 20 and rows[-16:].max() < 20
+    )  # black bars (yuv420p rounds the edge rows)
     assert rows[30:60].min() > 150
 
 
 def test_crossfade_keeps_total_duration_and_blends_at_the_seam(tmp_path, footage):
     def segs(**handles):
-        return [Segment("source", path=footage["red"], in_s=0.2, out_s=1.0, handle_after_s=handles.get("after", 0)),
-                Segment("source", path=footage["blue"], in_s=0.5, out_s=1.5, handle_before_s=handles.get("before", 0))]
+        return [
+            Segment(
+                "source",
+                path=footage["red"],
+                in_s=0.2,
+                out_s=1.0,
+                handle_after_s=handles.get("after", 0),
+            ),
+            Segment(
+                "source",
+                path=footage["blue"],
+                in_s=0.5,
+                out_s=1.5,
+                handle_before_s=handles.get("before", 0),
+            ),
+        ]
 
     cut = assemble(segs(), tmp_path / "cut.mp4", fps=25, size=SIZE)
-    fade = assemble(segs(after=0.5, before=0.5), tmp_path / "fade.mp4", fps=25, size=SIZE,
-                    transition="crossfade", crossfade_s=0.4)
+    fade = assemble(
+        segs(after=0.5, before=0.5),
+        tmp_path / "fade.mp4",
+        fps=25,
+        size=SIZE,
+        transition="crossfade",
+        crossfade_s=0.4,
+    )
     assert cut.frames == fade.frames == 45
     assert len(_decode(fade.path)) == 45
     assert fade.segments[1].crossfade_frames == 10 and fade.segments[1].held_frames == 0
@@ -162,14 +196,26 @@ def test_crossfade_keeps_total_duration_and_blends_at_the_seam(tmp_path, footage
     assert red(cut_frames[19]) > 200 and red(cut_frames[20]) < 50  # hard cut at frame 20
     seam = [red(f) for f in fade_frames[15:25]]  # weights 1/11 .. 10/11 of blue
     assert all(a > b for a, b in zip(seam, seam[1:], strict=False))
-    assert 100 < red(fade_frames[20]) < 150 and red(fade_frames[14]) > 200 and red(fade_frames[25]) < 50
-    held = assemble(segs(), tmp_path / "held.mp4", fps=25, size=SIZE, transition="crossfade", crossfade_s=0.4)
-    assert held.frames == 45 and held.segments[0].held_frames == 5 and held.segments[1].held_frames == 5
+    assert (
+        100 < red(fade_frames[20]) < 150
+        and red(fade_frames[14]) > 200
+        and red(fade_frames[25]) < 50
+    )
+    held = assemble(
+        segs(), tmp_path / "held.mp4", fps=25, size=SIZE, transition="crossfade", crossfade_s=0.4
+    )
+    assert (
+        held.frames == 45
+        and held.segments[0].held_frames == 5
+        and held.segments[1].held_frames == 5
+    )
 
 
 def test_source_audio_present_with_matching_duration_silence_for_frames(tmp_path, footage):
-    segments = [Segment("source", path=footage["cut"], in_s=0.5, out_s=1.5),
-                Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=1.0)]
+    segments = [
+        Segment("source", path=footage["cut"], in_s=0.5, out_s=1.5),
+        Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=1.0),
+    ]
     report = assemble(segments, tmp_path / "a.mp4", fps=25, size=SIZE, audio="sources")
     audio = _audio(report.path)
     assert report.has_audio and probe(report.path).has_audio
@@ -182,30 +228,54 @@ def test_source_audio_present_with_matching_duration_silence_for_frames(tmp_path
 def test_music_trimmed_faded_and_audio_none(tmp_path):
     music = synth.write_audio_only(tmp_path / "music.m4a", seconds=4.0)
     frames = [np.full((90, 160, 3), 90, np.uint8)] * 5
-    report = assemble([Segment("frames", frames=frames, duration_s=1.2)], tmp_path / "m.mp4", fps=25, size=SIZE,
-                      audio=music, music_fade_s=0.5)
+    report = assemble(
+        [Segment("frames", frames=frames, duration_s=1.2)],
+        tmp_path / "m.mp4",
+        fps=25,
+        size=SIZE,
+        audio=music,
+        music_fade_s=0.5,
+    )
     audio = _audio(report.path)
     assert report.audio == "music" and abs(audio.shape[1] - int(1.2 * 48000)) <= 1024
     rms = lambda a: float(np.sqrt(np.mean(a**2)))  # noqa: E731
-    assert rms(audio[:, 10000:20000]) > 0.1 and rms(audio[:, 55000:57000]) < 0.2 * rms(audio[:, 10000:20000])
-    silent = assemble([Segment("frames", frames=frames, duration_s=1.2)], tmp_path / "n.mp4", fps=25, size=SIZE,
-                      audio="none")
+    assert rms(audio[:, 10000:20000]) > 0.1 and rms(audio[:, 55000:57000]) < 0.2 * rms(
+        audio[:, 10000:20000]
+    )
+    silent = assemble(
+        [Segment("frames", frames=frames, duration_s=1.2)],
+        tmp_path / "n.mp4",
+        fps=25,
+        size=SIZE,
+        audio="none",
+    )
     assert not silent.has_audio and _audio(silent.path) is None and not probe(silent.path).has_audio
 
 
 def test_output_is_tagged_as_rag_video(tmp_path):
-    report = assemble([Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=0.2)],
-                      tmp_path / "t.mp4", fps=25, size=SIZE, metadata={"title": "My film"})
+    report = assemble(
+        [Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=0.2)],
+        tmp_path / "t.mp4",
+        fps=25,
+        size=SIZE,
+        metadata={"title": "My film"},
+    )
     tags = probe(report.path).tags
-    assert tags["comment"].startswith("rag-video") and "rag_video" in tags and tags["title"] == "My film"
+    assert (
+        tags["comment"].startswith("rag-video")
+        and "rag_video" in tags
+        and tags["title"] == "My film"
+    )
 
 
 def test_source_frame_at_segment_start_matches_source_in_point(tmp_path, footage):
     # the source cuts between frames 39 and 40: one frame off either way shows the other scene
     src = _decode(footage["cut"])
-    segments = [Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=0.52),
-                Segment("source", path=footage["cut"], in_s=1.6, out_s=2.2),  # in point = frame 40
-                Segment("source", path=footage["cut"], in_s=1.56, out_s=1.6)]  # in point = frame 39
+    segments = [
+        Segment("frames", frames=[np.zeros((90, 160, 3), np.uint8)], duration_s=0.52),
+        Segment("source", path=footage["cut"], in_s=1.6, out_s=2.2),  # in point = frame 40
+        Segment("source", path=footage["cut"], in_s=1.56, out_s=1.6),
+    ]  # in point = frame 39
     report = assemble(segments, tmp_path / "p.mp4", fps=25, size=SIZE, crf=12)
     out = _decode(report.path)
     first, second = report.segments[1], report.segments[2]
@@ -216,14 +286,23 @@ def test_source_frame_at_segment_start_matches_source_in_point(tmp_path, footage
 
 def test_captions_go_to_srt_and_burn_in(tmp_path):
     frames = [np.full((90, 160, 3), 60, np.uint8)] * 4
-    segments = [Segment("frames", frames=frames, duration_s=1.0, caption="Hello there"),
-                Segment("frames", frames=frames, duration_s=0.6),
-                Segment("frames", frames=frames, duration_s=0.4, caption="Bye")]
+    segments = [
+        Segment("frames", frames=frames, duration_s=1.0, caption="Hello there"),
+        Segment("frames", frames=frames, duration_s=0.6),
+        Segment("frames", frames=frames, duration_s=0.4, caption="Bye"),
+    ]
     plain = assemble(segments, tmp_path / "plain.mp4", fps=25, size=SIZE)
-    burnt = assemble(segments, tmp_path / "burnt.mp4", fps=25, size=SIZE, burn_subtitles=True,
-                     subtitles_path=tmp_path / "burnt.srt")
+    burnt = assemble(
+        segments,
+        tmp_path / "burnt.mp4",
+        fps=25,
+        size=SIZE,
+        burn_subtitles=True,
+        subtitles_path=tmp_path / "burnt.srt",
+    )
     assert (tmp_path / "burnt.srt").read_text() == (
-        "1\n00:00:00,000 --> 00:00:01,000\nHello there\n\n2\n00:00:01,600 --> 00:00:02,000\nBye\n")
+        "1\n00:00:00,000 --> 00:00:01,000\nHello there\n\n2\n00:00:01,600 --> 00:00:02,000\nBye\n"
+    )
     a, b = _decode(plain.path), _decode(burnt.path)
     diff = [np.abs(x.astype(int) - y.astype(int)) for x, y in zip(a, b, strict=True)]
     assert diff[10][60:].max() > 100 and diff[10][:40].max() < 8  # text at the bottom only
@@ -234,8 +313,10 @@ def test_captions_go_to_srt_and_burn_in(tmp_path):
 
 
 def test_missing_source_fails_before_writing_and_leaves_nothing(tmp_path, footage):
-    segments = [Segment("source", path=footage["red"], in_s=0.0, out_s=0.5),
-                Segment("source", path=tmp_path / "gone.mp4", in_s=0.0, out_s=0.5, caption="x")]
+    segments = [
+        Segment("source", path=footage["red"], in_s=0.0, out_s=0.5),
+        Segment("source", path=tmp_path / "gone.mp4", in_s=0.0, out_s=0.5, caption="x"),
+    ]
     with pytest.raises(MediaError, match="gone.mp4"):
         assemble(segments, tmp_path / "x.mp4", fps=25, size=SIZE, subtitles_path=tmp_path / "x.srt")
     assert _no_leftovers(tmp_path) == []
@@ -247,8 +328,10 @@ def test_failure_mid_assembly_leaves_no_output_and_no_temp_file(tmp_path, footag
             yield np.zeros((90, 160, 3), np.uint8)
         raise MediaError("generator broke mid-segment")
 
-    segments = [Segment("source", path=footage["red"], in_s=0.0, out_s=1.0, caption="a"),
-                Segment("frames", frames=frames_then_failure(), duration_s=1.0)]
+    segments = [
+        Segment("source", path=footage["red"], in_s=0.0, out_s=1.0, caption="a"),
+        Segment("frames", frames=frames_then_failure(), duration_s=1.0),
+    ]
     with pytest.raises(MediaError, match="mid-segment"):
         assemble(segments, tmp_path / "y.mp4", fps=25, size=SIZE, subtitles_path=tmp_path / "y.srt")
     assert _no_leftovers(tmp_path) == []
@@ -267,7 +350,9 @@ def test_video_writer_commits_on_close_and_discards_on_error(tmp_path):
         assert not (tmp_path / "w.mp4").exists()  # still under its temporary name
     info = probe(tmp_path / "w.mp4")
     assert [p.name for p in tmp_path.iterdir()] == ["w.mp4"]
-    assert info.fps == pytest.approx(30000 / 1001) and info.duration_s == pytest.approx(7 * 1001 / 30000, abs=1e-3)
+    assert info.fps == pytest.approx(30000 / 1001) and info.duration_s == pytest.approx(
+        7 * 1001 / 30000, abs=1e-3
+    )
     with pytest.raises(ValueError, match="size"):
         VideoWriter(tmp_path / "odd.mp4", fps=25, size=(161, 90))
     with pytest.raises(MediaError, match="does not exist"):
@@ -276,15 +361,31 @@ def test_video_writer_commits_on_close_and_discards_on_error(tmp_path):
 
 def test_drafted_file_segment_and_rotated_source(tmp_path):
     # grey levels 8 apart: two RGB->limited-range YUV round trips may each move a level by 1
-    drafted = write_frames(tmp_path / "draft.mp4", [np.full((90, 160, 3), 16 + 8 * i, np.uint8) for i in range(20)],
-                           fps=25, crf=0)
+    drafted = write_frames(
+        tmp_path / "draft.mp4",
+        [np.full((90, 160, 3), 16 + 8 * i, np.uint8) for i in range(20)],
+        fps=25,
+        crf=0,
+    )
     frames, _ = synth.build_frames([synth.Shot(20)], seed=1)
-    rotated = synth.write_video(tmp_path / "rot.mp4", frames, display_rotation=90)  # displays 90x160
-    report = assemble([Segment("file", path=drafted, in_s=0.2),
-                       Segment("source", path=rotated, in_s=0.0, out_s=0.4)],
-                      tmp_path / "o.mp4", fps=25, size=(90, 160), fit="letterbox", crf=10)
+    rotated = synth.write_video(
+        tmp_path / "rot.mp4", frames, display_rotation=90
+    )  # displays 90x160
+    report = assemble(
+        [
+            Segment("file", path=drafted, in_s=0.2),
+            Segment("source", path=rotated, in_s=0.0, out_s=0.4),
+        ],
+        tmp_path / "o.mp4",
+        fps=25,
+        size=(90, 160),
+        fit="letterbox",
+        crf=10,
+    )
     out = _decode(report.path)
     assert report.frames == 15 + 10 and [p.frames for p in report.segments] == [15, 10]
-    assert [_level_index(f[52:108], 8) for f in out[:15]] == list(range(5, 20))  # grey ramp, rows 54..104
+    assert [_level_index(f[52:108], 8) for f in out[:15]] == list(
+        range(5, 20)
+    )  # grey ramp, rows 54..104
     upright = frames_at(rotated, [0.0], short_side=90, rotation=probe(rotated).rotation)[0]
     assert upright.shape == (160, 90, 3) and _psnr(out[15], upright) >= 30

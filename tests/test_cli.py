@@ -36,14 +36,21 @@ def test_ingest_json_after_and_before_the_command(runner, footage, tmp_path):
     first = run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS, "--json"])
     doc = json.loads(first.stdout)
     assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots")} == {
-        "files": 1, "ingested": 1, "unchanged": 0, "failed": 0, "shots": 3}
+        "files": 1,
+        "ingested": 1,
+        "unchanged": 0,
+        "failed": 0,
+        "shots": 3,
+    }
     assert isinstance(doc["seconds"], float)
     second = run(runner, ["--library", lib, "--json", "ingest", str(footage["a"]), *TINY_FLAGS])
     assert json.loads(second.stdout)["unchanged"] == 1
 
 
 def test_human_output_is_a_table(runner, footage, tmp_path):
-    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(footage["b"]), *TINY_FLAGS])
+    result = run(
+        runner, ["--library", str(tmp_path / "lib"), "ingest", str(footage["b"]), *TINY_FLAGS]
+    )
     assert "ingested" in result.stdout and "shots" in result.stdout
     with pytest.raises(json.JSONDecodeError):
         json.loads(result.stdout)
@@ -51,8 +58,19 @@ def test_human_output_is_a_table(runner, footage, tmp_path):
 
 def test_failed_files_exit_1_with_reasons(runner, footage, tmp_path):
     bad = synth.write_random_bytes(tmp_path / "junk.mp4")
-    result = run(runner, ["--library", str(tmp_path / "lib"), "--json", "ingest", str(footage["a"]),
-                          str(bad), *TINY_FLAGS], code=1)
+    result = run(
+        runner,
+        [
+            "--library",
+            str(tmp_path / "lib"),
+            "--json",
+            "ingest",
+            str(footage["a"]),
+            str(bad),
+            *TINY_FLAGS,
+        ],
+        code=1,
+    )
     doc = json.loads(result.stdout)
     assert doc["failed"] == 1 and doc["ingested"] == 1
     assert doc["failures"][0]["path"] == str(bad)
@@ -60,17 +78,30 @@ def test_failed_files_exit_1_with_reasons(runner, footage, tmp_path):
 
 
 def test_missing_path_is_exit_2(runner, tmp_path):
-    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(tmp_path / "nope.mp4")], code=2)
+    result = run(
+        runner, ["--library", str(tmp_path / "lib"), "ingest", str(tmp_path / "nope.mp4")], code=2
+    )
     assert "does not exist" in result.stderr and result.stdout == ""
 
 
 def test_sql_json_and_refusal(runner, footage, tmp_path):
     lib = str(tmp_path / "lib")
     run(runner, ["--library", lib, "ingest", str(footage["a"].parent), *TINY_FLAGS, "--no-embed"])
-    out = run(runner, ["--library", lib, "sql", "select count(*) as n from shots", "--format", "json"])
+    out = run(
+        runner, ["--library", lib, "sql", "select count(*) as n from shots", "--format", "json"]
+    )
     assert json.loads(out.stdout) == [{"n": 5}]
-    csv = run(runner, ["--library", lib, "sql", "select path, frames from sources order by path",
-                       "--format", "csv"])
+    csv = run(
+        runner,
+        [
+            "--library",
+            lib,
+            "sql",
+            "select path, frames from sources order by path",
+            "--format",
+            "csv",
+        ],
+    )
     assert csv.stdout.splitlines()[0] == '"path","frames"' and csv.stdout.count("\n") == 3
     refused = run(runner, ["--library", lib, "sql", "delete from shots"], code=2)
     assert refused.stderr.startswith("error: refused: DELETE") and refused.stderr.count("\n") == 1
@@ -79,8 +110,20 @@ def test_sql_json_and_refusal(runner, footage, tmp_path):
 def test_other_model_is_exit_2_pointing_to_reembed(runner, footage, tmp_path):
     lib = str(tmp_path / "lib")
     run(runner, ["--library", lib, "ingest", str(footage["a"]), *TINY_FLAGS])
-    result = run(runner, ["--library", lib, "ingest", str(footage["b"]), "--model", "RV-Tiny-48",
-                          "--pretrained", "none"], code=2)
+    result = run(
+        runner,
+        [
+            "--library",
+            lib,
+            "ingest",
+            str(footage["b"]),
+            "--model",
+            "RV-Tiny-48",
+            "--pretrained",
+            "none",
+        ],
+        code=2,
+    )
     assert "embed --reembed" in result.stderr
 
 
@@ -108,14 +151,25 @@ def test_help_and_no_embed_ingest_do_not_import_heavy_libraries(tmp_path):
     )
     video = str(__import__("conftest").DATA / "bigbuckbunny.mp4")
     for args in (["--help"], ["--library", str(tmp_path / "lib"), "ingest", video, "--no-embed"]):
-        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True
+        )
         assert out.stdout.split()[-2:] == ["0", "none"], (args, out.stdout, out.stderr)
 
 
 def test_progress_bars_go_to_stderr_and_json_stays_pure(runner, footage, tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_VIDEO_PROGRESS", "1")
-    result = run(runner, ["--library", str(tmp_path / "lib"), "ingest", str(footage["a"].parent), "--no-embed",
-                          "--json"])
+    result = run(
+        runner,
+        [
+            "--library",
+            str(tmp_path / "lib"),
+            "ingest",
+            str(footage["a"].parent),
+            "--no-embed",
+            "--json",
+        ],
+    )
     assert json.loads(result.stdout)["ingested"] == 2
     assert "ingest" in result.stderr and "2/2" in result.stderr
 
@@ -126,12 +180,22 @@ def test_readers_do_not_wait_for_the_writer(runner, footage, tmp_path):
     lib = open_library(tmp_path / "lib", workers=1, embed=False)
     lib.ingest([footage["a"]])
     with lib.store.writer():  # another process would be writing now
-        out = run(runner, ["--library", str(tmp_path / "lib"), "sql", "select count(*) as n from shots",
-                           "--format", "json"])
+        out = run(
+            runner,
+            [
+                "--library",
+                str(tmp_path / "lib"),
+                "sql",
+                "select count(*) as n from shots",
+                "--format",
+                "json",
+            ],
+        )
     assert json.loads(out.stdout) == [{"n": 3}]
 
 
 # ---- human tables --------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def deep_lib(runner, tmp_path):
@@ -150,15 +214,23 @@ def test_one_result_is_singular(runner, deep_lib):
 
 def test_shot_ids_are_never_wrapped(runner, deep_lib):
     lib = deep_lib
-    ids = [r["shot_id"] for r in json.loads(run(runner, ["--library", lib, "sql", "select shot_id from shots",
-                                                         "--format", "json"]).stdout)]
+    ids = [
+        r["shot_id"]
+        for r in json.loads(
+            run(
+                runner, ["--library", lib, "sql", "select shot_id from shots", "--format", "json"]
+            ).stdout
+        )
+    ]
     table = run(runner, ["--library", lib, "search", "cliffs"]).stdout
     assert "3 results" in table
     for shot_id in ids:  # whole on one line, so it can be copied into --like
         assert shot_id in table, table
     line = next(line for line in table.splitlines() if ids[0] in line)
     cell = line.split("│")[2].strip()
-    assert json.loads(run(runner, ["--library", lib, "search", "--like", cell, "--json"]).stdout)["results"]
+    assert json.loads(run(runner, ["--library", lib, "search", "--like", cell, "--json"]).stdout)[
+        "results"
+    ]
 
 
 def test_cut_text_ends_with_an_ellipsis(runner):
@@ -167,11 +239,30 @@ def test_cut_text_ends_with_an_ellipsis(runner):
     from rag_video.cli import _print_make
 
     long_text = "A slow pan across red cliffs at dawn, with the sea below and gulls in the wind"
-    manifest = {"output": "o.mp4", "duration_s": 2.0, "shots": [
-        {"index": 0, "decision": "fill", "score": None, "source": [], "generator": "draft",
-         "seconds": 0.1, "text": long_text},
-        {"index": 1, "decision": "fill", "score": None, "source": [], "generator": "draft",
-         "seconds": 0.1, "text": "Short"}]}
+    manifest = {
+        "output": "o.mp4",
+        "duration_s": 2.0,
+        "shots": [
+            {
+                "index": 0,
+                "decision": "fill",
+                "score": None,
+                "source": [],
+                "generator": "draft",
+                "seconds": 0.1,
+                "text": long_text,
+            },
+            {
+                "index": 1,
+                "decision": "fill",
+                "score": None,
+                "source": [],
+                "generator": "draft",
+                "seconds": 0.1,
+                "text": "Short",
+            },
+        ],
+    }
 
     @click.command()
     def show():

@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import TINY, clean_snapshot, fault_env, make_three, snapshot
 
 from rag_video import open_library
@@ -19,9 +18,27 @@ from rag_video import open_library
 def _cli(lib, paths, env_extra=None):
     """`rag-video ingest --no-embed` in a subprocess (embedding's commit path is the same; this keeps
     torch out of the child so each run is quick)."""
-    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0", "RAG_VIDEO_COMMIT_BATCH": "1", **(env_extra or {})}
-    cmd = [sys.executable, "-m", "rag_video", "--library", str(lib), "--quiet", "ingest", *map(str, paths),
-           "--no-embed", "--model", TINY["model"], "--workers", "1"]
+    env = {
+        **os.environ,
+        "RAG_VIDEO_PROGRESS": "0",
+        "RAG_VIDEO_COMMIT_BATCH": "1",
+        **(env_extra or {}),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "rag_video",
+        "--library",
+        str(lib),
+        "--quiet",
+        "ingest",
+        *map(str, paths),
+        "--no-embed",
+        "--model",
+        TINY["model"],
+        "--workers",
+        "1",
+    ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -35,12 +52,18 @@ def clean(footage, tmp_path_factory):
     return clean_snapshot(tmp_path_factory.mktemp("clean"), footage)
 
 
-@pytest.mark.parametrize("point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"])
+@pytest.mark.parametrize(
+    "point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"]
+)
 @pytest.mark.parametrize("batch", ["1", "32"])
 def test_named_crash_points_resume_to_a_clean_library(point, batch, footage, clean, tmp_path):
     """With one source per commit the crash lands between sources; with 32 the three files share
     one batch, so it lands between that batch's writes."""
-    proc = _cli(tmp_path / "lib", footage, {**fault_env({"kill_at": point}), "RAG_VIDEO_COMMIT_BATCH": batch})
+    proc = _cli(
+        tmp_path / "lib",
+        footage,
+        {**fault_env({"kill_at": point}), "RAG_VIDEO_COMMIT_BATCH": batch},
+    )
     proc.communicate(timeout=300)
     assert proc.returncode == 137
     resumed = _cli(tmp_path / "lib", footage)

@@ -9,19 +9,33 @@ from rag_video.generate.plan import Plan, PlannedShot
 
 
 def _plan(n: int, overrides: dict | None = None) -> Plan:
-    shots = [PlannedShot(index=i, text=f"shot {i}", duration_s=1.0, **(overrides or {}).get(i, {}))
-             for i in range(n)]
+    shots = [
+        PlannedShot(index=i, text=f"shot {i}", duration_s=1.0, **(overrides or {}).get(i, {}))
+        for i in range(n)
+    ]
     return Plan(shots=shots, source="test")
 
 
 def _rows(n: int, duration: float = 2.0) -> list[dict]:
-    return [{"shot_id": f"s{j}:0", "source_id": f"s{j}", "path": f"/f/{j}.mp4", "start_s": 0.0,
-             "end_s": duration, "duration_s": duration, "start_frame": 0, "end_frame": round(duration * 25)}
-            for j in range(n)]
+    return [
+        {
+            "shot_id": f"s{j}:0",
+            "source_id": f"s{j}",
+            "path": f"/f/{j}.mp4",
+            "start_s": 0.0,
+            "end_s": duration,
+            "duration_s": duration,
+            "start_frame": 0,
+            "end_frame": round(duration * 25),
+        }
+        for j in range(n)
+    ]
 
 
 def _ret(rows: list[dict], scores) -> Retrieval:
-    return Retrieval(rows, np.asarray(scores, np.float64), "vector", [[] for _ in range(len(scores))])
+    return Retrieval(
+        rows, np.asarray(scores, np.float64), "vector", [[] for _ in range(len(scores))]
+    )
 
 
 def test_thresholds_decide_reuse_restyle_fill():

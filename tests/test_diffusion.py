@@ -13,10 +13,19 @@ import numpy as np
 import pytest
 
 from rag_video.generate.base import FillContext, GenerationError, ModelUnavailable
-from rag_video.generate.diffusion import (DEFAULT_FILL_MODEL, DEFAULT_RESTYLE_MODEL, DiffusionGenerator,
-                                          UnsupportedModel, blend_windows, load_pipeline,
-                                          native_gen_size, plan_windows, resample_index,
-                                          strength_from_score, supported_pipelines)
+from rag_video.generate.diffusion import (
+    DEFAULT_FILL_MODEL,
+    DEFAULT_RESTYLE_MODEL,
+    DiffusionGenerator,
+    UnsupportedModel,
+    blend_windows,
+    load_pipeline,
+    native_gen_size,
+    plan_windows,
+    resample_index,
+    strength_from_score,
+    supported_pipelines,
+)
 from rag_video.generate.diffusion_adapters import effective_strength
 
 SIZE = (40, 30)  # requested output (width, height): differs from the 32×32 generation size
@@ -115,7 +124,7 @@ def test_plan_windows_cover_the_shot_with_overlaps():
     windows = plan_windows(37, 16, 4)
     assert windows[0][0] == 0 and windows[-1][1] == 37
     assert all(e - s == 16 for s, e in windows)
-    assert all(b[0] < a[1] and a[1] - b[0] >= 4 for a, b in zip(windows, windows[1:]))
+    assert all(b[0] < a[1] and a[1] - b[0] >= 4 for a, b in zip(windows, windows[1:], strict=False))
 
 
 def test_blend_crossfades_linearly_over_the_overlap():
@@ -141,19 +150,25 @@ def test_native_gen_size_keeps_pixel_count_at_the_requested_aspect():
 def test_defaults_are_documented_and_roles_list_their_classes():
     assert DEFAULT_RESTYLE_MODEL.endswith("+guoyww/animatediff-motion-adapter-v1-5-2")
     assert DEFAULT_FILL_MODEL == "stabilityai/stable-video-diffusion-img2vid-xt"
-    assert supported_pipelines("restyle") == ["AnimateDiffVideoToVideoPipeline", "LTXConditionPipeline"]
+    assert supported_pipelines("restyle") == [
+        "AnimateDiffVideoToVideoPipeline",
+        "LTXConditionPipeline",
+    ]
     assert supported_pipelines("fill") == ["LTXConditionPipeline", "StableVideoDiffusionPipeline"]
 
 
 # ---------------------------------------------------------------- loading
 
 
-@pytest.mark.parametrize("name,role,cls", [
-    ("animatediff", "restyle", "AnimateDiffVideoToVideoPipeline"),
-    ("ltx_condition", "restyle", "LTXConditionPipeline"),
-    ("svd", "fill", "StableVideoDiffusionPipeline"),
-    ("ltx_condition", "fill", "LTXConditionPipeline"),
-])
+@pytest.mark.parametrize(
+    "name,role,cls",
+    [
+        ("animatediff", "restyle", "AnimateDiffVideoToVideoPipeline"),
+        ("ltx_condition", "restyle", "LTXConditionPipeline"),
+        ("svd", "fill", "StableVideoDiffusionPipeline"),
+        ("ltx_condition", "fill", "LTXConditionPipeline"),
+    ],
+)
 def test_every_supported_class_loads_from_its_folder(tiny, name, role, cls):
     adapter = load_pipeline(tiny[name], role, device="cpu")
     assert adapter.pipeline_class == cls == type(adapter.pipe).__name__
@@ -161,7 +176,9 @@ def test_every_supported_class_loads_from_its_folder(tiny, name, role, cls):
 
 
 def test_sd15_base_plus_motion_adapter_loads_as_animatediff(tiny):
-    adapter = load_pipeline(f"{tiny['sd15_base']}+{tiny['motion_adapter']}", "restyle", device="cpu")
+    adapter = load_pipeline(
+        f"{tiny['sd15_base']}+{tiny['motion_adapter']}", "restyle", device="cpu"
+    )
     assert type(adapter.pipe).__name__ == "AnimateDiffVideoToVideoPipeline"
     assert type(adapter.pipe.motion_adapter).__name__ == "MotionAdapter"
     assert type(adapter.pipe.unet).__name__ == "UNetMotionModel"
@@ -174,8 +191,10 @@ def test_unsupported_class_is_one_line_listing_supported(tiny):
     assert "\n" not in message
     assert "StableDiffusionPipeline" in message
     assert "AnimateDiffVideoToVideoPipeline, LTXConditionPipeline" in message
-    with pytest.raises(UnsupportedModel, match="supported for fill: LTXConditionPipeline, "
-                                               "StableVideoDiffusionPipeline"):
+    with pytest.raises(
+        UnsupportedModel,
+        match="supported for fill: LTXConditionPipeline, StableVideoDiffusionPipeline",
+    ):
         load_pipeline(tiny["animatediff"], "fill", device="cpu")
 
 
@@ -183,16 +202,24 @@ def test_missing_folder_and_offline_id_are_one_line_model_unavailable(tiny, tmp_
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailable) as err:
         load_pipeline(str(tmp_path / "nope"), "fill", device="cpu")
-    assert str(err.value) == (f"model folder {tmp_path / 'nope'} does not exist: pass a folder saved "
-                              "with save_pretrained or a diffusers model id")
+    assert str(err.value) == (
+        f"model folder {tmp_path / 'nope'} does not exist: pass a folder saved "
+        "with save_pretrained or a diffusers model id"
+    )
     with pytest.raises(ModelUnavailable) as err:
         load_pipeline("rag-video-tests/no-such-model", "restyle", device="cpu")
-    assert str(err.value) == ("model rag-video-tests/no-such-model is not available offline: run "
-                              "`hf download rag-video-tests/no-such-model` with network access, "
-                              "or pass a local folder")
-    with pytest.raises(ModelUnavailable, match="is a motion adapter: name the model BASE\\+ADAPTER"):
+    assert str(err.value) == (
+        "model rag-video-tests/no-such-model is not available offline: run "
+        "`hf download rag-video-tests/no-such-model` with network access, "
+        "or pass a local folder"
+    )
+    with pytest.raises(
+        ModelUnavailable, match="is a motion adapter: name the model BASE\\+ADAPTER"
+    ):
         load_pipeline(tiny["motion_adapter"], "restyle", device="cpu")
-    with pytest.raises(ModelUnavailable, match="model rag-video-tests/no-adapter is not available offline"):
+    with pytest.raises(
+        ModelUnavailable, match="model rag-video-tests/no-adapter is not available offline"
+    ):
         load_pipeline(f"{tiny['sd15_base']}+rag-video-tests/no-adapter", "restyle", device="cpu")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelUnavailable, match="no model_index.json"):
@@ -212,8 +239,9 @@ def test_corrupt_weights_are_model_unavailable(tiny, tmp_path):
 
 
 def test_both_roles_share_one_pipeline_and_close_releases_it(tiny):
-    gen = DiffusionGenerator(restyle_model=tiny["ltx_condition"], fill_model=tiny["ltx_condition"],
-                             device="cpu")
+    gen = DiffusionGenerator(
+        restyle_model=tiny["ltx_condition"], fill_model=tiny["ltx_condition"], device="cpu"
+    )
     restyle, fill = gen.adapter("restyle"), gen.adapter("fill")
     assert restyle.pipe is fill.pipe and restyle is not fill
     assert gen.adapter("restyle") is restyle
@@ -224,11 +252,16 @@ def test_both_roles_share_one_pipeline_and_close_releases_it(tiny):
 # ---------------------------------------------------------------- restyle
 
 
-@pytest.mark.parametrize("name,latent_frames,generated", [
-    ("animatediff", 7, 7),    # any frame count; no temporal compression
-    ("ltx_condition", 3, 9),  # 4k+1 frames: 7 requested -> 9 generated -> resampled to 7
-])
-def test_restyle_counts_steps_and_conforms_frames(tiny, monkeypatch, name, latent_frames, generated):
+@pytest.mark.parametrize(
+    "name,latent_frames,generated",
+    [
+        ("animatediff", 7, 7),  # any frame count; no temporal compression
+        ("ltx_condition", 3, 9),  # 4k+1 frames: 7 requested -> 9 generated -> resampled to 7
+    ],
+)
+def test_restyle_counts_steps_and_conforms_frames(
+    tiny, monkeypatch, name, latent_frames, generated
+):
     gen = DiffusionGenerator(restyle_model=tiny[name], device="cpu", gen_size=GEN)
     rec = recorded(monkeypatch, gen, "restyle")
     source = clip(7)
@@ -255,7 +288,9 @@ def test_low_strength_still_runs_one_counted_step(tiny, monkeypatch):
 
 
 def test_long_restyle_runs_overlapping_windows(tiny, monkeypatch):
-    gen = DiffusionGenerator(restyle_model=tiny["animatediff"], device="cpu", gen_size=GEN, max_window=4)
+    gen = DiffusionGenerator(
+        restyle_model=tiny["animatediff"], device="cpu", gen_size=GEN, max_window=4
+    )
     rec = recorded(monkeypatch, gen, "restyle")
     source = clip(10)
     result = gen.restyle(source, "a dog", None, 0.5, SIZE, 2, seed=0)
@@ -266,7 +301,9 @@ def test_long_restyle_runs_overlapping_windows(tiny, monkeypatch):
     assert len(result.frames) == 10 and all(f.shape == (30, 40, 3) for f in result.frames)
     w0, w1 = quantize(rec.outputs[0]), quantize(rec.outputs[1])
     # frame 3 is shared by windows 0 and 1 (one-frame overlap): their even crossfade
-    seam = ((w0[3].astype(np.float32) * 0.5 + w1[0].astype(np.float32) * 0.5) + 0.5).astype(np.uint8)
+    seam = ((w0[3].astype(np.float32) * 0.5 + w1[0].astype(np.float32) * 0.5) + 0.5).astype(
+        np.uint8
+    )
     assert np.array_equal(result.frames[3], conform(seam))
     assert not np.array_equal(w0[3], w1[0])
     # frame 4 lies in window 1 only: verbatim
@@ -302,7 +339,9 @@ def test_restyle_rejects_bad_arguments(tiny):
 def test_fill_counts_steps_and_returns_exact_frames(tiny, monkeypatch, name, latent_frames):
     gen = DiffusionGenerator(fill_model=tiny[name], device="cpu", gen_size=GEN)
     rec = recorded(monkeypatch, gen, "fill")
-    context = FillContext(reference=clip(1, seed=1)[0], first=clip(1, seed=2)[0], last=clip(1, seed=3)[0])
+    context = FillContext(
+        reference=clip(1, seed=1)[0], first=clip(1, seed=2)[0], last=clip(1, seed=3)[0]
+    )
     result = gen.fill(context, "a dog", 6, SIZE, 2, seed=5)
 
     assert len(result.frames) == 6
@@ -314,7 +353,9 @@ def test_fill_counts_steps_and_returns_exact_frames(tiny, monkeypatch, name, lat
 
 
 def test_ltx_fill_bridges_first_and_last_frames_across_windows(tiny, monkeypatch):
-    gen = DiffusionGenerator(fill_model=tiny["ltx_condition"], device="cpu", gen_size=GEN, max_window=5)
+    gen = DiffusionGenerator(
+        fill_model=tiny["ltx_condition"], device="cpu", gen_size=GEN, max_window=5
+    )
     rec = recorded(monkeypatch, gen, "fill")
     first, last = clip(1, seed=2)[0], clip(1, seed=3)[0]
     result = gen.fill(FillContext(first=first, last=last), "a dog", 12, SIZE, 1)
@@ -323,9 +364,13 @@ def test_ltx_fill_bridges_first_and_last_frames_across_windows(tiny, monkeypatch
     assert [[c.frame_index for c in call["conditions"]] for call in rec.calls] == [[0], [0], [0, 4]]
     first_image = np.asarray(rec.calls[0]["conditions"][0].image)
     assert np.array_equal(first_image, np.asarray(_pil(first, GEN)))
-    chained = np.asarray(rec.calls[1]["conditions"][0].image)  # window 1 starts at frame 4 of window 0
+    chained = np.asarray(
+        rec.calls[1]["conditions"][0].image
+    )  # window 1 starts at frame 4 of window 0
     assert np.array_equal(chained, quantize(rec.outputs[0][4]))
-    assert np.array_equal(np.asarray(rec.calls[2]["conditions"][1].image), np.asarray(_pil(last, GEN)))
+    assert np.array_equal(
+        np.asarray(rec.calls[2]["conditions"][1].image), np.asarray(_pil(last, GEN))
+    )
     assert result.steps == 3 == rec.denoiser_calls
     assert len(result.frames) == 12 and result.frames[0].shape == (30, 40, 3)
 
@@ -352,7 +397,7 @@ def test_svd_with_only_next_shot_frame_generates_backwards(tiny, monkeypatch):
     assert np.array_equal(np.asarray(rec.calls[0]["image"]), np.asarray(_pil(last, GEN)))
     produced = quantize(rec.outputs[0])
     assert len(result.frames) == 4
-    assert all(np.array_equal(a, b) for a, b in zip(result.frames, produced[::-1]))
+    assert all(np.array_equal(a, b) for a, b in zip(result.frames, produced[::-1], strict=False))
     with pytest.raises(GenerationError, match="needs a context frame"):
         gen.fill(FillContext(), "a dog", 4, GEN, 1)
 
@@ -363,17 +408,20 @@ def test_same_seed_reproduces_and_other_seed_differs(tiny):
     a = gen.fill(context, "a dog", 5, GEN, 1, seed=7).frames
     b = gen.fill(context, "a dog", 5, GEN, 1, seed=7).frames
     c = gen.fill(context, "a dog", 5, GEN, 1, seed=8).frames
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=False))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=False))
 
 
 # ---------------------------------------------------------------- failures and devices
 
 
-@pytest.mark.parametrize("message,expected", [
-    ("CUDA out of memory. Tried to allocate 2.00 GiB", "ran out of memory: CUDA out of memory"),
-    ("boom", "fill failed: boom"),
-])
+@pytest.mark.parametrize(
+    "message,expected",
+    [
+        ("CUDA out of memory. Tried to allocate 2.00 GiB", "ran out of memory: CUDA out of memory"),
+        ("boom", "fill failed: boom"),
+    ],
+)
 def test_pipeline_failure_becomes_generation_error(tiny, monkeypatch, message, expected):
     gen = DiffusionGenerator(fill_model=tiny["ltx_condition"], device="cpu", gen_size=GEN)
     pipe = gen.adapter("fill").pipe
@@ -393,25 +441,38 @@ def test_cpu_offload_on_cpu_is_ignored_with_a_warning(tiny, caplog):
     adapter = load_pipeline(tiny["svd"], "fill", device="cpu", cpu_offload=True, vae_slicing=True)
     assert adapter.pipe.device.type == "cpu"
     assert "cpu_offload needs CUDA; ignored on cpu" in caplog.text
-    assert "enable_slicing: the VAE of StableVideoDiffusionPipeline has no enable_slicing" in caplog.text
-    adapter = load_pipeline(tiny["ltx_condition"], "fill", device="cpu", vae_slicing=True, vae_tiling=True)
+    assert (
+        "enable_slicing: the VAE of StableVideoDiffusionPipeline has no enable_slicing"
+        in caplog.text
+    )
+    adapter = load_pipeline(
+        tiny["ltx_condition"], "fill", device="cpu", vae_slicing=True, vae_tiling=True
+    )
     assert adapter.pipe.vae.use_slicing and adapter.pipe.vae.use_tiling
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_device_without_gpu_is_one_line_generation_error(tiny):
-    with pytest.raises(GenerationError, match="device failed for StableVideoDiffusionPipeline on "
-                                              "device='cuda': ") as err:
+    with pytest.raises(
+        GenerationError, match="device failed for StableVideoDiffusionPipeline on device='cuda': "
+    ) as err:
         load_pipeline(tiny["svd"], "fill", device="cuda")
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA device on this machine"
+)
 def test_cuda_runs_in_half_precision(tiny, monkeypatch):
     import torch
 
-    gen = DiffusionGenerator(restyle_model=tiny["animatediff"], fill_model=tiny["svd"], device="auto",
-                             gen_size=GEN, vae_slicing=True)
+    gen = DiffusionGenerator(
+        restyle_model=tiny["animatediff"],
+        fill_model=tiny["svd"],
+        device="auto",
+        gen_size=GEN,
+        vae_slicing=True,
+    )
     assert gen.adapter("restyle").pipe.unet.dtype == torch.float16
     result = gen.restyle(clip(4), "a dog", None, 0.5, SIZE, 4)
     assert len(result.frames) == 4 and result.steps == 2

@@ -18,13 +18,17 @@ SIZE = (160, 90)
 def _texture(seed: int, tint: tuple[float, float, float], size=(192, 108)) -> np.ndarray:
     """A smooth random texture tinted by ``tint`` (RGB multipliers)."""
     rng = np.random.default_rng(seed)
-    base = cv2.resize(rng.uniform(40, 220, (9, 16)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    base = cv2.resize(
+        rng.uniform(40, 220, (9, 16)).astype(np.float32), size, interpolation=cv2.INTER_CUBIC
+    )
     img = np.stack([base * t for t in tint], axis=-1)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _lab_mean(frames: list[np.ndarray]) -> np.ndarray:
-    return np.mean([cv2.cvtColor(f, cv2.COLOR_RGB2LAB).reshape(-1, 3).mean(axis=0) for f in frames], axis=0)
+    return np.mean(
+        [cv2.cvtColor(f, cv2.COLOR_RGB2LAB).reshape(-1, 3).mean(axis=0) for f in frames], axis=0
+    )
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -49,12 +53,20 @@ def test_restyle_toward_reference_moves_lab_means_and_strength_zero_is_identity(
     full = gen.restyle(clip, "a street", None, 1.0, SIZE, 20)
     half = gen.restyle(clip, "a street", None, 0.5, SIZE, 20)
     none = gen.restyle(clip, "a street", None, 0.0, SIZE, 20)
-    d_before, d_half, d_full = (np.linalg.norm(m - target) for m in (before, _lab_mean(half.frames),
-                                                                        _lab_mean(full.frames)))
+    d_before, d_half, d_full = (
+        np.linalg.norm(m - target) for m in (before, _lab_mean(half.frames), _lab_mean(full.frames))
+    )
     assert d_full < 0.25 * d_before and d_full < d_half < d_before
-    assert all(np.array_equal(a, conform_frame(b, SIZE)) for a, b in zip(none.frames, clip, strict=True))
+    assert all(
+        np.array_equal(a, conform_frame(b, SIZE)) for a, b in zip(none.frames, clip, strict=True)
+    )
     assert len(full.frames) == len(clip) and full.frames[0].shape == (90, 160, 3)
-    assert (full.generator, full.steps, full.strength, full.model) == ("draft", 0, 1.0, "reinhard-lab:reference")
+    assert (full.generator, full.steps, full.strength, full.model) == (
+        "draft",
+        0,
+        1.0,
+        "reinhard-lab:reference",
+    )
     assert full.seconds >= 0
 
 
@@ -63,11 +75,15 @@ def test_restyle_named_looks_shift_colour_as_named():
     gen = DraftGenerator(label=False)
     base = _lab_mean([conform_frame(f, SIZE) for f in clip])
     warm = gen.restyle(clip, "x", "warm", 1.0, SIZE, 0)
-    assert warm.model == "reinhard-lab:warm" and _lab_mean(warm.frames)[2] > base[2] + 20  # toward yellow
+    assert (
+        warm.model == "reinhard-lab:warm" and _lab_mean(warm.frames)[2] > base[2] + 20
+    )  # toward yellow
     cool = gen.restyle(clip, "x", "cool", 1.0, SIZE, 0)
     assert _lab_mean(cool.frames)[2] < base[2] - 15  # toward blue
     bw = gen.restyle(clip, "x", "black and white", 1.0, SIZE, 0)
-    chroma = np.concatenate([cv2.cvtColor(f, cv2.COLOR_RGB2LAB)[..., 1:].reshape(-1, 2) for f in bw.frames])
+    chroma = np.concatenate(
+        [cv2.cvtColor(f, cv2.COLOR_RGB2LAB)[..., 1:].reshape(-1, 2) for f in bw.frames]
+    )
     assert bw.model == "reinhard-lab:noir" and chroma.astype(float).std(axis=0).max() < 2.0
 
 
@@ -97,13 +113,22 @@ def test_restyle_rejects_bad_strength(clip):
 
 def test_fill_from_reference_is_a_smooth_moving_shot_starting_at_the_reference_crop():
     reference = _texture(7, (1.0, 0.9, 0.8), size=(320, 240))
-    result = DraftGenerator(label=False).fill(FillContext(reference=reference), "a field", 30, SIZE, 25, seed=3)
+    result = DraftGenerator(label=False).fill(
+        FillContext(reference=reference), "a field", 30, SIZE, 25, seed=3
+    )
     frames = result.frames
-    assert len(frames) == 30 and all(f.shape == (90, 160, 3) and f.dtype == np.uint8 for f in frames)
-    steps = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames, frames[1:], strict=False)]
+    assert len(frames) == 30 and all(
+        f.shape == (90, 160, 3) and f.dtype == np.uint8 for f in frames
+    )
+    steps = [
+        float(np.abs(a.astype(int) - b.astype(int)).mean())
+        for a, b in zip(frames, frames[1:], strict=False)
+    ]
     assert all(s > 0 for s in steps) and max(steps) < 6  # every frame moves, none jumps
     assert _psnr(frames[0], conform_frame(reference, SIZE)) >= 25
-    assert _psnr(frames[-1], conform_frame(reference, SIZE)) < _psnr(frames[0], conform_frame(reference, SIZE))
+    assert _psnr(frames[-1], conform_frame(reference, SIZE)) < _psnr(
+        frames[0], conform_frame(reference, SIZE)
+    )
     assert (result.generator, result.model, result.steps) == ("draft", "ken-burns", 0)
 
 
@@ -114,15 +139,19 @@ def test_fill_uses_first_or_last_frame_when_no_reference():
 
 
 def test_fill_with_empty_context_is_a_title_card_of_the_prompt():
-    result = DraftGenerator().fill(FillContext(), "A lighthouse on a stormy coast at night", 12, SIZE, 0)
+    result = DraftGenerator().fill(
+        FillContext(), "A lighthouse on a stormy coast at night", 12, SIZE, 0
+    )
     assert result.model == "title-card" and len(result.frames) == 12
     card = result.frames[0]
     bright = card[25:70, 10:150].max(axis=2) > 200  # white text over the dark card's centre
     assert bright.sum() > 100
     bare = title_card("", SIZE)
     assert bare[25:70].max() < 60
-    label_area = np.abs(card[:14, :60].astype(int) - title_card("A lighthouse on a stormy coast at night",
-                                                                 SIZE)[:14, :60].astype(int))
+    label_area = np.abs(
+        card[:14, :60].astype(int)
+        - title_card("A lighthouse on a stormy coast at night", SIZE)[:14, :60].astype(int)
+    )
     assert label_area.max() > 60  # "DRAFT fill" in the corner
 
 

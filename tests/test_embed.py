@@ -39,7 +39,9 @@ def _images(seed: int = 0) -> list[np.ndarray]:
     """Structured RGB frames of assorted sizes and aspects."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:90, 0:160]
-    gradient = np.stack([xx * 255 // 159, yy * 255 // 89, np.full_like(xx, 128)], axis=-1).astype(np.uint8)
+    gradient = np.stack([xx * 255 // 159, yy * 255 // 89, np.full_like(xx, 128)], axis=-1).astype(
+        np.uint8
+    )
     checker = (((yy // 10 + xx // 10) % 2) * 255).astype(np.uint8)[..., None].repeat(3, axis=-1)
     return [
         gradient,
@@ -119,12 +121,16 @@ def test_preprocess_matches_open_clip_pil_transform(mode: str, shape: tuple[int,
     from PIL import Image
 
     yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
-    image = np.stack([xx * 255 // xx.max(), yy * 255 // yy.max(), (xx * yy) // 250 % 256], axis=-1).astype(np.uint8)
+    image = np.stack(
+        [xx * 255 // xx.max(), yy * 255 // yy.max(), (xx * yy) // 250 % 256], axis=-1
+    ).astype(np.uint8)
     cfg = PreprocessCfg(size=64, resize_mode=mode)
     reference = image_transform_v2(cfg, is_train=False)(Image.fromarray(image)).numpy()
     ours = embed.Preprocessor({"size": 64, "resize_mode": mode})([image]).numpy()[0]
     assert ours.shape == reference.shape == (3, 64, 64)
-    assert float(np.abs(ours - reference).mean()) < 0.01  # about one grey level (PIL vs torch bicubic)
+    assert (
+        float(np.abs(ours - reference).mean()) < 0.01
+    )  # about one grey level (PIL vs torch bicubic)
     assert float(np.abs(ours - reference).max()) < 0.1
 
 
@@ -226,7 +232,9 @@ def test_missing_weights_offline_raise_encoder_unavailable(tmp_path: Path) -> No
     assert "--pretrained" in messages[0] and "network" in messages[0]
     assert "hf-hub:timm/nope-clip" in messages[1]
     assert all("\n" not in m for m in messages)
-    assert not list((tmp_path / "hf").rglob("*.bin")) and not list((tmp_path / "hf").rglob("*.safetensors"))
+    assert not list((tmp_path / "hf").rglob("*.bin")) and not list(
+        (tmp_path / "hf").rglob("*.safetensors")
+    )
 
 
 def test_model_dim_reads_json_without_importing_torch() -> None:

@@ -50,6 +50,7 @@ def libs(tmp_path_factory):
 
 # ---- --where -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("which", ["embedded", "plain"])
 def test_where_with_an_unknown_column_is_one_line_naming_it(libs, which):
     lib = libs[0] if which == "embedded" else libs[1]
@@ -68,15 +69,27 @@ def test_search_many_checks_the_predicate_without_embeddings_too(libs):
 
 # ---- a missing library ---------------------------------------------------------------------
 
-READ_ONLY = [["search", "cliffs"], ["sql", "select 1"], ["stats"], ["index", "info"], ["index", "build"],
-             ["embed"], ["prune"], ["optimize"], ["make", "SCRIPT", "-o", "OUT"]]
+READ_ONLY = [
+    ["search", "cliffs"],
+    ["sql", "select 1"],
+    ["stats"],
+    ["index", "info"],
+    ["index", "build"],
+    ["embed"],
+    ["prune"],
+    ["optimize"],
+    ["make", "SCRIPT", "-o", "OUT"],
+]
 
 
 @pytest.mark.parametrize("command", READ_ONLY, ids=lambda c: " ".join(c[:2]))
 def test_commands_other_than_ingest_refuse_a_missing_library(tmp_path, command):
     script = tmp_path / "s.yaml"
     script.write_text("shots:\n  - text: a red cliff\n")
-    args = [str(script) if a == "SCRIPT" else str(tmp_path / "o.mp4") if a == "OUT" else a for a in command]
+    args = [
+        str(script) if a == "SCRIPT" else str(tmp_path / "o.mp4") if a == "OUT" else a
+        for a in command
+    ]
     missing = tmp_path / "no" / "such" / "dir"
     result = run(["--library", str(missing), *args], code=2)
     line = one_line(result)
@@ -95,11 +108,31 @@ def test_a_folder_that_is_not_a_library_is_refused_and_left_alone(tmp_path):
 
 def test_ingest_creates_the_library(libs, tmp_path):
     footage = libs[2]
-    doc = json.loads(run(["--library", str(tmp_path / "new"), "--json", "ingest", str(footage["b"]),
-                          "--no-embed"]).stdout)
+    doc = json.loads(
+        run(
+            [
+                "--library",
+                str(tmp_path / "new"),
+                "--json",
+                "ingest",
+                str(footage["b"]),
+                "--no-embed",
+            ]
+        ).stdout
+    )
     assert doc["ingested"] == 1
-    assert json.loads(run(["--library", str(tmp_path / "new"), "sql", "select count(*) n from shots",
-                           "--format", "json"]).stdout) == [{"n": 2}]
+    assert json.loads(
+        run(
+            [
+                "--library",
+                str(tmp_path / "new"),
+                "sql",
+                "select count(*) n from shots",
+                "--format",
+                "json",
+            ]
+        ).stdout
+    ) == [{"n": 2}]
 
 
 def test_python_api_can_refuse_a_missing_library(tmp_path):
@@ -112,13 +145,17 @@ def test_python_api_can_refuse_a_missing_library(tmp_path):
 
 # ---- click's own errors, bugs, Ctrl-C --------------------------------------------------------
 
-@pytest.mark.parametrize("args, names", [
-    (["search", "x", "--limit", "0"], ["'--limit'", "0"]),
-    (["--no-such-flag", "stats"], ["--no-such-flag"]),
-    (["--lock-timeout", "-1", "stats"], ["'--lock-timeout'", "-1"]),
-    (["stats", "--top", "zero"], ["'--top'", "'zero'"]),
-    (["search"], ["TEXT", "--like"]),
-])
+
+@pytest.mark.parametrize(
+    "args, names",
+    [
+        (["search", "x", "--limit", "0"], ["'--limit'", "0"]),
+        (["--no-such-flag", "stats"], ["--no-such-flag"]),
+        (["--lock-timeout", "-1", "stats"], ["'--lock-timeout'", "-1"]),
+        (["stats", "--top", "zero"], ["'--top'", "'zero'"]),
+        (["search"], ["TEXT", "--like"]),
+    ],
+)
 def test_usage_errors_are_one_lowercase_error_line(libs, args, names):
     line = one_line(run(["--library", str(libs[1]), *args], code=2))
     assert all(name in line for name in names), line
@@ -135,7 +172,9 @@ def test_a_bug_is_one_line_exit_3_and_the_traceback_needs_debug(libs, monkeypatc
     line = one_line(run(["--library", str(libs[1]), "stats"], code=3))
     assert "internal error: TypeError" in line and "--debug" in line
     with pytest.raises(TypeError):
-        CliRunner().invoke(main, ["--library", str(libs[1]), "--debug", "stats"], catch_exceptions=False)
+        CliRunner().invoke(
+            main, ["--library", str(libs[1]), "--debug", "stats"], catch_exceptions=False
+        )
 
 
 def test_ctrl_c_in_a_command_is_one_line_and_exit_130(libs, monkeypatch):
@@ -156,11 +195,29 @@ def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
     folder.mkdir()
     for i in range(6):
         synth.make_video(folder / f"v{i}.mp4", [synth.Shot(60), synth.Shot(60)], seed=20 + i)
-    env = {k: v for k, v in os.environ.items() if k != "RAG_VIDEO_PROGRESS"}  # lines: stderr is a pipe
-    args = [sys.executable, "-m", "rag_video", "--library", str(tmp_path / "lib"), "ingest", str(folder),
-            "--no-embed", "--workers", "2"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    env = {
+        k: v for k, v in os.environ.items() if k != "RAG_VIDEO_PROGRESS"
+    }  # lines: stderr is a pipe
+    args = [
+        sys.executable,
+        "-m",
+        "rag_video",
+        "--library",
+        str(tmp_path / "lib"),
+        "ingest",
+        str(folder),
+        "--no-embed",
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(_spawned_workers(proc.pid)) < 2:  # both workers started: files are being analyzed
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
@@ -171,8 +228,9 @@ def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
     assert proc.returncode == 130, err
     assert err.splitlines()[-1].startswith("error: interrupted") and "Traceback" not in err
     assert not [line for line in err.splitlines() if line.startswith("error:")][1:]
-    done = subprocess.run(args[:-4] + ["--json", *args[-4:]], capture_output=True, text=True, env=env,
-                          check=True)
+    done = subprocess.run(
+        args[:-4] + ["--json", *args[-4:]], capture_output=True, text=True, env=env, check=True
+    )
     doc = json.loads(done.stdout)
     assert (doc["files"], doc["failed"], doc["ingested"] + doc["unchanged"]) == (6, 0, 6)
 
@@ -197,44 +255,77 @@ def _spawned_workers(pid: int) -> list[int]:
 
 # ---- --lock-timeout ----------------------------------------------------------------------------
 
+
 def test_lock_timeout_flag_exists_and_is_what_the_message_points_to(libs, tmp_path):
     lib = open_library(tmp_path / "locked", embed=False)
     lib.ingest([libs[2]["b"]])
     with lib.store.writer():  # another process would be writing now
         started = time.monotonic()
-        result = run(["--library", str(lib.path), "--lock-timeout", "0.2", "ingest", str(libs[2]["a"]),
-                      "--no-embed"], code=2)
+        result = run(
+            [
+                "--library",
+                str(lib.path),
+                "--lock-timeout",
+                "0.2",
+                "ingest",
+                str(libs[2]["a"]),
+                "--no-embed",
+            ],
+            code=2,
+        )
         waited = time.monotonic() - started
         line = one_line(result)
         assert "being written by" in line and "--lock-timeout" in line and "0.2s" in line
         assert waited < 10
-        env_result = run(["--library", str(lib.path), "prune"], code=2, env={"RAG_VIDEO_LOCK_TIMEOUT": "0.1"})
+        env_result = run(
+            ["--library", str(lib.path), "prune"], code=2, env={"RAG_VIDEO_LOCK_TIMEOUT": "0.1"}
+        )
         assert "waited 0.1s" in one_line(env_result)
 
 
 # ---- progress ------------------------------------------------------------------------------------
 
+
 def test_without_a_terminal_progress_is_one_line_per_file_and_stage(tmp_path, monkeypatch):
     monkeypatch.delenv("RAG_VIDEO_PROGRESS", raising=False)  # CliRunner's stderr is not a terminal
     footage = make_footage(tmp_path / "footage")
     bad = synth.write_random_bytes(tmp_path / "footage" / "bad.mp4")
-    result = run(["--library", str(tmp_path / "lib"), "--json", "ingest", str(footage["a"].parent),
-                  *TINY_FLAGS], code=1)
+    result = run(
+        [
+            "--library",
+            str(tmp_path / "lib"),
+            "--json",
+            "ingest",
+            str(footage["a"].parent),
+            *TINY_FLAGS,
+        ],
+        code=1,
+    )
     assert json.loads(result.stdout)["ingested"] == 2
     lines = result.stderr.splitlines()
     for stage in ("analyze", "embed"):
         mine = [line for line in lines if line.startswith(stage + " ")]
         assert [line.split()[1] for line in mine] == ["1/3", "2/3", "3/3"], result.stderr
         assert sorted(line.split()[2] for line in mine) == ["a.mp4", "b.mp4", bad.name]
-    quiet = run(["--library", str(tmp_path / "lib2"), "--quiet", "ingest", str(footage["a"]), "--no-embed"])
+    quiet = run(
+        ["--library", str(tmp_path / "lib2"), "--quiet", "ingest", str(footage["a"]), "--no-embed"]
+    )
     assert quiet.stderr == ""
 
 
 def test_bars_show_analysis_and_embedding_separately(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_VIDEO_PROGRESS", "1")
     footage = make_footage(tmp_path / "footage")
-    result = run(["--library", str(tmp_path / "lib"), "ingest", str(footage["a"].parent), *TINY_FLAGS,
-                  "--json"])
+    result = run(
+        [
+            "--library",
+            str(tmp_path / "lib"),
+            "ingest",
+            str(footage["a"].parent),
+            *TINY_FLAGS,
+            "--json",
+        ]
+    )
     assert json.loads(result.stdout)["ingested"] == 2
     bars = [line for line in result.stderr.splitlines() if "2/2" in line]
     assert [line.split()[0] for line in bars] == ["analyze", "embed"], result.stderr
@@ -250,9 +341,22 @@ def test_on_a_terminal_warnings_print_above_the_bar_not_into_its_line(tmp_path):
     synth.write_random_bytes(tmp_path / "footage" / "bad2.mp4", seed=1)
     env = {k: v for k, v in os.environ.items() if k != "RAG_VIDEO_PROGRESS"} | {"COLUMNS": "120"}
     main_fd, child_fd = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "rag_video", "--library", str(tmp_path / "lib"), "ingest",
-                             str(footage["a"].parent), "--no-embed"], stdout=subprocess.DEVNULL,
-                            stderr=child_fd, stdin=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rag_video",
+            "--library",
+            str(tmp_path / "lib"),
+            "ingest",
+            str(footage["a"].parent),
+            "--no-embed",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=child_fd,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     os.close(child_fd)
     chunks = []
     while True:
@@ -275,6 +379,7 @@ def test_on_a_terminal_warnings_print_above_the_bar_not_into_its_line(tmp_path):
 
 
 # ---- the model hub: one probe, one answer for every loader -----------------------------------
+
 
 @pytest.fixture()
 def fresh_hub(monkeypatch):
@@ -305,7 +410,9 @@ def test_the_hub_is_probed_once_per_process_and_diffusers_gets_the_same_answer(f
     assert hub.offline() and hub.offline()
     assert fresh_hub == ["huggingface.co"]  # one probe
     assert constants.HF_HUB_OFFLINE  # huggingface_hub itself now stays local
-    assert diffusion_adapters._offline()  # env unset: diffusers must still not reach for the network
+    assert (
+        diffusion_adapters._offline()
+    )  # env unset: diffusers must still not reach for the network
     assert hub.offline_reason() == "huggingface.co is unreachable"
 
 
@@ -342,7 +449,9 @@ def test_unobtainable_weights_are_asked_for_once_per_process(monkeypatch):
 
 def test_a_second_offline_ingest_defers_at_once(tmp_path, caplog):
     footage = make_footage(tmp_path / "footage")
-    lib = open_library(tmp_path / "lib", workers=1, model="ViT-B-32", pretrained="laion2b_s34b_b79k")
+    lib = open_library(
+        tmp_path / "lib", workers=1, model="ViT-B-32", pretrained="laion2b_s34b_b79k"
+    )
     lib.ingest([footage["a"]])
     started = time.perf_counter()
     summary = lib.ingest([footage["b"]])

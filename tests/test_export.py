@@ -24,15 +24,38 @@ EVIL = 'a <script>alert("x")</script> & "quotes"'
 
 
 def _reason(score, override=None, runner_up=None, text=""):
-    return {"score": score, "reuse_threshold": 0.28, "fill_threshold": 0.2, "runner_up": runner_up,
-            "override": override, "text": text}
+    return {
+        "score": score,
+        "reuse_threshold": 0.28,
+        "fill_threshold": 0.2,
+        "runner_up": runner_up,
+        "override": override,
+        "text": text,
+    }
 
 
 def _shot(index, start, duration, decision, **kw):
-    shot = {"index": index, "text": f"shot {index}", "caption": None, "duration_s": duration,
-            "out_start_s": start, "out_end_s": start + duration, "decision": decision, "score": None,
-            "reason": _reason(None), "source": None, "segment": None, "generator": "draft", "model": None,
-            "steps": 0, "strength": None, "seed": None, "seconds": 0.1, "candidates": [], "fallback": None}
+    shot = {
+        "index": index,
+        "text": f"shot {index}",
+        "caption": None,
+        "duration_s": duration,
+        "out_start_s": start,
+        "out_end_s": start + duration,
+        "decision": decision,
+        "score": None,
+        "reason": _reason(None),
+        "source": None,
+        "segment": None,
+        "generator": "draft",
+        "model": None,
+        "steps": 0,
+        "strength": None,
+        "seed": None,
+        "seconds": 0.1,
+        "candidates": [],
+        "fallback": None,
+    }
     shot.update(kw)
     return shot
 
@@ -51,8 +74,10 @@ def segments(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def thumbnails() -> dict[str, bytes]:
     rng = np.random.default_rng(0)
-    return {sid: thumbnail_jpeg(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8))
-            for sid in ("bbb#0", "forest#3", "city#1")}
+    return {
+        sid: thumbnail_jpeg(rng.integers(0, 255, (90, 160, 3), dtype=np.uint8))
+        for sid in ("bbb#0", "forest#3", "city#1")
+    }
 
 
 @pytest.fixture
@@ -60,34 +85,99 @@ def manifest(segments, tmp_path) -> dict:
     """Three shots at 25 fps: reuse BBB 1.0–3.0 s, restyle of another source, fill with no source."""
     forest = str(tmp_path / "footage" / "forest.mp4")
     shots = [
-        _shot(0, 0.0, 2.0, "reuse", text="A rabbit wakes up", caption="Morning <b>in</b> the meadow", score=0.31,
-              reason=_reason(0.31, runner_up=0.25, text="score above the reuse threshold"),
-              source={"shot_id": "bbb#0", "path": str(BBB), "in_s": 1.0, "out_s": 3.0, "fps": 25.0,
-                      "source_duration_s": 5.28},
-              candidates=[{"shot_id": "bbb#0", "score": 0.31, "path": str(BBB), "start_s": 0.0},
-                          {"shot_id": "city#1", "score": 0.25, "path": "/x/city.mp4", "start_s": 4.0}]),
-        _shot(1, 2.0, 1.6, "restyle", text="The forest at dusk", caption="Dusk", score=0.24,
-              reason=_reason(0.24, runner_up=0.22), segment=str(segments["restyle"]), generator="diffusion",
-              model="tiny-sd", steps=4, strength=0.6, seed=7, seconds=2.5,
-              source={"shot_id": "forest#3", "path": forest, "in_s": 0.5, "out_s": 2.1, "fps": 30.0,
-                      "source_duration_s": 10.0},
-              candidates=[{"shot_id": "forest#3", "score": 0.24, "path": forest, "start_s": 0.5},
-                          {"shot_id": "nothumb#9", "score": 0.22, "path": "/x/n.mp4", "start_s": 1.0}]),
-        _shot(2, 3.6, 1.0, "fill", text=EVIL, score=0.1, reason=_reason(0.1, override="fill"),
-              segment=str(segments["fill"]), fallback="title card"),
+        _shot(
+            0,
+            0.0,
+            2.0,
+            "reuse",
+            text="A rabbit wakes up",
+            caption="Morning <b>in</b> the meadow",
+            score=0.31,
+            reason=_reason(0.31, runner_up=0.25, text="score above the reuse threshold"),
+            source={
+                "shot_id": "bbb#0",
+                "path": str(BBB),
+                "in_s": 1.0,
+                "out_s": 3.0,
+                "fps": 25.0,
+                "source_duration_s": 5.28,
+            },
+            candidates=[
+                {"shot_id": "bbb#0", "score": 0.31, "path": str(BBB), "start_s": 0.0},
+                {"shot_id": "city#1", "score": 0.25, "path": "/x/city.mp4", "start_s": 4.0},
+            ],
+        ),
+        _shot(
+            1,
+            2.0,
+            1.6,
+            "restyle",
+            text="The forest at dusk",
+            caption="Dusk",
+            score=0.24,
+            reason=_reason(0.24, runner_up=0.22),
+            segment=str(segments["restyle"]),
+            generator="diffusion",
+            model="tiny-sd",
+            steps=4,
+            strength=0.6,
+            seed=7,
+            seconds=2.5,
+            source={
+                "shot_id": "forest#3",
+                "path": forest,
+                "in_s": 0.5,
+                "out_s": 2.1,
+                "fps": 30.0,
+                "source_duration_s": 10.0,
+            },
+            candidates=[
+                {"shot_id": "forest#3", "score": 0.24, "path": forest, "start_s": 0.5},
+                {"shot_id": "nothumb#9", "score": 0.22, "path": "/x/n.mp4", "start_s": 1.0},
+            ],
+        ),
+        _shot(
+            2,
+            3.6,
+            1.0,
+            "fill",
+            text=EVIL,
+            score=0.1,
+            reason=_reason(0.1, override="fill"),
+            segment=str(segments["fill"]),
+            fallback="title card",
+        ),
     ]
-    return {"run_id": "r1", "script": "/s/demo.yaml", "library": "/lib", "created_at": "2024-01-01T00:00:00Z",
-            "fps": 25.0, "size": [320, 180], "aspect": "16:9", "duration_s": 4.6, "output": str(tmp_path / "OUT.mp4"),
-            "title": "Demo <video>", "shots": shots,
-            "credits": [{"path": str(BBB), "title": "Big Buck Bunny", "license": "CC BY 3.0",
-                         "creator": "Blender Foundation"}]}
+    return {
+        "run_id": "r1",
+        "script": "/s/demo.yaml",
+        "library": "/lib",
+        "created_at": "2024-01-01T00:00:00Z",
+        "fps": 25.0,
+        "size": [320, 180],
+        "aspect": "16:9",
+        "duration_s": 4.6,
+        "output": str(tmp_path / "OUT.mp4"),
+        "title": "Demo <video>",
+        "shots": shots,
+        "credits": [
+            {
+                "path": str(BBB),
+                "title": "Big Buck Bunny",
+                "license": "CC BY 3.0",
+                "creator": "Blender Foundation",
+            }
+        ],
+    }
 
 
 # ---------------------------------------------------------------- OTIO
 
 
 def _read_otio(manifest, tmp_path) -> otio.schema.Timeline:
-    path = export.write_otio(manifest, tmp_path / ".OUT.otio.123.tmp")  # a temp name: no extension inference
+    path = export.write_otio(
+        manifest, tmp_path / ".OUT.otio.123.tmp"
+    )  # a temp name: no extension inference
     final = path.rename(tmp_path / "OUT.otio")
     return otio.adapters.read_from_file(str(final))
 
@@ -116,11 +206,18 @@ def test_otio_generated_clips_reference_their_segments(manifest, segments, tmp_p
     restyle, fill = clips[1], clips[2]
     assert restyle.media_reference.target_url == segments["restyle"].resolve().as_uri()
     assert fill.media_reference.target_url == segments["fill"].resolve().as_uri()
-    assert restyle.source_range == otio.opentime.TimeRange(otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(40, 25))
+    assert restyle.source_range == otio.opentime.TimeRange(
+        otio.opentime.RationalTime(0, 25), otio.opentime.RationalTime(40, 25)
+    )
     assert fill.source_range.duration == otio.opentime.RationalTime(25, 25)
     meta = restyle.metadata["rag_video"]
-    assert (meta["decision"], meta["model"], meta["generator"], meta["source_shot_id"], meta["score"]) == \
-        ("restyle", "tiny-sd", "diffusion", "forest#3", 0.24)
+    assert (
+        meta["decision"],
+        meta["model"],
+        meta["generator"],
+        meta["source_shot_id"],
+        meta["score"],
+    ) == ("restyle", "tiny-sd", "diffusion", "forest#3", 0.24)
     assert fill.metadata["rag_video"]["source_shot_id"] is None
     assert fill.markers[0].comment == EVIL
 
@@ -189,15 +286,31 @@ def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &quot;quotes&quot;" in doc
     assert "Morning &lt;b&gt;in&lt;/b&gt; the meadow" in doc
     assert "<title>Demo &lt;video&gt; — storyboard</title>" in doc
-    assert "link" not in parser.tags and all(src.startswith("data:image/jpeg;base64,") for src in parser.links)
+    assert "link" not in parser.tags and all(
+        src.startswith("data:image/jpeg;base64,") for src in parser.links
+    )
     # thumbnails: chosen (bbb#0, forest#3) + candidates with a thumbnail (bbb#0, city#1, forest#3); fill has none
     srcs = [img["src"] for img in parser.imgs]
     assert len(srcs) == 5
-    assert sorted(srcs) == sorted(storyboard._data_uri(thumbnails[s]) for s in ("bbb#0", "bbb#0", "city#1", "forest#3", "forest#3"))
+    assert sorted(srcs) == sorted(
+        storyboard._data_uri(thumbnails[s])
+        for s in ("bbb#0", "bbb#0", "city#1", "forest#3", "forest#3")
+    )
     assert doc.count('class="cand chosen"') == 2 and doc.count('class="nothumb"') == 1
-    for needle in ("1 reuse", "1 restyle", "1 fill", "4.60</b> s", "320×180", "tiny-sd · 4 steps",
-                   "score 0.310 ≥ reuse 0.280", "fill 0.200 ≤ score 0.240 &lt; reuse 0.280", "set by the script: fill (score 0.100)",
-                   "runner-up 0.250", "0:02.00–0:03.60", "generation: <b>2</b> segments · <b>4</b> steps · <b>2.6</b> s"):
+    for needle in (
+        "1 reuse",
+        "1 restyle",
+        "1 fill",
+        "4.60</b> s",
+        "320×180",
+        "tiny-sd · 4 steps",
+        "score 0.310 ≥ reuse 0.280",
+        "fill 0.200 ≤ score 0.240 &lt; reuse 0.280",
+        "set by the script: fill (score 0.100)",
+        "runner-up 0.250",
+        "0:02.00–0:03.60",
+        "generation: <b>2</b> segments · <b>4</b> steps · <b>2.6</b> s",
+    ):
         assert needle in text or needle in doc, needle
 
 
@@ -207,14 +320,25 @@ def test_html_without_thumbnails_has_no_images(manifest, tmp_path):
 
 
 def test_reason_summary_by_decision():
-    m = manifest_io.parse_manifest({"fps": 25, "size": [4, 4], "duration_s": 3, "shots": [
-        _shot(0, 0, 1, "reuse", score=0.3, reason=_reason(0.3)),
-        _shot(1, 1, 1, "restyle", score=0.2, reason=_reason(0.2)),
-        _shot(2, 2, 1, "fill", score=0.19, reason=_reason(0.19, runner_up=0.18)),
-        _shot(3, 3, 1, "fill")]})
+    m = manifest_io.parse_manifest(
+        {
+            "fps": 25,
+            "size": [4, 4],
+            "duration_s": 3,
+            "shots": [
+                _shot(0, 0, 1, "reuse", score=0.3, reason=_reason(0.3)),
+                _shot(1, 1, 1, "restyle", score=0.2, reason=_reason(0.2)),
+                _shot(2, 2, 1, "fill", score=0.19, reason=_reason(0.19, runner_up=0.18)),
+                _shot(3, 3, 1, "fill"),
+            ],
+        }
+    )
     assert [storyboard.reason_summary(s) for s in m.shots] == [
-        "score 0.300 ≥ reuse 0.280", "fill 0.200 ≤ score 0.200 < reuse 0.280",
-        "score 0.190 < fill 0.200 · runner-up 0.180", "no candidate"]
+        "score 0.300 ≥ reuse 0.280",
+        "fill 0.200 ≤ score 0.200 < reuse 0.280",
+        "score 0.190 < fill 0.200 · runner-up 0.180",
+        "no candidate",
+    ]
 
 
 # ---------------------------------------------------------------- credits, SRT, manifest
@@ -224,20 +348,37 @@ def test_credits_list_sources_and_generated_segments(manifest, tmp_path):
     text = export.write_credits(manifest, tmp_path / "OUT.credits.txt").read_text(encoding="utf-8")
     lines = text.splitlines()
     bbb = lines.index("- bigbuckbunny.mp4")
-    assert lines[bbb + 1:bbb + 5] == ["    title: Big Buck Bunny", "    creator: Blender Foundation",
-                                      "    license: CC BY 3.0", "    used in: shot 0 (reuse 1.00–3.00 s)"]
+    assert lines[bbb + 1 : bbb + 5] == [
+        "    title: Big Buck Bunny",
+        "    creator: Blender Foundation",
+        "    license: CC BY 3.0",
+        "    used in: shot 0 (reuse 1.00–3.00 s)",
+    ]
     forest = lines.index("- forest.mp4")
-    assert lines[forest + 1:forest + 4] == ["    title: untitled", "    creator: unknown", "    license: unknown"]
+    assert lines[forest + 1 : forest + 4] == [
+        "    title: untitled",
+        "    creator: unknown",
+        "    license: unknown",
+    ]
     assert text.count("\n- ") == 4  # 2 sources + 2 segments
-    assert "- shot 1 (restyle): generated by tiny-sd (diffusion), from forest.mp4 (forest#3) -> restyle.mp4" in lines
-    assert "- shot 2 (fill): drafted without a model (draft renderer); fallback: title card -> fill.mp4" in lines
+    assert (
+        "- shot 1 (restyle): generated by tiny-sd (diffusion), from forest.mp4 (forest#3) -> restyle.mp4"
+        in lines
+    )
+    assert (
+        "- shot 2 (fill): drafted without a model (draft renderer); fallback: title card -> fill.mp4"
+        in lines
+    )
 
 
 def test_srt_captions_at_output_times(manifest, tmp_path):
     manifest["shots"][2]["caption"] = "last\n\nline"
     cues = parse_srt(export.write_srt(manifest, tmp_path / "OUT.srt").read_text(encoding="utf-8"))
     assert [(c.index, c.start_s, c.end_s, c.text) for c in cues] == [
-        (1, 0.0, 2.0, "Morning <b>in</b> the meadow"), (2, 2.0, 3.6, "Dusk"), (3, 3.6, 4.6, "last\nline")]
+        (1, 0.0, 2.0, "Morning <b>in</b> the meadow"),
+        (2, 2.0, 3.6, "Dusk"),
+        (3, 3.6, 4.6, "last\nline"),
+    ]
     from rag_video.media.subtitles import srt_time
 
     assert srt_time(3725.0416) == "01:02:05,042"
@@ -251,7 +392,9 @@ def test_srt_skips_shots_without_caption(manifest, tmp_path):
 
 def test_manifest_json_round_trips(manifest, tmp_path):
     manifest["extra"] = {"kept": True, "where": tmp_path}
-    text = manifest_io.write_manifest(manifest, tmp_path / "OUT.manifest.json").read_text(encoding="utf-8")
+    text = manifest_io.write_manifest(manifest, tmp_path / "OUT.manifest.json").read_text(
+        encoding="utf-8"
+    )
     assert text.startswith('{\n  "run_id": "r1",')
     back = json.loads(text)
     expected = copy.deepcopy(manifest)

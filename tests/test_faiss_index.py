@@ -25,7 +25,9 @@ APPROX_TYPES = ("hnsw", "ivf")
 ALL_TYPES = ("flat", "hnsw", "ivf", "ivfpq")
 
 
-def clustered_unit_vectors(n: int, dim: int, *, n_clusters: int, spread: float, seed: int) -> np.ndarray:
+def clustered_unit_vectors(
+    n: int, dim: int, *, n_clusters: int, spread: float, seed: int
+) -> np.ndarray:
     """``n`` unit vectors (float32, (n, dim)) around ``n_clusters`` random centres on the unit
     sphere. Each vector is ``centre + spread * g / sqrt(dim)`` with ``g`` standard normal, then
     normalised: ``spread`` is the ratio of noise norm to centre norm (0.5 ~ cosine 0.9 to the
@@ -50,7 +52,11 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def brute_force(
-    keys: np.ndarray, vectors: np.ndarray, queries: np.ndarray, k: int, keep: np.ndarray | None = None
+    keys: np.ndarray,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by inner product with numpy, restricted to rows where ``keep`` is true."""
     if keep is not None:
@@ -66,7 +72,9 @@ def size_for(index_type: str) -> int:
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum()) for f, t in zip(found, truth)]
+    hits = [
+        len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum()) for f, t in zip(found, truth, strict=False)
+    ]
     return float(np.mean(hits))
 
 
@@ -75,7 +83,8 @@ def built(data) -> dict[str, ShotIndex]:
     """One index per type, built once; tests that mutate build their own."""
     keys, vectors, _ = data
     return {
-        t: ShotIndex.build(keys, vectors, index_type=t, table_version=3, model_id="RV-Tiny/none") for t in ALL_TYPES
+        t: ShotIndex.build(keys, vectors, index_type=t, table_version=3, model_id="RV-Tiny/none")
+        for t in ALL_TYPES
     }
 
 
@@ -144,7 +153,7 @@ def test_tiny_allowed_set_in_big_index_returns_exactly_those_keys(data, built, i
     keys, vectors, queries = data
     three = keys[[17, 2500, 4999]]
     scores, found = built[index_type].search(queries[:5], K, allowed=np.array(three))
-    for row_scores, row in zip(scores, found):
+    for row_scores, row in zip(scores, found, strict=False):
         assert sorted(row[:3].tolist()) == sorted(three.tolist())
         assert (row[3:] == -1).all() and np.isneginf(row_scores[3:]).all()
     if index_type != "ivfpq":  # exact scan of the three vectors
@@ -169,14 +178,18 @@ def test_exclude_removes_keys_and_refills(data, built, index_type):
     assert not np.isin(found, list(exclude)).any()
     assert (found >= 0).all()
     if index_type == "flat":
-        want_scores, want_keys = brute_force(keys, vectors, queries, K, ~np.isin(keys, list(exclude)))
+        want_scores, want_keys = brute_force(
+            keys, vectors, queries, K, ~np.isin(keys, list(exclude))
+        )
         np.testing.assert_array_equal(found, want_keys)
 
 
 def test_allowed_and_exclude_combine(data, built):
     keys, _, queries = data
     allowed = keys[:8]
-    _, found = built["hnsw"].search(queries[:3], K, allowed=allowed, exclude={int(keys[0]), int(keys[1])})
+    _, found = built["hnsw"].search(
+        queries[:3], K, allowed=allowed, exclude={int(keys[0]), int(keys[1])}
+    )
     for row in found:
         assert sorted(row[:6].tolist()) == sorted(keys[2:8].tolist()) and (row[6:] == -1).all()
 
@@ -189,7 +202,9 @@ def test_removed_keys_never_returned_and_refilled(data, index_type):
     keys, vectors, queries = data
     n = size_for(index_type)
     keys, vectors = keys[:n], vectors[:n]
-    index = ShotIndex.build(keys, vectors, index_type=index_type, table_version=1, model_id="m", tune=False)
+    index = ShotIndex.build(
+        keys, vectors, index_type=index_type, table_version=1, model_id="m", tune=False
+    )
     _, first = index.search(queries, K)
     gone = np.unique(first[:, :3])
     assert index.remove(gone) == len(gone)
@@ -219,13 +234,20 @@ def test_tombstones_filtered_on_approximate_path(data, monkeypatch):
 
 def test_needs_rebuild_after_tombstone_share(data):
     keys, vectors, _ = data
-    index = ShotIndex.build(keys[:1000], vectors[:1000], index_type="flat", table_version=1, model_id="m")
+    index = ShotIndex.build(
+        keys[:1000], vectors[:1000], index_type="flat", table_version=1, model_id="m"
+    )
     index.remove(keys[:200])
     assert index.tombstone_share == pytest.approx(0.2) and not index.needs_rebuild
     index.remove(keys[200:201])
     assert index.needs_rebuild and "tombstones are 20%" in index.rebuild_reason
     strict = ShotIndex.build(
-        keys[:100], vectors[:100], index_type="flat", table_version=1, model_id="m", rebuild_share=0.05
+        keys[:100],
+        vectors[:100],
+        index_type="flat",
+        table_version=1,
+        model_id="m",
+        rebuild_share=0.05,
     )
     strict.remove(keys[:5])
     assert not strict.needs_rebuild
@@ -235,7 +257,9 @@ def test_needs_rebuild_after_tombstone_share(data):
 
 def test_add_makes_new_keys_searchable_and_rejects_reused_keys(data):
     keys, vectors, queries = data
-    index = ShotIndex.build(keys[:4000], vectors[:4000], index_type="hnsw", table_version=1, model_id="m")
+    index = ShotIndex.build(
+        keys[:4000], vectors[:4000], index_type="hnsw", table_version=1, model_id="m"
+    )
     index.add(keys[4000:], vectors[4000:])
     assert index.n_total == N
     _, found = index.search(vectors[4500:4510], 1)
@@ -249,9 +273,13 @@ def test_add_makes_new_keys_searchable_and_rejects_reused_keys(data):
 
 def test_diff_keys_and_versions(data):
     keys, vectors, _ = data
-    index = ShotIndex.build(keys[:10], vectors[:10], index_type="flat", table_version=4, model_id="m")
+    index = ShotIndex.build(
+        keys[:10], vectors[:10], index_type="flat", table_version=4, model_id="m"
+    )
     index.remove(keys[:2])
-    table = np.concatenate([keys[1:8], [7, 9]])  # keys[0] gone, keys[1] back (!), 8 and 9 gone, 7 and 9 new
+    table = np.concatenate(
+        [keys[1:8], [7, 9]]
+    )  # keys[0] gone, keys[1] back (!), 8 and 9 gone, 7 and 9 new
     diff = index.diff_keys(table)
     assert diff.missing.tolist() == [7, 9]
     assert sorted(diff.stale.tolist()) == sorted(keys[8:10].tolist())
@@ -281,7 +309,9 @@ def test_bad_inputs_name_the_argument(data, built):
 
 
 def test_empty_index_returns_padding():
-    index = ShotIndex.build(np.empty(0, np.int64), np.empty((0, 8), np.float32), table_version=0, model_id="m")
+    index = ShotIndex.build(
+        np.empty(0, np.int64), np.empty((0, 8), np.float32), table_version=0, model_id="m"
+    )
     scores, found = index.search(np.ones((2, 8), np.float32), 3)
     assert (found == -1).all() and np.isneginf(scores).all() and index.index_type == "flat"
 
@@ -294,7 +324,9 @@ def test_save_load_round_trip(data, index_type, tmp_path):
     keys, vectors, queries = data
     n = size_for(index_type)
     keys, vectors = keys[:n], vectors[:n]
-    index = ShotIndex.build(keys, vectors, index_type=index_type, table_version=9, model_id="ViT-B-32/x")
+    index = ShotIndex.build(
+        keys, vectors, index_type=index_type, table_version=9, model_id="ViT-B-32/x"
+    )
     index.remove(keys[:50])
     index.save(tmp_path)
     loaded = ShotIndex.load(tmp_path)
@@ -307,7 +339,10 @@ def test_save_load_round_trip(data, index_type, tmp_path):
     assert info2["type"] == index_type and info2["n"] == n - 50 and info2["tombstones"] == 50
     assert info2["table_version"] == 9 and info2["model_id"] == "ViT-B-32/x" and info2["dim"] == DIM
     meta = json.loads((tmp_path / SIDECAR_NAME).read_text())
-    assert meta["tombstones"] == sorted(keys[:50].tolist()) and meta["faiss_version"] == faiss.__version__
+    assert (
+        meta["tombstones"] == sorted(keys[:50].tolist())
+        and meta["faiss_version"] == faiss.__version__
+    )
     assert meta["n"] == n and meta["index_type"] == index_type and meta["created_at"]
 
 
@@ -321,7 +356,9 @@ def test_info_reports_parameters(built):
 
 def test_failed_save_leaves_previous_index_loadable(data, tmp_path, monkeypatch):
     keys, vectors, queries = data
-    old = ShotIndex.build(keys[:500], vectors[:500], index_type="flat", table_version=1, model_id="m")
+    old = ShotIndex.build(
+        keys[:500], vectors[:500], index_type="flat", table_version=1, model_id="m"
+    )
     old.save(tmp_path)
     new = ShotIndex.build(keys, vectors, index_type="flat", table_version=2, model_id="m")
 
@@ -335,12 +372,16 @@ def test_failed_save_leaves_previous_index_loadable(data, tmp_path, monkeypatch)
     loaded = ShotIndex.load(tmp_path)
     assert loaded.table_version == 1 and loaded.n_total == 500
     np.testing.assert_array_equal(loaded.search(queries, K)[1], old.search(queries, K)[1])
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("shots-")) == [SIDECAR_NAME]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("shots-")) == [
+        SIDECAR_NAME
+    ]
 
 
 def test_crash_between_index_file_and_sidecar_keeps_previous(data, tmp_path, monkeypatch):
     keys, vectors, _ = data
-    ShotIndex.build(keys[:500], vectors[:500], index_type="flat", table_version=1, model_id="m").save(tmp_path)
+    ShotIndex.build(
+        keys[:500], vectors[:500], index_type="flat", table_version=1, model_id="m"
+    ).save(tmp_path)
     new = ShotIndex.build(keys, vectors, index_type="flat", table_version=2, model_id="m")
 
     def crash(*args, **kwargs):
@@ -353,12 +394,17 @@ def test_crash_between_index_file_and_sidecar_keeps_previous(data, tmp_path, mon
     assert ShotIndex.load(tmp_path).table_version == 1
     assert len(list(tmp_path.glob("shots-*.faiss"))) == 1  # the new, uncommitted file was removed
     new.save(tmp_path)  # a later save replaces it and removes the old file
-    assert ShotIndex.load(tmp_path).table_version == 2 and len(list(tmp_path.glob("shots-*.faiss"))) == 1
+    assert (
+        ShotIndex.load(tmp_path).table_version == 2
+        and len(list(tmp_path.glob("shots-*.faiss"))) == 1
+    )
 
 
 def _saved(data, tmp_path: Path) -> Path:
     keys, vectors, _ = data
-    ShotIndex.build(keys[:300], vectors[:300], index_type="flat", table_version=1, model_id="m").save(tmp_path)
+    ShotIndex.build(
+        keys[:300], vectors[:300], index_type="flat", table_version=1, model_id="m"
+    ).save(tmp_path)
     return next(tmp_path.glob("shots-*.faiss"))
 
 
@@ -436,15 +482,23 @@ def test_use_gpu_true_without_gpu_is_unavailable(data):
         pytest.skip("a GPU is present")
     keys, vectors, _ = data
     with pytest.raises(IndexUnavailable, match="use_gpu=True"):
-        ShotIndex.build(keys[:10], vectors[:10], index_type="flat", table_version=0, model_id="m", use_gpu=True)
+        ShotIndex.build(
+            keys[:10], vectors[:10], index_type="flat", table_version=0, model_id="m", use_gpu=True
+        )
 
 
-@pytest.mark.skipif(faiss.get_num_gpus() == 0, reason="faiss.get_num_gpus() == 0: no GPU on this machine")
+@pytest.mark.skipif(
+    faiss.get_num_gpus() == 0, reason="faiss.get_num_gpus() == 0: no GPU on this machine"
+)
 @pytest.mark.parametrize("index_type", ("flat", "ivf"))
 def test_gpu_search_matches_cpu(data, index_type, tmp_path):
     keys, vectors, queries = data
-    gpu = ShotIndex.build(keys, vectors, index_type=index_type, table_version=1, model_id="m", use_gpu=True)
-    cpu = ShotIndex.build(keys, vectors, index_type=index_type, table_version=1, model_id="m", use_gpu=False)
+    gpu = ShotIndex.build(
+        keys, vectors, index_type=index_type, table_version=1, model_id="m", use_gpu=True
+    )
+    cpu = ShotIndex.build(
+        keys, vectors, index_type=index_type, table_version=1, model_id="m", use_gpu=False
+    )
     assert gpu.device == "gpu" and cpu.device == "cpu"
     assert recall(gpu.search(queries, K)[1], cpu.search(queries, K)[1]) >= 0.95
     gpu.remove(keys[:100])

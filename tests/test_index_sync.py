@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 import synth
 from helpers import STARTS_A, STARTS_B, TINY, make_footage
 
@@ -55,7 +54,11 @@ def test_new_source_makes_the_index_stale_and_a_search_adds_it(tmp_path, footage
     assert (info["stale"], info["n"], info["tombstones"]) == (False, 5, 0)
     assert info["created_at"] == first["created_at"]  # updated in place, not rebuilt
     reopened = open_library(lib.path).index_info()  # the update was saved with the new state
-    assert (reopened["stale"], reopened["n"], reopened["table_version"]) == (False, 5, info["state_version"])
+    assert (reopened["stale"], reopened["n"], reopened["table_version"]) == (
+        False,
+        5,
+        info["state_version"],
+    )
 
 
 def test_unchanged_reingest_leaves_the_index_fresh(tmp_path, footage):
@@ -74,7 +77,9 @@ def test_edited_file_tombstones_its_old_shots_and_adds_the_new(tmp_path, footage
     lib.ingest([footage["a"].parent])
     old = _keys(lib)
     assert _found(lib) == old
-    synth.make_video(footage["a"], [synth.Shot(45), synth.Shot(45)], seed=9)  # same path, new content
+    synth.make_video(
+        footage["a"], [synth.Shot(45), synth.Shot(45)], seed=9
+    )  # same path, new content
     lib.ingest([footage["a"]])
     new = _keys(lib)
     assert len(new) == 4 and len(old - new) == 3 and not (new - old) & old
@@ -94,7 +99,12 @@ def test_prune_tombstones_below_the_share_and_rebuilds_past_it(tmp_path, footage
     assert lib.index_info()["stale"] is True
     assert _found(lib) == _keys(lib) and len(_keys(lib)) == 3
     info = lib.index_info()
-    assert (info["n"], info["tombstones"], info["tombstone_share"], info["stale"]) == (3, 2, 0.4, False)
+    assert (info["n"], info["tombstones"], info["tombstone_share"], info["stale"]) == (
+        3,
+        2,
+        0.4,
+        False,
+    )
     assert _sync(lib).action == "updated"
     # the same removal with a 20 % share: 2 of 5 tombstoned is past it, so the search rebuilds
     strict = open_library(tmp_path / "lib2", workers=1, tombstone_share=0.2, **TINY)

@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 import synth
 from helpers import STARTS_A, STARTS_B, TINY, make_footage
 
@@ -51,9 +50,15 @@ def test_ingest_tiles_each_video_and_embeds(lib, footage):
             assert r["thumbnail"][:2] == b"\xff\xd8" and 1 <= len(r["keyframe_times"]) <= 3
     src = {r["path"]: r for r in lib.sources().to_pylist()}[str(footage["a"])]
     assert (src["frames"], src["fps"], src["width"], src["height"]) == (90, 25.0, 160, 90)
-    assert src["status"] == "ok" and src["error"] is None and src["duration_s"] == pytest.approx(3.6)
+    assert (
+        src["status"] == "ok" and src["error"] is None and src["duration_s"] == pytest.approx(3.6)
+    )
     assert (src["title"], src["license"], src["creator"], src["tags"]) == (
-        "Red cliffs", "CC-BY 4.0", "Test Camera", ["nature", "dawn"])
+        "Red cliffs",
+        "CC-BY 4.0",
+        "Test Camera",
+        ["nature", "dawn"],
+    )
     assert all("Cliffs at dawn" in r["text"] for r in shots[str(footage["a"])])
 
 
@@ -172,7 +177,9 @@ def test_other_model_is_refused_until_reembed(lib, footage):
 
 
 def test_unreachable_weights_defer_embeddings_with_one_warning(tmp_path, footage, caplog):
-    lib = open_library(tmp_path / "lib", workers=1, model="ViT-B-32", pretrained="laion2b_s34b_b79k")
+    lib = open_library(
+        tmp_path / "lib", workers=1, model="ViT-B-32", pretrained="laion2b_s34b_b79k"
+    )
     summary = lib.ingest([footage["a"], footage["b"]])
     assert summary.ingested == 2 and summary.deferred_embeddings == 5
     warnings = [r for r in caplog.records if "deferred" in r.getMessage()]
@@ -186,7 +193,9 @@ def test_orphan_shots_are_invisible_and_cleaned(lib, footage):
     lib.ingest([footage["a"]])
     row = dict(lib.shots().to_pylist()[0], source_id="ghost", shot_id="ghost:0", row_key=999)
     with lib.store.writer():
-        lib.store.add("shots", schema.to_table([row], schema.shots_schema(32)), schema.shots_schema(32))
+        lib.store.add(
+            "shots", schema.to_table([row], schema.shots_schema(32)), schema.shots_schema(32)
+        )
     assert "ghost" not in lib.shots().column("source_id").to_pylist()
     assert lib.sql("select count(*) as n from shots").column("n")[0].as_py() == len(STARTS_A)
     with lib.store.writer():
@@ -205,10 +214,9 @@ def test_prune_drops_sources_whose_files_are_gone(lib, footage):
 
 def test_second_writer_gets_a_clear_error(lib, tmp_path):
     other = open_library(lib.path, lock_timeout=0.3)
-    with lib.store.writer():
-        with pytest.raises(LibraryLocked, match="being written by pid"):
-            with other.store.writer(0.3):
-                pass
+    with lib.store.writer(), pytest.raises(LibraryLocked, match="being written by pid"):
+        with other.store.writer(0.3):
+            pass
 
 
 def test_workers_give_the_same_library(tmp_path, footage):
@@ -222,9 +230,12 @@ def test_workers_give_the_same_library(tmp_path, footage):
 
 
 def test_txt_and_srt_sidecars_fill_the_text_fields(lib, footage):
-    footage["b"].with_suffix(".txt").write_text("Harbour at night\nBoats rocking under the lights.\n")
+    footage["b"].with_suffix(".txt").write_text(
+        "Harbour at night\nBoats rocking under the lights.\n"
+    )
     footage["b"].with_suffix(".srt").write_text(
-        "1\n00:00:00,000 --> 00:00:01,000\nfirst <i>line</i>\n\n2\n00:00:01,800 --> 00:00:02,500\nsecond line\n")
+        "1\n00:00:00,000 --> 00:00:01,000\nfirst <i>line</i>\n\n2\n00:00:01,800 --> 00:00:02,500\nsecond line\n"
+    )
     lib.ingest([footage["b"]])
     (src,) = lib.sources().to_pylist()
     assert src["title"] == "Harbour at night" and "Boats rocking" in src["description"]

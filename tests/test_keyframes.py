@@ -37,7 +37,9 @@ def _encode(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
         stream = container.add_stream("libx264", rate=fps, options={"crf": "18"})
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         for rgb in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            ):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
@@ -81,7 +83,9 @@ def _static(n: int = 16) -> list[np.ndarray]:
     """A locked-off camera: the same picture with a little sensor noise on every frame."""
     tex = _texture(SIZE[0]).astype(np.int16)
     rng = np.random.default_rng(1)
-    return [np.clip(tex + rng.integers(-2, 3, tex.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+    return [
+        np.clip(tex + rng.integers(-2, 3, tex.shape), 0, 255).astype(np.uint8) for _ in range(n)
+    ]
 
 
 def _pan(n: int = 16, speed: int = 6) -> list[np.ndarray]:
@@ -160,7 +164,9 @@ def test_pick_keyframes_rejects_bad_sampled() -> None:
 
 def _vfr_times() -> FrameTimes:
     """30 frames at 30 fps (1 s), then 5 frames at 1 fps (5 s): a 6 s shot of 35 frames."""
-    return FrameTimes.from_starts([i / 30 for i in range(30)] + [1.0 + i for i in range(5)], fps=30.0)
+    return FrameTimes.from_starts(
+        [i / 30 for i in range(30)] + [1.0 + i for i in range(5)], fps=30.0
+    )
 
 
 def test_keyframe_positions_in_time_for_variable_frame_rate() -> None:
@@ -172,8 +178,16 @@ def test_keyframe_positions_in_time_for_variable_frame_rate() -> None:
     assert keyframe_positions(30, 35, 30.0, times=times) == [31, 33]  # 5 s: at 1/3 and 2/3
     assert keyframe_positions(0, 30, 30.0, times=times) == [15]  # 1 s: the middle
     constant = FrameTimes.constant(300, 25.0)
-    for start, end in ((0, 300), (100, 300), (10, 209), (7, 8), (0, 74)):  # the same frames at a constant rate
-        assert keyframe_positions(start, end, 25.0, times=constant) == keyframe_positions(start, end, 25.0)
+    for start, end in (
+        (0, 300),
+        (100, 300),
+        (10, 209),
+        (7, 8),
+        (0, 74),
+    ):  # the same frames at a constant rate
+        assert keyframe_positions(start, end, 25.0, times=constant) == keyframe_positions(
+            start, end, 25.0
+        )
     with pytest.raises(ValueError, match="end must be <= the 35 frames of times, got 40"):
         keyframe_positions(0, 40, 30.0, times=times)
 

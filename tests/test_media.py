@@ -38,14 +38,18 @@ def _encode(
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", options=options or {}) as container:
         container.metadata.update(metadata or {})
-        stream = container.add_stream(codec, rate=fps, options={"crf": "16"} if codec == "libx264" else {})
+        stream = container.add_stream(
+            codec, rate=fps, options={"crf": "16"} if codec == "libx264" else {}
+        )
         stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
         tb = time_base or Fraction(1, fps)
         stream.time_base = stream.codec_context.time_base = tb
         if ccw_rotation:
             stream.set_display_rotation(ccw_rotation)
         for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+                format=pix_fmt
+            )
             frame.pts, frame.time_base = (pts[i] if pts else i), tb
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -54,7 +58,9 @@ def _encode(
     return path
 
 
-def _flat(color: tuple[int, int, int], n: int = 10, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:
+def _flat(
+    color: tuple[int, int, int], n: int = 10, size: tuple[int, int] = (96, 64)
+) -> list[np.ndarray]:
     w, h = size
     return [np.full((h, w, 3), color, np.uint8) for _ in range(n)]
 
@@ -97,11 +103,15 @@ def _audio_with_cover_art(path: Path) -> Path:
         cover = container.add_stream("mjpeg")
         cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
         cover.disposition = av.stream.Disposition.attached_pic
-        img = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(format="yuvj420p")
+        img = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24").reformat(
+            format="yuvj420p"
+        )
         for packet in [*cover.encode(img), *cover.encode(None)]:
             container.mux(packet)
         for i in range(8):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             frame.sample_rate, frame.pts = 16000, i * 1024
             for packet in audio.encode(frame):
                 container.mux(packet)
@@ -152,7 +162,9 @@ def test_probe_sample_footage() -> None:
 
 @pytest.mark.parametrize("ext", ["mp4", "mkv"])
 def test_probe_tags_lowercased_and_no_audio(tmp_path: Path, ext: str) -> None:
-    path = _encode(tmp_path / f"t.{ext}", _flat(GREEN, 3), metadata={"comment": "rag-video 0.1", "TITLE": "T"})
+    path = _encode(
+        tmp_path / f"t.{ext}", _flat(GREEN, 3), metadata={"comment": "rag-video 0.1", "TITLE": "T"}
+    )
     info = probe(path)
     assert info.tags["comment"] == "rag-video 0.1"
     assert info.tags["title"] == "T"
@@ -197,14 +209,18 @@ def test_rotation_metadata_is_honoured(tmp_path: Path, cw: int, corner: str) -> 
 
 
 @pytest.mark.parametrize("cw", [90, 270])
-def test_read_clip_applies_the_files_rotation_by_default_also_after_a_seek(tmp_path: Path, cw: int) -> None:
+def test_read_clip_applies_the_files_rotation_by_default_also_after_a_seek(
+    tmp_path: Path, cw: int
+) -> None:
     """``rotation=None`` takes the display rotation from the clip's first decoded frame: the same
     as :func:`probe` reports, also when the read starts at a keyframe in the middle of the file."""
     import synth
+
     from rag_video.media.clip import read_clip
 
-    path = synth.write_video(tmp_path / f"r{cw}.mp4", _quadrant_frames(n=50), fps=25, gop=10,
-                             display_rotation=-cw)
+    path = synth.write_video(
+        tmp_path / f"r{cw}.mp4", _quadrant_frames(n=50), fps=25, gop=10, display_rotation=-cw
+    )
     assert probe(path).rotation == cw
     for in_s in (0.0, 1.2):  # the second seeks to the keyframe at frame 30
         default = read_clip(path, in_s, in_s + 0.2, fps=25)
@@ -265,7 +281,12 @@ def test_decode_threads_off_gives_the_same_frames(tmp_path: Path) -> None:
 
 def test_variable_frame_rate_times_from_pts(tmp_path: Path) -> None:
     pts_ms = [0, 40, 50, 130, 300, 310, 320, 700, 720, 1000]
-    path = _encode(tmp_path / "vfr.mkv", _numbered_frames(10, (64, 48)), pts=pts_ms, time_base=Fraction(1, 1000))
+    path = _encode(
+        tmp_path / "vfr.mkv",
+        _numbered_frames(10, (64, 48)),
+        pts=pts_ms,
+        time_base=Fraction(1, 1000),
+    )
     frames = list(decode(path, detect_size=(16, 12)))
     assert [f.index for f in frames] == list(range(10))
     assert [f.time_s for f in frames] == pytest.approx([p / 1000 for p in pts_ms])
@@ -279,8 +300,15 @@ def test_frame_times_never_go_backwards(caplog: pytest.LogCaptureFixture) -> Non
 
     from rag_video.media.decode import _Clock
 
-    stream = SimpleNamespace(time_base=Fraction(1, 10), start_time=0, frames=5, average_rate=Fraction(10),
-                             guessed_rate=None, base_rate=None, duration=50)
+    stream = SimpleNamespace(
+        time_base=Fraction(1, 10),
+        start_time=0,
+        frames=5,
+        average_rate=Fraction(10),
+        guessed_rate=None,
+        base_rate=None,
+        duration=50,
+    )
     clock = _Clock(SimpleNamespace(duration=None), stream)
     with caplog.at_level("WARNING", logger="rag_video.media.decode"):
         times = [clock.time_of(SimpleNamespace(pts=p)) for p in (0, 10, 5, 3, 20, None)]
@@ -290,9 +318,15 @@ def test_frame_times_never_go_backwards(caplog: pytest.LogCaptureFixture) -> Non
 
 @pytest.mark.parametrize(
     ("codec", "pix_fmt", "ext"),
-    [("libx264", "yuv420p10le", "mp4"), ("prores_ks", "yuv422p10le", "mov"), ("ffv1", "yuv444p10le", "mkv")],
+    [
+        ("libx264", "yuv420p10le", "mp4"),
+        ("prores_ks", "yuv422p10le", "mov"),
+        ("ffv1", "yuv444p10le", "mkv"),
+    ],
 )
-def test_ten_bit_input_gives_eight_bit_output(tmp_path: Path, codec: str, pix_fmt: str, ext: str) -> None:
+def test_ten_bit_input_gives_eight_bit_output(
+    tmp_path: Path, codec: str, pix_fmt: str, ext: str
+) -> None:
     w, h = 64, 32
     img = np.zeros((h, w, 3), np.uint8)
     img[:, : w // 2] = (200, 60, 30)
@@ -320,14 +354,31 @@ def _test_picture(w: int = 320, h: int = 180) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    "fmt", ["yuv420p", "yuvj420p", "nv12", "yuv422p", "yuv444p", "yuv420p10le", "yuv444p12le", "rgb24", "gbrp"]
+    "fmt",
+    [
+        "yuv420p",
+        "yuvj420p",
+        "nv12",
+        "yuv422p",
+        "yuv444p",
+        "yuv420p10le",
+        "yuv444p12le",
+        "rgb24",
+        "gbrp",
+    ],
 )
 @pytest.mark.parametrize("colorspace", [None, "ITU709"])
 def test_small_frames_match_a_full_resolution_reference(fmt: str, colorspace: str | None) -> None:
     src = av.VideoFrame.from_ndarray(_test_picture(), format="rgb24")
-    frame = src.reformat(format=fmt, dst_colorspace=colorspace) if colorspace else src.reformat(format=fmt)
+    frame = (
+        src.reformat(format=fmt, dst_colorspace=colorspace)
+        if colorspace
+        else src.reformat(format=fmt)
+    )
     size = (64, 36)
-    ref = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA).astype(int)
+    ref = cv2.resize(frame.to_ndarray(format="bgr24"), size, interpolation=cv2.INTER_AREA).astype(
+        int
+    )
     got = small_bgr(frame, size)
     assert got.shape == (36, 64, 3) and got.dtype == np.uint8
     diff = np.abs(got.astype(int) - ref)
@@ -343,7 +394,13 @@ def test_yuv_to_bgr_reference_values() -> None:
     b, g, r = yuv_to_bgr(one * 81, one * 90, one * 240)[0, 0].tolist()
     assert r >= 250 and g <= 3 and b <= 3
     # 10-bit full range mid grey.
-    grey = yuv_to_bgr(one.astype(np.uint16) * 512, one.astype(np.uint16) * 512, one.astype(np.uint16) * 512, bits=10, full_range=True)
+    grey = yuv_to_bgr(
+        one.astype(np.uint16) * 512,
+        one.astype(np.uint16) * 512,
+        one.astype(np.uint16) * 512,
+        bits=10,
+        full_range=True,
+    )
     assert grey[0, 0].tolist() == [128, 128, 128]
     # 10-bit out-of-gamut red saturates instead of wrapping around.
     hi = one.astype(np.uint16)
@@ -359,18 +416,27 @@ def test_decode_rejects_bad_arguments_at_call_time(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rgb_short_side"):
         decode(tmp_path / "whatever.mp4", rgb_short_side=-1)
     for bad in (0, -0.5, float("inf"), "1", True):
-        with pytest.raises(ValueError, match=rf"rgb_every_s must be a positive number of seconds, got {bad!r}"):
+        with pytest.raises(
+            ValueError, match=rf"rgb_every_s must be a positive number of seconds, got {bad!r}"
+        ):
             decode(tmp_path / "whatever.mp4", rgb_every_s=bad)
 
 
 def test_decode_samples_by_time_on_variable_frame_rate(tmp_path: Path) -> None:
     """``rgb_every_s``: frame 0, then the first frame at least that long after the last sample."""
     pts_ms = [0, 40, 50, 130, 300, 310, 320, 700, 720, 1000]
-    path = _encode(tmp_path / "vfr.mkv", _numbered_frames(10, (64, 48)), pts=pts_ms, time_base=Fraction(1, 1000))
+    path = _encode(
+        tmp_path / "vfr.mkv",
+        _numbered_frames(10, (64, 48)),
+        pts=pts_ms,
+        time_base=Fraction(1, 1000),
+    )
     frames = list(decode(path, detect_size=(16, 12), rgb_short_side=16, rgb_every_s=0.25))
     assert [f.index for f in frames if f.rgb is not None] == [0, 4, 7, 9]  # 0, 0.30, 0.70, 1.0 s
     constant = list(decode(SAMPLE, detect_size=(16, 9), rgb_short_side=16, rgb_every_s=8 / 25))
-    assert [f.index for f in constant if f.rgb is not None] == list(range(0, 132, 8))  # = rgb_every=8
+    assert [f.index for f in constant if f.rgb is not None] == list(
+        range(0, 132, 8)
+    )  # = rgb_every=8
 
 
 # --------------------------------------------------------------------------- failures
@@ -447,7 +513,9 @@ def test_truncated_stream_fails_mid_decode(tmp_path: Path, keep: float, threads:
     _truncate(path, keep)
     assert probe(path).frames == 40
     got: list[int] = []
-    with pytest.raises(MediaError, match=r"decode failed after \d+ frames \(\d+\.\d\d s\): .*fast.mp4: ") as err:
+    with pytest.raises(
+        MediaError, match=r"decode failed after \d+ frames \(\d+\.\d\d s\): .*fast.mp4: "
+    ) as err:
         for frame in decode(path, threads=threads):
             got.append(frame.index)
     assert 0 < len(got) < 40
@@ -456,8 +524,12 @@ def test_truncated_stream_fails_mid_decode(tmp_path: Path, keep: float, threads:
     assert "\n" not in str(err.value)
 
 
-def test_truncated_stream_not_strict_keeps_what_decodes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = _truncate(_encode(tmp_path / "fast.mp4", _noise_frames(40), options={"movflags": "faststart"}), 0.5)
+def test_truncated_stream_not_strict_keeps_what_decodes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _truncate(
+        _encode(tmp_path / "fast.mp4", _noise_frames(40), options={"movflags": "faststart"}), 0.5
+    )
     try:
         frames = list(decode(path, strict=False))
     except MediaError as exc:  # the cut fell inside a packet: the decoder itself fails

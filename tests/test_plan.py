@@ -11,9 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rag_video.errors import UsageError
-from rag_video.generate.plan import (MAX_DEFAULT_S, MIN_DEFAULT_S, Plan, PlannedShot, ScriptError,
-                                     default_duration, load_plan, plan_from_dict, plan_to_dict,
-                                     split_sentences)
+from rag_video.generate.plan import (
+    MAX_DEFAULT_S,
+    MIN_DEFAULT_S,
+    Plan,
+    PlannedShot,
+    ScriptError,
+    default_duration,
+    load_plan,
+    plan_from_dict,
+    plan_to_dict,
+    split_sentences,
+)
 
 SAMPLES = Path(__file__).parents[1] / "rag_video" / "samples" / "scripts"
 
@@ -35,11 +44,17 @@ def error_of(path: Path, **kwargs) -> ScriptError:
 
 # ----------------------------------------------------------------------------- plain text
 
+
 def test_text_paragraphs_are_shots_with_default_durations(tmp_path):
-    path = write(tmp_path, "s.txt", "A rabbit in a meadow.\n\n\nAn astronaut\nwaves at   us.\n  \nCat\n")
+    path = write(
+        tmp_path, "s.txt", "A rabbit in a meadow.\n\n\nAn astronaut\nwaves at   us.\n  \nCat\n"
+    )
     plan = load_plan(path)
-    assert [s.text for s in plan.shots] == ["A rabbit in a meadow.", "An astronaut waves at us.",
-                                            "Cat"]
+    assert [s.text for s in plan.shots] == [
+        "A rabbit in a meadow.",
+        "An astronaut waves at us.",
+        "Cat",
+    ]
     # 1.0 s base + words / 2.5, clamped to [2, 8], rounded to 0.1 s
     assert [s.duration_s for s in plan.shots] == [3.0, 3.0, 2.0]
     assert [s.start_s for s in plan.shots] == [0.0, 3.0, 6.0]
@@ -53,8 +68,12 @@ def test_text_paragraphs_are_shots_with_default_durations(tmp_path):
 def test_text_by_sentence(tmp_path):
     path = write(tmp_path, "s.txt", "Dr. Who opens the door. A blue box spins!\n\nRain falls? Yes.")
     plan = load_plan(path, by_sentence=True)
-    assert [s.text for s in plan.shots] == ["Dr. Who opens the door.", "A blue box spins!",
-                                            "Rain falls?", "Yes."]
+    assert [s.text for s in plan.shots] == [
+        "Dr. Who opens the door.",
+        "A blue box spins!",
+        "Rain falls?",
+        "Yes.",
+    ]
     assert [s.duration_s for s in plan.shots] == [3.0, 2.6, 2.0, 2.0]
     assert [s.start_s for s in plan.shots] == [0.0, 3.0, 5.6, 7.6]
 
@@ -118,8 +137,10 @@ def test_json_storyboard_and_bare_list(tmp_path):
     doc = {"aspect": "2.39:1", "shots": [{"text": "a", "duration": 3}, {"text": "b"}]}
     plan = load_plan(write(tmp_path, "b.json", json.dumps(doc)))
     assert plan.aspect == "2.39:1"
-    assert [(s.text, s.duration_s, s.start_s) for s in plan.shots] == [("a", 3.0, 0.0),
-                                                                       ("b", 2.0, 3.0)]
+    assert [(s.text, s.duration_s, s.start_s) for s in plan.shots] == [
+        ("a", 3.0, 0.0),
+        ("b", 2.0, 3.0),
+    ]
     listed = load_plan(write(tmp_path, "l.yml", "- text: x\n  duration: 4\n- y\n"))
     assert [(s.text, s.duration_s) for s in listed.shots] == [("x", 4.0), ("y", 2.0)]
 
@@ -154,12 +175,16 @@ def test_srt_cues_are_shots(tmp_path):
     assert [s.duration_s for s in plan.shots] == [2.5, 0.25, 2.0]
     assert [s.start_s for s in plan.shots] == [0.0, 2.5, 2.75]  # gaps ignored: back to back
     assert [s.text for s in plan.shots] == ["A rabbit in a meadow", "An astronaut waves", "Coffee"]
-    assert [s.caption for s in plan.shots] == ["<i>A rabbit</i> in a meadow",
-                                               "{\\an8}An astronaut\nwaves", "Coffee"]
+    assert [s.caption for s in plan.shots] == [
+        "<i>A rabbit</i> in a meadow",
+        "{\\an8}An astronaut\nwaves",
+        "Coffee",
+    ]
     assert plan.duration_s == 4.75
 
 
 # ----------------------------------------------------------------------------- sample scripts
+
 
 def test_sample_scripts_parse():
     board = load_plan(SAMPLES / "demo.yaml")
@@ -175,8 +200,11 @@ def test_sample_scripts_parse():
 
 # ----------------------------------------------------------------------------- durations, sentences
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("", 2.0), ("one", 2.0), ("one two three", 2.2), ("w " * 10, 5.0), ("w " * 100, 8.0)])
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("", 2.0), ("one", 2.0), ("one two three", 2.2), ("w " * 10, 5.0), ("w " * 100, 8.0)],
+)
 def test_default_duration(text, seconds):
     assert default_duration(text) == seconds
 
@@ -186,15 +214,22 @@ def test_default_duration_within_bounds(text):
     assert MIN_DEFAULT_S <= default_duration(text) <= MAX_DEFAULT_S
 
 
-@pytest.mark.parametrize(("text", "sentences"), [
-    ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
-    ("Mr. Smith met Dr. Jones e.g. at noon. Then left.",
-     ["Mr. Smith met Dr. Jones e.g. at noon.", "Then left."]),
-    ("J. R. R. Tolkien wrote it. Pi is 3.14 here.", ["J. R. R. Tolkien wrote it.",
-                                                     "Pi is 3.14 here."]),
-    ('He said "stop." She\nran...  Away', ['He said "stop."', "She ran...", "Away"]),
-    ("   ", []),
-])
+@pytest.mark.parametrize(
+    ("text", "sentences"),
+    [
+        ("One. Two! Three? Four", ["One.", "Two!", "Three?", "Four"]),
+        (
+            "Mr. Smith met Dr. Jones e.g. at noon. Then left.",
+            ["Mr. Smith met Dr. Jones e.g. at noon.", "Then left."],
+        ),
+        (
+            "J. R. R. Tolkien wrote it. Pi is 3.14 here.",
+            ["J. R. R. Tolkien wrote it.", "Pi is 3.14 here."],
+        ),
+        ('He said "stop." She\nran...  Away', ['He said "stop."', "She ran...", "Away"]),
+        ("   ", []),
+    ],
+)
 def test_split_sentences(text, sentences):
     assert split_sentences(text) == sentences
 
@@ -208,66 +243,147 @@ def test_split_sentences_keeps_every_word_in_order(text):
 
 # ----------------------------------------------------------------------------- errors: one line
 
-@pytest.mark.parametrize(("name", "content", "expected"), [
-    ("a.yaml", "shots:\n  - text: a\n  - text: b\n  - text: c\n    duration: -1\n",
-     "a.yaml: shot 3: duration: must be greater than 0 (got -1)"),
-    ("a.yaml", "shots:\n  - text: a\n    duration: 61\n",
-     "a.yaml: shot 1: duration: must be at most 60 (got 61)"),
-    ("a.yaml", "shots:\n  - text: a\n  - duration: 2\n", "a.yaml: shot 2: text: is required"),
-    ("a.yaml", "shots:\n  - text: '   '\n",
-     "a.yaml: shot 1: text: must not be empty (got '   ')"),
-    ("a.yaml", "shots:\n  - text: a\n    durration: 3\n",
-     "a.yaml: shot 1: durration: unknown field (did you mean 'duration'?)"),
-    ("a.yaml", "titel: x\nshots: [a]\n", "a.yaml: titel: unknown field (did you mean 'title'?)"),
-    ("a.json", '{"shots": [{"text": "a", "decision": "reus"}]}',
-     "a.json: shot 1: decision: must be 'reuse', 'restyle' or 'fill' (got 'reus')"),
-    ("a.yaml", "aspect: 16-9\nshots: [a]\n",
-     "a.yaml: aspect: must be W:H with positive numbers, e.g. 16:9, 9:16, 1:1, 4:3, 21:9 "
-     "(got '16-9')"),
-    ("a.yaml", "aspect: '0:1'\nshots: [a]\n",
-     "a.yaml: aspect: must be W:H with positive numbers, e.g. 16:9, 9:16, 1:1, 4:3, 21:9 "
-     "(got '0:1')"),
-    ("a.yaml", "fps: 0\nshots: [a]\n", "a.yaml: fps: must be greater than 0 (got 0)"),
-    ("a.yaml", "shots:\n  - text: a\n    duration: soon\n",
-     "a.yaml: shot 1: duration: must be a number (got 'soon')"),
-    ("a.yaml", "shots:\n  - [a, b]\n", "a.yaml: shot 1: must be a mapping of fields (got ['a', 'b'])"),
-    ("a.yaml", "shots: 3\n", "a.yaml: shots: must be a list (got 3)"),
-    ("a.yaml", "", "a.yaml: script has no shots"),
-    ("a.yaml", "shots: []\n", "a.yaml: script has no shots"),
-    ("a.yaml", "title: x\n", "a.yaml: script has no shots (expected a 'shots:' list)"),
-    ("a.yaml", "just words\n", "a.yaml: must be a mapping with a 'shots:' list (got str)"),
-    ("a.txt", "\n  \n\n", "a.txt: script has no shots"),
-    ("a.srt", "", "a.srt: script has no shots"),
-    ("a.yaml", "shots:\n - text: a\n  duration: 3\n",
-     "a.yaml: line 3: invalid YAML: expected <block end>, but found '<block mapping start>'"),
-    ("a.json", '{"shots": [\n  {"text": "a",}\n]}',
-     "a.json: line 2: invalid JSON: Expecting property name enclosed in double quotes"),
-    ("a.srt", "1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:03 --> 00:00:04,000\nx\n",
-     "a.srt: shot 2: timing: bad timing line '00:00:03 --> 00:00:04,000'"),
-    ("a.srt", "1\n00:00:03,000 --> 00:00:02,000\nhi\n",
-     "a.srt: shot 1: timing: ends at 2.000s, not after its start 3.000s"),
-    ("a.srt", "1\n00:00:00,000 --> 00:01:01,000\nlong\n",
-     "a.srt: shot 1: duration: must be at most 60 (got 61)"),
-    ("a.srt", "1\n00:00:00,000 --> 00:00:01,000\n<i></i>\n",
-     "a.srt: shot 1: text: must not be empty (got '')"),
-    ("a.doc", "x", "a.doc: unknown script extension '.doc' "
-                   "(supported: .txt, .md, .yaml, .yml, .json, .srt)"),
-    # issue 10 §8: shots too short to show, booleans read as numbers, runaway documents
-    ("a.yaml", "shots:\n  - text: a\n    duration: 0.01\n",
-     "a.yaml: shot 1: duration: must be at least 0.1 seconds (got 0.01)"),
-    ("a.yaml", "shots:\n  - text: a\n    duration: 1e-300\n",
-     "a.yaml: shot 1: duration: must be at least 0.1 seconds (got '1e-300')"),
-    ("a.json", '{"shots": [{"text": "a", "duration": 1e-300}]}',
-     "a.json: shot 1: duration: must be at least 0.1 seconds (got 1e-300)"),
-    ("a.yaml", "shots:\n  - text: a\n    duration: true\n",
-     "a.yaml: shot 1: duration: must be a number, not true/false (got True)"),
-    ("a.yaml", "fps: yes\nshots: [a]\n", "a.yaml: fps: must be a number, not true/false (got True)"),
-    ("a.srt", "1\n00:00:00,000 --> 00:00:00,040\nblink\n",
-     "a.srt: shot 1: duration: must be at least 0.1 seconds (got 0.04)"),
-    ("a.yaml", "a: &a [1, *a]\nshots: [x]\n", "a.yaml: line 1: invalid YAML: an alias refers to itself"),
-    ("a.yaml", "shots: " + "[" * 100_000 + "\n", "a.yaml: invalid YAML: nested too deeply"),
-    ("a.json", '{"shots": ' + "[" * 100_000, "a.json: invalid JSON: nested too deeply"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n  - text: b\n  - text: c\n    duration: -1\n",
+            "a.yaml: shot 3: duration: must be greater than 0 (got -1)",
+        ),
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    duration: 61\n",
+            "a.yaml: shot 1: duration: must be at most 60 (got 61)",
+        ),
+        ("a.yaml", "shots:\n  - text: a\n  - duration: 2\n", "a.yaml: shot 2: text: is required"),
+        (
+            "a.yaml",
+            "shots:\n  - text: '   '\n",
+            "a.yaml: shot 1: text: must not be empty (got '   ')",
+        ),
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    durration: 3\n",
+            "a.yaml: shot 1: durration: unknown field (did you mean 'duration'?)",
+        ),
+        (
+            "a.yaml",
+            "titel: x\nshots: [a]\n",
+            "a.yaml: titel: unknown field (did you mean 'title'?)",
+        ),
+        (
+            "a.json",
+            '{"shots": [{"text": "a", "decision": "reus"}]}',
+            "a.json: shot 1: decision: must be 'reuse', 'restyle' or 'fill' (got 'reus')",
+        ),
+        (
+            "a.yaml",
+            "aspect: 16-9\nshots: [a]\n",
+            "a.yaml: aspect: must be W:H with positive numbers, e.g. 16:9, 9:16, 1:1, 4:3, 21:9 "
+            "(got '16-9')",
+        ),
+        (
+            "a.yaml",
+            "aspect: '0:1'\nshots: [a]\n",
+            "a.yaml: aspect: must be W:H with positive numbers, e.g. 16:9, 9:16, 1:1, 4:3, 21:9 "
+            "(got '0:1')",
+        ),
+        ("a.yaml", "fps: 0\nshots: [a]\n", "a.yaml: fps: must be greater than 0 (got 0)"),
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    duration: soon\n",
+            "a.yaml: shot 1: duration: must be a number (got 'soon')",
+        ),
+        (
+            "a.yaml",
+            "shots:\n  - [a, b]\n",
+            "a.yaml: shot 1: must be a mapping of fields (got ['a', 'b'])",
+        ),
+        ("a.yaml", "shots: 3\n", "a.yaml: shots: must be a list (got 3)"),
+        ("a.yaml", "", "a.yaml: script has no shots"),
+        ("a.yaml", "shots: []\n", "a.yaml: script has no shots"),
+        ("a.yaml", "title: x\n", "a.yaml: script has no shots (expected a 'shots:' list)"),
+        ("a.yaml", "just words\n", "a.yaml: must be a mapping with a 'shots:' list (got str)"),
+        ("a.txt", "\n  \n\n", "a.txt: script has no shots"),
+        ("a.srt", "", "a.srt: script has no shots"),
+        (
+            "a.yaml",
+            "shots:\n - text: a\n  duration: 3\n",
+            "a.yaml: line 3: invalid YAML: expected <block end>, but found '<block mapping start>'",
+        ),
+        (
+            "a.json",
+            '{"shots": [\n  {"text": "a",}\n]}',
+            "a.json: line 2: invalid JSON: Expecting property name enclosed in double quotes",
+        ),
+        (
+            "a.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\nhi\n\n2\n00:00:03 --> 00:00:04,000\nx\n",
+            "a.srt: shot 2: timing: bad timing line '00:00:03 --> 00:00:04,000'",
+        ),
+        (
+            "a.srt",
+            "1\n00:00:03,000 --> 00:00:02,000\nhi\n",
+            "a.srt: shot 1: timing: ends at 2.000s, not after its start 3.000s",
+        ),
+        (
+            "a.srt",
+            "1\n00:00:00,000 --> 00:01:01,000\nlong\n",
+            "a.srt: shot 1: duration: must be at most 60 (got 61)",
+        ),
+        (
+            "a.srt",
+            "1\n00:00:00,000 --> 00:00:01,000\n<i></i>\n",
+            "a.srt: shot 1: text: must not be empty (got '')",
+        ),
+        (
+            "a.doc",
+            "x",
+            "a.doc: unknown script extension '.doc' "
+            "(supported: .txt, .md, .yaml, .yml, .json, .srt)",
+        ),
+        # issue 10 §8: shots too short to show, booleans read as numbers, runaway documents
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    duration: 0.01\n",
+            "a.yaml: shot 1: duration: must be at least 0.1 seconds (got 0.01)",
+        ),
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    duration: 1e-300\n",
+            "a.yaml: shot 1: duration: must be at least 0.1 seconds (got '1e-300')",
+        ),
+        (
+            "a.json",
+            '{"shots": [{"text": "a", "duration": 1e-300}]}',
+            "a.json: shot 1: duration: must be at least 0.1 seconds (got 1e-300)",
+        ),
+        (
+            "a.yaml",
+            "shots:\n  - text: a\n    duration: true\n",
+            "a.yaml: shot 1: duration: must be a number, not true/false (got True)",
+        ),
+        (
+            "a.yaml",
+            "fps: yes\nshots: [a]\n",
+            "a.yaml: fps: must be a number, not true/false (got True)",
+        ),
+        (
+            "a.srt",
+            "1\n00:00:00,000 --> 00:00:00,040\nblink\n",
+            "a.srt: shot 1: duration: must be at least 0.1 seconds (got 0.04)",
+        ),
+        (
+            "a.yaml",
+            "a: &a [1, *a]\nshots: [x]\n",
+            "a.yaml: line 1: invalid YAML: an alias refers to itself",
+        ),
+        ("a.yaml", "shots: " + "[" * 100_000 + "\n", "a.yaml: invalid YAML: nested too deeply"),
+        ("a.json", '{"shots": ' + "[" * 100_000, "a.json: invalid JSON: nested too deeply"),
+    ],
+)
 def test_errors_are_one_line_naming_shot_and_field(tmp_path, name, content, expected):
     error = error_of(write(tmp_path, name, content))
     assert str(error) == f"{tmp_path}/{expected}"
@@ -278,8 +394,10 @@ def test_errors_are_one_line_naming_shot_and_field(tmp_path, name, content, expe
 def test_error_shows_the_others(tmp_path):
     path = write(tmp_path, "a.yaml", "shots:\n  - text: a\n    duration: 0\n  - {decision: x}\n")
     error = error_of(path)
-    assert str(error) == (f"{path}: shot 1: duration: must be greater than 0 (got 0) (also: shot 2: text: "
-                          "is required; shot 2: decision: must be 'reuse', 'restyle' or 'fill' (got 'x'))")
+    assert str(error) == (
+        f"{path}: shot 1: duration: must be greater than 0 (got 0) (also: shot 2: text: "
+        "is required; shot 2: decision: must be 'reuse', 'restyle' or 'fill' (got 'x'))"
+    )
     assert (error.shot, error.field) == (1, "duration")
 
 
@@ -325,19 +443,32 @@ def test_billion_laughs_is_refused_quickly(tmp_path):
     error = error_of(path)
     assert time.perf_counter() - started < 2
     assert "invalid YAML: its aliases expand to more than 200000 values" in str(error)
-    modest = write(tmp_path, "ok.yaml", "shots:\n  - text: shot\n    style: &s warm film look\n"
-                   + "".join(f"  - text: shot {i}\n    style: *s\n" for i in range(49)))
-    assert [s.style for s in load_plan(modest).shots] == ["warm film look"] * 50  # aliases still work
+    modest = write(
+        tmp_path,
+        "ok.yaml",
+        "shots:\n  - text: shot\n    style: &s warm film look\n"
+        + "".join(f"  - text: shot {i}\n    style: *s\n" for i in range(49)),
+    )
+    assert [s.style for s in load_plan(modest).shots] == [
+        "warm film look"
+    ] * 50  # aliases still work
 
 
 def test_plans_are_capped_in_shots_length_and_file_size(tmp_path):
     from rag_video.generate.plan import MAX_SCRIPT_BYTES, MAX_SHOTS
 
     many = write(tmp_path, "many.txt", "\n\n".join(f"shot {i}" for i in range(MAX_SHOTS + 1)))
-    assert str(error_of(many)) == f"{many}: {MAX_SHOTS + 1} shots: a script may have at most {MAX_SHOTS}"
-    assert len(load_plan(write(tmp_path, "ok.txt", "\n\n".join(["x"] * MAX_SHOTS))).shots) == MAX_SHOTS
+    assert (
+        str(error_of(many))
+        == f"{many}: {MAX_SHOTS + 1} shots: a script may have at most {MAX_SHOTS}"
+    )
+    assert (
+        len(load_plan(write(tmp_path, "ok.txt", "\n\n".join(["x"] * MAX_SHOTS))).shots) == MAX_SHOTS
+    )
     long = write(tmp_path, "long.yaml", "shots:\n" + "  - {text: a, duration: 60}\n" * 181)
-    assert str(error_of(long)) == f"{long}: the shots last 181 min: a script may last at most 3 hours"
+    assert (
+        str(error_of(long)) == f"{long}: the shots last 181 min: a script may last at most 3 hours"
+    )
     big = tmp_path / "big.txt"
     big.write_bytes(b"word " * (MAX_SCRIPT_BYTES // 5 + 1))
     assert str(error_of(big)) == f"{big}: script is 8 MB: at most 8 MB"
@@ -351,6 +482,7 @@ def test_plan_from_dict_applies_the_same_bounds():
 
 
 # ----------------------------------------------------------------------------- round trips
+
 
 def test_plan_dict_round_trip(tmp_path):
     (tmp_path / "refs").mkdir()
@@ -367,9 +499,14 @@ def test_plan_dict_round_trip(tmp_path):
 
 def test_plan_from_dict_recomputes_times_and_rejects_bad_data(tmp_path):
     source = str(tmp_path / "s.yaml")
-    data = {"source": source, "duration_s": 99, "shots": [
-        {"index": 0, "text": "a", "duration_s": 1.5, "start_s": 7},
-        {"index": 1, "text": "b", "duration_s": 2}]}
+    data = {
+        "source": source,
+        "duration_s": 99,
+        "shots": [
+            {"index": 0, "text": "a", "duration_s": 1.5, "start_s": 7},
+            {"index": 1, "text": "b", "duration_s": 2},
+        ],
+    }
     plan = plan_from_dict(data)
     assert [s.start_s for s in plan.shots] == [0.0, 1.5]
     assert plan.duration_s == 3.5
@@ -377,7 +514,9 @@ def test_plan_from_dict_recomputes_times_and_rejects_bad_data(tmp_path):
     with pytest.raises(ScriptError, match=r"s\.yaml: shot 2: index: must be 1 \(got 5\)$"):
         plan_from_dict(data)
     data["shots"][1] = {"index": 1, "text": "b", "duration_s": 2, "decison": "fill"}
-    with pytest.raises(ScriptError, match=r"shot 2: decison: unknown field \(did you mean 'decision'\?\)$"):
+    with pytest.raises(
+        ScriptError, match=r"shot 2: decison: unknown field \(did you mean 'decision'\?\)$"
+    ):
         plan_from_dict(data)
     with pytest.raises(ScriptError) as info:
         plan_from_dict({"source": source, "shots": []})
@@ -387,29 +526,50 @@ def test_plan_from_dict_recomputes_times_and_rejects_bad_data(tmp_path):
 def test_plan_models_validate_directly():
     with pytest.raises(ValueError):
         PlannedShot(index=0, text=" ", duration_s=1)
-    plan = Plan(source="x", shots=[PlannedShot(index=0, text="a", duration_s=2),
-                                   PlannedShot(index=1, text="b", duration_s=0.5)])
+    plan = Plan(
+        source="x",
+        shots=[
+            PlannedShot(index=0, text="a", duration_s=2),
+            PlannedShot(index=1, text="b", duration_s=0.5),
+        ],
+    )
     assert [s.start_s for s in plan.shots] == [0.0, 2.0]
 
 
-WORD = st.text(alphabet=st.characters(categories=("L", "N"), max_codepoint=0x2FFF),
-               min_size=1, max_size=8)
+WORD = st.text(
+    alphabet=st.characters(categories=("L", "N"), max_codepoint=0x2FFF), min_size=1, max_size=8
+)
 PLAIN_TEXT = st.lists(WORD, min_size=1, max_size=12).map(" ".join)
-FREE_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp", "Co")),
-                    min_size=1, max_size=30).filter(lambda s: s.strip() and "\ufeff" not in s)
+FREE_TEXT = st.text(
+    alphabet=st.characters(exclude_categories=("Cs", "Cc", "Zl", "Zp", "Co")),
+    min_size=1,
+    max_size=30,
+).filter(lambda s: s.strip() and "\ufeff" not in s)
 SHOT = st.fixed_dictionaries(
     {"text": FREE_TEXT},
-    optional={"duration": st.integers(1, 600).map(lambda n: n / 10),
-              "caption": FREE_TEXT, "style": FREE_TEXT,
-              "decision": st.sampled_from(["reuse", "restyle", "fill"])})
-SLOW = settings(max_examples=40, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+    optional={
+        "duration": st.integers(1, 600).map(lambda n: n / 10),
+        "caption": FREE_TEXT,
+        "style": FREE_TEXT,
+        "decision": st.sampled_from(["reuse", "restyle", "fill"]),
+    },
+)
+SLOW = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def expected_shots(shots: list[dict]) -> list[tuple]:
-    return [(s["text"].strip(), s.get("duration", default_duration(s["text"])),
-             s.get("caption", "").strip() or None, s.get("style", "").strip() or None,
-             s.get("decision")) for s in shots]
+    return [
+        (
+            s["text"].strip(),
+            s.get("duration", default_duration(s["text"])),
+            s.get("caption", "").strip() or None,
+            s.get("style", "").strip() or None,
+            s.get("decision"),
+        )
+        for s in shots
+    ]
 
 
 def actual_shots(plan: Plan) -> list[tuple]:
@@ -420,8 +580,11 @@ def actual_shots(plan: Plan) -> list[tuple]:
 @given(shots=st.lists(SHOT, min_size=1, max_size=6), fmt=st.sampled_from(["yaml", "json"]))
 def test_storyboard_round_trip(tmp_path, shots, fmt):
     board = {"title": "T", "aspect": "9:16", "fps": 12.5, "shots": shots}
-    content = (yaml.safe_dump(board, allow_unicode=True) if fmt == "yaml"
-               else json.dumps(board, ensure_ascii=False))
+    content = (
+        yaml.safe_dump(board, allow_unicode=True)
+        if fmt == "yaml"
+        else json.dumps(board, ensure_ascii=False)
+    )
     plan = load_plan(write(tmp_path, f"board.{fmt}", content))
     assert actual_shots(plan) == expected_shots(shots)
     assert (plan.title, plan.aspect, plan.fps) == ("T", "9:16", 12.5)
@@ -443,8 +606,11 @@ def test_plain_text_round_trip(tmp_path, texts, wrap):
 
 
 @SLOW
-@given(cues=st.lists(st.tuples(st.integers(0, 5000), st.integers(100, 60000), PLAIN_TEXT),
-                     min_size=1, max_size=6))
+@given(
+    cues=st.lists(
+        st.tuples(st.integers(0, 5000), st.integers(100, 60000), PLAIN_TEXT), min_size=1, max_size=6
+    )
+)
 def test_srt_round_trip(tmp_path, cues):
     blocks, clock = [], 0
     for number, (gap, length, text) in enumerate(cues, 1):

@@ -44,8 +44,10 @@ def test_rrf_counts_a_repeated_key_once_per_list():
     assert reciprocal_rank_fusion([["a", "a", "b"]], k=0) == [("a", 1.0), ("b", 1 / 3)]
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"k": -1}, "k"), ({"weights": [1.0]}, "weights"),
-                                              ({"weights": [1.0, -2.0]}, "weights")])
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"k": -1}, "k"), ({"weights": [1.0]}, "weights"), ({"weights": [1.0, -2.0]}, "weights")],
+)
 def test_rrf_rejects_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         reciprocal_rank_fusion([["a"], ["b"]], **kwargs)
@@ -93,13 +95,16 @@ def test_mmr_skips_missing_scores_and_caps_at_n():
     assert mmr(scores, np.eye(4), k=0) == []
 
 
-@pytest.mark.parametrize(("kwargs", "text"), [
-    ({"lambda_": 1.5}, "lambda_ must be in \\[0, 1\\], got 1.5"),
-    ({"lambda_": -0.1}, "lambda_.*-0.1"),
-    ({"k": -1}, "k must be an integer >= 0, got -1"),
-    ({"group_penalty": -1.0}, "group_penalty.*-1.0"),
-    ({"groups": ["a"]}, "groups must have 3 entries, got 1"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"lambda_": 1.5}, "lambda_ must be in \\[0, 1\\], got 1.5"),
+        ({"lambda_": -0.1}, "lambda_.*-0.1"),
+        ({"k": -1}, "k must be an integer >= 0, got -1"),
+        ({"group_penalty": -1.0}, "group_penalty.*-1.0"),
+        ({"groups": ["a"]}, "groups must have 3 entries, got 1"),
+    ],
+)
 def test_mmr_rejects_bad_arguments(kwargs, text):
     args = {"k": 2, **kwargs}
     with pytest.raises(ValueError, match=text):
@@ -148,7 +153,8 @@ def _totals(scores: np.ndarray, columns: list) -> tuple[int, float]:
 
 def _links(columns, source, start) -> int:
     return sum(
-        1 for a, b in zip(columns, columns[1:])
+        1
+        for a, b in zip(columns, columns[1:], strict=False)
         if a is not None and b is not None and source[a] == source[b] and start[a] < start[b]
     )
 
@@ -157,8 +163,12 @@ def _links(columns, source, start) -> int:
 def test_assignment_is_optimal_without_bonus(seed):
     scores = _random_case(seed)
     n_cand = scores.shape[1]
-    columns = assign_shots(scores, candidate_source=["s"] * n_cand,
-                           candidate_start=list(range(n_cand)), continuity_bonus=0.0)
+    columns = assign_shots(
+        scores,
+        candidate_source=["s"] * n_cand,
+        candidate_start=list(range(n_cand)),
+        continuity_bonus=0.0,
+    )
     used = [c for c in columns if c is not None]
     assert len(used) == len(set(used))
     assert all(np.isfinite(scores[i, c]) for i, c in enumerate(columns) if c is not None)
@@ -176,7 +186,9 @@ def test_continuity_pass_stays_within_bonus_budget(seed):
     source = [str(s) for s in rng.integers(0, 2, size=n_cand)]
     start = list(rng.permutation(n_cand).astype(float))
     bonus = 0.1
-    columns = assign_shots(scores, candidate_source=source, candidate_start=start, continuity_bonus=bonus)
+    columns = assign_shots(
+        scores, candidate_source=source, candidate_start=start, continuity_bonus=bonus
+    )
     used = [c for c in columns if c is not None]
     assert len(used) == len(set(used))
     count, total = _totals(scores, columns)
@@ -189,7 +201,10 @@ def test_continuity_pass_stays_within_bonus_budget(seed):
 
 def test_rectangular_both_ways_and_full_use():
     wide = np.array([[0.1, 0.9, 0.5], [0.2, 0.8, 0.1]])
-    assert assign_shots(wide, candidate_source="abc", candidate_start=[0, 0, 0]) == [2, 1]  # 1.3 > 1.1
+    assert assign_shots(wide, candidate_source="abc", candidate_start=[0, 0, 0]) == [
+        2,
+        1,
+    ]  # 1.3 > 1.1
     tall = wide.T  # 3 planned shots, 2 candidates: one shot goes without
     columns = assign_shots(tall, candidate_source="ab", candidate_start=[0, 0])
     assert columns == [None, 1, 0]
@@ -198,14 +213,19 @@ def test_rectangular_both_ways_and_full_use():
 def test_none_when_nothing_allowed():
     scores = np.array([[np.nan, -np.inf], [0.4, 0.6], [0.3, np.nan]])
     assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 1]) == [None, 1, 0]
-    assert assign_shots(np.full((2, 3), np.nan), candidate_source="abc", candidate_start=[0, 1, 2]) == [None, None]
+    assert assign_shots(
+        np.full((2, 3), np.nan), candidate_source="abc", candidate_start=[0, 1, 2]
+    ) == [None, None]
     assert assign_shots(np.zeros((2, 0)), candidate_source="", candidate_start=[]) == [None, None]
 
 
 def test_min_score_disallows_weak_candidates():
     scores = np.array([[0.9, 0.2], [0.25, 0.1]])
     assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0]) == [0, 1]
-    assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0], min_score=0.22) == [0, None]
+    assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0], min_score=0.22) == [
+        0,
+        None,
+    ]
 
 
 def test_maximises_coverage_before_score():
@@ -220,8 +240,11 @@ def test_continuity_breaks_ties_toward_same_source_in_time_order(flip):
     source, start = ["A", "B", "A", "A"], [5.0, 9.0, 10.0, 2.0]
     scores = np.array([[0.9, np.nan, np.nan, np.nan], [np.nan, 0.7, 0.7, 0.7]])
     order = [0, 2, 1, 3] if flip else [0, 1, 2, 3]  # column order must not decide
-    columns = assign_shots(scores[:, order], candidate_source=[source[c] for c in order],
-                           candidate_start=[start[c] for c in order])
+    columns = assign_shots(
+        scores[:, order],
+        candidate_source=[source[c] for c in order],
+        candidate_start=[start[c] for c in order],
+    )
     assert [order[c] for c in columns] == [0, 2]
 
 
@@ -235,8 +258,12 @@ def test_continuity_tie_break_backward_direction():
 def test_continuity_bonus_does_not_override_a_real_score_gap():
     source, start = ["A", "B", "A"], [5.0, 9.0, 10.0]
     scores = np.array([[0.9, np.nan, np.nan], [np.nan, 0.8, 0.7]])
-    assert assign_shots(scores, candidate_source=source, candidate_start=start, continuity_bonus=0.02) == [0, 1]
-    assert assign_shots(scores, candidate_source=source, candidate_start=start, continuity_bonus=0.2) == [0, 2]
+    assert assign_shots(
+        scores, candidate_source=source, candidate_start=start, continuity_bonus=0.02
+    ) == [0, 1]
+    assert assign_shots(
+        scores, candidate_source=source, candidate_start=start, continuity_bonus=0.2
+    ) == [0, 2]
 
 
 def test_continuity_uses_swaps():
@@ -250,23 +277,33 @@ def test_continuity_uses_swaps():
 def test_fresh_penalty_changes_the_choice():
     scores = np.array([[0.80, 0.79]])
     assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0]) == [0]
-    assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0],
-                        fresh_penalty=np.array([0.05, 0.0])) == [1]
-    assert assign_shots(scores, candidate_source="ab", candidate_start=[0, 0],
-                        fresh_penalty=np.array([[0.0, 0.05]])) == [0]
+    assert assign_shots(
+        scores, candidate_source="ab", candidate_start=[0, 0], fresh_penalty=np.array([0.05, 0.0])
+    ) == [1]
+    assert assign_shots(
+        scores, candidate_source="ab", candidate_start=[0, 0], fresh_penalty=np.array([[0.0, 0.05]])
+    ) == [0]
 
 
-@pytest.mark.parametrize(("kwargs", "text"), [
-    ({"scores": np.ones(3)}, "scores must be 2-D"),
-    ({"candidate_source": "a"}, "candidate_source must have 2 entries, got 1"),
-    ({"candidate_start": [0.0]}, "candidate_start must have 2 entries, got 1"),
-    ({"continuity_bonus": -0.1}, "continuity_bonus.*-0.1"),
-    ({"fresh_penalty": np.zeros(3)}, "fresh_penalty.*got shape \\(3,\\)"),
-    ({"min_score": math.nan}, "min_score"),
-    ({"scores": np.array([[np.inf, 0.0]])}, "\\+inf"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"scores": np.ones(3)}, "scores must be 2-D"),
+        ({"candidate_source": "a"}, "candidate_source must have 2 entries, got 1"),
+        ({"candidate_start": [0.0]}, "candidate_start must have 2 entries, got 1"),
+        ({"continuity_bonus": -0.1}, "continuity_bonus.*-0.1"),
+        ({"fresh_penalty": np.zeros(3)}, "fresh_penalty.*got shape \\(3,\\)"),
+        ({"min_score": math.nan}, "min_score"),
+        ({"scores": np.array([[np.inf, 0.0]])}, "\\+inf"),
+    ],
+)
 def test_assign_rejects_bad_arguments(kwargs, text):
-    args = {"scores": np.ones((1, 2)), "candidate_source": "ab", "candidate_start": [0.0, 1.0], **kwargs}
+    args = {
+        "scores": np.ones((1, 2)),
+        "candidate_source": "ab",
+        "candidate_start": [0.0, 1.0],
+        **kwargs,
+    }
     scores = args.pop("scores")
     with pytest.raises(ValueError, match=text):
         assign_shots(scores, **args)
@@ -283,5 +320,7 @@ def test_assignment_details_report_score_runner_up_and_continuity():
         AssignmentResult(column=1, score=0.4, runner_up=0.85, continues=False),
         AssignmentResult(column=None, score=None, runner_up=None, continues=False),
     ]
-    chained = assignment_details(scores, [1, 2, None], candidate_source=source, candidate_start=start)
+    chained = assignment_details(
+        scores, [1, 2, None], candidate_source=source, candidate_start=start
+    )
     assert [d.continues for d in chained] == [False, True, False]

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-
 import synth
 from conftest import DATA
 from helpers import TINY, clean_snapshot, fault_env, make_three, snapshot
@@ -61,11 +60,17 @@ def clean(footage, tmp_path_factory):
 
 
 def _sources(lib) -> dict[str, dict]:
-    return {r["path"]: {k: v for k, v in r.items() if k != "ingested_at"} for r in lib.sources().to_pylist()}
+    return {
+        r["path"]: {k: v for k, v in r.items() if k != "ingested_at"}
+        for r in lib.sources().to_pylist()
+    }
 
 
 def _shots(lib) -> dict[str, dict]:
-    return {r["shot_id"]: {k: v for k, v in r.items() if k != "row_key"} for r in lib.shots().to_pylist()}
+    return {
+        r["shot_id"]: {k: v for k, v in r.items() if k != "row_key"}
+        for r in lib.shots().to_pylist()
+    }
 
 
 def test_ray_ingest_equals_local_ingest_and_rerun_is_a_noop(footage, tmp_path):
@@ -75,8 +80,13 @@ def test_ray_ingest_equals_local_ingest_and_rerun_is_a_noop(footage, tmp_path):
     expected = local.ingest(paths)
     summary = on_ray.ingest(paths, ray="local", workers=2)
 
-    assert (summary.files, summary.ingested, summary.failed, summary.shots, summary.deferred_embeddings) == (
-        4, 4, 0, expected.shots, 0)
+    assert (
+        summary.files,
+        summary.ingested,
+        summary.failed,
+        summary.shots,
+        summary.deferred_embeddings,
+    ) == (4, 4, 0, expected.shots, 0)
     assert snapshot(on_ray) == snapshot(local)
     assert _sources(on_ray) == _sources(local)
     want, got = _shots(local), _shots(on_ray)
@@ -105,16 +115,22 @@ def test_bad_files_become_the_same_failed_rows_as_locally(footage, tmp_path):
 
     assert (summary.files, summary.ingested, summary.failed) == (expected.files, 1, expected.failed)
     assert summary.failed == len(bad)
-    assert sorted(summary.failures, key=lambda f: f["path"]) == sorted(expected.failures, key=lambda f: f["path"])
+    assert sorted(summary.failures, key=lambda f: f["path"]) == sorted(
+        expected.failures, key=lambda f: f["path"]
+    )
     rows = _sources(on_ray)
     assert rows == _sources(local)
     assert rows[str(folder / "good.mp4")]["status"] == "ok"
     assert all(rows[str(p)]["status"] == "failed" and rows[str(p)]["error"] for p in bad.values())
 
 
-def test_worker_killed_once_is_retried_and_the_job_completes(footage, clean, tmp_path, worker_faults):
+def test_worker_killed_once_is_retried_and_the_job_completes(
+    footage, clean, tmp_path, worker_faults
+):
     marker = tmp_path / "killed-once"
-    worker_faults.write_text(json.dumps({"kill_worker": {"name": "c.mp4", "mode": "once", "file": str(marker)}}))
+    worker_faults.write_text(
+        json.dumps({"kill_worker": {"name": "c.mp4", "mode": "once", "file": str(marker)}})
+    )
     lib = open_library(tmp_path / "lib", **TINY)
     try:
         summary = lib.ingest(footage, embed=False, ray="local", workers=2)
@@ -125,9 +141,13 @@ def test_worker_killed_once_is_retried_and_the_job_completes(footage, clean, tmp
     assert snapshot(lib) == clean
 
 
-def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footage, clean, tmp_path, worker_faults):
+def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(
+    footage, clean, tmp_path, worker_faults
+):
     attempts = tmp_path / "attempts.log"
-    worker_faults.write_text(json.dumps({"kill_worker": {"name": "c.mp4", "mode": "always", "file": str(attempts)}}))
+    worker_faults.write_text(
+        json.dumps({"kill_worker": {"name": "c.mp4", "mode": "always", "file": str(attempts)}})
+    )
     lib = open_library(tmp_path / "lib", **TINY)
     try:
         summary = lib.ingest(footage, embed=False, ray="local", workers=2)
@@ -135,7 +155,9 @@ def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footag
         worker_faults.write_text("")
     assert len(attempts.read_text().splitlines()) == 3  # first try + max_retries=2
     assert (summary.ingested, summary.failed) == (2, 1)
-    assert summary.failures == [{"path": str(footage[2]), "error": "worker crashed 3 times processing this file"}]
+    assert summary.failures == [
+        {"path": str(footage[2]), "error": "worker crashed 3 times processing this file"}
+    ]
     assert _sources(lib)[str(footage[2])]["status"] == "failed"
     assert not [r for r in lib.shots().to_pylist() if r["path"] == str(footage[2])]
 
@@ -144,23 +166,49 @@ def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(footag
     assert snapshot(lib) == clean
 
 
-def test_cli_ingest_ray_starts_its_own_ray_survives_a_killed_worker_and_prints_one_json(footage, clean, tmp_path):
+def test_cli_ingest_ray_starts_its_own_ray_survives_a_killed_worker_and_prints_one_json(
+    footage, clean, tmp_path
+):
     """`rag-video ingest --ray` in a fresh process: a private local Ray, a worker killed once, and
     stdout still exactly the local runner's JSON document (Ray's own chatter goes to stderr)."""
     marker = tmp_path / "killed-once"
-    env = {**os.environ, "RAG_VIDEO_PROGRESS": "0",
-           **fault_env({"kill_worker": {"name": "a.mp4", "mode": "once", "file": str(marker)}})}
-    cmd = [sys.executable, "-m", "rag_video", "--library", str(tmp_path / "lib"), "ingest", *map(str, footage),
-           "--no-embed", "--model", TINY["model"], "--ray", "--json"]
+    env = {
+        **os.environ,
+        "RAG_VIDEO_PROGRESS": "0",
+        **fault_env({"kill_worker": {"name": "a.mp4", "mode": "once", "file": str(marker)}}),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "rag_video",
+        "--library",
+        str(tmp_path / "lib"),
+        "ingest",
+        *map(str, footage),
+        "--no-embed",
+        "--model",
+        TINY["model"],
+        "--ray",
+        "--json",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert marker.exists()
     (line,) = proc.stdout.splitlines()
     doc = json.loads(line)
-    assert set(doc) == {"files", "ingested", "unchanged", "failed", "shots", "seconds", "failures",
-                        "deferred_embeddings"}
-    assert {k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "failures")} == {
-        "files": 3, "ingested": 3, "unchanged": 0, "failed": 0, "shots": 7, "failures": []}
+    assert set(doc) == {
+        "files",
+        "ingested",
+        "unchanged",
+        "failed",
+        "shots",
+        "seconds",
+        "failures",
+        "deferred_embeddings",
+    }
+    assert {
+        k: doc[k] for k in ("files", "ingested", "unchanged", "failed", "shots", "failures")
+    } == {"files": 3, "ingested": 3, "unchanged": 0, "failed": 0, "shots": 7, "failures": []}
     assert snapshot(open_library(tmp_path / "lib")) == clean
 
 
@@ -175,9 +223,13 @@ def test_without_ray_installed_ray_ingest_says_how_to_install(footage, tmp_path,
         lib.ingest(footage, embed=False, ray="local")
     assert not lib.sources().num_rows
 
-    result = CliRunner().invoke(main, ["--library", str(tmp_path / "lib"), "ingest", str(footage[0]), "--ray"])
+    result = CliRunner().invoke(
+        main, ["--library", str(tmp_path / "lib"), "ingest", str(footage[0]), "--ray"]
+    )
     assert result.exit_code == 2
-    assert result.stderr.strip().splitlines() == [f"error: --ray needs Ray (ray is not installed): {INSTALL_HINT}"]
+    assert result.stderr.strip().splitlines() == [
+        f"error: --ray needs Ray (ray is not installed): {INSTALL_HINT}"
+    ]
 
 
 def test_unreachable_weights_defer_embeddings_with_one_warning(footage, tmp_path, caplog):

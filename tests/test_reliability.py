@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
 import synth
+from click.testing import CliRunner
 from helpers import TINY, footage_library, make_footage
 
 from rag_video import open_library
@@ -45,7 +44,12 @@ def cli(library_path, *args):
 
 def one_line_error(result, code: int = 2) -> str:
     """The command failed with `code` and a single `error:` line, no traceback."""
-    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    assert result.exit_code == code, (
+        result.exit_code,
+        result.stdout,
+        result.stderr,
+        result.exception,
+    )
     assert "Traceback" not in result.stderr
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, result.stderr
@@ -62,6 +66,7 @@ SCRIPT = "shots:\n  - text: red cliffs at dawn\n    duration: 1\n"
 
 
 # ---- make: outputs never destroy footage, sidecars, storage or foreign files -----------------
+
 
 @pytest.mark.parametrize("target", ["a.mp4", "b.mp4", "a.mov", "a.json", "b.txt"])
 def test_make_refuses_to_write_over_a_source_or_its_sidecars(lib, tmp_path, target):
@@ -93,14 +98,18 @@ def test_make_refuses_a_source_through_a_symlink_and_an_alias(lib, tmp_path):
         with pytest.raises(UsageError, match="library source"):
             check_output(alias, lib.store)
         with pytest.raises(UsageError, match="sidecar"):
-            check_output(alias.with_suffix(".mkv"), lib.store)  # its .json/.txt/.srt are side outputs
+            check_output(
+                alias.with_suffix(".mkv"), lib.store
+            )  # its .json/.txt/.srt are side outputs
     finally:
         with lib.store.writer():
             set_path(lib.store, row, row["path"], row["aliases"] or [])
 
 
-@pytest.mark.parametrize("inside", ["lance/x.mp4", "index/x.mp4", "generated/x.mp4", "meta.json",
-                                    "lance/shots.lance/x.mp4"])
+@pytest.mark.parametrize(
+    "inside",
+    ["lance/x.mp4", "index/x.mp4", "generated/x.mp4", "meta.json", "lance/shots.lance/x.mp4"],
+)
 def test_make_refuses_the_library_storage_but_not_an_outputs_folder(lib, inside):
     from rag_video.generate.make import check_output
 
@@ -161,11 +170,16 @@ def test_make_removes_the_partials_of_killed_makes_only(lib, tmp_path):
     out = tmp_path / "v.mp4"
     tmp = making._tmp(out, "ab" * 16)
     assert f".{os.getpid()}.partial" in tmp.name and tmp.parent == out.parent
-    dead, live = _dead_pid(), subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead, live = (
+        _dead_pid(),
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]),
+    )
     try:
-        stale = [tmp_path / f".v.mp4.abababab.{dead}.partial.mp4",
-                 tmp_path / f"..v.mp4.abababab.{dead}.partial.0123abcd.partial.mp4",  # the encoder's
-                 tmp_path / f".v.manifest.json.abababab.{dead}.partial.json"]
+        stale = [
+            tmp_path / f".v.mp4.abababab.{dead}.partial.mp4",
+            tmp_path / f"..v.mp4.abababab.{dead}.partial.0123abcd.partial.mp4",  # the encoder's
+            tmp_path / f".v.manifest.json.abababab.{dead}.partial.json",
+        ]
         running = tmp_path / f".v.mp4.cdcdcdcd.{live.pid}.partial.mp4"
         unrelated = [tmp_path / ".other.mp4.abababab.partial.mp4", tmp_path / ".v.mp4.swp"]
         lib.store.generated_dir.mkdir(exist_ok=True)
@@ -190,6 +204,7 @@ def test_make_on_a_read_only_library_is_one_line(lib, tmp_path, monkeypatch):
 
 
 # ---- read-only and damaged libraries ----------------------------------------------------------
+
 
 def read_only(monkeypatch, root: Path) -> None:
     """Make writes under `root` fail as on a read-only mount (the tests run as root, so chmod
@@ -301,8 +316,13 @@ def test_bad_sidecars_are_warnings_and_never_fail_or_lose_the_batch(tmp_path, ca
     rows = {Path(r["path"]).stem: r for r in library.sources().to_pylist()}
     assert all(r["status"] == "ok" for r in rows.values())
     assert rows["surrogate"]["title"] == "Sea \ufffd cliffs"
-    assert "waves \ufffd at dawn" in library.shots().filter(
-        _eq(library.shots(), "path", str(folder / "surrogate.mp4"))).column("text")[0].as_py()
+    assert (
+        "waves \ufffd at dawn"
+        in library.shots()
+        .filter(_eq(library.shots(), "path", str(folder / "surrogate.mp4")))
+        .column("text")[0]
+        .as_py()
+    )
     for name in ("tags_int", "tags_nested", "title_object", "deep", "not_json"):
         assert rows[name]["title"] is None and rows[name]["tags"] == [], name
         assert f"ignoring sidecar {folder / name}.json" in caplog.text
@@ -343,7 +363,9 @@ def test_a_failing_commit_batch_lands_its_good_files_one_by_one(tmp_path, caplog
         path = tmp_path / f"v{i}.mp4"
         synth.make_video(path, [synth.Shot(20)], seed=30 + i)
         size = path.stat().st_size
-        result = analyze_file(path, content_id(path, size), size, path.stat().st_mtime, IngestOptions())
+        result = analyze_file(
+            path, content_id(path, size), size, path.stat().st_mtime, IngestOptions()
+        )
         batch.append((result, None, None))
     batch[2][0].shots[0]["text"] = "bad \ud800 text"  # what no UTF-8 writer accepts
     with store.writer(), caplog.at_level(logging.WARNING):
@@ -351,14 +373,20 @@ def test_a_failing_commit_batch_lands_its_good_files_one_by_one(tmp_path, caplog
     assert [f[0].source["path"] for f in failures] == [str(tmp_path / "v2.mp4")]
     rows = {Path(r["path"]).name: r for r in store.read("sources").to_pylist()}
     assert {n: r["status"] for n, r in rows.items()} == {
-        "v0.mp4": "ok", "v1.mp4": "ok", "v2.mp4": "failed", "v3.mp4": "ok"}
+        "v0.mp4": "ok",
+        "v1.mp4": "ok",
+        "v2.mp4": "failed",
+        "v3.mp4": "ok",
+    }
     assert rows["v2.mp4"]["error"].startswith("could not be committed: UnicodeEncodeError")
-    assert sorted({Path(p).name for p in store.visible_shots(columns=["path"]).column("path").to_pylist()}) == [
-        "v0.mp4", "v1.mp4", "v3.mp4"]
+    assert sorted(
+        {Path(p).name for p in store.visible_shots(columns=["path"]).column("path").to_pylist()}
+    ) == ["v0.mp4", "v1.mp4", "v3.mp4"]
     assert "one by one" in caplog.text
 
 
 # ---- search: --limit, --where, --image ----------------------------------------------------------
+
 
 def test_search_limit_is_bounded_and_fetches_at_most_the_library(lib, monkeypatch):
     """`--limit 1000000000` allocated in proportion to the limit (FAISS result arrays)."""
@@ -387,14 +415,17 @@ def test_search_limit_is_bounded_and_fetches_at_most_the_library(lib, monkeypatc
     assert asked and max(asked) <= n
 
 
-@pytest.mark.parametrize("where, why", [
-    ("false; drop table shots", "';' at character 6"),
-    ("duration_s > 2)", "')' at character 15 closes nothing"),
-    ("(duration_s > 2", "1 '(' not closed"),
-    ("duration_s > 2 limit 1", "sql parser error"),
-    ("duration_s > 1 order by shot_id", "sql parser error"),
-    ("shot_id = 'abc", "unterminated '"),
-])
+@pytest.mark.parametrize(
+    "where, why",
+    [
+        ("false; drop table shots", "';' at character 6"),
+        ("duration_s > 2)", "')' at character 15 closes nothing"),
+        ("(duration_s > 2", "1 '(' not closed"),
+        ("duration_s > 2 limit 1", "sql parser error"),
+        ("duration_s > 1 order by shot_id", "sql parser error"),
+        ("shot_id = 'abc", "unterminated '"),
+    ],
+)
 def test_where_must_be_one_predicate(lib, monkeypatch, where, why):
     """Lance kept the first expression and ignored the rest, so these were accepted silently."""
     monkeypatch.setenv("RAG_VIDEO_MODEL", "RV-Tiny")
@@ -407,9 +438,14 @@ def test_where_must_be_one_predicate(lib, monkeypatch, where, why):
 
 def test_valid_where_predicates_still_work(lib):
     n = lib.shots().num_rows
-    for where, expected in [("duration_s > 0", n), ("(duration_s > 0) and (row_key >= 0)", n),
-                            ("text = 'a;b)' or duration_s > 0", n), ("`duration_s` > 0 -- a comment", n),
-                            ("shot_id = 'it''s'", 0), ("duration_s > 0 /* ) ; */", n)]:
+    for where, expected in [
+        ("duration_s > 0", n),
+        ("(duration_s > 0) and (row_key >= 0)", n),
+        ("text = 'a;b)' or duration_s > 0", n),
+        ("`duration_s` > 0 -- a comment", n),
+        ("shot_id = 'it''s'", 0),
+        ("duration_s > 0 /* ) ; */", n),
+    ]:
         got = lib.search("red").where(where).limit(100).to_list()
         assert len(got) == expected, where
     assert len(lib.search_many(["red"], where="(duration_s > 0)", limit=100)[0]) == n
@@ -417,12 +453,19 @@ def test_valid_where_predicates_still_work(lib):
 
 def _png_header(path: Path, width: int, height: int) -> Path:
     """A tiny PNG file that claims `width` x `height` pixels (a decompression bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b""))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -432,10 +475,13 @@ def test_oversized_and_bomb_images_are_one_line(lib, tmp_path, monkeypatch, widt
     monkeypatch.setenv("RAG_VIDEO_PRETRAINED", "none")
     image = _png_header(tmp_path / "big.png", width, height)
     line = one_line_error(cli(lib.path, "search", "--image", str(image)))
-    assert f"--image {str(image)!r}" in line and ("too large" in line or "decompression bomb" in line)
+    assert f"--image {str(image)!r}" in line and (
+        "too large" in line or "decompression bomb" in line
+    )
 
 
 # ---- SQL ----------------------------------------------------------------------------------------
+
 
 def test_sql_filters_on_every_column_including_the_embedding(lib):
     """`where embedding is not null` was refused with an Arrow error (Lance cannot bind filters on
@@ -447,10 +493,15 @@ def test_sql_filters_on_every_column_including_the_embedding(lib):
         ("select count(*) as n from shots where embedding is not null and duration_s > 0", n),
         ("select count(*) as n from shots where embedding is not null or row_key < 0", n),
         ("select count(*) as n from shots where embedding[1] is not null", n),
-        ("select count(*) as n from shots where thumbnail is not null and keyframe_times is not null", n),
+        (
+            "select count(*) as n from shots where thumbnail is not null and keyframe_times is not null",
+            n,
+        ),
     ]:
         assert lib.sql(query).column("n")[0].as_py() == expected, query
-    rows = lib.sql("select shot_id, embedding from shots where embedding is not null order by shot_id")
+    rows = lib.sql(
+        "select shot_id, embedding from shots where embedding is not null order by shot_id"
+    )
     assert rows.num_rows == n and len(rows.column("embedding")[0].as_py()) == 32
 
 
@@ -460,7 +511,9 @@ def test_sql_results_python_cannot_hold_are_one_line(lib, tmp_path):
     assert "--format table" in line and "column 'date'" in line
     for fmt in ("json", "csv", "parquet"):
         target = tmp_path / f"x.{fmt}"
-        line = one_line_error(cli(lib.path, "sql", "SELECT * FROM test_all_types()", "-o", str(target)))
+        line = one_line_error(
+            cli(lib.path, "sql", "SELECT * FROM test_all_types()", "-o", str(target))
+        )
         assert f"-o {target}" in line and not target.exists()
     ok = cli(lib.path, "sql", "SELECT bool, int FROM test_all_types()", "--format", "json")
     assert ok.exit_code == 0 and len(json.loads(ok.stdout)) == 3
@@ -470,11 +523,15 @@ def test_sql_memory_is_limited_and_running_out_is_one_line(lib):
     from rag_video.sql import SqlError, SqlSession
 
     with SqlSession(lib.store) as session:
-        limit = session.con.execute("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()
+        limit = session.con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+        ).fetchall()
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         assert _bytes(limit[0][0]) <= 0.55 * total
-    with (SqlSession(lib.store, memory_limit="64MB") as session,
-          pytest.raises(SqlError, match="ran out of memory") as info):
+    with (
+        SqlSession(lib.store, memory_limit="64MB") as session,
+        pytest.raises(SqlError, match="ran out of memory") as info,
+    ):
         session.query("select max(len(l)) from (select list(range) as l from range(100000000))")
     assert "\n" not in str(info.value) and "temp_directory" not in str(info.value)
 
@@ -494,9 +551,13 @@ def test_a_long_lived_session_survives_optimize_in_another_process(tmp_path):
     library.ingest([files["b"]], embed=False)  # more fragments for optimize to compact
     with SqlSession(library.store) as session:
         before = session.query("select count(*) as n from shots").column("n")[0].as_py()
-        done = subprocess.run([sys.executable, "-m", "rag_video", "--library", str(library.path), "optimize"],
-                              capture_output=True, text=True, check=False,
-                              env={**os.environ, "RAG_VIDEO_PROGRESS": "0"})
+        done = subprocess.run(
+            [sys.executable, "-m", "rag_video", "--library", str(library.path), "optimize"],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "RAG_VIDEO_PROGRESS": "0"},
+        )
         assert done.returncode == 0, done.stderr
         assert session.query("select count(*) as n from shots").column("n")[0].as_py() == before
         assert session.query("select count(*) as n from sources").column("n")[0].as_py() == 2
@@ -520,4 +581,7 @@ def test_a_file_that_cannot_be_committed_counts_as_failed_in_the_summary(tmp_pat
     monkeypatch.setattr(commit, "write_shots", refuse_v1)
     summary = open_library(tmp_path / "lib", workers=1, embed=False).ingest([folder])
     assert (summary.ingested, summary.failed) == (2, 1)
-    assert summary.failures[0]["path"].endswith("v1.mp4") and "could not be committed" in summary.failures[0]["error"]
+    assert (
+        summary.failures[0]["path"].endswith("v1.mp4")
+        and "could not be committed" in summary.failures[0]["error"]
+    )

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from helpers import TINY, make_footage
 
 from rag_video import open_library, schema
@@ -44,10 +43,15 @@ class Synthetic:
         centres = _unit(rng.standard_normal((60, DIM)))
         long_vecs = _unit(self.theme + 0.15 / np.sqrt(DIM) * rng.standard_normal((LONG_SHOTS, DIM)))
         n_other = OTHER_SOURCES * OTHER_SHOTS
-        other = _unit(centres[rng.integers(0, 60, n_other)] + 0.8 / np.sqrt(DIM) * rng.standard_normal((n_other, DIM)))
+        other = _unit(
+            centres[rng.integers(0, 60, n_other)]
+            + 0.8 / np.sqrt(DIM) * rng.standard_normal((n_other, DIM))
+        )
         # two shots per other source sit around THEME too, but looser than the long source's
         near = np.arange(OTHER_SOURCES) * OTHER_SHOTS
-        other[near] = _unit(self.theme + 1.0 / np.sqrt(DIM) * rng.standard_normal((OTHER_SOURCES, DIM)))
+        other[near] = _unit(
+            self.theme + 1.0 / np.sqrt(DIM) * rng.standard_normal((OTHER_SOURCES, DIM))
+        )
         self.vectors = np.concatenate([long_vecs, other])
         n = len(self.vectors)
         self.source = np.r_[np.zeros(LONG_SHOTS, int), 1 + np.arange(n_other) // OTHER_SHOTS]
@@ -65,11 +69,15 @@ class Synthetic:
     def shot_id(self, i: int) -> str:
         return f"src{self.source[i]:03d}:{i}"
 
-    def brute_force(self, q: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
+    def brute_force(
+        self, q: np.ndarray, k: int, mask: np.ndarray | None = None
+    ) -> tuple[list[int], np.ndarray]:
         """Exact top-k keys by cosine among searchable shots (and `mask`), with all scores."""
         scores = self.vectors @ _unit(q)
         ok = self.searchable if mask is None else self.searchable & mask
-        order = [int(i) for i in np.argsort(-np.where(ok, scores, -np.inf), kind="stable")[:k] if ok[i]]
+        order = [
+            int(i) for i in np.argsort(-np.where(ok, scores, -np.inf), kind="stable")[:k] if ok[i]
+        ]
         return order, scores
 
 
@@ -84,24 +92,56 @@ def write_synthetic(root: Path, data: Synthetic, *, orphans: int = 5) -> None:
     rows = []
     for i in range(n):
         sid = f"src{data.source[i]:03d}"
-        rows.append({
-            "row_key": i, "shot_id": data.shot_id(i), "source_id": sid, "path": f"/footage/{sid}.mp4",
-            "fps": 25.0, "width": int(data.width[i]), "height": 1080 if data.width[i] == 1920 else 1920,
-            "start_frame": i * 10, "end_frame": i * 10 + 10, "start_s": i * 0.4, "end_s": i * 0.4 + 0.4,
-            "duration_s": float(data.duration[i]), "transition_in": "cut", "text": data.text[i],
-            "embedding": None if data.deferred[i] else data.vectors[i].tolist(),
-            "embed_model": None if data.deferred[i] else MODEL_ID})
+        rows.append(
+            {
+                "row_key": i,
+                "shot_id": data.shot_id(i),
+                "source_id": sid,
+                "path": f"/footage/{sid}.mp4",
+                "fps": 25.0,
+                "width": int(data.width[i]),
+                "height": 1080 if data.width[i] == 1920 else 1920,
+                "start_frame": i * 10,
+                "end_frame": i * 10 + 10,
+                "start_s": i * 0.4,
+                "end_s": i * 0.4 + 0.4,
+                "duration_s": float(data.duration[i]),
+                "transition_in": "cut",
+                "text": data.text[i],
+                "embedding": None if data.deferred[i] else data.vectors[i].tolist(),
+                "embed_model": None if data.deferred[i] else MODEL_ID,
+            }
+        )
     rng = np.random.default_rng(1)
     for j in range(orphans):  # identical to THEME: would top every theme query if it were visible
-        rows.append({"row_key": n + j, "shot_id": f"orphan:{j}", "source_id": "orphan",
-                     "path": "/footage/orphan.mp4", "duration_s": 5.0, "width": 1920, "height": 1080,
-                     "embedding": _unit(data.theme + 1e-3 * rng.standard_normal(DIM)).tolist(),
-                     "embed_model": MODEL_ID})
-    sources = [{"source_id": f"src{s:03d}", "path": f"/footage/src{s:03d}.mp4", "status": "ok",
-                "fps": 25.0, "ingested_at": now} for s in sorted(set(data.source.tolist()))]
+        rows.append(
+            {
+                "row_key": n + j,
+                "shot_id": f"orphan:{j}",
+                "source_id": "orphan",
+                "path": "/footage/orphan.mp4",
+                "duration_s": 5.0,
+                "width": 1920,
+                "height": 1080,
+                "embedding": _unit(data.theme + 1e-3 * rng.standard_normal(DIM)).tolist(),
+                "embed_model": MODEL_ID,
+            }
+        )
+    sources = [
+        {
+            "source_id": f"src{s:03d}",
+            "path": f"/footage/src{s:03d}.mp4",
+            "status": "ok",
+            "fps": 25.0,
+            "ingested_at": now,
+        }
+        for s in sorted(set(data.source.tolist()))
+    ]
     with store.writer():
         store.allocate_row_keys(n + orphans)
-        store.add("shots", schema.to_table(rows, schema.shots_schema(DIM)), schema.shots_schema(DIM))
+        store.add(
+            "shots", schema.to_table(rows, schema.shots_schema(DIM)), schema.shots_schema(DIM)
+        )
         store.add("sources", schema.to_table(sources, schema.SOURCES), schema.SOURCES)
 
 
@@ -124,6 +164,7 @@ def _queries(data: Synthetic, m: int, seed: int = 3) -> np.ndarray:
 
 
 # ---- index types -----------------------------------------------------------------------------
+
 
 def test_flat_index_equals_numpy_brute_force(syn, data):
     info = syn.build_index("flat")
@@ -150,7 +191,9 @@ def test_approximate_index_types_reach_their_stated_recall(syn, data, index_type
         hits += len({r["row_key"] for r in got} & set(expected))
         total += len(expected)
         if index_type != "ivfpq":  # PQ scores are approximate by construction
-            np.testing.assert_allclose([r["score"] for r in got], scores[[r["row_key"] for r in got]], atol=1e-4)
+            np.testing.assert_allclose(
+                [r["score"] for r in got], scores[[r["row_key"] for r in got]], atol=1e-4
+            )
     assert hits / total >= APPROX_RECALL[index_type]
 
 
@@ -161,12 +204,15 @@ def test_unknown_index_type_is_a_usage_error(syn):
 
 # ---- filters, exclude, diversify, like ------------------------------------------------------
 
+
 @pytest.mark.parametrize("index_type", ["flat", "hnsw"])
 def test_where_is_exact_and_never_short(syn, data, index_type):
     syn.build_index(index_type)
     q = data.theme  # the long source crowds this query: a post-filter would come up short
-    cases = {"duration_s > 8 AND width = 1080": (data.duration > 8) & (data.width == 1080),
-             "duration_s < 3": data.duration < 3}
+    cases = {
+        "duration_s > 8 AND width = 1080": (data.duration > 8) & (data.width == 1080),
+        "duration_s < 3": data.duration < 3,
+    }
     for predicate, mask in cases.items():
         got = syn.search(vector=q).where(predicate).limit(10).to_arrow()
         expected, _ = data.brute_force(q, 10, mask)
@@ -200,7 +246,9 @@ def test_diversify_keeps_one_long_source_from_filling_the_top_10(syn, data):
     assert len(diverse) == 10 and sources.count("src000") <= 2 and len(set(sources)) >= 8
     assert diverse[0]["row_key"] == plain[0]["row_key"]  # the best match still comes first
     _, scores = data.brute_force(data.theme, 1)
-    np.testing.assert_allclose([r["score"] for r in diverse], scores[[r["row_key"] for r in diverse]], atol=1e-5)
+    np.testing.assert_allclose(
+        [r["score"] for r in diverse], scores[[r["row_key"] for r in diverse]], atol=1e-5
+    )
     with pytest.raises(UsageError, match="lambda_ must be in"):
         syn.search(vector=data.theme).diversify(1.5)
 
@@ -213,7 +261,9 @@ def test_like_ranks_the_shot_itself_first_with_score_1_unless_excluded(syn, data
     assert [r["row_key"] for r in got] == expected
     without = syn.search(like=shot).exclude([shot]).limit(5).to_list()
     assert shot not in {r["shot_id"] for r in without} and len(without) == 5
-    assert [r["row_key"] for r in without] == expected[1:] + [data.brute_force(data.vectors[LONG_SHOTS + 41], 6)[0][5]]
+    assert [r["row_key"] for r in without] == expected[1:] + [
+        data.brute_force(data.vectors[LONG_SHOTS + 41], 6)[0][5]
+    ]
     filtered = syn.search(like=shot).where(f"shot_id != '{shot}'").limit(3).to_list()
     assert shot not in {r["shot_id"] for r in filtered}
     with pytest.raises(UsageError, match="no such shot"):
@@ -234,7 +284,10 @@ def test_bad_predicate_is_a_one_line_usage_error(syn, data):
 
 # ---- visibility ----------------------------------------------------------------------------
 
-def test_deferred_and_uncommitted_shots_are_never_returned_and_skips_are_reported(syn, data, caplog):
+
+def test_deferred_and_uncommitted_shots_are_never_returned_and_skips_are_reported(
+    syn, data, caplog
+):
     with caplog.at_level(logging.WARNING, logger="rag_video.retrieve.query"):
         got = syn.search(vector=data.theme).limit(50).to_list()
     assert all(data.searchable[r["row_key"]] for r in got)
@@ -248,19 +301,24 @@ def test_search_many_equals_single_searches(syn, data):
     qs = _queries(data, 6, seed=5)
     many = syn.search_many(vectors=qs, where="duration_s > 2", limit=7)
     assert len(many) == 6
-    for q, table in zip(qs, many):
+    for q, table in zip(qs, many, strict=False):
         single = syn.search(vector=q).where("duration_s > 2").limit(7).to_arrow()
         assert table.column("row_key").to_pylist() == single.column("row_key").to_pylist()
-        np.testing.assert_allclose(table.column("score").to_numpy(), single.column("score").to_numpy(), atol=1e-6)
+        np.testing.assert_allclose(
+            table.column("score").to_numpy(), single.column("score").to_numpy(), atol=1e-6
+        )
         assert table.schema == single.schema
 
 
 def test_empty_result_keeps_the_result_columns(syn, data):
     got = syn.search(vector=data.theme).where("duration_s > 1000").to_arrow()
-    assert got.num_rows == 0 and {"shot_id", "path", "start_s", "end_s", "score", "rank"} <= set(got.column_names)
+    assert got.num_rows == 0 and {"shot_id", "path", "start_s", "end_s", "score", "rank"} <= set(
+        got.column_names
+    )
 
 
 # ---- hybrid text search ----------------------------------------------------------------------
+
 
 @pytest.fixture()
 def texted(tmp_path, data):
@@ -287,12 +345,19 @@ def test_text_query_fuses_full_text_hits_by_rrf_with_null_scores(texted):
     lib, data, query, qvec, zebras = texted
     got = lib.search(query).limit(10).to_list()
     vector_top, scores = data.brute_force(qvec, 10)
-    fts = lib.store.table("shots").search(query, query_type="fts").select(["row_key", "_score"]).limit(50)
+    fts = (
+        lib.store.table("shots")
+        .search(query, query_type="fts")
+        .select(["row_key", "_score"])
+        .limit(50)
+    )
     text_keys = [k for k in fts.to_arrow().column("row_key").to_pylist() if data.searchable[k]]
     assert set(zebras) <= set(text_keys)
     expected = [k for k, _ in rank.reciprocal_rank_fusion([vector_top, text_keys])][:10]
     assert [r["row_key"] for r in got] == expected
-    assert set(zebras) <= {r["row_key"] for r in got}  # found by text alone: bottom of the vector ranking
+    assert set(zebras) <= {
+        r["row_key"] for r in got
+    }  # found by text alone: bottom of the vector ranking
     for r in got:
         if r["row_key"] in vector_top:
             assert r["score"] == pytest.approx(float(scores[r["row_key"]]), abs=1e-4)
@@ -303,12 +368,19 @@ def test_text_query_fuses_full_text_hits_by_rrf_with_null_scores(texted):
 
 def test_text_hits_obey_where_and_exclude(texted):
     lib, data, query, _, zebras = texted
-    got = lib.search(query).where(f"row_key != {zebras[0]}").exclude([data.shot_id(zebras[1])]).limit(10).to_list()
+    got = (
+        lib.search(query)
+        .where(f"row_key != {zebras[0]}")
+        .exclude([data.shot_id(zebras[1])])
+        .limit(10)
+        .to_list()
+    )
     keys = {r["row_key"] for r in got}
     assert zebras[2] in keys and zebras[0] not in keys and zebras[1] not in keys
 
 
 # ---- ingested footage: encoder consistency and the CLI ----------------------------------------
+
 
 @pytest.fixture(scope="module")
 def footage_lib(tmp_path_factory):
@@ -330,7 +402,9 @@ def test_queries_use_the_model_the_table_was_embedded_with(footage_lib):
     rows = {r["row_key"]: r for r in lib.shots().to_pylist()}
     for r in got:
         if r["score"] is not None:
-            assert r["score"] == pytest.approx(float(np.dot(rows[r["row_key"]]["embedding"], qvec)), abs=1e-4)
+            assert r["score"] == pytest.approx(
+                float(np.dot(rows[r["row_key"]]["embedding"], qvec)), abs=1e-4
+            )
 
 
 def _cli(args, code=0):
@@ -345,11 +419,17 @@ def test_cli_search_json_has_results_and_nothing_else(footage_lib):
     doc = json.loads(out.stdout)
     assert list(doc) == ["results"] and len(doc["results"]) == 5
     for row in doc["results"]:
-        assert {"shot_id", "path", "start_s", "end_s", "score", "rank"} <= set(row) and "thumbnail" not in row
+        assert {"shot_id", "path", "start_s", "end_s", "score", "rank"} <= set(
+            row
+        ) and "thumbnail" not in row
     by_path = [r["path"] for r in doc["results"]]
     assert by_path[:3] == [str(footage["a"])] * 3  # sidecar text matches: fused ahead of b's shots
     shot = doc["results"][4]["shot_id"]
-    like = json.loads(_cli(["--library", str(lib.path), "--json", "search", "--like", shot, "--limit", "2"]).stdout)
+    like = json.loads(
+        _cli(
+            ["--library", str(lib.path), "--json", "search", "--like", shot, "--limit", "2"]
+        ).stdout
+    )
     assert like["results"][0]["shot_id"] == shot and like["results"][0]["score"] == 1.0
 
 
@@ -358,7 +438,18 @@ def test_cli_contact_sheet_writes_a_jpeg(footage_lib, tmp_path):
 
     lib, _ = footage_lib
     sheet = tmp_path / "out.jpg"
-    out = _cli(["--library", str(lib.path), "search", "cliffs", "--limit", "3", "--contact-sheet", str(sheet)])
+    out = _cli(
+        [
+            "--library",
+            str(lib.path),
+            "search",
+            "cliffs",
+            "--limit",
+            "3",
+            "--contact-sheet",
+            str(sheet),
+        ]
+    )
     assert "3 results" in out.stdout
     data = sheet.read_bytes()
     assert data[:3] == b"\xff\xd8\xff"
@@ -369,10 +460,15 @@ def test_cli_contact_sheet_writes_a_jpeg(footage_lib, tmp_path):
 
 def test_cli_bad_predicate_is_one_line_and_exit_2(footage_lib):
     lib, _ = footage_lib
-    out = _cli(["--library", str(lib.path), "search", "cliffs", "--where", "duration_s >>> 2", "--json"], code=2)
+    out = _cli(
+        ["--library", str(lib.path), "search", "cliffs", "--where", "duration_s >>> 2", "--json"],
+        code=2,
+    )
     assert out.stdout == ""
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: bad --where predicate 'duration_s >>> 2'")
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: bad --where predicate 'duration_s >>> 2'"
+    )
 
 
 def test_cli_search_needs_a_query(footage_lib):
@@ -382,8 +478,17 @@ def test_cli_search_needs_a_query(footage_lib):
 
 def test_cli_index_build_and_info_json(footage_lib):
     lib, _ = footage_lib
-    built = json.loads(_cli(["--library", str(lib.path), "index", "build", "--index-type", "hnsw", "--json"]).stdout)
-    assert (built["type"], built["requested_type"], built["n"], built["stale"]) == ("hnsw", "hnsw", 5, False)
+    built = json.loads(
+        _cli(
+            ["--library", str(lib.path), "index", "build", "--index-type", "hnsw", "--json"]
+        ).stdout
+    )
+    assert (built["type"], built["requested_type"], built["n"], built["stale"]) == (
+        "hnsw",
+        "hnsw",
+        5,
+        False,
+    )
     info = json.loads(_cli(["--library", str(lib.path), "--json", "index", "info"]).stdout)
     assert (info["type"], info["n"], info["dim"], info["tombstones"]) == ("hnsw", 5, 32, 0)
     assert info["model_id"] == "RV-Tiny/none"
@@ -393,11 +498,14 @@ def test_cli_index_build_and_info_json(footage_lib):
 
 # ---- GPU -------------------------------------------------------------------------------------
 
+
 def test_gpu_index_matches_brute_force_when_a_gpu_is_present(syn, data):
     import faiss
 
     if faiss.get_num_gpus() == 0:
-        pytest.skip("faiss.get_num_gpus() == 0: no GPU on this machine (the CPU path is tested above)")
+        pytest.skip(
+            "faiss.get_num_gpus() == 0: no GPU on this machine (the CPU path is tested above)"
+        )
     info = syn.build_index("flat")
     assert info["device"] == "gpu"
     for q in _queries(data, 10):

@@ -14,10 +14,11 @@ import av
 import cv2
 import numpy as np
 import pytest
+import synth
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from synth import Shot, dissolve, fade
 
-import synth
 from rag_video.ingest.shots import (
     DETECTORS,
     Boundary,
@@ -28,7 +29,6 @@ from rag_video.ingest.shots import (
     make_detector,
     spans_from_boundaries,
 )
-from synth import Shot, dissolve, fade
 
 FPS = 25
 SAMPLE = Path(__file__).parent / "data" / "bigbuckbunny.mp4"
@@ -70,7 +70,12 @@ def detect(name: str, frames: list[np.ndarray], *, min_shot_s: float = 0.4) -> l
 
 def matched(found: list[int], expected: list[int], tol: int) -> int:
     """Size of a one-to-one matching of found to expected frames within ``tol`` (closest first)."""
-    pairs = sorted((abs(f - e), i, j) for i, e in enumerate(expected) for j, f in enumerate(found) if abs(f - e) <= tol)
+    pairs = sorted(
+        (abs(f - e), i, j)
+        for i, e in enumerate(expected)
+        for j, f in enumerate(found)
+        if abs(f - e) <= tol
+    )
     used_e, used_f = set(), set()
     for _, i, j in pairs:
         if i not in used_e and j not in used_f:
@@ -93,8 +98,13 @@ def clips(tmp_path_factory) -> Path:
 def cuts_clip(clips):
     """30 shots joined by hard cuts: drifting, static, panning, whip-panning and shaken scenes, flashes."""
     spec = synth.random_spec(
-        30, seed=7, min_frames=15, max_frames=35, transitions=("cut",),
-        motions=("drift", "drift", "static", "pan", "whip", "shake"), flash_prob=0.3,
+        30,
+        seed=7,
+        min_frames=15,
+        max_frames=35,
+        transitions=("cut",),
+        motions=("drift", "drift", "static", "pan", "whip", "shake"),
+        flash_prob=0.3,
     )
     truth = synth.make_video(clips / "cuts.mp4", spec, seed=7)
     return synth.decode_bgr(clips / "cuts.mp4", (64, 36)), truth
@@ -113,8 +123,13 @@ def zoom_clip(clips):
     """30 shots joined by hard cuts: fast zooms (10-30 % per frame), still test cards, static,
     drifting, panning and shaken scenes, flashes (also inside zooms)."""
     spec = synth.random_spec(
-        30, seed=14, min_frames=15, max_frames=35, transitions=("cut",),
-        motions=("card", "zoom", "zoom", "static", "drift", "pan", "shake"), flash_prob=0.3,
+        30,
+        seed=14,
+        min_frames=15,
+        max_frames=35,
+        transitions=("cut",),
+        motions=("card", "zoom", "zoom", "static", "drift", "pan", "shake"),
+        flash_prob=0.3,
         zoom_speeds=(0.1, 0.3),
     )
     truth = synth.make_video(clips / "zooms.mp4", spec, seed=14)
@@ -132,7 +147,9 @@ def mixed_clip(clips):
 
 def test_adaptive_hard_cut_f1(cuts_clip):
     frames, truth = cuts_clip
-    assert len(truth) == 29 and len(truth.pans) > 3 and len(truth.jolts) > 3 and len(truth.flashes) > 3
+    assert (
+        len(truth) == 29 and len(truth.pans) > 3 and len(truth.jolts) > 3 and len(truth.flashes) > 3
+    )
     found = detect("adaptive", frames)
     assert {b.kind for b in found} == {"cut"}
     assert f1_score([b.frame for b in found], truth.frames_of("cut"), tol=2) >= 0.95
@@ -142,7 +159,16 @@ def test_adaptive_mixed_one_boundary_per_transition(mixed_clip):
     frames, truth = mixed_clip
     found = detect("adaptive", frames)
     assert [b.kind for b in found] == [t.kind for t in truth]
-    assert [b.kind for b in found] == ["cut", "cut", "cut", "fade", "dissolve", "cut", "dissolve", "fade"] + ["cut"] * 5
+    assert [b.kind for b in found] == [
+        "cut",
+        "cut",
+        "cut",
+        "fade",
+        "dissolve",
+        "cut",
+        "dissolve",
+        "fade",
+    ] + ["cut"] * 5
     for b, t in zip(found, truth, strict=True):
         assert abs(b.frame - t.frame) <= (1 if t.kind == "cut" else 2), (b, t)
 
@@ -161,7 +187,11 @@ def test_adaptive_cuts_into_and_out_of_fast_zooms_f1(zoom_clip):
     """A fast zoom changes every pixel every frame, which raises the baseline of both change
     ratios; once the zoom is compensated, the cuts stand out again (F1 0.86 before)."""
     frames, truth = zoom_clip
-    assert len(truth) == 29 and len(truth.zooms) >= 8 and any(s <= f < e for f in truth.flashes for s, e in truth.zooms)
+    assert (
+        len(truth) == 29
+        and len(truth.zooms) >= 8
+        and any(s <= f < e for f in truth.flashes for s, e in truth.zooms)
+    )
     found = detect("adaptive", frames)
     assert {b.kind for b in found} == {"cut"}
     assert f1_score([b.frame for b in found], truth.frames_of("cut"), tol=2) >= 0.98
@@ -193,8 +223,13 @@ def test_a_still_that_starts_and_stops_zooming_is_one_shot():
     scene = synth.Scene(4, synth.DEFAULT_SIZE, "zoom", 0.08, 1, 0.3)
     rng = np.random.default_rng(1)
     pictures = [scene.frame(min(max(0, t - 20), 30)) for t in range(70)]  # still, zooming, still
-    frames = [synth._to_uint8(p + rng.normal(0, 1.2 / 255, p.shape).astype(np.float32))[..., ::-1] for p in pictures]
-    small = [np.ascontiguousarray(cv2.resize(f, (64, 36), interpolation=cv2.INTER_AREA)) for f in frames]
+    frames = [
+        synth._to_uint8(p + rng.normal(0, 1.2 / 255, p.shape).astype(np.float32))[..., ::-1]
+        for p in pictures
+    ]
+    small = [
+        np.ascontiguousarray(cv2.resize(f, (64, 36), interpolation=cv2.INTER_AREA)) for f in frames
+    ]
     assert detect("adaptive", small) == []
 
 
@@ -206,7 +241,9 @@ def test_adaptive_on_real_footage(real_frames):
     jumps = frames[:40] + frames[100:132] + mirrored[:40]
     assert detect("adaptive", jumps) == [Boundary(40, "cut"), Boundary(72, "cut")]
     blend = [
-        ((1 - a) * frames[40 + i].astype(np.float32) + a * mirrored[60 + i].astype(np.float32)).astype(np.uint8)
+        (
+            (1 - a) * frames[40 + i].astype(np.float32) + a * mirrored[60 + i].astype(np.float32)
+        ).astype(np.uint8)
         for i, a in enumerate((k + 1) / 16 for k in range(15))
     ]
     found = detect("adaptive", frames[:40] + blend + mirrored[75:120])
@@ -229,7 +266,9 @@ def _real_variant(frames: list[np.ndarray], name: str) -> list[np.ndarray]:
         out = [f + (120 if i in (50, 51, 90) else 0) for i, f in enumerate(f32)]
     else:  # "zoom": a fast zoom in (2× in 4 s)
         out = [
-            cv2.resize(f[int(i * 0.1) : 36 - int(i * 0.1), int(i * 0.18) : 64 - int(i * 0.18)], (64, 36))
+            cv2.resize(
+                f[int(i * 0.1) : 36 - int(i * 0.1), int(i * 0.18) : 64 - int(i * 0.18)], (64, 36)
+            )
             for i, f in enumerate(f32[:100])
         ]
     return [np.clip(f, 0, 255).astype(np.uint8) for f in out]
@@ -254,12 +293,17 @@ def test_adaptive_long_black_is_a_shot_of_its_own(real_frames):
     out = [(f * max(0.0, 1 - (i + 1) / 9)).astype(np.uint8) for i, f in enumerate(frames[40:48])]
     into = [(f * min(1.0, (i + 1) / 9)).astype(np.uint8) for i, f in enumerate(mirrored[:8])]
     assert detect("adaptive", frames[:40] + black * 40 + mirrored[:50], min_shot_s=0.6) == [
-        Boundary(40, "cut"), Boundary(80, "cut")]
-    found = detect("adaptive", frames[:40] + out + black * 30 + into + mirrored[8:50], min_shot_s=0.6)
+        Boundary(40, "cut"),
+        Boundary(80, "cut"),
+    ]
+    found = detect(
+        "adaptive", frames[:40] + out + black * 30 + into + mirrored[8:50], min_shot_s=0.6
+    )
     assert [b.kind for b in found] == ["fade", "fade"]
     assert abs(found[0].frame - 47) <= 1 and abs(found[1].frame - 78) <= 1
-    assert detect("adaptive", frames[:40] + out + black * 10 + into + mirrored[8:50], min_shot_s=0.6) == [
-        Boundary(53, "fade")]
+    assert detect(
+        "adaptive", frames[:40] + out + black * 10 + into + mirrored[8:50], min_shot_s=0.6
+    ) == [Boundary(53, "fade")]
 
 
 def test_adaptive_resizes_frames_of_another_size(clips):
@@ -280,7 +324,11 @@ def test_frames_must_come_in_order():
 def test_min_shot_drops_close_boundaries(clips):
     truth = synth.make_video(clips / "short.mp4", [Shot(30), Shot(8), Shot(30)], seed=4)
     frames = synth.decode_bgr(clips / "short.mp4", (64, 36))
-    assert [b.frame for b in detect("adaptive", frames, min_shot_s=0.1)] == truth.frames_of("cut") == [30, 38]
+    assert (
+        [b.frame for b in detect("adaptive", frames, min_shot_s=0.1)]
+        == truth.frames_of("cut")
+        == [30, 38]
+    )
     assert [b.frame for b in detect("adaptive", frames, min_shot_s=0.5)] == [30]
 
 
@@ -289,7 +337,14 @@ def test_min_shot_drops_close_boundaries(clips):
 
 @pytest.fixture(scope="module")
 def simple_cuts(clips):
-    spec = [Shot(30), Shot(25, motion="static"), Shot(35), Shot(30), Shot(25, motion="static"), Shot(30)]
+    spec = [
+        Shot(30),
+        Shot(25, motion="static"),
+        Shot(35),
+        Shot(30),
+        Shot(25, motion="static"),
+        Shot(30),
+    ]
     truth = synth.make_video(clips / "simple.mp4", spec, seed=5)
     return synth.decode_bgr(clips / "simple.mp4", (64, 36)), truth
 
@@ -328,7 +383,15 @@ def test_plain_pyscenedetect_adaptive_takes_a_camera_jolt_for_a_cut(mixed_clip):
 @pytest.fixture(scope="module")
 def transnet_clip(clips):
     """100 frames (two TransNetV2 windows): two hard cuts, a fade and a dissolve."""
-    spec = [Shot(16), Shot(14, motion="static"), fade(12), Shot(14), dissolve(12), Shot(16), Shot(16)]
+    spec = [
+        Shot(16),
+        Shot(14, motion="static"),
+        fade(12),
+        Shot(14),
+        dissolve(12),
+        Shot(16),
+        Shot(16),
+    ]
     truth = synth.make_video(clips / "transnet.mp4", spec, seed=6)
     assert truth.n_frames == 100
     return synth.decode_bgr(clips / "transnet.mp4", (48, 27)), truth
@@ -416,7 +479,9 @@ def _cfr(n_frames: int) -> FrameTimes:
 
 
 def test_spans_tile_exactly():
-    spans = spans_from_boundaries([Boundary(40, "fade"), Boundary(10, "cut"), Boundary(70, "dissolve")], _cfr(100), 5)
+    spans = spans_from_boundaries(
+        [Boundary(40, "fade"), Boundary(10, "cut"), Boundary(70, "dissolve")], _cfr(100), 5
+    )
     assert spans == [
         ShotSpan(0, 10, "start"),
         ShotSpan(10, 40, "cut"),
@@ -426,7 +491,13 @@ def test_spans_tile_exactly():
 
 
 def test_spans_merge_short_shots_into_the_previous():
-    bounds = [Boundary(3, "cut"), Boundary(20, "cut"), Boundary(24, "fade"), Boundary(50, "cut"), Boundary(97, "cut")]
+    bounds = [
+        Boundary(3, "cut"),
+        Boundary(20, "cut"),
+        Boundary(24, "fade"),
+        Boundary(50, "cut"),
+        Boundary(97, "cut"),
+    ]
     assert spans_from_boundaries(bounds, _cfr(100), 10) == [
         ShotSpan(0, 20, "start"),
         ShotSpan(20, 50, "cut"),
@@ -436,10 +507,16 @@ def test_spans_merge_short_shots_into_the_previous():
 
 def test_spans_ignore_out_of_range_and_duplicates():
     bounds = [Boundary(0, "cut"), Boundary(30, "cut"), Boundary(30, "cut"), Boundary(60, "cut")]
-    assert spans_from_boundaries(bounds, _cfr(60), 1) == [ShotSpan(0, 30, "start"), ShotSpan(30, 60, "cut")]
+    assert spans_from_boundaries(bounds, _cfr(60), 1) == [
+        ShotSpan(0, 30, "start"),
+        ShotSpan(30, 60, "cut"),
+    ]
     assert spans_from_boundaries([], _cfr(7), 10) == [ShotSpan(0, 7, "start")]
     assert spans_from_boundaries([Boundary(3, "cut")], _cfr(0), 1) == []
-    assert spans_from_boundaries(bounds, _cfr(60), 0) == [ShotSpan(0, 30, "start"), ShotSpan(30, 60, "cut")]
+    assert spans_from_boundaries(bounds, _cfr(60), 0) == [
+        ShotSpan(0, 30, "start"),
+        ShotSpan(30, 60, "cut"),
+    ]
     with pytest.raises(ValueError, match="n_frames must be >= 0, got -1"):
         FrameTimes.constant(-1, fps=25.0)
     with pytest.raises(ValueError, match=r"min_shot_s must be a number >= 0, got -1"):
@@ -450,21 +527,35 @@ def test_spans_ignore_out_of_range_and_duplicates():
 
 def test_spans_measure_the_minimum_shot_in_seconds_on_the_frame_times():
     """Five frames at 1 fps are a 5 s shot; fifteen frames at 30 fps are 0.5 s (too short)."""
-    starts = [i / 30 for i in range(30)] + [1.0 + i for i in range(5)] + [6.0 + i / 30 for i in range(15)]
+    starts = (
+        [i / 30 for i in range(30)]
+        + [1.0 + i for i in range(5)]
+        + [6.0 + i / 30 for i in range(15)]
+    )
     times = FrameTimes.from_starts(starts, fps=30.0)
     assert times.end_s == pytest.approx(6.5) and times.seconds(30, 35) == pytest.approx(5.0)
     bounds = [Boundary(30, "cut"), Boundary(35, "cut")]
-    assert spans_from_boundaries(bounds, times, 0.6) == [ShotSpan(0, 30, "start"), ShotSpan(30, 50, "cut")]
+    assert spans_from_boundaries(bounds, times, 0.6) == [
+        ShotSpan(0, 30, "start"),
+        ShotSpan(30, 50, "cut"),
+    ]
     assert spans_from_boundaries(bounds, times, 0.5) == [
-        ShotSpan(0, 30, "start"), ShotSpan(30, 35, "cut"), ShotSpan(35, 50, "cut")]
+        ShotSpan(0, 30, "start"),
+        ShotSpan(30, 35, "cut"),
+        ShotSpan(35, 50, "cut"),
+    ]
 
 
 def test_frame_times_end_with_the_last_frames_own_step():
     assert FrameTimes.from_starts([0.0, 1.0, 1.5], fps=30.0).end_s == pytest.approx(2.0)
     assert FrameTimes.from_starts([2.0], fps=25.0).end_s == pytest.approx(2.04)
-    assert FrameTimes.from_starts([0.0, 0.5, 0.5], fps=4.0).end_s == pytest.approx(0.75)  # a repeated time
+    assert FrameTimes.from_starts([0.0, 0.5, 0.5], fps=4.0).end_s == pytest.approx(
+        0.75
+    )  # a repeated time
     assert FrameTimes.from_starts([0.0, 0.5], fps=4.0, end_s=3.0).at(2) == 3.0
-    assert len(FrameTimes.constant(50, 25.0)) == 50 and FrameTimes.constant(50, 25.0).end_s == pytest.approx(2.0)
+    assert len(FrameTimes.constant(50, 25.0)) == 50 and FrameTimes.constant(
+        50, 25.0
+    ).end_s == pytest.approx(2.0)
     with pytest.raises(ValueError, match="non-decreasing"):
         FrameTimes.from_starts([0.0, 0.2, 0.1], fps=25.0)
     with pytest.raises(ValueError, match=r"end_s must be >= the last frame's start 0.2, got 0.1"):
@@ -473,7 +564,9 @@ def test_frame_times_end_with_the_last_frames_own_step():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 400), st.sampled_from(["cut", "fade", "dissolve"])), max_size=30),
+    st.lists(
+        st.tuples(st.integers(0, 400), st.sampled_from(["cut", "fade", "dissolve"])), max_size=30
+    ),
     st.lists(st.sampled_from([1 / 60, 1 / 30, 1 / 25, 0.5, 1.0]), min_size=1, max_size=400),
     st.floats(0, 5),
 )
@@ -495,27 +588,35 @@ def test_spans_property(raw, steps, min_shot_s):
 
 
 def test_synth_truth_conventions():
-    frames, truth = synth.build_frames([Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")])
+    frames, truth = synth.build_frames(
+        [Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")]
+    )
     assert truth.n_frames == len(frames) == 44
     assert [(b.frame, b.kind) for b in truth] == [(14, "fade"), (31, "dissolve")]
     assert truth.transitions == ((10, 18, "fade"), (28, 34, "dissolve"))
     assert frames[13].max() <= 3 and frames[14].max() <= 3  # the two black frames of the fade
     assert frames[12].mean() > 5 and frames[15].mean() > 5
     assert not np.array_equal(frames[0], frames[1])  # drifting camera: frames differ
-    again, _ = synth.build_frames([Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")])
-    assert all(np.array_equal(a, b) for a, b in zip(frames, again))
+    again, _ = synth.build_frames(
+        [Shot(10), fade(8), Shot(10), dissolve(6), Shot(10, motion="static")]
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(frames, again, strict=False))
 
 
 def test_write_video_roundtrip(tmp_path):
     frames, _ = synth.build_frames([Shot(12), Shot(13)], size=(96, 54))
-    path = synth.write_video(tmp_path / "v.mp4", frames, fps=30, audio=True, metadata={"comment": "rag-video"})
+    path = synth.write_video(
+        tmp_path / "v.mp4", frames, fps=30, audio=True, metadata={"comment": "rag-video"}
+    )
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         assert (video.width, video.height, video.average_rate) == (96, 54, 30)
         assert container.streams.audio and container.metadata["comment"] == "rag-video"
     decoded = synth.decode_bgr(path, (96, 54))
     assert len(decoded) == 25
-    assert np.abs(decoded[5][..., ::-1].astype(int) - frames[5]).mean() < 8  # 4:2:0 chroma on texture
+    assert (
+        np.abs(decoded[5][..., ::-1].astype(int) - frames[5]).mean() < 8
+    )  # 4:2:0 chroma on texture
 
 
 def test_bad_files(tmp_path):
@@ -537,18 +638,27 @@ def full_bunny() -> list[np.ndarray]:
     return synth.decode_bgr(SAMPLE, (1280, 720))
 
 
-def _framing(frames: list[np.ndarray], x: int, y: int, zoom: float, start: int, step: int, n: int) -> list[np.ndarray]:
+def _framing(
+    frames: list[np.ndarray], x: int, y: int, zoom: float, start: int, step: int, n: int
+) -> list[np.ndarray]:
     import cv2
 
     w, h = int(1280 / zoom), int(720 / zoom)
-    return [cv2.resize(frames[start + step * i][y:y + h, x:x + w], (64, 36), interpolation=cv2.INTER_AREA)
-            for i in range(n)]
+    return [
+        cv2.resize(
+            frames[start + step * i][y : y + h, x : x + w], (64, 36), interpolation=cv2.INTER_AREA
+        )
+        for i in range(n)
+    ]
 
 
-@pytest.mark.parametrize("a, b", [
-    ((53, 120, 1.24, 108, -1), (19, 305, 1.77, 28, 1)),    # wide to closer, reversed to forward
-    ((380, 151, 1.57, 62, 1), (379, 193, 1.96, 112, -1)),  # same spot, tighter
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ((53, 120, 1.24, 108, -1), (19, 305, 1.77, 28, 1)),  # wide to closer, reversed to forward
+        ((380, 151, 1.57, 62, 1), (379, 193, 1.96, 112, -1)),  # same spot, tighter
+    ],
+)
 def test_adaptive_cuts_between_two_framings_of_the_same_scene(full_bunny, a, b):
     """A cut to another framing of the same scene is a cut, not a pan or a flash, even though a
     shift explains much of the change and the picture "comes back" to similar content.

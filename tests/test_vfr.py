@@ -13,22 +13,31 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 import synth
+from synth import Shot
+
 from rag_video.ingest.analyze import IngestOptions, analyze_file, sample_interval_s
 from rag_video.media.decode import decode
-from synth import Shot
 
 A_FRAMES, B_FRAMES = 150, 150
 SLOW = [("black", 5), ("white", 2), ("black", 3)]  # 1 fps segments between A and B
-TIMES = [i / 30 for i in range(A_FRAMES)] + [5.0 + i for i in range(10)] + [15.0 + i / 60 for i in range(B_FRAMES)]
+TIMES = (
+    [i / 30 for i in range(A_FRAMES)]
+    + [5.0 + i for i in range(10)]
+    + [15.0 + i / 60 for i in range(B_FRAMES)]
+)
 N_FRAMES, END_S = len(TIMES), 17.5
 CUTS = [150, 155, 157, 160]  # into black, into white, into black, into B
 # (start_frame, end_frame, start_s, end_s) of every shot, by detector. ``threshold`` only knows fades
 # (a split in the middle of each black run); TransNetV2 takes the 1 fps run for one shot of its own.
 EXPECTED = {
-    "cuts": [(0, 150, 0.0, 5.0), (150, 155, 5.0, 10.0), (155, 157, 10.0, 12.0), (157, 160, 12.0, 15.0),
-             (160, 310, 15.0, END_S)],
+    "cuts": [
+        (0, 150, 0.0, 5.0),
+        (150, 155, 5.0, 10.0),
+        (155, 157, 10.0, 12.0),
+        (157, 160, 12.0, 15.0),
+        (160, 310, 15.0, END_S),
+    ],
     "threshold": [(0, 152, 0.0, 7.0), (152, 159, 7.0, 14.0), (159, 310, 14.0, END_S)],
     "transnet": [(0, 150, 0.0, 5.0), (150, 160, 5.0, 15.0), (160, 310, 15.0, END_S)],
 }
@@ -58,7 +67,9 @@ def _tolerance(name: str) -> float:
 
 
 def _analyze(path: Path, detector: str = "adaptive", min_shot: float = 0.6):
-    result = analyze_file(path, "vfr", path.stat().st_size, 0.0, IngestOptions(detector=detector, min_shot=min_shot))
+    result = analyze_file(
+        path, "vfr", path.stat().st_size, 0.0, IngestOptions(detector=detector, min_shot=min_shot)
+    )
     assert result.ok, result.source["error"]
     return result
 
@@ -87,13 +98,17 @@ def test_the_files_are_variable_frame_rate(vfr_files):
 def test_decode_times_and_samples_follow_the_timestamps(vfr_files, name):
     every_s = sample_interval_s(30.0, 3.0)
     assert every_s == pytest.approx(1 / 3)
-    frames = list(decode(vfr_files[name], detect_size=(16, 9), rgb_short_side=32, rgb_every_s=every_s))
+    frames = list(
+        decode(vfr_files[name], detect_size=(16, 9), rgb_short_side=32, rgb_every_s=every_s)
+    )
     assert [f.index for f in frames] == list(range(N_FRAMES))
     assert [f.time_s for f in frames] == pytest.approx(TIMES, abs=_tolerance(name))
     sampled = [f.index for f in frames if f.rgb is not None]
     assert sampled[:6] == [0, 10, 20, 30, 40, 50] and 140 in sampled  # every 10th frame at 30 fps
     assert set(range(150, 160)) <= set(sampled)  # every frame at 1 fps (1 s apart)
-    assert [i for i in sampled if i >= 160] == list(range(160, 310, 20))  # every 20th frame at 60 fps
+    assert [i for i in sampled if i >= 160] == list(
+        range(160, 310, 20)
+    )  # every 20th frame at 60 fps
 
 
 @pytest.mark.parametrize("name", ["mp4", "mkv-bframes"])
@@ -108,18 +123,26 @@ def test_every_detector_keeps_the_shots_of_the_1_fps_segments(vfr_files, name, d
     assert [g[:2] for g in got] == [e[:2] for e in expected]
     for g, e in zip(got, expected, strict=True):
         assert g[2:] == pytest.approx(e[2:], abs=tol), (g, e)
-    assert [s["transition_in"] for s in result.shots] == ["start"] + [KIND.get(detector, "cut")] * (len(expected) - 1)
+    assert [s["transition_in"] for s in result.shots] == ["start"] + [KIND.get(detector, "cut")] * (
+        len(expected) - 1
+    )
     for s in result.shots:
         assert s["duration_s"] == pytest.approx(s["end_s"] - s["start_s"])
 
 
 def test_b_frames_change_nothing(vfr_files):
-    shots = {name: [(s["start_frame"], s["end_frame"], s["start_s"], s["end_s"]) for s in _analyze(path).shots]
-             for name, path in vfr_files.items()}
+    shots = {
+        name: [
+            (s["start_frame"], s["end_frame"], s["start_s"], s["end_s"])
+            for s in _analyze(path).shots
+        ]
+        for name, path in vfr_files.items()
+    }
     for name in ("mkv-bframes", "mp4-bframes"):
         assert [s[:2] for s in shots[name]] == [s[:2] for s in shots["mp4"]]
-        assert np.asarray([s[2:] for s in shots[name]]) == pytest.approx(np.asarray([s[2:] for s in shots["mp4"]]),
-                                                                           abs=_tolerance(name))
+        assert np.asarray([s[2:] for s in shots[name]]) == pytest.approx(
+            np.asarray([s[2:] for s in shots["mp4"]]), abs=_tolerance(name)
+        )
 
 
 @pytest.mark.parametrize("name", ["mp4", "mkv-bframes"])
@@ -164,19 +187,32 @@ def gap_file(tmp_path_factory) -> Path:
     """A 30 fps still shot missing 1 s of frames after 1.5 s, then a 0.6 s shot (18 frames)."""
     frames, truth = synth.build_frames([Shot(60, motion="static"), Shot(18)], seed=4)
     assert truth.frames_of("cut") == [60]
-    times = [i / 30 for i in range(45)] + [2.5 + i / 30 for i in range(15)] + [3.0 + i / 30 for i in range(18)]
+    times = (
+        [i / 30 for i in range(45)]
+        + [2.5 + i / 30 for i in range(15)]
+        + [3.0 + i / 30 for i in range(18)]
+    )
     return synth.write_vfr_video(tmp_path_factory.mktemp("gap") / "gap.mp4", frames, times)
 
 
 def test_a_dropped_frame_gap_stays_inside_its_shot(gap_file):
     result = _analyze(gap_file)
-    got = [(s["start_frame"], s["end_frame"], s["start_s"], s["end_s"], s["duration_s"]) for s in result.shots]
+    got = [
+        (s["start_frame"], s["end_frame"], s["start_s"], s["end_s"], s["duration_s"])
+        for s in result.shots
+    ]
     assert [g[:2] for g in got] == [(0, 60), (60, 78)]
     assert got[0][2:] == pytest.approx((0.0, 3.0, 3.0))
     assert got[1][2:] == pytest.approx((3.0, 3.6, 0.6))  # exactly the minimum shot: kept
-    assert result.source["duration_s"] == pytest.approx(3.6) == pytest.approx(_container_duration(gap_file))
+    assert (
+        result.source["duration_s"]
+        == pytest.approx(3.6)
+        == pytest.approx(_container_duration(gap_file))
+    )
 
 
 def test_the_minimum_shot_is_in_seconds(gap_file):
     """The 18-frame shot lasts 0.6 s: a 0.61 s minimum merges it into the shot before."""
-    assert [(s["start_frame"], s["end_frame"]) for s in _analyze(gap_file, min_shot=0.61).shots] == [(0, 78)]
+    assert [
+        (s["start_frame"], s["end_frame"]) for s in _analyze(gap_file, min_shot=0.61).shots
+    ] == [(0, 78)]

@@ -24,8 +24,11 @@ T5_VOCAB_SIZE = 128
 @lru_cache(maxsize=1)
 def _byte_symbols() -> list[str]:
     """The 256 printable stand-ins for bytes that byte-level BPE (CLIP, GPT-2) uses."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1))
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes = keep[:]
     extra = 0
     for b in range(256):
@@ -44,7 +47,7 @@ def clip_tokenizer(vocab_size: int = CLIP_VOCAB_SIZE):
     bpe = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
     lines = gzip.open(bpe).read().decode("utf-8").split("\n")
     n_merges = vocab_size - 2 * 256 - 2
-    merges = [tuple(line.split()) for line in lines[1:1 + n_merges]]
+    merges = [tuple(line.split()) for line in lines[1 : 1 + n_merges]]
     symbols = _byte_symbols()
     tokens = symbols + [s + "</w>" for s in symbols] + ["".join(m) for m in merges]
     tokens += ["<|startoftext|>", "<|endoftext|>"]
@@ -56,8 +59,30 @@ def t5_tokenizer():
     """A T5Tokenizer (Unigram) over letters, digits and a few common words."""
     from transformers import T5Tokenizer
 
-    words = ["the", "a", "of", "and", "in", "on", "at", "with", "city", "night", "day", "dog",
-             "street", "sea", "sky", "car", "man", "woman", "film", "style", "painting", "shot"]
+    words = [
+        "the",
+        "a",
+        "of",
+        "and",
+        "in",
+        "on",
+        "at",
+        "with",
+        "city",
+        "night",
+        "day",
+        "dog",
+        "street",
+        "sea",
+        "sky",
+        "car",
+        "man",
+        "woman",
+        "film",
+        "style",
+        "painting",
+        "shot",
+    ]
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'-")
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     pieces += [("▁" + w, -3.0) for w in words]
@@ -70,10 +95,18 @@ def _clip_text_encoder(vocab_size: int, eos_token_id: int):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
-    config = CLIPTextConfig(bos_token_id=vocab_size - 2, eos_token_id=eos_token_id, hidden_size=32,
-                            intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4,
-                            num_hidden_layers=2, pad_token_id=eos_token_id, vocab_size=vocab_size,
-                            max_position_embeddings=77)
+    config = CLIPTextConfig(
+        bos_token_id=vocab_size - 2,
+        eos_token_id=eos_token_id,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        pad_token_id=eos_token_id,
+        vocab_size=vocab_size,
+        max_position_embeddings=77,
+    )
     return CLIPTextModel(config)
 
 
@@ -83,21 +116,44 @@ def _sd_components() -> dict:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16,
-                                in_channels=4, out_channels=4,
-                                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                cross_attention_dim=32, norm_num_groups=2)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear",
-                              clip_sample=False, steps_offset=1)
+    unet = UNet2DConditionModel(
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=2,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="linear",
+        clip_sample=False,
+        steps_offset=1,
+    )
     torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=[8, 16, 16], in_channels=3, out_channels=3,
-                        down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
-                        latent_channels=4, norm_num_groups=2, sample_size=64)
+    vae = AutoencoderKL(
+        block_out_channels=[8, 16, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        up_block_types=["UpDecoderBlock2D"] * 3,
+        latent_channels=4,
+        norm_num_groups=2,
+        sample_size=64,
+    )
     tokenizer = clip_tokenizer()
     text_encoder = _clip_text_encoder(len(tokenizer), tokenizer.eos_token_id)
-    return {"unet": unet, "scheduler": scheduler, "vae": vae, "text_encoder": text_encoder,
-            "tokenizer": tokenizer}
+    return {
+        "unet": unet,
+        "scheduler": scheduler,
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+    }
 
 
 def _motion_adapter():
@@ -105,8 +161,12 @@ def _motion_adapter():
     from diffusers import MotionAdapter
 
     torch.manual_seed(0)
-    return MotionAdapter(block_out_channels=(16, 32), motion_layers_per_block=1,
-                         motion_norm_num_groups=2, motion_num_attention_heads=4)
+    return MotionAdapter(
+        block_out_channels=(16, 32),
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=4,
+    )
 
 
 def build_animatediff(folder: Path) -> Path:
@@ -116,8 +176,12 @@ def build_animatediff(folder: Path) -> Path:
     """
     from diffusers import AnimateDiffVideoToVideoPipeline
 
-    pipe = AnimateDiffVideoToVideoPipeline(**_sd_components(), motion_adapter=_motion_adapter(),
-                                           feature_extractor=None, image_encoder=None)
+    pipe = AnimateDiffVideoToVideoPipeline(
+        **_sd_components(),
+        motion_adapter=_motion_adapter(),
+        feature_extractor=None,
+        image_encoder=None,
+    )
     pipe.save_pretrained(folder)
     return folder
 
@@ -130,8 +194,13 @@ def build_sd15_and_adapter(folder: Path) -> Path:
     """
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(**_sd_components(), safety_checker=None, feature_extractor=None,
-                                   image_encoder=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        **_sd_components(),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
     pipe.save_pretrained(folder / "base")
     _motion_adapter().save_pretrained(folder / "adapter")
     return folder
@@ -144,33 +213,73 @@ def build_svd(folder: Path) -> Path:
     PIL keyframes to 224 before encoding them, as it does for the real model.
     """
     import torch
-    from diffusers import (AutoencoderKLTemporalDecoder, EulerDiscreteScheduler,
-                           StableVideoDiffusionPipeline, UNetSpatioTemporalConditionModel)
+    from diffusers import (
+        AutoencoderKLTemporalDecoder,
+        EulerDiscreteScheduler,
+        StableVideoDiffusionPipeline,
+        UNetSpatioTemporalConditionModel,
+    )
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(
-        block_out_channels=(32, 32), layers_per_block=1, sample_size=16, in_channels=8,
-        out_channels=4, down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
+        block_out_channels=(32, 32),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
         up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
-        cross_attention_dim=32, num_attention_heads=8, projection_class_embeddings_input_dim=96,
-        addition_time_embed_dim=32, num_frames=14)
+        cross_attention_dim=32,
+        num_attention_heads=8,
+        projection_class_embeddings_input_dim=96,
+        addition_time_embed_dim=32,
+        num_frames=14,
+    )
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        interpolation_type="linear", num_train_timesteps=1000, prediction_type="v_prediction",
-        sigma_max=700.0, sigma_min=0.002, steps_offset=1, timestep_spacing="leading",
-        timestep_type="continuous", trained_betas=None, use_karras_sigmas=True)
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        trained_betas=None,
+        use_karras_sigmas=True,
+    )
     torch.manual_seed(0)
-    vae = AutoencoderKLTemporalDecoder(block_out_channels=[32, 32, 32], in_channels=3, out_channels=3,
-                                       down_block_types=["DownEncoderBlock2D"] * 3, latent_channels=4,
-                                       layers_per_block=1)
+    vae = AutoencoderKLTemporalDecoder(
+        block_out_channels=[32, 32, 32],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 3,
+        latent_channels=4,
+        layers_per_block=1,
+    )
     torch.manual_seed(0)
-    image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4,
-        image_size=224, intermediate_size=37, patch_size=32))
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=224,
+            intermediate_size=37,
+            patch_size=32,
+        )
+    )
     feature_extractor = CLIPImageProcessor(crop_size=224, size=224)
-    pipe = StableVideoDiffusionPipeline(vae=vae, image_encoder=image_encoder, unet=unet,
-                                        scheduler=scheduler, feature_extractor=feature_extractor)
+    pipe = StableVideoDiffusionPipeline(
+        vae=vae,
+        image_encoder=image_encoder,
+        unet=unet,
+        scheduler=scheduler,
+        feature_extractor=feature_extractor,
+    )
     pipe.save_pretrained(folder)
     return folder
 
@@ -178,33 +287,70 @@ def build_svd(folder: Path) -> Path:
 def build_ltx_condition(folder: Path) -> Path:
     """LTXConditionPipeline with a one-layer transformer, tiny causal video VAE and tiny T5."""
     import torch
-    from diffusers import (AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler,
-                           LTXConditionPipeline, LTXVideoTransformer3DModel)
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
+        LTXVideoTransformer3DModel,
+    )
     from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(0)
     transformer = LTXVideoTransformer3DModel(
-        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4,
-        attention_head_dim=8, cross_attention_dim=32, num_layers=1, caption_channels=32)
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
     torch.manual_seed(0)
     vae = AutoencoderKLLTXVideo(
-        in_channels=3, out_channels=3, latent_channels=8, block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 8, 8, 8), layers_per_block=(1, 1, 1, 1, 1),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
         decoder_layers_per_block=(1, 1, 1, 1, 1),
         spatio_temporal_scaling=(True, True, False, False),
         decoder_spatio_temporal_scaling=(True, True, False, False),
         decoder_inject_noise=(False, False, False, False, False),
-        upsample_residual=(False, False, False, False), upsample_factor=(1, 1, 1, 1),
-        timestep_conditioning=False, patch_size=1, patch_size_t=1, encoder_causal=True,
-        decoder_causal=False)
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
     scheduler = FlowMatchEulerDiscreteScheduler()
     tokenizer = t5_tokenizer()
     torch.manual_seed(0)
-    text_encoder = T5EncoderModel(T5Config(
-        vocab_size=T5_VOCAB_SIZE, d_model=32, d_kv=8, d_ff=37, num_layers=1, num_heads=4,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
-    pipe = LTXConditionPipeline(transformer=transformer, vae=vae, scheduler=scheduler,
-                                text_encoder=text_encoder, tokenizer=tokenizer)
+    text_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=T5_VOCAB_SIZE,
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=1,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+            decoder_start_token_id=0,
+        )
+    )
+    pipe = LTXConditionPipeline(
+        transformer=transformer,
+        vae=vae,
+        scheduler=scheduler,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+    )
     pipe.save_pretrained(folder)
     return folder
 

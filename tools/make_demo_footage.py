@@ -87,60 +87,67 @@ STILLS: dict[str, Still] = {
     "astronaut": Still(
         key="astronaut",
         description="Astronaut Eileen Collins in an orange NASA spacesuit smiling "
-                    "in front of the American flag and a model of the space shuttle",
-        start=Framing(0.5, 0.3, 1.0), end=Framing(0.42, 0.24, 0.72),
-        license="Public domain (\"No known copyright restrictions, released into the public domain.\")",
+        "in front of the American flag and a model of the space shuttle",
+        start=Framing(0.5, 0.3, 1.0),
+        end=Framing(0.42, 0.24, 0.72),
+        license='Public domain ("No known copyright restrictions, released into the public domain.")',
         creator="NASA",
         source="NASA Great Images database, https://flic.kr/p/r9qvLn",
     ),
     "coffee": Still(
         key="coffee",
         description="A cup of espresso coffee on a red saucer with a spoon, seen from above on a wooden table",
-        start=Framing(0.5, 0.5, 1.0), end=Framing(0.5, 0.42, 0.7),
-        license="CC0 (\"No copyright restrictions. CC0 by the photographer\")",
+        start=Framing(0.5, 0.5, 1.0),
+        end=Framing(0.5, 0.42, 0.7),
+        license='CC0 ("No copyright restrictions. CC0 by the photographer")',
         creator="Rachel Michetti (photograph courtesy of Pikolo Espresso Bar)",
         source="scikit-image sample data (skimage.data.coffee)",
     ),
     "chelsea": Still(
         key="chelsea",
         description="Close-up of Chelsea, a tabby cat with green eyes looking at the camera",
-        start=Framing(0.5, 0.5, 1.0), end=Framing(0.46, 0.45, 0.72),
-        license="CC0 (\"No copyright restrictions. CC0 by the photographer\")",
+        start=Framing(0.5, 0.5, 1.0),
+        end=Framing(0.46, 0.45, 0.72),
+        license='CC0 ("No copyright restrictions. CC0 by the photographer")',
         creator="Stefan van der Walt",
         source="scikit-image sample data (skimage.data.chelsea)",
     ),
     "rocket": Still(
         key="rocket",
         description="A white SpaceX Falcon 9 rocket standing on the launch pad between lightning towers "
-                    "under a deep blue evening sky, before the launch of DSCOVR",
-        start=Framing(0.5, 0.64, 0.85), end=Framing(0.5, 0.37, 0.85),
-        license="Public domain (\"captured by SpaceX and released in the public domain\")",
+        "under a deep blue evening sky, before the launch of DSCOVR",
+        start=Framing(0.5, 0.64, 0.85),
+        end=Framing(0.5, 0.37, 0.85),
+        license='Public domain ("captured by SpaceX and released in the public domain")',
         creator="SpaceX",
         source="SpaceX Photos, https://www.flickr.com/photos/spacexphotos/16511594820/",
     ),
     "hubble_deep_field": Still(
         key="hubble_deep_field",
         description="The Hubble eXtreme Deep Field: thousands of distant galaxies in deep space, "
-                    "small colourful spots of light on black",
-        start=Framing(0.36, 0.5, 0.62), end=Framing(0.62, 0.47, 0.56),
-        license="Public domain (\"captured by NASA and may be freely used in the public domain\")",
+        "small colourful spots of light on black",
+        start=Framing(0.36, 0.5, 0.62),
+        end=Framing(0.62, 0.47, 0.56),
+        license='Public domain ("captured by NASA and may be freely used in the public domain")',
         creator="NASA",
         source="HubbleSite, http://hubblesite.org/newscenter/archive/releases/2012/37/image/a/",
     ),
     "camera": Still(
         key="camera",
         description="Black and white photograph of a man in a dark coat looking through a film camera "
-                    "on a tripod in a grassy park, buildings in the distance",
-        start=Framing(0.62, 0.45, 0.8), end=Framing(0.4, 0.42, 0.8),
-        license="CC0 (\"No copyright restrictions. CC0 by the photographer\")",
+        "on a tripod in a grassy park, buildings in the distance",
+        start=Framing(0.62, 0.45, 0.8),
+        end=Framing(0.4, 0.42, 0.8),
+        license='CC0 ("No copyright restrictions. CC0 by the photographer")',
         creator="Lav Varshney",
         source="scikit-image sample data (skimage.data.camera)",
     ),
     "retina": Still(
         key="retina",
         description="Fundus photograph of a human retina: an orange-red eye background with branching "
-                    "blood vessels and the bright optic disc",
-        start=Framing(0.32, 0.47, 0.5), end=Framing(0.5, 0.5, 0.95),
+        "blood vessels and the bright optic disc",
+        start=Framing(0.32, 0.47, 0.5),
+        end=Framing(0.5, 0.5, 0.95),
         license="CC0 1.0 Universal Public Domain Dedication",
         creator="Mikael Häggström",
         source="Wikimedia Commons, https://commons.wikimedia.org/wiki/File:Fundus_photograph_of_normal_left_eye.jpg",
@@ -148,85 +155,140 @@ STILLS: dict[str, Still] = {
     "clock": Still(
         key="clock",
         description="A round wall clock blurred by a sideways camera movement against a grey wall",
-        start=Framing(0.5, 0.52, 1.0), end=Framing(0.52, 0.52, 0.72),
-        license="Public domain (\"Released into the public domain by the photographer\")",
+        start=Framing(0.5, 0.52, 1.0),
+        end=Framing(0.52, 0.52, 0.72),
+        license='Public domain ("Released into the public domain by the photographer")',
         creator="Stefan van der Walt",
         source="scikit-image sample data (skimage.data.clock)",
     ),
     "cell": Still(
         key="cell",
         description="Microscope image of a single round cell floating in saline, bright on a grey "
-                    "banded background",
-        start=Framing(0.5, 0.55, 1.0), end=Framing(0.68, 0.56, 0.7),
-        license="CC0 (\"dedicated to the public domain\")",
+        "banded background",
+        start=Framing(0.5, 0.55, 1.0),
+        end=Framing(0.68, 0.56, 0.7),
+        license='CC0 ("dedicated to the public domain")',
         creator="Paul Müller, Mirjam Schürmann, Salvatore Girardo, Gheorghe Cojoc and Jochen Guck",
         source="scikit-image sample data (skimage.data.cell), from Müller et al., Optics Express 26(8) "
-               "10729-10743 (2018), doi:10.1364/OE.26.010729",
+        "10729-10743 (2018), doi:10.1364/OE.26.010729",
     ),
     "grass": Still(
         key="grass",
         description="Close-up of grass blades and dry leaves on the ground, in black and white",
-        start=Framing(0.5, 0.5, 0.95), end=Framing(0.5, 0.5, 0.8),
+        start=Framing(0.5, 0.5, 0.95),
+        end=Framing(0.5, 0.5, 0.8),
         license="CC0",
-        creator="linolafett (DeviantArt, \"Grass 01\"); cropped and converted to grayscale by scikit-image",
+        creator='linolafett (DeviantArt, "Grass 01"); cropped and converted to grayscale by scikit-image',
         source="DeviantArt, https://www.deviantart.com/linolafett/art/Grass-01-434853879",
     ),
     "horse": Still(
         key="horse",
         description="Black silhouette of a standing horse on a plain white background",
-        start=Framing(0.41, 0.5, 0.83), end=Framing(0.59, 0.5, 0.83), pad=True,
-        license="CC0 (\"No copyright restrictions. CC0 given by owner\")",
+        start=Framing(0.41, 0.5, 0.83),
+        end=Framing(0.59, 0.5, 0.83),
+        pad=True,
+        license='CC0 ("No copyright restrictions. CC0 given by owner")',
         creator="Andreas Preuss (marauder)",
         source="openclipart, http://openclipart.org/detail/158377/horse-by-marauder",
     ),
 }
 
 CLIPS: tuple[Clip, ...] = (
-    Clip("astronaut", "Astronaut portrait", STILLS["astronaut"].description,
-         ("astronaut", "spacesuit", "NASA", "American flag", "space shuttle", "portrait", "woman"),
-         (STILLS["astronaut"],)),
-    Clip("coffee", "Cup of coffee", STILLS["coffee"].description,
-         ("coffee", "espresso", "cup", "saucer", "spoon", "table", "cafe", "drink"),
-         (STILLS["coffee"],)),
-    Clip("tabby_cat", "Tabby cat", STILLS["chelsea"].description,
-         ("cat", "tabby", "pet", "animal", "eyes", "close-up"),
-         (STILLS["chelsea"],)),
-    Clip("rocket_launch_pad", "Rocket on the launch pad", STILLS["rocket"].description,
-         ("rocket", "launch pad", "Falcon 9", "SpaceX", "space", "sky", "dusk", "countdown"),
-         (STILLS["rocket"],)),
-    Clip("deep_field_galaxies", "Hubble deep field", STILLS["hubble_deep_field"].description,
-         ("galaxies", "deep space", "universe", "stars", "Hubble", "astronomy"),
-         (STILLS["hubble_deep_field"],), seconds=6.0),
-    Clip("photographer", "Photographer with a camera", STILLS["camera"].description,
-         ("photographer", "man", "camera", "tripod", "park", "black and white"),
-         (STILLS["camera"],)),
-    Clip("retina", "Human retina", STILLS["retina"].description,
-         ("retina", "eye", "fundus", "medical", "blood vessels", "red"),
-         (STILLS["retina"],)),
-    Clip("clock_and_cell", "Still photographs, two shots",
-         "Two still photographs joined by a hard cut, each filmed with a slow zoom; the subtitles "
-         "describe each shot",
-         ("two shots", "hard cut", "still photograph"),
-         (STILLS["clock"], STILLS["cell"]), seconds=3.0, per_shot_text=True),
-    Clip("grass_and_horse", "Black and white pictures, two shots",
-         "Two black and white pictures joined by a hard cut, each filmed with a slow camera move; "
-         "the subtitles describe each shot",
-         ("two shots", "hard cut", "black and white"),
-         (STILLS["grass"], STILLS["horse"]), seconds=3.0, per_shot_text=True),
+    Clip(
+        "astronaut",
+        "Astronaut portrait",
+        STILLS["astronaut"].description,
+        ("astronaut", "spacesuit", "NASA", "American flag", "space shuttle", "portrait", "woman"),
+        (STILLS["astronaut"],),
+    ),
+    Clip(
+        "coffee",
+        "Cup of coffee",
+        STILLS["coffee"].description,
+        ("coffee", "espresso", "cup", "saucer", "spoon", "table", "cafe", "drink"),
+        (STILLS["coffee"],),
+    ),
+    Clip(
+        "tabby_cat",
+        "Tabby cat",
+        STILLS["chelsea"].description,
+        ("cat", "tabby", "pet", "animal", "eyes", "close-up"),
+        (STILLS["chelsea"],),
+    ),
+    Clip(
+        "rocket_launch_pad",
+        "Rocket on the launch pad",
+        STILLS["rocket"].description,
+        ("rocket", "launch pad", "Falcon 9", "SpaceX", "space", "sky", "dusk", "countdown"),
+        (STILLS["rocket"],),
+    ),
+    Clip(
+        "deep_field_galaxies",
+        "Hubble deep field",
+        STILLS["hubble_deep_field"].description,
+        ("galaxies", "deep space", "universe", "stars", "Hubble", "astronomy"),
+        (STILLS["hubble_deep_field"],),
+        seconds=6.0,
+    ),
+    Clip(
+        "photographer",
+        "Photographer with a camera",
+        STILLS["camera"].description,
+        ("photographer", "man", "camera", "tripod", "park", "black and white"),
+        (STILLS["camera"],),
+    ),
+    Clip(
+        "retina",
+        "Human retina",
+        STILLS["retina"].description,
+        ("retina", "eye", "fundus", "medical", "blood vessels", "red"),
+        (STILLS["retina"],),
+    ),
+    Clip(
+        "clock_and_cell",
+        "Still photographs, two shots",
+        "Two still photographs joined by a hard cut, each filmed with a slow zoom; the subtitles "
+        "describe each shot",
+        ("two shots", "hard cut", "still photograph"),
+        (STILLS["clock"], STILLS["cell"]),
+        seconds=3.0,
+        per_shot_text=True,
+    ),
+    Clip(
+        "grass_and_horse",
+        "Black and white pictures, two shots",
+        "Two black and white pictures joined by a hard cut, each filmed with a slow camera move; "
+        "the subtitles describe each shot",
+        ("two shots", "hard cut", "black and white"),
+        (STILLS["grass"], STILLS["horse"]),
+        seconds=3.0,
+        per_shot_text=True,
+    ),
 )
 
 BUNNY_SIDECAR = {
     "title": "Big Buck Bunny in the meadow",
     "description": "A big grey rabbit comes out of his burrow under a tree in a green grassy meadow "
-                   "and stretches in the sunny meadow in the morning sun at sunrise (animated)",
-    "tags": ["rabbit", "bunny", "meadow", "sunrise", "morning", "tree", "forest", "grass", "animation",
-             "cartoon"],
+    "and stretches in the sunny meadow in the morning sun at sunrise (animated)",
+    "tags": [
+        "rabbit",
+        "bunny",
+        "meadow",
+        "sunrise",
+        "morning",
+        "tree",
+        "forest",
+        "grass",
+        "animation",
+        "cartoon",
+    ],
     "license": "CC BY 3.0 (Creative Commons Attribution 3.0)",
     "creator": "Blender Foundation | www.bigbuckbunny.org",
 }
 
 
 # ---------------------------------------------------------------------------------------- frames
+
 
 def load_still(key: str) -> np.ndarray:
     """The scikit-image sample picture ``key`` as an RGB uint8 array."""
@@ -249,7 +311,7 @@ def pad_to_wide(image: np.ndarray) -> np.ndarray:
     canvas = np.empty((ih, width, 3), np.uint8)
     canvas[:] = image[0, 0]
     left = (width - iw) // 2
-    canvas[:, left:left + iw] = image
+    canvas[:, left : left + iw] = image
     return canvas
 
 
@@ -292,13 +354,21 @@ def camera_move(image: np.ndarray, still: Still, n_frames: int) -> Iterator[np.n
         sx, sy = w / WIDTH, h / HEIGHT
         # output pixel (u, v) samples source (x0 + (u + 0.5) * sx - 0.5, y0 + (v + 0.5) * sy - 0.5)
         matrix = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
-        yield cv2.warpAffine(image, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REFLECT101)
+        yield cv2.warpAffine(
+            image,
+            matrix,
+            (WIDTH, HEIGHT),
+            flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REFLECT101,
+        )
 
 
 # -------------------------------------------------------------------------------------- encoding
 
-def _open_h264(container: av.container.OutputContainer, rate: Fraction | int, crf: int) -> av.VideoStream:
+
+def _open_h264(
+    container: av.container.OutputContainer, rate: Fraction | int, crf: int
+) -> av.VideoStream:
     stream = container.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
     stream.options = {"crf": str(crf), "preset": PRESET}
@@ -330,7 +400,10 @@ def clip_frames(clip: Clip) -> Iterator[np.ndarray]:
 
 def reencode_bunny(src: Path, dst: Path) -> None:
     """Re-encode the Big Buck Bunny excerpt at 640x360 (CRF 28) with stereo 96 kb/s AAC audio."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", options={"movflags": "+faststart"}) as out:
+    with (
+        av.open(str(src)) as inp,
+        av.open(str(dst), "w", options={"movflags": "+faststart"}) as out,
+    ):
         vin, ain = inp.streams.video[0], inp.streams.audio[0]
         vout = _open_h264(out, vin.average_rate, BUNNY_CRF)
         vout.time_base = vin.time_base
@@ -339,7 +412,9 @@ def reencode_bunny(src: Path, dst: Path) -> None:
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
         for frame in inp.decode(vin, ain):
             if isinstance(frame, av.VideoFrame):
-                small = frame.reformat(width=WIDTH, height=HEIGHT, format="yuv420p", interpolation="AREA")
+                small = frame.reformat(
+                    width=WIDTH, height=HEIGHT, format="yuv420p", interpolation="AREA"
+                )
                 small.pts, small.time_base = frame.pts, frame.time_base
                 out.mux(vout.encode(small))
             else:
@@ -352,6 +427,7 @@ def reencode_bunny(src: Path, dst: Path) -> None:
 
 
 # -------------------------------------------------------------------------------------- sidecars
+
 
 def _srt_time(seconds: float) -> str:
     ms = round(seconds * 1000)
@@ -372,8 +448,13 @@ def clip_sidecar(clip: Clip) -> dict:
     """The ``name.json`` sidecar of a generated clip."""
     licenses = list(dict.fromkeys(s.license for s in clip.stills))
     creators = list(dict.fromkeys(s.creator for s in clip.stills))
-    return {"title": clip.title, "description": clip.description, "tags": list(clip.tags),
-            "license": "; ".join(licenses), "creator": "; ".join(creators)}
+    return {
+        "title": clip.title,
+        "description": clip.description,
+        "tags": list(clip.tags),
+        "license": "; ".join(licenses),
+        "creator": "; ".join(creators),
+    }
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -409,12 +490,15 @@ def attribution_markdown() -> str:
         lines += [f"### {clip.name}.mp4", ""]
         for still in clip.stills:
             lines.append(f"- `skimage.data.{still.key}`: {still.description}.")
-            lines.append(f"  Creator: {still.creator}. Licence: {still.license}. Source: {still.source}.")
+            lines.append(
+                f"  Creator: {still.creator}. Licence: {still.license}. Source: {still.source}."
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ main
+
 
 def build(out: Path, bunny: Path) -> None:
     """Write every clip, sidecar and ATTRIBUTION.md into ``out``."""

@@ -100,7 +100,9 @@ class Segment:
         if self.kind in ("source", "file") and self.path is None:
             raise ValueError(f"Segment.path is required for kind={self.kind!r}")
         if self.kind == "source" and (self.out_s is None or not self.out_s > self.in_s):
-            raise ValueError(f"Segment.out_s must be after in_s={self.in_s!r} for a source, got {self.out_s!r}")
+            raise ValueError(
+                f"Segment.out_s must be after in_s={self.in_s!r} for a source, got {self.out_s!r}"
+            )
         if self.kind == "frames" and self.frames is None:
             raise ValueError("Segment.frames is required for kind='frames'")
         if self.in_s < 0:
@@ -108,7 +110,9 @@ class Segment:
         if self.duration_s is not None and not self.duration_s > 0:
             raise ValueError(f"Segment.duration_s must be positive, got {self.duration_s!r}")
         if self.handle_before_s < 0 or self.handle_after_s < 0:
-            raise ValueError(f"Segment handles must be >= 0, got {self.handle_before_s!r}, {self.handle_after_s!r}")
+            raise ValueError(
+                f"Segment handles must be >= 0, got {self.handle_before_s!r}, {self.handle_after_s!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,9 @@ def frame_boundaries(durations: Sequence[float], fps: float | Fraction) -> list[
     rate = frame_rate(fps)
     total, out = Fraction(0), []
     for d in durations:
-        total += Fraction(d).limit_denominator(1_000_000)  # 0.1 is one tenth, not its binary neighbour
+        total += Fraction(d).limit_denominator(
+            1_000_000
+        )  # 0.1 is one tenth, not its binary neighbour
         out.append(math.floor(total * rate + Fraction(1, 2)))  # half up
     return out
 
@@ -210,8 +216,11 @@ def _probe_all(segments: Sequence[Segment]) -> dict[str, VideoInfo]:
     return infos
 
 
-def segment_durations(segments: Sequence[Segment], fps: float | Fraction | None = None,
-                      infos: dict[str, VideoInfo] | None = None) -> list[float]:
+def segment_durations(
+    segments: Sequence[Segment],
+    fps: float | Fraction | None = None,
+    infos: dict[str, VideoInfo] | None = None,
+) -> list[float]:
     """Planned duration of each segment (see :class:`Segment` for the defaults)."""
     out = []
     for i, seg in enumerate(segments):
@@ -231,16 +240,29 @@ def segment_durations(segments: Sequence[Segment], fps: float | Fraction | None 
     return out
 
 
-def _plan(segments: Sequence[Segment], rate: Fraction, transition: str, crossfade_s: float,
-          infos: dict[str, VideoInfo]) -> list[_Plan]:
+def _plan(
+    segments: Sequence[Segment],
+    rate: Fraction,
+    transition: str,
+    crossfade_s: float,
+    infos: dict[str, VideoInfo],
+) -> list[_Plan]:
     bounds = frame_boundaries(segment_durations(segments, rate, infos), rate)
     plans, start = [], 0
     for i, (seg, end) in enumerate(zip(segments, bounds, strict=True)):
-        plans.append(_Plan(i, seg, start, end - start, infos.get(str(seg.path)) if seg.path is not None else None))
+        plans.append(
+            _Plan(
+                i,
+                seg,
+                start,
+                end - start,
+                infos.get(str(seg.path)) if seg.path is not None else None,
+            )
+        )
         start = end
     if transition == "crossfade":
         want = int(round(crossfade_s * rate))
-        for a, b in zip(plans, plans[1:]):
+        for a, b in zip(plans, plans[1:], strict=False):
             f = min(want, a.n, b.n)
             a.post, b.pre, b.xfade_in = f - f // 2, f // 2, f
     return plans
@@ -254,8 +276,12 @@ def srt_text(captions: Sequence[tuple[float, float, str]]) -> str:
     return format_srt(list(captions))
 
 
-def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
-              fps: float | Fraction | None = None) -> Path:
+def write_srt(
+    segments: Sequence[Segment],
+    path: str | os.PathLike[str],
+    *,
+    fps: float | Fraction | None = None,
+) -> Path:
     """Write the segments' captions as SubRip to ``path`` (atomically); returns the path.
 
     Cue times are the segments' planned spans; with ``fps`` they are snapped to the same frame
@@ -269,7 +295,12 @@ def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
         ends = list(np.cumsum(durations))
     starts = [0.0] + ends[:-1]
     out = Path(path)
-    atomic_write_text(out, srt_text([(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]))
+    atomic_write_text(
+        out,
+        srt_text(
+            [(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]
+        ),
+    )
     return out
 
 
@@ -279,7 +310,9 @@ def write_srt(segments: Sequence[Segment], path: str | os.PathLike[str], *,
 class _Output:
     """Writes frames to the encoder, burning in the caption of the segment each frame belongs to."""
 
-    def __init__(self, writer: VideoWriter, plans: list[_Plan], size: tuple[int, int], burn: bool) -> None:
+    def __init__(
+        self, writer: VideoWriter, plans: list[_Plan], size: tuple[int, int], burn: bool
+    ) -> None:
         self.writer = writer
         self.plans = plans
         self.size = size
@@ -320,8 +353,14 @@ def _take(it: Iterator[np.ndarray], plan: _Plan) -> np.ndarray:
     return frame
 
 
-def _render(plans: list[_Plan], out: _Output, audio: AudioTrack, rate: Fraction, size: tuple[int, int],
-            fit: str) -> None:
+def _render(
+    plans: list[_Plan],
+    out: _Output,
+    audio: AudioTrack,
+    rate: Fraction,
+    size: tuple[int, int],
+    fit: str,
+) -> None:
     """Stream every segment: its audio block, its crossfade with the previous tail, its own frames."""
     tail: list[np.ndarray] = []
     for plan in plans:
@@ -349,19 +388,34 @@ def _placements(plans: list[_Plan], rate: Fraction, has_audio: bool) -> list[Pla
     for p in plans:
         seg = p.seg
         in_s = float(seg.in_s) if seg.kind != "frames" else None
-        out.append(Placement(
-            index=p.index, kind=seg.kind, start_frame=p.start, end_frame=p.end,
-            start_s=float(p.start / rate), end_s=float(p.end / rate),
-            path=str(seg.path) if seg.path is not None else None, in_s=in_s,
-            out_s=in_s + float(p.n / rate) if in_s is not None else None,
-            crossfade_frames=p.xfade_in, held_frames=p.held,
-            has_audio=has_audio and seg.audio and p.info is not None and p.info.has_audio,
-            caption=seg.caption, name=seg.name))
+        out.append(
+            Placement(
+                index=p.index,
+                kind=seg.kind,
+                start_frame=p.start,
+                end_frame=p.end,
+                start_s=float(p.start / rate),
+                end_s=float(p.end / rate),
+                path=str(seg.path) if seg.path is not None else None,
+                in_s=in_s,
+                out_s=in_s + float(p.n / rate) if in_s is not None else None,
+                crossfade_frames=p.xfade_in,
+                held_frames=p.held,
+                has_audio=has_audio and seg.audio and p.info is not None and p.info.has_audio,
+                caption=seg.caption,
+                name=seg.name,
+            )
+        )
     return out
 
 
-def _check_args(segments: Sequence[Segment], size: tuple[int, int], fit: str, transition: str,
-                crossfade_s: float) -> None:
+def _check_args(
+    segments: Sequence[Segment],
+    size: tuple[int, int],
+    fit: str,
+    transition: str,
+    crossfade_s: float,
+) -> None:
     if not segments:
         raise ValueError("segments must not be empty")
     check_fit(fit)
@@ -374,11 +428,23 @@ def _check_args(segments: Sequence[Segment], size: tuple[int, int], fit: str, tr
             raise ValueError(f"segments[{i}] must be a Segment, got {type(seg).__name__}")
 
 
-def assemble(segments: Sequence[Segment], out_path: str | os.PathLike[str], *, fps: float | Fraction,
-             size: tuple[int, int], fit: str = "crop", transition: str = "cut", crossfade_s: float = 0.5,
-             audio: str | os.PathLike[str] | None = "sources", music_fade_s: float = 1.0,
-             subtitles_path: str | os.PathLike[str] | None = None, burn_subtitles: bool = False,
-             crf: int = 20, preset: str = "veryfast", metadata: dict[str, str] | None = None) -> AssemblyReport:
+def assemble(
+    segments: Sequence[Segment],
+    out_path: str | os.PathLike[str],
+    *,
+    fps: float | Fraction,
+    size: tuple[int, int],
+    fit: str = "crop",
+    transition: str = "cut",
+    crossfade_s: float = 0.5,
+    audio: str | os.PathLike[str] | None = "sources",
+    music_fade_s: float = 1.0,
+    subtitles_path: str | os.PathLike[str] | None = None,
+    burn_subtitles: bool = False,
+    crf: int = 20,
+    preset: str = "veryfast",
+    metadata: dict[str, str] | None = None,
+) -> AssemblyReport:
     """Render ``segments`` into ``out_path`` (H.264 + AAC mp4) lasting exactly their planned sum.
 
     Args:
@@ -409,8 +475,17 @@ def assemble(segments: Sequence[Segment], out_path: str | os.PathLike[str], *, f
     srt = Path(subtitles_path) if subtitles_path is not None else None
     srt_tmp = temporary_path(srt) if srt is not None else None
     try:
-        with VideoWriter(out_path, fps=rate, size=size, crf=crf, preset=preset, audio=track.enabled,
-                         sample_rate=SAMPLE_RATE, channels=2, metadata=metadata) as writer:
+        with VideoWriter(
+            out_path,
+            fps=rate,
+            size=size,
+            crf=crf,
+            preset=preset,
+            audio=track.enabled,
+            sample_rate=SAMPLE_RATE,
+            channels=2,
+            metadata=metadata,
+        ) as writer:
             if srt_tmp is not None:
                 _write_srt_tmp(srt_tmp, srt, plans, rate)
             output = _Output(writer, plans, writer.size, burn_subtitles)
@@ -423,14 +498,41 @@ def assemble(segments: Sequence[Segment], out_path: str | os.PathLike[str], *, f
         if srt_tmp is not None:
             srt_tmp.unlink(missing_ok=True)
     report = AssemblyReport(
-        path=out_path, fps=float(rate), size=writer.size, frames=total, duration_s=float(total / rate),
-        transition=transition, audio=mode, has_audio=track.enabled, subtitles_path=srt,
-        segments=_placements(plans, rate, track.enabled), seconds=time.perf_counter() - t0,
-        encode_seconds=writer.encode_seconds)
-    log.info("assembled %s: %d segments, %d frames (%.3fs) in %.2fs", out_path, len(plans), total,
-             report.duration_s, report.seconds)
+        path=out_path,
+        fps=float(rate),
+        size=writer.size,
+        frames=total,
+        duration_s=float(total / rate),
+        transition=transition,
+        audio=mode,
+        has_audio=track.enabled,
+        subtitles_path=srt,
+        segments=_placements(plans, rate, track.enabled),
+        seconds=time.perf_counter() - t0,
+        encode_seconds=writer.encode_seconds,
+    )
+    log.info(
+        "assembled %s: %d segments, %d frames (%.3fs) in %.2fs",
+        out_path,
+        len(plans),
+        total,
+        report.duration_s,
+        report.seconds,
+    )
     return report
 
 
-__all__ = ["AUDIO_MODES", "AssemblyReport", "KINDS", "Placement", "SAMPLE_RATE", "Segment", "TRANSITIONS",
-           "assemble", "frame_boundaries", "segment_durations", "srt_text", "write_srt"]
+__all__ = [
+    "AUDIO_MODES",
+    "AssemblyReport",
+    "KINDS",
+    "Placement",
+    "SAMPLE_RATE",
+    "Segment",
+    "TRANSITIONS",
+    "assemble",
+    "frame_boundaries",
+    "segment_durations",
+    "srt_text",
+    "write_srt",
+]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 from rag_video.errors import RagVideoError
 
 
@@ -67,13 +66,30 @@ class Generator(ABC):
     name: str = "generator"
 
     @abstractmethod
-    def restyle(self, clip_frames: list[np.ndarray], prompt: str, style: str | None,
-                strength: float, size: tuple[int, int], steps: int, *, seed: int = 0) -> GenResult:
+    def restyle(
+        self,
+        clip_frames: list[np.ndarray],
+        prompt: str,
+        style: str | None,
+        strength: float,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+    ) -> GenResult:
         """Return len(clip_frames) frames of `clip_frames` restyled toward prompt/style."""
 
     @abstractmethod
-    def fill(self, context_frames: FillContext, prompt: str, n_frames: int,
-             size: tuple[int, int], steps: int, *, seed: int = 0) -> GenResult:
+    def fill(
+        self,
+        context_frames: FillContext,
+        prompt: str,
+        n_frames: int,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+    ) -> GenResult:
         """Return n_frames new frames for `prompt`, conditioned on the retrieved context."""
 
     def close(self) -> None:

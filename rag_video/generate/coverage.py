@@ -64,10 +64,14 @@ class Coverage:
 
 def parse_order(order: str | Sequence[str]) -> tuple[str, ...]:
     """``"single,continue,montage,retime"`` (any order, any subset) as a tuple; ValueError names it."""
-    items = [m.strip() for m in (order.split(",") if isinstance(order, str) else order) if m.strip()]
+    items = [
+        m.strip() for m in (order.split(",") if isinstance(order, str) else order) if m.strip()
+    ]
     bad = [m for m in items if m not in METHODS]
     if bad or not items or len(set(items)) != len(items):
-        raise ValueError(f"coverage order must be distinct names from {', '.join(METHODS)}, got {order!r}")
+        raise ValueError(
+            f"coverage order must be distinct names from {', '.join(METHODS)}, got {order!r}"
+        )
     return tuple(items)
 
 
@@ -81,9 +85,19 @@ class Planner:
     shot ``k`` continues ``j``'s scene for planned shot ``i``.
     """
 
-    def __init__(self, durations: Sequence[float], rows: list[dict], scores: np.ndarray,
-                 primary: list[int | None], floor: Sequence[float], *, fps: float, min_cut: float,
-                 next_row: Callable[[int], int | None], continues: Callable[[int, int, int], bool]) -> None:
+    def __init__(
+        self,
+        durations: Sequence[float],
+        rows: list[dict],
+        scores: np.ndarray,
+        primary: list[int | None],
+        floor: Sequence[float],
+        *,
+        fps: float,
+        min_cut: float,
+        next_row: Callable[[int], int | None],
+        continues: Callable[[int, int, int], bool],
+    ) -> None:
         self.durations, self.rows, self.scores = list(durations), rows, scores
         self.floor, self.fps, self.min_cut = list(floor), fps, min_cut
         self.next_row, self.continues = next_row, continues
@@ -120,29 +134,52 @@ class Planner:
             piece, added = cov.pieces[0], []
             while self.length(piece) < self.durations[i] - _EPS and len(piece.rows) < MAX_CONTINUE:
                 k = self.next_row(piece.rows[-1])
-                if k is None or self.rows[k]["shot_id"] in self.used or not self.continues(i, piece.rows[-1], k):
+                if (
+                    k is None
+                    or self.rows[k]["shot_id"] in self.used
+                    or not self.continues(i, piece.rows[-1], k)
+                ):
                     break
                 piece.rows.append(k)
                 added.append(k)
-            self.used.update(self.rows[k]["shot_id"] for k in added)  # kept even when short: a later
-            if self.length(piece) >= self.durations[i] - _EPS:     # method may cut or retime after it
+            self.used.update(
+                self.rows[k]["shot_id"] for k in added
+            )  # kept even when short: a later
+            if self.length(piece) >= self.durations[i] - _EPS:  # method may cut or retime after it
                 cov.method = "continue"
-                cov.why = f"the matched shot continued into the next {len(added)} shot(s) of its source"
+                cov.why = (
+                    f"the matched shot continued into the next {len(added)} shot(s) of its source"
+                )
 
     def _montage(self) -> None:
         started: set[int] = set()
         while True:
-            need = [i for i in range(len(self.cov)) if self.short(i) and self.total(i) < self.durations[i] - _EPS]
+            need = [
+                i
+                for i in range(len(self.cov))
+                if self.short(i) and self.total(i) < self.durations[i] - _EPS
+            ]
             if not need:
                 break
-            free = np.asarray([r["shot_id"] not in self.used and r["duration_s"] >= self.min_cut - _EPS
-                               for r in self.rows])
+            free = np.asarray(
+                [
+                    r["shot_id"] not in self.used and r["duration_s"] >= self.min_cut - _EPS
+                    for r in self.rows
+                ]
+            )
             sub = self.scores[need]
             with np.errstate(invalid="ignore"):
-                ok = free[None, :] & np.isfinite(sub) & (sub >= np.asarray([self.floor[i] for i in need])[:, None])
+                ok = (
+                    free[None, :]
+                    & np.isfinite(sub)
+                    & (sub >= np.asarray([self.floor[i] for i in need])[:, None])
+                )
             allowed = np.where(ok, sub, -np.inf)
-            columns = rank.assign_shots(allowed, candidate_source=[r["source_id"] for r in self.rows],
-                                        candidate_start=[r["start_s"] for r in self.rows])
+            columns = rank.assign_shots(
+                allowed,
+                candidate_source=[r["source_id"] for r in self.rows],
+                candidate_start=[r["start_s"] for r in self.rows],
+            )
             progress = False
             for r, i in enumerate(need):
                 j = columns[r]
@@ -154,7 +191,11 @@ class Planner:
             if not progress:
                 break
         for i in started:
-            if self.short(i) and self.total(i) >= self.durations[i] - _EPS and self._fits_min_cut(i):
+            if (
+                self.short(i)
+                and self.total(i) >= self.durations[i] - _EPS
+                and self._fits_min_cut(i)
+            ):
                 cov = self.cov[i]
                 cov.method, cov.why = "montage", f"{len(cov.pieces)} matching shots cut together"
 
@@ -166,8 +207,13 @@ class Planner:
             if have >= want - _EPS:  # a montage whose shares broke --min-cut: drop its last shot
                 self._drop_last(i)
                 have = self.total(i)
-            what = (f"{len(cov.pieces)} matching shots cut together" if len(cov.pieces) > 1
-                    else "the matched shot continued" if len(cov.pieces[0].rows) > 1 else "the matched shot")
+            what = (
+                f"{len(cov.pieces)} matching shots cut together"
+                if len(cov.pieces) > 1
+                else "the matched shot continued"
+                if len(cov.pieces[0].rows) > 1
+                else "the matched shot"
+            )
             if want - have <= HOLD_FRAMES / self.fps + _EPS:
                 cov.method, cov.hold_s = "hold", max(0.0, want - have)
                 cov.why = f"{what}, {want - have:.2f} s short: the last frame is held"
@@ -175,7 +221,10 @@ class Planner:
                 speed = have / want
                 for p in cov.pieces:
                     p.speed = speed
-                cov.method, cov.why = "retime", f"{what}, slowed to {speed:.2f}x to last {want:.2f} s"
+                cov.method, cov.why = (
+                    "retime",
+                    f"{what}, slowed to {speed:.2f}x to last {want:.2f} s",
+                )
 
     # ---- helpers
     def _drop_last(self, i: int) -> None:
@@ -208,7 +257,7 @@ class Planner:
     def _share(self, i: int) -> None:
         cov = self.cov[i]
         want = self.durations[i] - cov.hold_s
-        for piece, share in zip(cov.pieces, self._shares(i, want)):
+        for piece, share in zip(cov.pieces, self._shares(i, want), strict=False):
             piece.length_s = share
         if cov.hold_s:
             cov.pieces[-1].length_s += cov.hold_s
@@ -223,16 +272,26 @@ def hold_to(cov: Coverage, duration: float, rows: list[dict]) -> None:
         left -= piece.length_s
     cov.hold_s = max(0.0, left)
     cov.pieces[-1].length_s += cov.hold_s
-    cov.method, cov.why = "hold", "no combination reaches the planned duration: the last frame is held"
+    cov.method, cov.why = (
+        "hold",
+        "no combination reaches the planned duration: the last frame is held",
+    )
 
 
-def too_short(rows: list[dict], scores_row: np.ndarray, duration: float, limit: int = 5) -> list[dict]:
+def too_short(
+    rows: list[dict], scores_row: np.ndarray, duration: float, limit: int = 5
+) -> list[dict]:
     """The best candidates of a planned shot that no method could stretch to ``duration``."""
     order = np.argsort(-np.nan_to_num(scores_row, neginf=-9.0))
     out = []
     for j in order[:limit]:
         if np.isfinite(scores_row[j]) and rows[j]["duration_s"] < duration - _EPS:
-            out.append({"shot_id": rows[j]["shot_id"], "score": float(scores_row[j]),
-                        "duration_s": rows[j]["duration_s"], "why": f"lasts {rows[j]['duration_s']:.2f} s of "
-                                                                    f"{duration:.2f} s planned"})
+            out.append(
+                {
+                    "shot_id": rows[j]["shot_id"],
+                    "score": float(scores_row[j]),
+                    "duration_s": rows[j]["duration_s"],
+                    "why": f"lasts {rows[j]['duration_s']:.2f} s of {duration:.2f} s planned",
+                }
+            )
     return out

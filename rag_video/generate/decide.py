@@ -43,15 +43,35 @@ from rag_video.store import Store, sql_in
 log = logging.getLogger(__name__)
 
 CANDIDATES_PER_SHOT = 12
-MIN_AREA_KEPT = 0.25  # a candidate is eligible when cropping it to the output aspect keeps this much
+MIN_AREA_KEPT = (
+    0.25  # a candidate is eligible when cropping it to the output aspect keeps this much
+)
 TEXT_REUSE, TEXT_FILL = 0.75, 0.4
-CONTINUE_SIMILARITY = 0.8  # cosine between a shot and its source's next shot that continues the scene
-STOP_WORDS = frozenset("a an the of in on at to and or with by for from over under into its his her "
-                       "their is are was were be this that these those as it".split())
+CONTINUE_SIMILARITY = (
+    0.8  # cosine between a shot and its source's next shot that continues the scene
+)
+STOP_WORDS = frozenset(
+    ["a", "an", "the", "of", "in", "on", "at", "to", "and", "or", "with", "by", "for", "from", "over", "under", "into", "its", "his", "her", "their", "is", "are", "was", "were", "be", "this", "that", "these", "those", "as", "it"]
+)
 FRESH_PENALTY = 0.05  # per earlier use of a shot, with --fresh
-CANDIDATE_COLUMNS = ["row_key", "shot_id", "source_id", "path", "start_s", "end_s", "duration_s",
-                     "start_frame", "end_frame", "fps", "width", "height", "thumbnail", "keyframe_times",
-                     "embedding", "text"]
+CANDIDATE_COLUMNS = [
+    "row_key",
+    "shot_id",
+    "source_id",
+    "path",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "start_frame",
+    "end_frame",
+    "fps",
+    "width",
+    "height",
+    "thumbnail",
+    "keyframe_times",
+    "embedding",
+    "text",
+]
 _EPS = 1e-6
 
 
@@ -67,7 +87,9 @@ class Choice:
     candidates: list[dict] = field(default_factory=list)  # top few {shot_id, score, path, start_s}
     coverage: cover.Coverage | None = None  # pieces index into the retrieval's rows
     dropped: list[dict] = field(default_factory=list)  # candidates not eligible, with why
-    too_short: list[dict] = field(default_factory=list)  # eligible but no method reached the duration
+    too_short: list[dict] = field(
+        default_factory=list
+    )  # eligible but no method reached the duration
 
 
 @dataclass
@@ -100,7 +122,9 @@ def min_length(duration: float, min_cut: float) -> float:
     return min(duration, min_cut)
 
 
-def why_dropped(row: dict, duration: float, ratio: float, min_cut: float, letterbox: bool) -> str | None:
+def why_dropped(
+    row: dict, duration: float, ratio: float, min_cut: float, letterbox: bool
+) -> str | None:
     """Why `row` cannot serve a planned shot (None when it can)."""
     if row["duration_s"] < min_length(duration, min_cut) - _EPS:
         return f"lasts {row['duration_s']:.2f} s, under --min-cut {min_cut:g} s"
@@ -124,7 +148,11 @@ def words(text: str | None) -> set[str]:
     out = set()
     for word in re.findall(r"[\w']+", (text or "").lower()):
         if word not in STOP_WORDS:
-            out.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)
+            out.add(
+                word[:-1]
+                if len(word) > 3 and word.endswith("s") and not word.endswith("ss")
+                else word
+            )
     return out
 
 
@@ -163,8 +191,9 @@ def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
     """`rows` plus the next shots of their sources, up to MAX_CONTINUE deep (for `continue`)."""
     if not rows:
         return rows
-    table = store.visible_shots(columns=CANDIDATE_COLUMNS,
-                                where=sql_in("source_id", sorted({r["source_id"] for r in rows})))
+    table = store.visible_shots(
+        columns=CANDIDATE_COLUMNS, where=sql_in("source_id", sorted({r["source_id"] for r in rows}))
+    )
     by_start = {(r["source_id"], r["start_frame"]): r for r in table.to_pylist()}
     have = {r["row_key"]: r for r in rows}
     for row in rows:
@@ -176,8 +205,9 @@ def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
     return sorted(have.values(), key=lambda r: r["row_key"])
 
 
-def _eligible(plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, min_cut: float,
-              letterbox: bool) -> np.ndarray:
+def _eligible(
+    plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, min_cut: float, letterbox: bool
+) -> np.ndarray:
     """`scores` with -inf where `why_dropped` would refuse the pair (vectorised over the plan)."""
     if not rows:
         return scores
@@ -185,27 +215,36 @@ def _eligible(plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, mi
     need = np.asarray([min_length(s.duration_s, min_cut) for s in plan.shots], np.float64)
     ok = length[None, :] >= need[:, None] - _EPS
     if not letterbox:
-        kept = np.asarray([kept_area((r["width"], max(r["height"], 1)), (ratio, 1.0)) for r in rows])
+        kept = np.asarray(
+            [kept_area((r["width"], max(r["height"], 1)), (ratio, 1.0)) for r in rows]
+        )
         ok &= (kept >= MIN_AREA_KEPT)[None, :]
     return np.where(ok, scores, -np.inf)
 
 
-def _dropped(plan: Plan, hits: list[list[tuple[dict, float]]], ratio: float, min_cut: float,
-             letterbox: bool) -> list[list[dict]]:
+def _dropped(
+    plan: Plan, hits: list[list[tuple[dict, float]]], ratio: float, min_cut: float, letterbox: bool
+) -> list[list[dict]]:
     out = []
-    for shot, shot_hits in zip(plan.shots, hits):
+    for shot, shot_hits in zip(plan.shots, hits, strict=False):
         listed = []
         for row, score in shot_hits:
             why = why_dropped(row, shot.duration_s, ratio, min_cut, letterbox)
             if why:
-                listed.append({"shot_id": row["shot_id"], "score": None if score is None else float(score),
-                               "why": why})
+                listed.append(
+                    {
+                        "shot_id": row["shot_id"],
+                        "score": None if score is None else float(score),
+                        "why": why,
+                    }
+                )
         out.append(listed[:5])
     return out
 
 
-def _vector_candidates(searcher: Searcher, plan: Plan, ratio: float, min_cut: float,
-                       letterbox: bool) -> Retrieval:
+def _vector_candidates(
+    searcher: Searcher, plan: Plan, ratio: float, min_cut: float, letterbox: bool
+) -> Retrieval:
     from rag_video import progress
 
     vecs = _query_vectors(searcher, plan)
@@ -216,31 +255,54 @@ def _vector_candidates(searcher: Searcher, plan: Plan, ratio: float, min_cut: fl
             where = f"duration_s >= {min_length(shot.duration_s, min_cut) - _EPS:.6f}"
             if not letterbox:
                 where += f" AND {aspect_predicate(ratio)}"
-            for row in ShotQuery(searcher, vector=vecs[i]).where(where).limit(CANDIDATES_PER_SHOT).to_list():
+            for row in (
+                ShotQuery(searcher, vector=vecs[i])
+                .where(where)
+                .limit(CANDIDATES_PER_SHOT)
+                .to_list()
+            ):
                 pool.setdefault(row["row_key"], row)
-            hits.append([(r, r.get("score")) for r in ShotQuery(searcher, vector=vecs[i]).limit(5).to_list()])
+            hits.append(
+                [
+                    (r, r.get("score"))
+                    for r in ShotQuery(searcher, vector=vecs[i]).limit(5).to_list()
+                ]
+            )
             advance()
     rows = _with_next_shots(searcher.store, _fetch(searcher.store, list(pool)))
     if not rows:
-        return Retrieval([], np.zeros((len(plan.shots), 0)), "vector", _dropped(plan, hits, ratio, min_cut,
-                                                                              letterbox), vecs)
+        return Retrieval(
+            [],
+            np.zeros((len(plan.shots), 0)),
+            "vector",
+            _dropped(plan, hits, ratio, min_cut, letterbox),
+            vecs,
+        )
     emb = np.asarray([r["embedding"] for r in rows], np.float32)
     scores = _eligible(plan, rows, (vecs @ emb.T).astype(np.float64), ratio, min_cut, letterbox)
     return Retrieval(rows, scores, "vector", _dropped(plan, hits, ratio, min_cut, letterbox), vecs)
 
 
-def _text_candidates(store: Store, plan: Plan, ratio: float, min_cut: float, letterbox: bool) -> Retrieval:
+def _text_candidates(
+    store: Store, plan: Plan, ratio: float, min_cut: float, letterbox: bool
+) -> Retrieval:
     hits = [dict(text_match_scores(store, s.text, limit=CANDIDATES_PER_SHOT)) for s in plan.shots]
     rows = _with_next_shots(store, _fetch(store, sorted({k for h in hits for k in h})))
     scores = _text_scores([s.text for s in plan.shots], [r["text"] for r in rows])
     by_key = {r["row_key"]: j for j, r in enumerate(rows)}
-    listed = [[(rows[by_key[k]], scores[i, by_key[k]]) for k in h if k in by_key] for i, h in enumerate(hits)]
+    listed = [
+        [(rows[by_key[k]], scores[i, by_key[k]]) for k in h if k in by_key]
+        for i, h in enumerate(hits)
+    ]
     dropped = _dropped(plan, listed, ratio, min_cut, letterbox)
-    return Retrieval(rows, _eligible(plan, rows, scores, ratio, min_cut, letterbox), "text", dropped)
+    return Retrieval(
+        rows, _eligible(plan, rows, scores, ratio, min_cut, letterbox), "text", dropped
+    )
 
 
-def retrieve(searcher: Searcher, plan: Plan, ratio: float, *, min_cut: float = 1.0,
-             letterbox: bool = False) -> Retrieval:
+def retrieve(
+    searcher: Searcher, plan: Plan, ratio: float, *, min_cut: float = 1.0, letterbox: bool = False
+) -> Retrieval:
     """Candidates for the whole plan and their scores (planned shots × candidates; -inf = not eligible)."""
     store = searcher.store
     if store.visible_shots(columns=["row_key"]).num_rows == 0:
@@ -249,10 +311,14 @@ def retrieve(searcher: Searcher, plan: Plan, ratio: float, *, min_cut: float = 1
         return _vector_candidates(searcher, plan, ratio, min_cut, letterbox)
     has_text = store.visible_shots(columns=["row_key"], where="text IS NOT NULL").num_rows
     if not has_text:
-        raise UsageError(f"library {store.root} has neither embeddings nor text to search: "
-                         "run `rag-video embed` (or add sidecar descriptions and re-ingest)")
-    log.warning("the library has no embeddings: matching shots by their sidecar and subtitle text "
-                "(score = share of the shot's words found; run `rag-video embed` for visual matching)")
+        raise UsageError(
+            f"library {store.root} has neither embeddings nor text to search: "
+            "run `rag-video embed` (or add sidecar descriptions and re-ingest)"
+        )
+    log.warning(
+        "the library has no embeddings: matching shots by their sidecar and subtitle text "
+        "(score = share of the shot's words found; run `rag-video embed` for visual matching)"
+    )
     return _text_candidates(store, plan, ratio, min_cut, letterbox)
 
 
@@ -272,16 +338,33 @@ def _by_score(score: float | None, reuse_th: float, fill_th: float) -> str:
     return "reuse" if score >= reuse_th else "restyle"
 
 
-def _decision(score: float | None, assigned: bool, shared: bool, override: str | None, reuse_th: float,
-              fill_th: float) -> tuple[str, str]:
+def _decision(
+    score: float | None,
+    assigned: bool,
+    shared: bool,
+    override: str | None,
+    reuse_th: float,
+    fill_th: float,
+) -> tuple[str, str]:
     if override == "fill":
         return "fill", "decision set by the script (fill)"
     if override and assigned:
-        said = f"score {score:.3f} would give {_by_score(score, reuse_th, fill_th)}" if score is not None else ""
-        taken = "; every candidate is used by another shot, so the best one is used again" if shared else ""
+        said = (
+            f"score {score:.3f} would give {_by_score(score, reuse_th, fill_th)}"
+            if score is not None
+            else ""
+        )
+        taken = (
+            "; every candidate is used by another shot, so the best one is used again"
+            if shared
+            else ""
+        )
         return override, f"decision set by the script ({override}): {said}{taken}"
     if override:
-        return "fill", f"the script asks for {override}, but no shot in the library is eligible (length, aspect)"
+        return (
+            "fill",
+            f"the script asks for {override}, but no shot in the library is eligible (length, aspect)",
+        )
     if score is None:
         return "fill", "no shot in the library matched (long enough, fitting the aspect)"
     if not assigned and score >= fill_th:
@@ -289,7 +372,10 @@ def _decision(score: float | None, assigned: bool, shared: bool, override: str |
     if score >= reuse_th:
         return "reuse", f"score {score:.3f} >= reuse threshold {reuse_th:g}"
     if score >= fill_th:
-        return "restyle", f"score {score:.3f} between fill {fill_th:g} and reuse {reuse_th:g} thresholds"
+        return (
+            "restyle",
+            f"score {score:.3f} between fill {fill_th:g} and reuse {reuse_th:g} thresholds",
+        )
     return "fill", f"score {score:.3f} < fill threshold {fill_th:g}"
 
 
@@ -320,9 +406,17 @@ def _continues_test(ret: Retrieval, floor: list[float]):
     return continues
 
 
-def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold: float,
-           fresh_penalty: np.ndarray | None = None, fps: float = 24.0, min_cut: float = 1.0,
-           order: tuple[str, ...] = cover.DEFAULT_ORDER) -> list[Choice]:
+def decide(
+    plan: Plan,
+    ret: Retrieval,
+    *,
+    reuse_threshold: float,
+    fill_threshold: float,
+    fresh_penalty: np.ndarray | None = None,
+    fps: float = 24.0,
+    min_cut: float = 1.0,
+    order: tuple[str, ...] = cover.DEFAULT_ORDER,
+) -> list[Choice]:
     """Assign candidates over the whole plan, decide each shot (script, then score), cover it.
 
     Only candidates at or above the fill threshold take part in the assignment of scored shots: a
@@ -333,10 +427,17 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
     allowed = _allowed(plan, scores, fill_threshold) if rows else scores
     shared = [False] * n
     if rows:
-        kw = {"candidate_source": [r["source_id"] for r in rows], "candidate_start": [r["start_s"] for r in rows]}
+        kw = {
+            "candidate_source": [r["source_id"] for r in rows],
+            "candidate_start": [r["start_s"] for r in rows],
+        }
         columns = rank.assign_shots(allowed, fresh_penalty=fresh_penalty, **kw)
         for i, shot in enumerate(plan.shots):  # the script's word: the best candidate even if taken
-            if columns[i] is None and shot.decision in ("reuse", "restyle") and np.isfinite(allowed[i]).any():
+            if (
+                columns[i] is None
+                and shot.decision in ("reuse", "restyle")
+                and np.isfinite(allowed[i]).any()
+            ):
                 columns[i], shared[i] = int(np.argmax(np.nan_to_num(allowed[i], neginf=-9.0))), True
         details = rank.assignment_details(scores, columns, **kw)
     else:
@@ -345,20 +446,43 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
     for i, shot in enumerate(plan.shots):
         col = columns[i]
         top = np.argsort(-np.nan_to_num(scores[i], neginf=-9.0))[:5] if rows else []
-        cands = [{"shot_id": rows[j]["shot_id"], "score": float(scores[i, j]), "path": rows[j]["path"],
-                  "start_s": rows[j]["start_s"]} for j in top if np.isfinite(scores[i, j])]
+        cands = [
+            {
+                "shot_id": rows[j]["shot_id"],
+                "score": float(scores[i, j]),
+                "path": rows[j]["path"],
+                "start_s": rows[j]["start_s"],
+            }
+            for j in top
+            if np.isfinite(scores[i, j])
+        ]
         score = float(scores[i, col]) if col is not None else (cands[0]["score"] if cands else None)
-        decision, text = _decision(score, col is not None, shared[i], shot.decision, reuse_threshold,
-                                   fill_threshold)
+        decision, text = _decision(
+            score, col is not None, shared[i], shot.decision, reuse_threshold, fill_threshold
+        )
         pre.append((col, cands, score, decision, text))
     primary = [col if decision != "fill" else None for col, _, _, decision, _ in pre]
     # the least score of a shot's extra footage: its own decision's threshold; any eligible shot when
     # the script asked for footage
-    floor = [-np.inf if plan.shots[i].decision else reuse_threshold if d == "reuse" else fill_threshold
-             for i, (_, _, _, d, _) in enumerate(pre)]
-    covs = cover.Planner([s.duration_s for s in plan.shots], rows, allowed, primary, floor, fps=fps,
-                         min_cut=min_cut, next_row=ret.next_row,
-                         continues=_continues_test(ret, floor)).run(order) if rows else [None] * n
+    floor = [
+        -np.inf if plan.shots[i].decision else reuse_threshold if d == "reuse" else fill_threshold
+        for i, (_, _, _, d, _) in enumerate(pre)
+    ]
+    covs = (
+        cover.Planner(
+            [s.duration_s for s in plan.shots],
+            rows,
+            allowed,
+            primary,
+            floor,
+            fps=fps,
+            min_cut=min_cut,
+            next_row=ret.next_row,
+            continues=_continues_test(ret, floor),
+        ).run(order)
+        if rows
+        else [None] * n
+    )
     choices = []
     for i, shot in enumerate(plan.shots):
         col, cands, score, decision, text = pre[i]
@@ -370,14 +494,33 @@ def decide(plan: Plan, ret: Retrieval, *, reuse_threshold: float, fill_threshold
             else:
                 short = cover.too_short(rows, allowed[i], shot.duration_s)
                 decision = "fill"
-                text = (f"no combination of matching footage covers {shot.duration_s:.2f} s "
-                        f"(score {score:.3f}); candidates too short: {len(short)}")
+                text = (
+                    f"no combination of matching footage covers {shot.duration_s:.2f} s "
+                    f"(score {score:.3f}); candidates too short: {len(short)}"
+                )
                 cov = None
         runner_up = None if details[i] is None else details[i].runner_up
-        reason = {"score": score, "reuse_threshold": reuse_threshold, "fill_threshold": fill_threshold,
-                  "runner_up": runner_up, "override": shot.decision, "text": text,
-                  "coverage": None if cov is None else {"method": cov.method, "why": cov.why}}
+        reason = {
+            "score": score,
+            "reuse_threshold": reuse_threshold,
+            "fill_threshold": fill_threshold,
+            "runner_up": runner_up,
+            "override": shot.decision,
+            "text": text,
+            "coverage": None if cov is None else {"method": cov.method, "why": cov.why},
+        }
         candidate = rows[col] if col is not None and decision != "fill" else None
-        choices.append(Choice(i, decision, score, candidate, reason, cands, cov, ret.dropped[i] if ret.dropped
-                              else [], short))
+        choices.append(
+            Choice(
+                i,
+                decision,
+                score,
+                candidate,
+                reason,
+                cands,
+                cov,
+                ret.dropped[i] if ret.dropped else [],
+                short,
+            )
+        )
     return choices

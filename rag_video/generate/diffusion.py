@@ -30,37 +30,71 @@ from typing import Any, cast
 
 import numpy as np
 
-from rag_video.generate.base import FillContext, GenerationError, Generator, GenResult, ModelUnavailable
-from rag_video.generate.diffusion_adapters import (Adapter, FillAdapter, ModelSpec, RestyleAdapter,
-                                                   StepCounter, UnsupportedModel, first_line,
-                                                   effective_strength, load_pipeline, parse_model_spec,
-                                                   quiet_library, read_pipeline_class, resolve_adapter,
-                                                   supported_pipelines)
+from rag_video.generate.base import (
+    FillContext,
+    GenerationError,
+    Generator,
+    GenResult,
+    ModelUnavailable,
+)
+from rag_video.generate.diffusion_adapters import (
+    Adapter,
+    FillAdapter,
+    ModelSpec,
+    RestyleAdapter,
+    StepCounter,
+    UnsupportedModel,
+    effective_strength,
+    first_line,
+    load_pipeline,
+    parse_model_spec,
+    quiet_library,
+    read_pipeline_class,
+    resolve_adapter,
+    supported_pipelines,
+)
 
-__all__ = ["DEFAULT_FILL_MODEL", "DEFAULT_MODELS", "DEFAULT_RESTYLE_MODEL", "DiffusionGenerator",
-           "FillContext", "GenResult", "GenerationError", "ModelSpec", "ModelUnavailable",
-           "UnsupportedModel", "load_pipeline", "parse_model_spec", "read_pipeline_class",
-           "strength_from_score", "supported_pipelines"]
+__all__ = [
+    "DEFAULT_FILL_MODEL",
+    "DEFAULT_MODELS",
+    "DEFAULT_RESTYLE_MODEL",
+    "DiffusionGenerator",
+    "FillContext",
+    "GenResult",
+    "GenerationError",
+    "ModelSpec",
+    "ModelUnavailable",
+    "UnsupportedModel",
+    "load_pipeline",
+    "parse_model_spec",
+    "read_pipeline_class",
+    "strength_from_score",
+    "supported_pipelines",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Default restyle model: Stable Diffusion 1.5 with the AnimateDiff v1-5-2 motion adapter.
-DEFAULT_RESTYLE_MODEL = "stable-diffusion-v1-5/stable-diffusion-v1-5+guoyww/animatediff-motion-adapter-v1-5-2"
+DEFAULT_RESTYLE_MODEL = (
+    "stable-diffusion-v1-5/stable-diffusion-v1-5+guoyww/animatediff-motion-adapter-v1-5-2"
+)
 #: Default fill model: Stable Video Diffusion XT (25 frames, 1024×576), image-to-video.
 DEFAULT_FILL_MODEL = "stabilityai/stable-video-diffusion-img2vid-xt"
 DEFAULT_MODELS = {"restyle": DEFAULT_RESTYLE_MODEL, "fill": DEFAULT_FILL_MODEL}
 
 
-def strength_from_score(score: float, reuse_threshold: float, fill_threshold: float,
-                        lo: float = 0.3, hi: float = 0.8) -> float:
+def strength_from_score(
+    score: float, reuse_threshold: float, fill_threshold: float, lo: float = 0.3, hi: float = 0.8
+) -> float:
     """Restyle strength for a retrieval score: `lo` at the reuse threshold, `hi` at the fill one.
 
     A closer match keeps more of the retrieved clip (lower strength, so fewer denoiser calls:
     video-to-video pipelines run about strength × steps). Linear in between, clamped outside.
     """
     if not reuse_threshold > fill_threshold:
-        raise GenerationError(f"reuse_threshold={reuse_threshold} must be above "
-                              f"fill_threshold={fill_threshold}")
+        raise GenerationError(
+            f"reuse_threshold={reuse_threshold} must be above fill_threshold={fill_threshold}"
+        )
     if not 0.0 < lo <= hi <= 1.0:
         raise GenerationError(f"strength bounds lo={lo}, hi={hi} must satisfy 0 < lo <= hi <= 1")
     t = (reuse_threshold - score) / (reuse_threshold - fill_threshold)
@@ -99,13 +133,15 @@ def window_weights(windows: list[tuple[int, int]]) -> list[np.ndarray]:
     return weights
 
 
-def blend_windows(chunks: list[np.ndarray], windows: list[tuple[int, int]], n_frames: int) -> np.ndarray:
+def blend_windows(
+    chunks: list[np.ndarray], windows: list[tuple[int, int]], n_frames: int
+) -> np.ndarray:
     """Crossfade window outputs (each (len, H, W, 3) uint8) into one (n_frames, H, W, 3) uint8."""
     if len(chunks) == 1:
         return chunks[0]
     acc = np.zeros((n_frames, *chunks[0].shape[1:]), dtype=np.float32)
     total = np.zeros(n_frames, dtype=np.float32)
-    for chunk, (start, end), w in zip(chunks, windows, window_weights(windows)):
+    for chunk, (start, end), w in zip(chunks, windows, window_weights(windows), strict=False):
         acc[start:end] += chunk.astype(np.float32) * w[:, None, None, None]
         total[start:end] += w
     return np.clip(acc / total[:, None, None, None] + 0.5, 0, 255).astype(np.uint8)
@@ -141,7 +177,9 @@ def round_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
     return w, h
 
 
-def native_gen_size(native: tuple[int, int], size: tuple[int, int], multiple: int) -> tuple[int, int]:
+def native_gen_size(
+    native: tuple[int, int], size: tuple[int, int], multiple: int
+) -> tuple[int, int]:
     """The native pixel count at the aspect ratio of `size`, rounded to `multiple`."""
     area = native[0] * native[1]
     aspect = size[0] / size[1]
@@ -178,20 +216,35 @@ class DiffusionGenerator(Generator):
 
     name = "diffusion"
 
-    def __init__(self, *, restyle_model: str | None = None, fill_model: str | None = None,
-                 device: str = "auto", dtype: str = "auto", gen_size: tuple[int, int] | None = None,
-                 cpu_offload: bool = False, vae_slicing: bool = False, vae_tiling: bool = False,
-                 max_window: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        restyle_model: str | None = None,
+        fill_model: str | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        gen_size: tuple[int, int] | None = None,
+        cpu_offload: bool = False,
+        vae_slicing: bool = False,
+        vae_tiling: bool = False,
+        max_window: int | None = None,
+    ) -> None:
         if max_window is not None and max_window < 2:
             raise GenerationError(f"max_window={max_window} must be at least 2")
         if gen_size is not None and (len(gen_size) != 2 or min(gen_size) < 1):
             raise GenerationError(f"gen_size={gen_size} must be (width, height) with both >= 1")
-        self.models = {"restyle": restyle_model or DEFAULT_RESTYLE_MODEL,
-                       "fill": fill_model or DEFAULT_FILL_MODEL}
+        self.models = {
+            "restyle": restyle_model or DEFAULT_RESTYLE_MODEL,
+            "fill": fill_model or DEFAULT_FILL_MODEL,
+        }
         self.device, self.dtype = device, dtype
         self.gen_size = tuple(gen_size) if gen_size else None
         self.max_window = max_window
-        self._switches = {"cpu_offload": cpu_offload, "vae_slicing": vae_slicing, "vae_tiling": vae_tiling}
+        self._switches = {
+            "cpu_offload": cpu_offload,
+            "vae_slicing": vae_slicing,
+            "vae_tiling": vae_tiling,
+        }
         self._adapters: dict[str, Adapter] = {}
         self.load_seconds = 0.0
 
@@ -249,8 +302,17 @@ class DiffusionGenerator(Generator):
 
     # -- the two shot kinds
 
-    def restyle(self, clip_frames: list[np.ndarray], prompt: str, style: str | None,
-                strength: float, size: tuple[int, int], steps: int, *, seed: int = 0) -> GenResult:
+    def restyle(
+        self,
+        clip_frames: list[np.ndarray],
+        prompt: str,
+        style: str | None,
+        strength: float,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+    ) -> GenResult:
         """Restyle the retrieved clip (video-to-video at `strength`), window by window."""
         if not clip_frames:
             raise GenerationError("clip_frames is empty: restyle needs the retrieved clip's frames")
@@ -265,14 +327,29 @@ class DiffusionGenerator(Generator):
         text = compose_prompt(prompt, style)
         counter, started, chunks = StepCounter(), time.perf_counter(), []
         for start, end in windows:
-            source = [np.asarray(clip_frames[start + i]) for i in resample_index(end - start, per_call)]
-            out = self._run(adapter, lambda g, s=source: adapter.run(
-                s, text, used, steps, gen_size, g, counter), seed)
+            source = [
+                np.asarray(clip_frames[start + i]) for i in resample_index(end - start, per_call)
+            ]
+            out = self._run(
+                adapter,
+                lambda g, s=source: adapter.run(s, text, used, steps, gen_size, g, counter),
+                seed,
+            )
             chunks.append(resample_frames(out, end - start))
-        return self._result(adapter, chunks, windows, n, size, counter, started, seed, used, per_call)
+        return self._result(
+            adapter, chunks, windows, n, size, counter, started, seed, used, per_call
+        )
 
-    def fill(self, context_frames: FillContext, prompt: str, n_frames: int,
-             size: tuple[int, int], steps: int, *, seed: int = 0) -> GenResult:
+    def fill(
+        self,
+        context_frames: FillContext,
+        prompt: str,
+        n_frames: int,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+    ) -> GenResult:
         """Generate n_frames conditioned on the retrieved context, window by window."""
         _check_request(n_frames=n_frames, size=size, steps=steps)
         adapter = cast(FillAdapter, self.adapter("fill"))
@@ -282,18 +359,25 @@ class DiffusionGenerator(Generator):
         counter, started, chunks = StepCounter(), time.perf_counter(), []
         for i, (start, end) in enumerate(windows):
             window_context = self._window_context(context, i, windows, chunks)
-            out = self._run(adapter, lambda g, c=window_context: adapter.run(
-                c, prompt, per_call, steps, gen_size, g, counter), seed)
+            out = self._run(
+                adapter,
+                lambda g, c=window_context: adapter.run(
+                    c, prompt, per_call, steps, gen_size, g, counter
+                ),
+                seed,
+            )
             chunks.append(resample_frames(out, end - start))
-        result = self._result(adapter, chunks, windows, n_frames, size, counter, started, seed,
-                              None, per_call)
+        result = self._result(
+            adapter, chunks, windows, n_frames, size, counter, started, seed, None, per_call
+        )
         if reverse:
             result.frames.reverse()
         return result
 
     @staticmethod
-    def _window_context(context: FillContext, i: int, windows: list[tuple[int, int]],
-                        chunks: list[np.ndarray]) -> FillContext:
+    def _window_context(
+        context: FillContext, i: int, windows: list[tuple[int, int]], chunks: list[np.ndarray]
+    ) -> FillContext:
         """The context of window i: window 0 sees the retrieved frames; later windows start from
         the previous window's frame at their start; only the last sees the next shot's frame."""
         last = context.last if i == len(windows) - 1 else None
@@ -315,13 +399,30 @@ class DiffusionGenerator(Generator):
         except Exception as exc:  # pipeline failures of every kind, out-of-memory included
             raise _generation_error(adapter, exc) from exc
 
-    def _result(self, adapter: Adapter, chunks: list[np.ndarray], windows: list[tuple[int, int]],
-                n: int, size: tuple[int, int], counter: StepCounter, started: float, seed: int,
-                strength: float | None, per_call: int) -> GenResult:
+    def _result(
+        self,
+        adapter: Adapter,
+        chunks: list[np.ndarray],
+        windows: list[tuple[int, int]],
+        n: int,
+        size: tuple[int, int],
+        counter: StepCounter,
+        started: float,
+        seed: int,
+        strength: float | None,
+        per_call: int,
+    ) -> GenResult:
         frames = resize_frames(blend_windows(chunks, windows, n), size)
-        return GenResult(frames=frames, generator=adapter.pipeline_class, model=adapter.model,
-                         steps=counter.calls, seconds=time.perf_counter() - started, strength=strength,
-                         seed=seed, latent_frames=adapter.latent_frames(per_call))
+        return GenResult(
+            frames=frames,
+            generator=adapter.pipeline_class,
+            model=adapter.model,
+            steps=counter.calls,
+            seconds=time.perf_counter() - started,
+            strength=strength,
+            seed=seed,
+            latent_frames=adapter.latent_frames(per_call),
+        )
 
 
 def _generation_error(adapter: Adapter, exc: BaseException) -> GenerationError:
@@ -333,6 +434,10 @@ def _generation_error(adapter: Adapter, exc: BaseException) -> GenerationError:
     if oom:
         with contextlib.suppress(Exception):
             torch.cuda.empty_cache()
-        return GenerationError(f"{adapter.pipeline_class} ({adapter.model}) ran out of memory: {text}; "
-                               "try a smaller gen_size, cpu_offload or vae_slicing")
-    return GenerationError(f"{adapter.pipeline_class} ({adapter.model}) {adapter.role} failed: {text}")
+        return GenerationError(
+            f"{adapter.pipeline_class} ({adapter.model}) ran out of memory: {text}; "
+            "try a smaller gen_size, cpu_offload or vae_slicing"
+        )
+    return GenerationError(
+        f"{adapter.pipeline_class} ({adapter.model}) {adapter.role} failed: {text}"
+    )

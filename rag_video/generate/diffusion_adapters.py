@@ -67,7 +67,9 @@ def frames_from_output(frames: Any) -> np.ndarray:
     if video.ndim == 5:
         video = video[0]
     if video.ndim != 4 or video.shape[-1] != 3:
-        raise GenerationError(f"pipeline returned frames of shape {video.shape}; expected (F, H, W, 3)")
+        raise GenerationError(
+            f"pipeline returned frames of shape {video.shape}; expected (F, H, W, 3)"
+        )
     return (np.clip(video, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -122,9 +124,17 @@ class Adapter(ABC):
         """Latent frames one denoiser call carries when generating n_frames."""
         return n_frames
 
-    def _common(self, steps: int, size: tuple[int, int], generator: Any, callback: StepCallback) -> dict:
-        return {"num_inference_steps": steps, "width": size[0], "height": size[1],
-                "generator": generator, "callback_on_step_end": callback, "output_type": "np"}
+    def _common(
+        self, steps: int, size: tuple[int, int], generator: Any, callback: StepCallback
+    ) -> dict:
+        return {
+            "num_inference_steps": steps,
+            "width": size[0],
+            "height": size[1],
+            "generator": generator,
+            "callback_on_step_end": callback,
+            "output_type": "np",
+        }
 
 
 class RestyleAdapter(Adapter):
@@ -133,8 +143,16 @@ class RestyleAdapter(Adapter):
     role = "restyle"
 
     @abstractmethod
-    def run(self, frames: list[np.ndarray], prompt: str, strength: float, steps: int,
-            size: tuple[int, int], generator: Any, callback: StepCallback) -> np.ndarray:
+    def run(
+        self,
+        frames: list[np.ndarray],
+        prompt: str,
+        strength: float,
+        steps: int,
+        size: tuple[int, int],
+        generator: Any,
+        callback: StepCallback,
+    ) -> np.ndarray:
         """Return restyled frames (valid_frames(len(frames)) of them) as (F, H, W, 3) uint8."""
 
 
@@ -148,8 +166,16 @@ class FillAdapter(Adapter):
         return context, False
 
     @abstractmethod
-    def run(self, context: FillContext, prompt: str, n_frames: int, steps: int,
-            size: tuple[int, int], generator: Any, callback: StepCallback) -> np.ndarray:
+    def run(
+        self,
+        context: FillContext,
+        prompt: str,
+        n_frames: int,
+        steps: int,
+        size: tuple[int, int],
+        generator: Any,
+        callback: StepCallback,
+    ) -> np.ndarray:
         """Return n_frames (a valid count) new frames as (F, H, W, 3) uint8."""
 
 
@@ -176,8 +202,12 @@ class AnimateDiffRestyle(_SDFamily, RestyleAdapter):
         import diffusers
 
         if motion_adapter is not None:
-            shared = {k: v for k, v in kwargs.items() if k in ("dtype", "torch_dtype", "local_files_only")}
-            kwargs["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(motion_adapter, **shared)
+            shared = {
+                k: v for k, v in kwargs.items() if k in ("dtype", "torch_dtype", "local_files_only")
+            }
+            kwargs["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
+                motion_adapter, **shared
+            )
         return diffusers.AnimateDiffVideoToVideoPipeline.from_pretrained(path, **kwargs)
 
     @property
@@ -186,8 +216,12 @@ class AnimateDiffRestyle(_SDFamily, RestyleAdapter):
 
     def run(self, frames, prompt, strength, steps, size, generator, callback):
         video = [to_pil(f, size) for f in frames]
-        out = self.pipe(video=video, prompt=prompt, strength=strength,
-                        **self._common(steps, size, generator, callback))
+        out = self.pipe(
+            video=video,
+            prompt=prompt,
+            strength=strength,
+            **self._common(steps, size, generator, callback),
+        )
         return frames_from_output(out.frames)
 
 
@@ -234,7 +268,9 @@ class LTXRestyle(_LTXFamily, RestyleAdapter):
         from diffusers.pipelines.ltx.pipeline_ltx_condition import retrieve_latents
 
         pipe = self.pipe
-        video = pipe.video_processor.preprocess_video([to_pil(f, size) for f in frames], size[1], size[0])
+        video = pipe.video_processor.preprocess_video(
+            [to_pil(f, size) for f in frames], size[1], size[0]
+        )
         video = video.to(pipe._execution_device, dtype=pipe.vae.dtype)
         with torch.no_grad():
             latents = retrieve_latents(pipe.vae.encode(video), generator=generator)
@@ -242,8 +278,13 @@ class LTXRestyle(_LTXFamily, RestyleAdapter):
 
     def run(self, frames, prompt, strength, steps, size, generator, callback):
         latents = self._encode(frames, size, generator)
-        out = self.pipe(latents=latents, denoise_strength=strength, prompt=prompt,
-                        num_frames=len(frames), **self._common(steps, size, generator, callback))
+        out = self.pipe(
+            latents=latents,
+            denoise_strength=strength,
+            prompt=prompt,
+            num_frames=len(frames),
+            **self._common(steps, size, generator, callback),
+        )
         return frames_from_output(out.frames)
 
 
@@ -266,13 +307,19 @@ class SVDFill(_SDFamily, FillAdapter):
             return context, False
         if context.last is not None:
             return FillContext(reference=context.last), True
-        raise GenerationError("StableVideoDiffusionPipeline fill needs a context frame "
-                              "(reference, first or last); got none")
+        raise GenerationError(
+            "StableVideoDiffusionPipeline fill needs a context frame "
+            "(reference, first or last); got none"
+        )
 
     def run(self, context, prompt, n_frames, steps, size, generator, callback):
         key = context.reference if context.reference is not None else context.first
-        out = self.pipe(image=to_pil(key, size), num_frames=n_frames, decode_chunk_size=min(8, n_frames),
-                        **self._common(steps, size, generator, callback))
+        out = self.pipe(
+            image=to_pil(key, size),
+            num_frames=n_frames,
+            decode_chunk_size=min(8, n_frames),
+            **self._common(steps, size, generator, callback),
+        )
         return frames_from_output(out.frames)
 
 
@@ -293,20 +340,29 @@ class LTXFill(_LTXFamily, FillAdapter):
         if context.first is not None:
             conditions.append(LTXVideoCondition(image=to_pil(context.first, size), frame_index=0))
         if context.last is not None and (n_frames > 1 or not conditions):
-            conditions.append(LTXVideoCondition(image=to_pil(context.last, size), frame_index=n_frames - 1))
+            conditions.append(
+                LTXVideoCondition(image=to_pil(context.last, size), frame_index=n_frames - 1)
+            )
         if not conditions and context.reference is not None:
-            conditions.append(LTXVideoCondition(image=to_pil(context.reference, size), frame_index=0))
+            conditions.append(
+                LTXVideoCondition(image=to_pil(context.reference, size), frame_index=0)
+            )
         return conditions
 
     def run(self, context, prompt, n_frames, steps, size, generator, callback):
         conditions = self._conditions(context, n_frames, size)
-        out = self.pipe(conditions=conditions or None, prompt=prompt, num_frames=n_frames,
-                        **self._common(steps, size, generator, callback))
+        out = self.pipe(
+            conditions=conditions or None,
+            prompt=prompt,
+            num_frames=n_frames,
+            **self._common(steps, size, generator, callback),
+        )
         return frames_from_output(out.frames)
 
 
 RESTYLE_ADAPTERS: dict[str, type[RestyleAdapter]] = {
-    a.pipeline_class: a for a in (AnimateDiffRestyle, LTXRestyle)}
+    a.pipeline_class: a for a in (AnimateDiffRestyle, LTXRestyle)
+}
 FILL_ADAPTERS: dict[str, type[FillAdapter]] = {a.pipeline_class: a for a in (SVDFill, LTXFill)}
 ADAPTERS: dict[str, dict[str, type[Adapter]]] = {"restyle": RESTYLE_ADAPTERS, "fill": FILL_ADAPTERS}
 
@@ -316,7 +372,11 @@ class UnsupportedModel(ModelUnavailable):
 
 
 #: Pipeline classes an SD-1.5 base named before `+ADAPTER` may have.
-SD15_BASE_CLASSES = ("StableDiffusionPipeline", "AnimateDiffPipeline", "AnimateDiffVideoToVideoPipeline")
+SD15_BASE_CLASSES = (
+    "StableDiffusionPipeline",
+    "AnimateDiffPipeline",
+    "AnimateDiffVideoToVideoPipeline",
+)
 
 
 # ---------------------------------------------------------------- model names and loading
@@ -361,8 +421,12 @@ def _offline() -> bool:
 
 
 def _looks_like_path(name: str) -> bool:
-    return (name.startswith(("/", "./", "../", "~")) or name.count("/") > 1 or "\\" in name
-            or Path(name).expanduser().exists())
+    return (
+        name.startswith(("/", "./", "../", "~"))
+        or name.count("/") > 1
+        or "\\" in name
+        or Path(name).expanduser().exists()
+    )
 
 
 def _fetch_hint(name: str) -> str:
@@ -374,8 +438,10 @@ def _unavailable(name: str, exc: BaseException | None = None) -> ModelUnavailabl
     if _looks_like_path(name):
         path = Path(name).expanduser()
         if not path.exists():
-            return ModelUnavailable(f"model folder {name} does not exist: pass a folder saved with "
-                                    "save_pretrained or a diffusers model id")
+            return ModelUnavailable(
+                f"model folder {name} does not exist: pass a folder saved with "
+                "save_pretrained or a diffusers model id"
+            )
         reason = first_line(exc) if exc else "not a diffusers pipeline folder (no model_index.json)"
         return ModelUnavailable(f"model folder {name} cannot be loaded: {reason}")
     if _offline():
@@ -386,7 +452,11 @@ def _unavailable(name: str, exc: BaseException | None = None) -> ModelUnavailabl
 
 def first_line(exc: BaseException | None, limit: int = 200) -> str:
     """The first line of an exception's message (its type name when empty), at most `limit` chars."""
-    text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
+    text = (
+        str(exc).strip().splitlines()[0]
+        if exc is not None and str(exc).strip()
+        else type(exc).__name__
+    )
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -396,15 +466,20 @@ def read_pipeline_class(name: str) -> str:
     if path.is_dir():
         index = path / "model_index.json"
         if not index.is_file():
-            if (path / "config.json").is_file() and "MotionAdapter" in (path / "config.json").read_text():
-                raise ModelUnavailable(f"model folder {name} is a motion adapter: name the model "
-                                       "BASE+ADAPTER with an SD-1.5 pipeline as BASE")
+            if (path / "config.json").is_file() and "MotionAdapter" in (
+                path / "config.json"
+            ).read_text():
+                raise ModelUnavailable(
+                    f"model folder {name} is a motion adapter: name the model "
+                    "BASE+ADAPTER with an SD-1.5 pipeline as BASE"
+                )
             raise _unavailable(name)
         try:
             return str(json.loads(index.read_text())["_class_name"])
         except (ValueError, KeyError) as exc:
-            raise ModelUnavailable(f"model folder {name} has an unreadable model_index.json: "
-                                   f"{first_line(exc)}") from exc
+            raise ModelUnavailable(
+                f"model folder {name} has an unreadable model_index.json: {first_line(exc)}"
+            ) from exc
     if _looks_like_path(name):
         raise _unavailable(name)
     from diffusers import DiffusionPipeline
@@ -432,18 +507,22 @@ def resolve_adapter(spec: ModelSpec, role: str) -> type[Adapter]:
     class_name = read_pipeline_class(spec.base)
     if spec.motion_adapter is not None:
         if class_name not in SD15_BASE_CLASSES or "AnimateDiffVideoToVideoPipeline" not in adapters:
-            raise UnsupportedModel(f"{role} model {spec.name}: a motion adapter needs an SD-1.5 base "
-                                   f"({', '.join(SD15_BASE_CLASSES)}) in the restyle role; "
-                                   f"{spec.base} is a {class_name}")
+            raise UnsupportedModel(
+                f"{role} model {spec.name}: a motion adapter needs an SD-1.5 base "
+                f"({', '.join(SD15_BASE_CLASSES)}) in the restyle role; "
+                f"{spec.base} is a {class_name}"
+            )
         return adapters["AnimateDiffVideoToVideoPipeline"]
     if class_name not in adapters:
-        raise UnsupportedModel(f"{role} model {spec.name} is a {class_name}; supported for {role}: "
-                               f"{', '.join(sorted(adapters))}")
+        raise UnsupportedModel(
+            f"{role} model {spec.name} is a {class_name}; supported for {role}: "
+            f"{', '.join(sorted(adapters))}"
+        )
     return adapters[class_name]
 
 
 def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when a GPU is visible to torch, else "cpu"."""
+    """ "auto" -> "cuda" when a GPU is visible to torch, else "cpu"."""
     if device != "auto":
         return device
     import torch
@@ -452,7 +531,7 @@ def resolve_device(device: str = "auto") -> str:
 
 
 def resolve_dtype(dtype: str, device: str, adapter: type[Adapter]) -> Any:
-    """"auto" -> the adapter's preferred half precision on CUDA (bf16 only where supported), fp32 on CPU."""
+    """ "auto" -> the adapter's preferred half precision on CUDA (bf16 only where supported), fp32 on CPU."""
     import torch
 
     if dtype == "auto":
@@ -503,7 +582,9 @@ def quiet_library() -> Iterator[None]:
                 module.enable_progress_bar()
 
 
-def _place(pipe: Any, device: str, *, cpu_offload: bool, vae_slicing: bool, vae_tiling: bool) -> None:
+def _place(
+    pipe: Any, device: str, *, cpu_offload: bool, vae_slicing: bool, vae_tiling: bool
+) -> None:
     """Move the pipeline to its device (or set up model CPU offload) and apply VAE memory switches."""
     try:
         if cpu_offload and device.startswith("cuda"):
@@ -514,8 +595,9 @@ def _place(pipe: Any, device: str, *, cpu_offload: bool, vae_slicing: bool, vae_
             pipe.to(device)
     except (ImportError, RuntimeError, AssertionError, ValueError) as exc:
         what = "cpu_offload" if cpu_offload else "device"
-        raise GenerationError(f"{what} failed for {type(pipe).__name__} on device={device!r}: "
-                              f"{first_line(exc)}") from exc
+        raise GenerationError(
+            f"{what} failed for {type(pipe).__name__} on device={device!r}: {first_line(exc)}"
+        ) from exc
     vae = getattr(pipe, "vae", None)
     for wanted, method in ((vae_slicing, "enable_slicing"), (vae_tiling, "enable_tiling")):
         if not wanted:
@@ -523,12 +605,21 @@ def _place(pipe: Any, device: str, *, cpu_offload: bool, vae_slicing: bool, vae_
         try:
             getattr(vae, method)()
         except (AttributeError, NotImplementedError):
-            logger.warning("%s: the VAE of %s has no %s; ignored", method, type(pipe).__name__, method)
+            logger.warning(
+                "%s: the VAE of %s has no %s; ignored", method, type(pipe).__name__, method
+            )
 
 
-def load_pipeline(model_or_folder: str, role: str, *, device: str = "auto", dtype: str = "auto",
-                  cpu_offload: bool = False, vae_slicing: bool = False,
-                  vae_tiling: bool = False) -> Adapter:
+def load_pipeline(
+    model_or_folder: str,
+    role: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    cpu_offload: bool = False,
+    vae_slicing: bool = False,
+    vae_tiling: bool = False,
+) -> Adapter:
     """Load a model for a role ("restyle" or "fill") and wrap it in its adapter.
 
     Raises ModelUnavailable (weights missing, offline, bad folder) or UnsupportedModel (a
@@ -537,8 +628,10 @@ def load_pipeline(model_or_folder: str, role: str, *, device: str = "auto", dtyp
     spec = parse_model_spec(model_or_folder)
     adapter_cls = resolve_adapter(spec, role)
     device = resolve_device(device)
-    kwargs: dict[str, Any] = {_dtype_keyword(): resolve_dtype(dtype, device, adapter_cls),
-                              "local_files_only": _offline()}
+    kwargs: dict[str, Any] = {
+        _dtype_keyword(): resolve_dtype(dtype, device, adapter_cls),
+        "local_files_only": _offline(),
+    }
     if spec.motion_adapter is not None:
         _check_motion_adapter(spec.motion_adapter)
         kwargs["motion_adapter"] = spec.motion_adapter
@@ -549,6 +642,12 @@ def load_pipeline(model_or_folder: str, role: str, *, device: str = "auto", dtyp
         except Exception as exc:  # OSError, EnvironmentError, ValueError from hub or weights
             raise _unavailable(spec.base, exc) from exc
     _place(pipe, device, cpu_offload=cpu_offload, vae_slicing=vae_slicing, vae_tiling=vae_tiling)
-    logger.info("loaded %s %s for %s on %s in %.1fs", adapter_cls.pipeline_class, spec.name, role,
-                device, time.perf_counter() - started)
+    logger.info(
+        "loaded %s %s for %s on %s in %.1fs",
+        adapter_cls.pipeline_class,
+        spec.name,
+        role,
+        device,
+        time.perf_counter() - started,
+    )
     return adapter_cls(pipe, spec.name)

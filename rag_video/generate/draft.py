@@ -124,8 +124,12 @@ def lab_stats(frames: list[np.ndarray]) -> LabStats:
 
     if not frames:
         raise GenerationError("lab_stats: frames is empty")
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), _STAT_SAMPLES)).round().astype(int))
-    pixels = np.concatenate([cv2.cvtColor(_small(frames[i]), cv2.COLOR_RGB2LAB).reshape(-1, 3) for i in picks])
+    picks = np.unique(
+        np.linspace(0, len(frames) - 1, min(len(frames), _STAT_SAMPLES)).round().astype(int)
+    )
+    pixels = np.concatenate(
+        [cv2.cvtColor(_small(frames[i]), cv2.COLOR_RGB2LAB).reshape(-1, 3) for i in picks]
+    )
     pixels = pixels.astype(np.float64)
     return LabStats(pixels.mean(axis=0), pixels.std(axis=0))
 
@@ -210,9 +214,10 @@ class Overlay:
         """A copy of ``frame`` with the overlay blended in (the input is never modified)."""
         out = frame.copy()
         h, w = self.alpha.shape[:2]
-        region = out[self.y:self.y + h, self.x:self.x + w].astype(np.float32)
-        out[self.y:self.y + h, self.x:self.x + w] = np.clip(
-            region + (self.rgb - region) * self.alpha, 0, 255).astype(np.uint8)
+        region = out[self.y : self.y + h, self.x : self.x + w].astype(np.float32)
+        out[self.y : self.y + h, self.x : self.x + w] = np.clip(
+            region + (self.rgb - region) * self.alpha, 0, 255
+        ).astype(np.uint8)
         return out
 
 
@@ -221,18 +226,21 @@ def _overlay_from_rgba(rgba: np.ndarray, x: int, y: int, size: tuple[int, int]) 
     w, h = size
     x0, y0 = max(0, x), max(0, y)
     x1, y1 = min(w, x + rgba.shape[1]), min(h, y + rgba.shape[0])
-    part = rgba[y0 - y:y1 - y, x0 - x:x1 - x]
+    part = rgba[y0 - y : y1 - y, x0 - x : x1 - x]
     rows, cols = np.nonzero(part[..., 3])
     if rows.size == 0:
         part, x0, y0 = np.zeros((1, 1, 4), np.uint8), 0, 0
     else:
-        part = part[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        part = part[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         x0, y0 = x0 + int(cols.min()), y0 + int(rows.min())
-    return Overlay(part[..., :3].astype(np.float32), part[..., 3:].astype(np.float32) / 255.0, x0, y0)
+    return Overlay(
+        part[..., :3].astype(np.float32), part[..., 3:].astype(np.float32) / 255.0, x0, y0
+    )
 
 
-def caption_overlay(text: str, size: tuple[int, int], *, font_px: int | None = None,
-                    margin_frac: float = 0.06) -> Overlay:
+def caption_overlay(
+    text: str, size: tuple[int, int], *, font_px: int | None = None, margin_frac: float = 0.06
+) -> Overlay:
     """Subtitle text for ``size`` frames: white, black-outlined, word-wrapped, bottom centre."""
     from PIL import Image, ImageDraw
 
@@ -245,12 +253,22 @@ def caption_overlay(text: str, size: tuple[int, int], *, font_px: int | None = N
     canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
     block = "\n".join(lines)
-    box = draw.multiline_textbbox((0, 0), block, font=fnt, spacing=spacing, align="center", stroke_width=stroke)
+    box = draw.multiline_textbbox(
+        (0, 0), block, font=fnt, spacing=spacing, align="center", stroke_width=stroke
+    )
     tw, th = box[2] - box[0], box[3] - box[1]
     x = (w - tw) // 2 - box[0]
     y = h - round(h * margin_frac) - th - box[1]
-    draw.multiline_text((x, y), block, font=fnt, fill=(255, 255, 255, 255), spacing=spacing, align="center",
-                        stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+    draw.multiline_text(
+        (x, y),
+        block,
+        font=fnt,
+        fill=(255, 255, 255, 255),
+        spacing=spacing,
+        align="center",
+        stroke_width=stroke,
+        stroke_fill=(0, 0, 0, 255),
+    )
     return _overlay_from_rgba(np.asarray(canvas), 0, 0, size)
 
 
@@ -270,7 +288,9 @@ def label_overlay(text: str, size: tuple[int, int]) -> Overlay:
     return _overlay_from_rgba(np.asarray(canvas), margin, margin, size)
 
 
-def title_card(text: str, size: tuple[int, int], *, background: tuple[int, int, int] = (22, 26, 36)) -> np.ndarray:
+def title_card(
+    text: str, size: tuple[int, int], *, background: tuple[int, int, int] = (22, 26, 36)
+) -> np.ndarray:
     """A card of ``text`` (word-wrapped, centred, white) on a dark vertical gradient."""
     from PIL import Image, ImageDraw
 
@@ -286,8 +306,15 @@ def title_card(text: str, size: tuple[int, int], *, background: tuple[int, int, 
         fnt = font(px)
         lines = wrap_text(text.strip() or " ", fnt, w * 0.8)
     draw = ImageDraw.Draw(card)
-    draw.multiline_text((w / 2, h / 2), "\n".join(lines), font=fnt, fill=(245, 245, 240), anchor="mm",
-                        align="center", spacing=max(2, px // 4))
+    draw.multiline_text(
+        (w / 2, h / 2),
+        "\n".join(lines),
+        font=fnt,
+        fill=(245, 245, 240),
+        anchor="mm",
+        align="center",
+        spacing=max(2, px // 4),
+    )
     return np.asarray(card).copy()
 
 
@@ -297,8 +324,14 @@ def title_card(text: str, size: tuple[int, int], *, background: tuple[int, int, 
 KEN_BURNS_ZOOM = 1.15
 
 
-def ken_burns(image: np.ndarray, n_frames: int, size: tuple[int, int], *, zoom: float = KEN_BURNS_ZOOM,
-              seed: int = 0) -> list[np.ndarray]:
+def ken_burns(
+    image: np.ndarray,
+    n_frames: int,
+    size: tuple[int, int],
+    *,
+    zoom: float = KEN_BURNS_ZOOM,
+    seed: int = 0,
+) -> list[np.ndarray]:
     """``n_frames`` of a slow zoom-in and pan over ``image``, sub-pixel smooth (``cv2.warpAffine``).
 
     The first frame shows the whole centre crop of ``image`` at ``size``; the move eases in and
@@ -319,9 +352,16 @@ def ken_burns(image: np.ndarray, n_frames: int, size: tuple[int, int], *, zoom: 
         u = 0.5 - 0.5 * math.cos(math.pi * t)  # ease in and out
         scale = (ww / w) * (1 - u) + 1.0 * u  # work pixels per output pixel
         cx, cy = centre0 + end_shift * u
-        m = np.array([[1 / scale, 0, (0.5 - cx) / scale + w / 2 - 0.5],
-                      [0, 1 / scale, (0.5 - cy) / scale + h / 2 - 0.5]], dtype=np.float64)
-        frames.append(cv2.warpAffine(work, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+        m = np.array(
+            [
+                [1 / scale, 0, (0.5 - cx) / scale + w / 2 - 0.5],
+                [0, 1 / scale, (0.5 - cy) / scale + h / 2 - 0.5],
+            ],
+            dtype=np.float64,
+        )
+        frames.append(
+            cv2.warpAffine(work, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        )
     return frames
 
 
@@ -332,7 +372,9 @@ def load_image(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
     """An RGB uint8 array from an array or an image file; raises GenerationError naming the file."""
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise GenerationError(f"reference image must be HxWx3 uint8, got {image.shape} {image.dtype}")
+            raise GenerationError(
+                f"reference image must be HxWx3 uint8, got {image.shape} {image.dtype}"
+            )
         return image
     from PIL import Image, UnidentifiedImageError
 
@@ -366,13 +408,24 @@ class DraftGenerator(Generator):
 
     name = "draft"
 
-    def __init__(self, *, reference: np.ndarray | str | os.PathLike[str] | None = None, label: bool = True) -> None:
+    def __init__(
+        self, *, reference: np.ndarray | str | os.PathLike[str] | None = None, label: bool = True
+    ) -> None:
         self.reference = load_image(reference) if reference is not None else None
         self.label = label
 
-    def restyle(self, clip_frames: list[np.ndarray], prompt: str, style: str | None, strength: float,
-                size: tuple[int, int], steps: int, *, seed: int = 0,
-                reference: np.ndarray | str | os.PathLike[str] | None = None) -> GenResult:
+    def restyle(
+        self,
+        clip_frames: list[np.ndarray],
+        prompt: str,
+        style: str | None,
+        strength: float,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+        reference: np.ndarray | str | os.PathLike[str] | None = None,
+    ) -> GenResult:
         """``clip_frames`` at ``size`` graded toward the reference image or the style's look.
 
         ``steps`` is ignored (no denoiser; the result reports 0). ``model`` in the result names the
@@ -393,11 +446,26 @@ class DraftGenerator(Generator):
         lut = transfer_lut(src, target)
         out = [apply_lut(f, lut, strength) for f in frames]
         out = self._labelled(out, "DRAFT restyle", size)
-        return GenResult(out, generator=self.name, model=model, steps=0, seconds=time.perf_counter() - t0,
-                         strength=float(strength), seed=seed)
+        return GenResult(
+            out,
+            generator=self.name,
+            model=model,
+            steps=0,
+            seconds=time.perf_counter() - t0,
+            strength=float(strength),
+            seed=seed,
+        )
 
-    def fill(self, context_frames: FillContext, prompt: str, n_frames: int, size: tuple[int, int],
-             steps: int, *, seed: int = 0) -> GenResult:
+    def fill(
+        self,
+        context_frames: FillContext,
+        prompt: str,
+        n_frames: int,
+        size: tuple[int, int],
+        steps: int,
+        *,
+        seed: int = 0,
+    ) -> GenResult:
         """``n_frames`` at ``size``: a Ken Burns move over the context's keyframe, or a title card.
 
         The keyframe is ``reference``, else ``first``, else ``last``. ``model`` in the result is
@@ -413,10 +481,18 @@ class DraftGenerator(Generator):
             card = title_card(prompt, size)
             frames, model = [card] * n_frames, "title-card"
         frames = self._labelled(frames, "DRAFT fill", size)
-        return GenResult(frames, generator=self.name, model=model, steps=0, seconds=time.perf_counter() - t0,
-                         seed=seed)
+        return GenResult(
+            frames,
+            generator=self.name,
+            model=model,
+            steps=0,
+            seconds=time.perf_counter() - t0,
+            seed=seed,
+        )
 
-    def _labelled(self, frames: list[np.ndarray], text: str, size: tuple[int, int]) -> list[np.ndarray]:
+    def _labelled(
+        self, frames: list[np.ndarray], text: str, size: tuple[int, int]
+    ) -> list[np.ndarray]:
         if not self.label:
             return frames
         overlay = label_overlay(text, size)
@@ -429,6 +505,25 @@ class DraftGenerator(Generator):
         return out
 
 
-__all__ = ["LOOKS", "NEUTRAL", "DraftGenerator", "LabStats", "Look", "Overlay", "apply_lut", "best_window",
-           "caption_overlay", "font", "frame_sharpness", "ken_burns", "lab_stats", "label_overlay", "load_image",
-           "look_target", "resolve_look", "title_card", "transfer_lut", "wrap_text"]
+__all__ = [
+    "LOOKS",
+    "NEUTRAL",
+    "DraftGenerator",
+    "LabStats",
+    "Look",
+    "Overlay",
+    "apply_lut",
+    "best_window",
+    "caption_overlay",
+    "font",
+    "frame_sharpness",
+    "ken_burns",
+    "lab_stats",
+    "label_overlay",
+    "load_image",
+    "look_target",
+    "resolve_look",
+    "title_card",
+    "transfer_lut",
+    "wrap_text",
+]

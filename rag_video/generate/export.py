@@ -63,16 +63,35 @@ def _frames(seconds: float, fps: float) -> int:
 def _clip_metadata(shot: ManifestShot, clip: Source | None = None) -> dict[str, Any]:
     """The `rag_video` metadata of a clip: what the shot shows and how it was rendered."""
     meta: dict[str, Any] = {
-        "index": shot.index, "text": shot.text, "caption": shot.caption, "decision": shot.decision,
-        "score": shot.score, "reason": shot.reason.model_dump(), "generator": shot.generator,
-        "model": shot.model, "steps": shot.steps, "strength": shot.strength, "seed": shot.seed,
-        "seconds": shot.seconds, "fallback": shot.fallback, "segment": shot.segment,
-        "coverage": shot.reason.coverage, "clips": len(shot.source),
-        "source_shot_id": clip.shot_id if clip else (shot.source[0].shot_id if shot.source else None),
+        "index": shot.index,
+        "text": shot.text,
+        "caption": shot.caption,
+        "decision": shot.decision,
+        "score": shot.score,
+        "reason": shot.reason.model_dump(),
+        "generator": shot.generator,
+        "model": shot.model,
+        "steps": shot.steps,
+        "strength": shot.strength,
+        "seed": shot.seed,
+        "seconds": shot.seconds,
+        "fallback": shot.fallback,
+        "segment": shot.segment,
+        "coverage": shot.reason.coverage,
+        "clips": len(shot.source),
+        "source_shot_id": clip.shot_id
+        if clip
+        else (shot.source[0].shot_id if shot.source else None),
     }
     if clip is not None:
-        meta.update(source_path=clip.path, source_in_s=clip.in_s, source_out_s=clip.out_s, speed=clip.speed,
-                    crop=clip.crop, shot_ids=clip.shot_ids or [clip.shot_id])
+        meta.update(
+            source_path=clip.path,
+            source_in_s=clip.in_s,
+            source_out_s=clip.out_s,
+            speed=clip.speed,
+            crop=clip.crop,
+            shot_ids=clip.shot_ids or [clip.shot_id],
+        )
     if shot.reference is not None:
         meta["reference"] = shot.reference
     return {"rag_video": meta}
@@ -92,15 +111,21 @@ def _segment_clip(shot: ManifestShot, duration, otio):
     assert shot.segment is not None
     tr = otio.opentime.TimeRange
     start = otio.opentime.RationalTime(0, duration.rate)
-    ref = otio.schema.ExternalReference(target_url=_file_url(shot.segment), available_range=tr(start, duration))
+    ref = otio.schema.ExternalReference(
+        target_url=_file_url(shot.segment), available_range=tr(start, duration)
+    )
     ref.name = Path(shot.segment).name
     return ref, tr(start, duration)
 
 
 def _marker(shot: ManifestShot, source_range, otio):
-    return otio.schema.Marker(name=(shot.caption or shot.text)[:200], marked_range=source_range,
-                              color=MARKER_COLORS[shot.decision], comment=shot.text,
-                              metadata={"rag_video": {"index": shot.index, "decision": shot.decision}})
+    return otio.schema.Marker(
+        name=(shot.caption or shot.text)[:200],
+        marked_range=source_range,
+        color=MARKER_COLORS[shot.decision],
+        comment=shot.text,
+        metadata={"rag_video": {"index": shot.index, "decision": shot.decision}},
+    )
 
 
 def _clip_spans(shot: ManifestShot, fps: float) -> list[int]:
@@ -113,32 +138,51 @@ def _clip_spans(shot: ManifestShot, fps: float) -> list[int]:
         total += c.duration_s if c.duration_s is not None else (c.out_s - c.in_s) / c.speed
         bounds.append(start + _frames(total, fps))
     bounds[-1] = end
-    return [b - a for a, b in zip([start, *bounds[:-1]], bounds)]
+    return [b - a for a, b in zip([start, *bounds[:-1]], bounds, strict=False)]
 
 
 def _shot_items(shot: ManifestShot, fps: float, otio) -> list:
     """The track items of one shot: a Clip per source clip, a Clip of its segment, or a Gap."""
-    duration = otio.opentime.RationalTime(_frames(shot.out_end_s, fps) - _frames(shot.out_start_s, fps), fps)
+    duration = otio.opentime.RationalTime(
+        _frames(shot.out_end_s, fps) - _frames(shot.out_start_s, fps), fps
+    )
     if shot.decision == "reuse" and shot.source:
         items = []
-        for k, (clip, frames) in enumerate(zip(shot.source, _clip_spans(shot, fps))):
+        for k, (clip, frames) in enumerate(zip(shot.source, _clip_spans(shot, fps), strict=False)):
             ref, source_range = _source_clip(clip, otio.opentime.RationalTime(frames, fps), otio)
-            item = otio.schema.Clip(name=f"{shot.index:03d}.{k + 1} {shot.decision}: {shot.text[:60]}",
-                                    media_reference=ref, source_range=source_range,
-                                    metadata=_clip_metadata(shot, clip))
+            item = otio.schema.Clip(
+                name=f"{shot.index:03d}.{k + 1} {shot.decision}: {shot.text[:60]}",
+                media_reference=ref,
+                source_range=source_range,
+                metadata=_clip_metadata(shot, clip),
+            )
             if clip.speed != 1.0:
-                item.effects.append(otio.schema.LinearTimeWarp(name="retime", time_scalar=clip.speed))
+                item.effects.append(
+                    otio.schema.LinearTimeWarp(name="retime", time_scalar=clip.speed)
+                )
             if k == 0:
                 item.markers.append(_marker(shot, source_range, otio))
             items.append(item)
         return items
     if shot.segment is None:
-        log.warning("shot %d (%s) has no media (no source for reuse, no segment); a gap stands in", shot.index, shot.decision)
-        return [otio.schema.Gap(source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration),
-                                metadata=_clip_metadata(shot))]
+        log.warning(
+            "shot %d (%s) has no media (no source for reuse, no segment); a gap stands in",
+            shot.index,
+            shot.decision,
+        )
+        return [
+            otio.schema.Gap(
+                source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(0, fps), duration),
+                metadata=_clip_metadata(shot),
+            )
+        ]
     ref, source_range = _segment_clip(shot, duration, otio)
-    clip = otio.schema.Clip(name=f"{shot.index:03d} {shot.decision}: {shot.text[:60]}", media_reference=ref,
-                            source_range=source_range, metadata=_clip_metadata(shot))
+    clip = otio.schema.Clip(
+        name=f"{shot.index:03d} {shot.decision}: {shot.text[:60]}",
+        media_reference=ref,
+        source_range=source_range,
+        metadata=_clip_metadata(shot),
+    )
     clip.markers.append(_marker(shot, source_range, otio))
     return [clip]
 
@@ -154,18 +198,43 @@ def build_timeline(manifest: Mapping[str, Any] | Manifest):
     for shot in sorted(m.shots, key=lambda s: (s.out_start_s, s.index)):
         start = _frames(shot.out_start_s, fps)
         if start > cursor:
-            log.warning("shot %d starts at %.3f s after a hole of %d frames; a gap fills it", shot.index, shot.out_start_s, start - cursor)
-            track.append(otio.schema.Gap(source_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(0, fps), otio.opentime.RationalTime(start - cursor, fps))))
+            log.warning(
+                "shot %d starts at %.3f s after a hole of %d frames; a gap fills it",
+                shot.index,
+                shot.out_start_s,
+                start - cursor,
+            )
+            track.append(
+                otio.schema.Gap(
+                    source_range=otio.opentime.TimeRange(
+                        otio.opentime.RationalTime(0, fps),
+                        otio.opentime.RationalTime(start - cursor, fps),
+                    )
+                )
+            )
         elif start < cursor:
-            log.warning("shot %d starts at %.3f s, overlapping the previous shot by %d frames", shot.index, shot.out_start_s, cursor - start)
+            log.warning(
+                "shot %d starts at %.3f s, overlapping the previous shot by %d frames",
+                shot.index,
+                shot.out_start_s,
+                cursor - start,
+            )
         track.extend(_shot_items(shot, fps, otio))
         cursor = max(cursor, _frames(shot.out_end_s, fps))
-    meta = {"rag_video": {k: getattr(m, k) for k in ("run_id", "script", "library", "created_at", "aspect", "output", "duration_s")}}
+    meta = {
+        "rag_video": {
+            k: getattr(m, k)
+            for k in ("run_id", "script", "library", "created_at", "aspect", "output", "duration_s")
+        }
+    }
     meta["rag_video"]["size"] = list(m.size)
     meta["rag_video"]["fps"] = fps
-    return otio.schema.Timeline(name=title_of(m), tracks=[track], global_start_time=otio.opentime.RationalTime(0, fps),
-                                metadata=meta)
+    return otio.schema.Timeline(
+        name=title_of(m),
+        tracks=[track],
+        global_start_time=otio.opentime.RationalTime(0, fps),
+        metadata=meta,
+    )
 
 
 def write_otio(manifest: Mapping[str, Any] | Manifest, path: str | os.PathLike) -> Path:
@@ -187,7 +256,9 @@ def _used_in(m: Manifest, path: str) -> str:
                 uses.append(f"shot {s.index} ({s.decision} {c.in_s:.2f}–{c.out_s:.2f} s)")
         ref = s.reference
         if s.decision == "fill" and ref and _same_file(ref["path"], path):
-            uses.append(f"shot {s.index} (fill from {ref.get('role', 'a frame')} at {ref['time_s']:.2f} s)")
+            uses.append(
+                f"shot {s.index} (fill from {ref.get('role', 'a frame')} at {ref['time_s']:.2f} s)"
+            )
     return ", ".join(uses)
 
 
@@ -202,7 +273,9 @@ def _source_credits(m: Manifest) -> list[Credit]:
         if not any(_same_file(c.path, o.path) for o in out):
             out.append(c)
     for s in m.shots:
-        paths = [c.path for c in s.source] + ([s.reference["path"]] if s.reference and s.decision == "fill" else [])
+        paths = [c.path for c in s.source] + (
+            [s.reference["path"]] if s.reference and s.decision == "fill" else []
+        )
         for path in paths:
             if not any(_same_file(path, o.path) for o in out):
                 out.append(Credit(path=path))
@@ -211,8 +284,11 @@ def _source_credits(m: Manifest) -> list[Credit]:
 
 def _segment_line(shot: ManifestShot) -> str:
     """How a restyle/fill segment was made: generated by a model, or drafted without one."""
-    how = (f"generated by {shot.model}" + (f" ({shot.generator})" if shot.generator else "")
-           if shot.model else f"drafted without a model ({shot.generator or 'draft'} renderer)")
+    how = (
+        f"generated by {shot.model}" + (f" ({shot.generator})" if shot.generator else "")
+        if shot.model
+        else f"drafted without a model ({shot.generator or 'draft'} renderer)"
+    )
     derived = "".join(f", from {Path(c.path).name} ({c.shot_id})" for c in shot.source)
     if not shot.source and shot.reference:
         derived = f", from {Path(shot.reference['path']).name} ({shot.reference.get('shot_id')}, {shot.reference.get('role')})"
@@ -225,8 +301,15 @@ def credits_text(manifest: Mapping[str, Any] | Manifest) -> str:
     """The credits: each source used (name, title, creator, license), then each generated segment."""
     m = parse_manifest(manifest)
     lines = [f"Credits: {title_of(m)}"]
-    made = " ".join(x for x in ("Made with rag-video", f"from library {m.library}" if m.library else "",
-                                f"on {m.created_at}" if m.created_at else "") if x)
+    made = " ".join(
+        x
+        for x in (
+            "Made with rag-video",
+            f"from library {m.library}" if m.library else "",
+            f"on {m.created_at}" if m.created_at else "",
+        )
+        if x
+    )
     lines += [made + (f" (run {m.run_id})." if m.run_id else "."), "", "Sources"]
     sources = _source_credits(m)
     if not sources:

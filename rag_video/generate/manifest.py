@@ -170,13 +170,20 @@ def _json_default(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    raise TypeError(f"manifest: value of type {type(value).__name__} is not JSON-serialisable: {value!r}"[:200])
+    raise TypeError(
+        f"manifest: value of type {type(value).__name__} is not JSON-serialisable: {value!r}"[:200]
+    )
 
 
 def manifest_json(manifest: Mapping[str, Any]) -> str:
     """The manifest dict as given (extra keys kept), as JSON with indent 2 and a final newline."""
     try:
-        return json.dumps(dict(manifest), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default) + "\n"
+        return (
+            json.dumps(
+                dict(manifest), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+            )
+            + "\n"
+        )
     except ValueError as exc:
         raise ManifestError(f"manifest: {exc}") from None
 
@@ -194,6 +201,8 @@ def generation_spend(manifest: Mapping[str, Any] | Manifest) -> dict[str, float]
     """What restyle/fill shots cost: segment count, denoiser steps and render seconds summed."""
     m = parse_manifest(manifest)
     made = [s for s in m.shots if s.decision != "reuse"]
-    return {"segments": len(made), "steps": sum(s.steps for s in made), "seconds": sum(s.seconds for s in made)}
-
-
+    return {
+        "segments": len(made),
+        "steps": sum(s.steps for s in made),
+        "seconds": sum(s.seconds for s in made),
+    }

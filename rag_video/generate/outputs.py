@@ -37,13 +37,16 @@ log = logging.getLogger(__name__)
 
 SIDECAR_SUFFIXES = (".json", ".txt", ".srt")  # what ingest reads beside a video (ingest/sidecar.py)
 # the library's own entries (also how Library(create=False) recognises a library folder)
-STORAGE = frozenset({"lance", "index", "generated", "meta.json", ".write.lock", ".make.lock",
-                     "rag-video.toml"})
+STORAGE = frozenset(
+    {"lance", "index", "generated", "meta.json", ".write.lock", ".make.lock", "rag-video.toml"}
+)
 RUN_TAG = "rag_video_run"  # container tag of every make output (its run id)
 MAKE_LOCK = ".make.lock"
 _PID_PARTIAL = re.compile(r"\.[0-9a-f]{8}\.(?P<pid>\d+)\.partial")
 _PARTIAL = re.compile(r"\.partial(?:\.|$)")
-_LIBRARY_TEMP = re.compile(r"\.partial(?:\.|$)|\.tmp$")  # generated/ also has atomic_path's .tmp files
+_LIBRARY_TEMP = re.compile(
+    r"\.partial(?:\.|$)|\.tmp$"
+)  # generated/ also has atomic_path's .tmp files
 
 _make_lock: dict[str, object] = {}  # library root -> the open lock file this process holds
 _cleaned: set[str] = set()  # libraries whose pid-less temporary files this process has cleaned
@@ -62,6 +65,7 @@ def partial_name(path: Path, run_id: str) -> Path:
 
 # ---- refusing outputs -------------------------------------------------------------------------
 
+
 def check_outputs(store: Store, out: Path, suffixes: Iterable[str]) -> None:
     """Raise UsageError when make must not write `out` or one of its side outputs (see above)."""
     paths = output_paths(out, suffixes)
@@ -69,12 +73,18 @@ def check_outputs(store: Store, out: Path, suffixes: Iterable[str]) -> None:
     root = Path(os.path.realpath(store.root))
     for path in paths:
         real = Path(os.path.realpath(path))
-        if real == root or (real.is_relative_to(root) and real.relative_to(root).parts[0] in STORAGE):
-            raise UsageError(f"{label}: {path} is inside the library's storage ({root}); write "
-                             f"outputs elsewhere (an outputs/ folder in the library is fine)")
+        if real == root or (
+            real.is_relative_to(root) and real.relative_to(root).parts[0] in STORAGE
+        ):
+            raise UsageError(
+                f"{label}: {path} is inside the library's storage ({root}); write "
+                f"outputs elsewhere (an outputs/ folder in the library is fine)"
+            )
     for path, why in _footage_clashes(store, paths):
-        raise UsageError(f"{label}: {path} is {why}; choose another name or folder (make never "
-                         f"writes over library footage or its sidecars)")
+        raise UsageError(
+            f"{label}: {path} is {why}; choose another name or folder (make never "
+            f"writes over library footage or its sidecars)"
+        )
     existing = [p for p in paths if p.exists() or p.is_symlink()]
     if not existing:
         return
@@ -90,8 +100,10 @@ def check_outputs(store: Store, out: Path, suffixes: Iterable[str]) -> None:
         else:
             mine = ours
         if not mine:
-            raise UsageError(f"{label}: {path} exists and is not a rag-video output; refusing to "
-                             f"overwrite it (choose another name, or move it away)")
+            raise UsageError(
+                f"{label}: {path} exists and is not a rag-video output; refusing to "
+                f"overwrite it (choose another name, or move it away)"
+            )
 
 
 def _footage_clashes(store: Store, paths: list[Path]) -> Iterable[tuple[Path, str]]:
@@ -108,8 +120,10 @@ def _footage_clashes(store: Store, paths: list[Path]) -> Iterable[tuple[Path, st
                 continue
             src = Path(source)
             kinds = [(src, f"the library source {source}")]
-            kinds += [(src.with_suffix(sfx), f"the {sfx} sidecar of the library source {source}")
-                      for sfx in SIDECAR_SUFFIXES]
+            kinds += [
+                (src.with_suffix(sfx), f"the {sfx} sidecar of the library source {source}")
+                for sfx in SIDECAR_SUFFIXES
+            ]
             for protected, why in kinds:
                 path = names.get(protected.name)
                 if path is not None and real[path] == os.path.realpath(protected):
@@ -153,11 +167,14 @@ def check_library_writable(store: Store) -> None:
         probe.unlink()
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
-        raise UsageError(f"library {store.root} cannot be written ({exc.strerror or exc}{where}): make "
-                         f"stores generated segments and records its renders there") from None
+        raise UsageError(
+            f"library {store.root} cannot be written ({exc.strerror or exc}{where}): make "
+            f"stores generated segments and records its renders there"
+        ) from None
 
 
 # ---- stale temporary files ----------------------------------------------------------------------
+
 
 def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
@@ -203,8 +220,10 @@ def clean_stale_partials(store: Store, out: Path, suffixes: Iterable[str]) -> li
     finals = output_paths(out, suffixes)
     related = tuple(f".{p.name}." for p in finals) + tuple(f".{p.stem}." for p in finals)
     removed = []
-    for folder, mine in ((out.parent, lambda n: _PARTIAL.search(n) and any(r in n for r in related)),
-                         (store.generated_dir, _LIBRARY_TEMP.search)):
+    for folder, mine in (
+        (out.parent, lambda n: _PARTIAL.search(n) and any(r in n for r in related)),
+        (store.generated_dir, _LIBRARY_TEMP.search),
+    ):
         try:
             entries = list(os.scandir(folder))
         except OSError:

@@ -67,11 +67,29 @@ from rag_video.generate.script import (
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Decision", "Plan", "PlannedShot", "ScriptError", "default_duration", "load_plan",
-    "plan_from_dict", "plan_to_dict", "split_sentences",
-    "BASE_S", "WORDS_PER_S", "MIN_DEFAULT_S", "MAX_DEFAULT_S", "MAX_SHOT_S", "MIN_SHOT_S", "MAX_SHOTS",
-    "MAX_PLAN_S", "MAX_SCRIPT_BYTES", "MAX_YAML_NODES", "COMMON_ASPECTS",
-    "TEXT_EXTENSIONS", "STORYBOARD_EXTENSIONS", "SRT_EXTENSIONS",
+    "Decision",
+    "Plan",
+    "PlannedShot",
+    "ScriptError",
+    "default_duration",
+    "load_plan",
+    "plan_from_dict",
+    "plan_to_dict",
+    "split_sentences",
+    "BASE_S",
+    "WORDS_PER_S",
+    "MIN_DEFAULT_S",
+    "MAX_DEFAULT_S",
+    "MAX_SHOT_S",
+    "MIN_SHOT_S",
+    "MAX_SHOTS",
+    "MAX_PLAN_S",
+    "MAX_SCRIPT_BYTES",
+    "MAX_YAML_NODES",
+    "COMMON_ASPECTS",
+    "TEXT_EXTENSIONS",
+    "STORYBOARD_EXTENSIONS",
+    "SRT_EXTENSIONS",
 ]
 
 # Default shot length: a base for the eye to settle plus reading/narration time at about
@@ -95,6 +113,7 @@ Decision = Literal["reuse", "restyle", "fill"]
 
 
 # ----------------------------------------------------------------------------- field validators
+
 
 def _stripped(value: str) -> str:
     text = value.strip()
@@ -139,6 +158,8 @@ def _existing_path(value: Path | None, info: ValidationInfo) -> Path | None:
 
 ShotText = Annotated[str, AfterValidator(_stripped)]
 OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
+
+
 def _not_bool(value: Any) -> Any:
     """YAML's `true` is not a number of seconds (pydantic would read it as 1)."""
     if isinstance(value, bool):
@@ -152,14 +173,16 @@ def _min_duration(value: float) -> float:
     return value
 
 
-Duration = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_SHOT_S),
-                     AfterValidator(_min_duration)]
+Duration = Annotated[
+    float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_SHOT_S), AfterValidator(_min_duration)
+]
 Fps = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_FPS)]
 Aspect = Annotated[str | None, AfterValidator(_aspect)]
 ExistingPath = Annotated[Path | None, AfterValidator(_existing_path)]
 
 
 # ----------------------------------------------------------------------------- the plan
+
 
 class PlannedShot(BaseModel):
     """One shot of a plan: what it shows (`text`), for how long, and the author's overrides."""
@@ -196,13 +219,17 @@ class Plan(BaseModel):
         elapsed: list[float] = []
         for position, shot in enumerate(self.shots):
             if shot.index != position:
-                raise ValueError(f"shot {position + 1}: index: must be {position} (got {shot.index})")
+                raise ValueError(
+                    f"shot {position + 1}: index: must be {position} (got {shot.index})"
+                )
             shot.start_s = round(math.fsum(elapsed), 6)
             elapsed.append(shot.duration_s)
         total = math.fsum(elapsed)
         if total > MAX_PLAN_S:
-            raise ValueError(f"the shots last {total / 60:.0f} min: a script may last at most "
-                             f"{MAX_PLAN_S / 3600:g} hours")
+            raise ValueError(
+                f"the shots last {total / 60:.0f} min: a script may last at most "
+                f"{MAX_PLAN_S / 3600:g} hours"
+            )
         return self
 
     @computed_field  # type: ignore[prop-decorator]
@@ -213,6 +240,7 @@ class Plan(BaseModel):
 
 
 # ----------------------------------------------------------------------------- what users write
+
 
 class _ShotSpec(BaseModel):
     """One storyboard shot as the user writes it (a bare string is shorthand for its text)."""
@@ -246,13 +274,13 @@ class _StoryboardSpec(BaseModel):
 
 # ----------------------------------------------------------------------------- durations, sentences
 
+
 def default_duration(text: str) -> float:
     """Seconds for a shot with no explicit duration: ``BASE_S + words / WORDS_PER_S``, clamped to
     ``[MIN_DEFAULT_S, MAX_DEFAULT_S]`` and rounded to 0.1 s."""
     words = len(text.split())
     seconds = BASE_S + words / WORDS_PER_S
     return round(min(MAX_DEFAULT_S, max(MIN_DEFAULT_S, seconds)), 1)
-
 
 
 # ----------------------------------------------------------------------------- error messages
@@ -306,8 +334,9 @@ def _describe(error: dict[str, Any], allowed: tuple[str, ...]) -> str:
     return f"{message} (got {_show(error.get('input'))})"
 
 
-def _from_validation(exc: ValidationError, source: str, *, top: type[BaseModel],
-                     shot: type[BaseModel]) -> ScriptError:
+def _from_validation(
+    exc: ValidationError, source: str, *, top: type[BaseModel], shot: type[BaseModel]
+) -> ScriptError:
     """Turn a pydantic ValidationError into a one-line ScriptError: its first error, then up to
     three more, each with its place (``also: shot 2: duration: …``)."""
     errors = exc.errors(include_url=False)
@@ -333,6 +362,7 @@ def _from_validation(exc: ValidationError, source: str, *, top: type[BaseModel],
 
 # ----------------------------------------------------------------------------- building the plan
 
+
 def _validate_spec(raw: dict[str, Any], source: str, base_dir: Path) -> _StoryboardSpec:
     try:
         return _StoryboardSpec.model_validate(raw, context={"base_dir": base_dir})
@@ -340,18 +370,31 @@ def _validate_spec(raw: dict[str, Any], source: str, base_dir: Path) -> _Storybo
         raise _from_validation(exc, source, top=_StoryboardSpec, shot=_ShotSpec) from exc
 
 
-def _plan_from_spec(spec: _StoryboardSpec, source: str, resolved: Path,
-                    default_fps: float | None) -> Plan:
+def _plan_from_spec(
+    spec: _StoryboardSpec, source: str, resolved: Path, default_fps: float | None
+) -> Plan:
     if not spec.shots:
         raise ScriptError(source, "script has no shots")
     shots = [
-        {"index": i, "text": s.text, "caption": s.caption, "image": s.image, "style": s.style,
-         "decision": s.decision,
-         "duration_s": s.duration if s.duration is not None else default_duration(s.text)}
+        {
+            "index": i,
+            "text": s.text,
+            "caption": s.caption,
+            "image": s.image,
+            "style": s.style,
+            "decision": s.decision,
+            "duration_s": s.duration if s.duration is not None else default_duration(s.text),
+        }
         for i, s in enumerate(spec.shots)
     ]
-    raw = {"title": spec.title, "aspect": spec.aspect, "fps": spec.fps or default_fps,
-           "music": spec.music, "shots": shots, "source": str(resolved)}
+    raw = {
+        "title": spec.title,
+        "aspect": spec.aspect,
+        "fps": spec.fps or default_fps,
+        "music": spec.music,
+        "shots": shots,
+        "source": str(resolved),
+    }
     return _validate_plan(raw, source)
 
 
@@ -363,8 +406,9 @@ def _validate_plan(raw: dict[str, Any], source: str) -> Plan:
         raise _from_validation(exc, source, top=Plan, shot=PlannedShot) from exc
 
 
-def load_plan(path: str | Path, *, by_sentence: bool = False,
-              default_fps: float | None = None) -> Plan:
+def load_plan(
+    path: str | Path, *, by_sentence: bool = False, default_fps: float | None = None
+) -> Plan:
     """Read a script into a validated Plan, choosing the format by extension.
 
     `by_sentence` (plain text only) makes every sentence a shot. `default_fps` fills `Plan.fps`
@@ -375,11 +419,15 @@ def load_plan(path: str | Path, *, by_sentence: bool = False,
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED:
-        raise ScriptError(source, f"unknown script extension {path.suffix or '(none)'!r} "
-                                  f"(supported: {', '.join(SUPPORTED)})")
+        raise ScriptError(
+            source,
+            f"unknown script extension {path.suffix or '(none)'!r} "
+            f"(supported: {', '.join(SUPPORTED)})",
+        )
     if by_sentence and suffix not in TEXT_EXTENSIONS:
-        raise ScriptError(source, "applies to plain-text scripts (.txt, .md) only",
-                          field="by_sentence")
+        raise ScriptError(
+            source, "applies to plain-text scripts (.txt, .md) only", field="by_sentence"
+        )
     content = read_script(path, source)
     if suffix in TEXT_EXTENSIONS:
         raw = text_raw(content, suffix, by_sentence)

@@ -57,8 +57,12 @@ def resolve_fit(fit: str, src: tuple[int, int], out: tuple[int, int]) -> str:
 def centre_crop(src: tuple[int, int], out: tuple[int, int], mode: str = "crop") -> dict:
     """A still window at the centre (the crop track of ``--fit crop``)."""
     w, h = window_share(src, out)
-    return {"mode": mode, "w": round(w, 6), "h": round(h, 6),
-            "track": [[0.0, round((1 - w) / 2, 6), round((1 - h) / 2, 6)]]}
+    return {
+        "mode": mode,
+        "w": round(w, 6),
+        "h": round(h, 6),
+        "track": [[0.0, round((1 - w) / 2, 6), round((1 - h) / 2, 6)]],
+    }
 
 
 def spectral_residual(gray: np.ndarray) -> np.ndarray:
@@ -117,9 +121,16 @@ def smooth_path(raw: np.ndarray, dt: float, span: float) -> np.ndarray:
     return np.clip(path, 0.0, span)
 
 
-def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple[int, int],
-                  out: tuple[int, int], *, sample_fps: float = SAMPLE_FPS,
-                  sampled: tuple[list[np.ndarray], Fraction] | None = None) -> dict:
+def reframe_track(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    src: tuple[int, int],
+    out: tuple[int, int],
+    *,
+    sample_fps: float = SAMPLE_FPS,
+    sampled: tuple[list[np.ndarray], Fraction] | None = None,
+) -> dict:
     """The crop track of ``[in_s, out_s)`` of ``path`` (display size ``src``) for an ``out`` aspect,
     measured on ``sampled`` (frames of that range from ``in_s`` at a rate, already decoded for the
     trim) or on the range decoded at ``sample_fps``."""
@@ -133,10 +144,15 @@ def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: 
     mw = MEASURE_WIDTH
     mh = max(2, round(src[1] * mw / src[0] / 2) * 2)
     if sampled is not None and sampled[0]:
-        frames, rate = [cv2.resize(f, (mw, mh), interpolation=cv2.INTER_AREA) for f in sampled[0]], sampled[1]
+        frames, rate = (
+            [cv2.resize(f, (mw, mh), interpolation=cv2.INTER_AREA) for f in sampled[0]],
+            sampled[1],
+        )
     else:
         rate = Fraction(sample_fps).limit_denominator(1001)
-        frames = read_clip(path, in_s, max(out_s, in_s + 1.0 / sample_fps), fps=rate, size=(mw, mh), fit="crop")
+        frames = read_clip(
+            path, in_s, max(out_s, in_s + 1.0 / sample_fps), fps=rate, size=(mw, mh), fit="crop"
+        )
     maps = saliency(frames)
     horizontal = w < 1.0
     share = w if horizontal else h
@@ -145,15 +161,27 @@ def reframe_track(path: str | os.PathLike[str], in_s: float, out_s: float, src: 
     path_ = smooth_path(raw, dt, 1.0 - share)
     times = np.arange(path_.size) * dt
     fixed = (1.0 - (h if horizontal else w)) / 2
-    points = [[round(float(t), 4), round(float(p), 5), round(fixed, 5)] if horizontal
-              else [round(float(t), 4), round(fixed, 5), round(float(p), 5)] for t, p in zip(times, path_)]
+    points = [
+        [round(float(t), 4), round(float(p), 5), round(fixed, 5)]
+        if horizontal
+        else [round(float(t), 4), round(fixed, 5), round(float(p), 5)]
+        for t, p in zip(times, path_, strict=False)
+    ]
     if len({tuple(p[1:]) for p in points}) == 1:
         points = points[:1]
     return {"mode": "reframe", "w": round(w, 6), "h": round(h, 6), "track": points}
 
 
-def crop_for(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple[int, int],
-             out: tuple[int, int], fit: str, *, sampled: tuple[list[np.ndarray], Fraction] | None = None) -> dict:
+def crop_for(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    src: tuple[int, int],
+    out: tuple[int, int],
+    fit: str,
+    *,
+    sampled: tuple[list[np.ndarray], Fraction] | None = None,
+) -> dict:
     """The crop of one clip for ``fit`` (auto | crop | letterbox | reframe); ``sampled``: see
     :func:`reframe_track`."""
     mode = resolve_fit(fit, src, out)
@@ -166,5 +194,7 @@ def crop_for(path: str | os.PathLike[str], in_s: float, out_s: float, src: tuple
     try:
         return reframe_track(path, in_s, out_s, src, out, sampled=sampled)
     except (MediaError, ValueError) as exc:  # a measure that fails must not fail the make
-        log.warning("reframe of %s %.2f-%.2f s failed (%s); using a centre crop", path, in_s, out_s, exc)
+        log.warning(
+            "reframe of %s %.2f-%.2f s failed (%s); using a centre crop", path, in_s, out_s, exc
+        )
         return centre_crop(src, out)

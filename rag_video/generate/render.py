@@ -79,8 +79,18 @@ def _frame_at(ref: dict | None, size, fit) -> np.ndarray | None:
     if not ref:
         return None
     clip = ref.get("crop")
-    return next(iter_clip(ref["path"], ref["time_s"], 1, fps=25, size=size, fit=fit, crop=clip,
-                          crop_origin_s=ref.get("in_s", ref["time_s"])))
+    return next(
+        iter_clip(
+            ref["path"],
+            ref["time_s"],
+            1,
+            fps=25,
+            size=size,
+            fit=fit,
+            crop=clip,
+            crop_origin_s=ref.get("in_s", ref["time_s"]),
+        )
+    )
 
 
 def _boundaries(jobs: list[ShotJob], i: int, s: RenderSettings) -> tuple[dict | None, dict | None]:
@@ -89,11 +99,23 @@ def _boundaries(jobs: list[ShotJob], i: int, s: RenderSettings) -> tuple[dict | 
     nxt = jobs[i + 1].source[0] if i + 1 < len(jobs) and jobs[i + 1].source else None
     first = last = None
     if prev:
-        first = {"shot_id": prev["shot_id"], "path": prev["path"], "in_s": prev["in_s"], "crop": prev.get("crop"),
-                 "time_s": max(prev["in_s"], prev["out_s"] - 1.0 / s.fps), "role": "previous shot's last frame"}
+        first = {
+            "shot_id": prev["shot_id"],
+            "path": prev["path"],
+            "in_s": prev["in_s"],
+            "crop": prev.get("crop"),
+            "time_s": max(prev["in_s"], prev["out_s"] - 1.0 / s.fps),
+            "role": "previous shot's last frame",
+        }
     if nxt:
-        last = {"shot_id": nxt["shot_id"], "path": nxt["path"], "in_s": nxt["in_s"], "crop": nxt.get("crop"),
-                "time_s": nxt["in_s"], "role": "next shot's first frame"}
+        last = {
+            "shot_id": nxt["shot_id"],
+            "path": nxt["path"],
+            "in_s": nxt["in_s"],
+            "crop": nxt.get("crop"),
+            "time_s": nxt["in_s"],
+            "role": "next shot's first frame",
+        }
     return first, last
 
 
@@ -102,9 +124,16 @@ def fill_context(jobs: list[ShotJob], i: int, s: RenderSettings) -> FillContext:
     neighbouring shots' boundary frames when they show source footage."""
     first, last = _boundaries(jobs, i, s)
     ref = jobs[i].reference
-    own = ref if ref is not None and ref.get("role", "best partial match") == "best partial match" else None
-    return FillContext(reference=_frame_at(own, s.size, s.fit), first=_frame_at(first, s.size, s.fit),
-                       last=_frame_at(last, s.size, s.fit))
+    own = (
+        ref
+        if ref is not None and ref.get("role", "best partial match") == "best partial match"
+        else None
+    )
+    return FillContext(
+        reference=_frame_at(own, s.size, s.fit),
+        first=_frame_at(first, s.size, s.fit),
+        last=_frame_at(last, s.size, s.fit),
+    )
 
 
 def name_reference(jobs: list[ShotJob], i: int, s: RenderSettings) -> None:
@@ -125,24 +154,58 @@ def clip_frames(clips: list[dict], s: RenderSettings) -> list[np.ndarray]:
         n = max(1, round(clip["duration_s"] * s.fps))
         src_rate = rate / Fraction(clip.get("speed") or 1.0).limit_denominator(10_000)
         content = min(n, max(1, clip_duration_frames(clip["in_s"], clip["out_s"], src_rate)))
-        got = list(iter_clip(clip["path"], clip["in_s"], content, fps=src_rate, size=s.size, fit=s.fit,
-                             crop=clip.get("crop"), crop_origin_s=clip["in_s"]))
+        got = list(
+            iter_clip(
+                clip["path"],
+                clip["in_s"],
+                content,
+                fps=src_rate,
+                size=s.size,
+                fit=s.fit,
+                crop=clip.get("crop"),
+                crop_origin_s=clip["in_s"],
+            )
+        )
         frames += got + got[-1:] * (n - len(got))
     return frames
 
 
-def _cache_key(job: ShotJob, generator: Generator, model: str | None, s: RenderSettings,
-               n_frames: int, context: dict) -> str:
-    key = {"generator": generator.name, "model": model, "decision": job.decision, "prompt": job.text,
-           "style": job.style, "strength": job.strength, "steps": s.steps, "seed": s.seed,
-           "size": list(s.size), "fps": s.fps, "n_frames": n_frames, "inputs": context, "fit": s.fit,
-           "gen_size": list(s.gen_size) if s.gen_size else None}
+def _cache_key(
+    job: ShotJob,
+    generator: Generator,
+    model: str | None,
+    s: RenderSettings,
+    n_frames: int,
+    context: dict,
+) -> str:
+    key = {
+        "generator": generator.name,
+        "model": model,
+        "decision": job.decision,
+        "prompt": job.text,
+        "style": job.style,
+        "strength": job.strength,
+        "steps": s.steps,
+        "seed": s.seed,
+        "size": list(s.size),
+        "fps": s.fps,
+        "n_frames": n_frames,
+        "inputs": context,
+        "fit": s.fit,
+        "gen_size": list(s.gen_size) if s.gen_size else None,
+    }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
 def _write_segment(path: Path, frames: list[np.ndarray], s: RenderSettings, meta: dict) -> None:
-    with VideoWriter(path, fps=s.fps, size=s.size, crf=16, preset="ultrafast",
-                     metadata={"rag_video_segment": job_label(meta)}) as out:
+    with VideoWriter(
+        path,
+        fps=s.fps,
+        size=s.size,
+        crf=16,
+        preset="ultrafast",
+        metadata={"rag_video_segment": job_label(meta)},
+    ) as out:
         for frame in frames:
             out.write(frame)
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
@@ -152,18 +215,22 @@ def job_label(meta: dict) -> str:
     return f"{meta.get('decision')} by {meta.get('generator')}"
 
 
-def _generate(job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings,
-              n_frames: int) -> GenResult:
+def _generate(
+    job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings, n_frames: int
+) -> GenResult:
     if job.decision == "restyle":
         clip = clip_frames(job.source, s)
         clip = (clip + clip[-1:] * n_frames)[:n_frames]
-        return generator.restyle(clip, job.text, job.style, job.strength or 0.5, s.size, s.steps, seed=s.seed)
+        return generator.restyle(
+            clip, job.text, job.style, job.strength or 0.5, s.size, s.steps, seed=s.seed
+        )
     context = fill_context(jobs, job.index, s)
     return generator.fill(context, job.text, n_frames, s.size, s.steps, seed=s.seed)
 
 
-def render_generated(job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings,
-                     model: str | None) -> None:
+def render_generated(
+    job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings, model: str | None
+) -> None:
     """Produce (or find cached) the segment of a restyle or fill shot; fills in job's spend."""
     n_frames = max(1, round(job.duration_s * s.fps))
     name_reference(jobs, job.index, s)
@@ -175,12 +242,26 @@ def render_generated(job: ShotJob, jobs: list[ShotJob], generator: Generator, s:
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         job.segment, job.generator, job.model = str(path), meta["generator"], meta.get("model")
-        job.seed, job.latent_frames, job.cached, job.steps, job.seconds = meta.get("seed"), 0, True, 0, 0.0
+        job.seed, job.latent_frames, job.cached, job.steps, job.seconds = (
+            meta.get("seed"),
+            0,
+            True,
+            0,
+            0.0,
+        )
         return
     result = _generate(job, jobs, generator, s, n_frames)
-    meta = {"decision": job.decision, "generator": result.generator, "model": result.model,
-            "steps": result.steps, "seconds": result.seconds, "seed": result.seed,
-            "strength": job.strength, "prompt": job.text, "created": time.time()}
+    meta = {
+        "decision": job.decision,
+        "generator": result.generator,
+        "model": result.model,
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "seed": result.seed,
+        "strength": job.strength,
+        "prompt": job.text,
+        "created": time.time(),
+    }
     s.generated_dir.mkdir(parents=True, exist_ok=True)
     _write_segment(path, result.frames, s, meta)
     job.segment, job.generator, job.model = str(path), result.generator, result.model
@@ -188,8 +269,14 @@ def render_generated(job: ShotJob, jobs: list[ShotJob], generator: Generator, s:
     job.latent_frames = result.latent_frames
 
 
-def render_job(job: ShotJob, jobs: list[ShotJob], generator: Generator, draft: Generator,
-               s: RenderSettings, model: str | None) -> None:
+def render_job(
+    job: ShotJob,
+    jobs: list[ShotJob],
+    generator: Generator,
+    draft: Generator,
+    s: RenderSettings,
+    model: str | None,
+) -> None:
     """Render a restyle/fill shot with `generator`, falling back to `draft` if generation fails."""
     try:
         render_generated(job, jobs, generator, s, model)
@@ -199,7 +286,9 @@ def render_job(job: ShotJob, jobs: list[ShotJob], generator: Generator, draft: G
         if generator is draft:
             raise
         job.fallback = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        log.warning("shot %d: generation failed (%s); using the draft render", job.index + 1, job.fallback)
+        log.warning(
+            "shot %d: generation failed (%s); using the draft render", job.index + 1, job.fallback
+        )
         render_generated(job, jobs, draft, s, None)
 
 
@@ -208,10 +297,29 @@ def segment_for(job: ShotJob) -> list[Segment]:
     if job.decision == "reuse":
         if not job.source:
             raise ValueError(f"shot {job.index + 1}: a reuse needs at least one source clip")
-        return [Segment("source", path=c["path"], in_s=c["in_s"], out_s=c["out_s"], duration_s=c["duration_s"],
-                        handle_before_s=c.get("handle_before_s", 0.0), handle_after_s=c.get("handle_after_s", 0.0),
-                        caption=job.caption, crop=c.get("crop"), speed=c.get("speed") or 1.0,
-                        name=f"shot {job.index + 1}" + (f".{k + 1}" if len(job.source) > 1 else ""))
-                for k, c in enumerate(job.source)]
-    return [Segment("file", path=job.segment, duration_s=job.duration_s, caption=job.caption, audio=False,
-                    name=f"shot {job.index + 1}")]
+        return [
+            Segment(
+                "source",
+                path=c["path"],
+                in_s=c["in_s"],
+                out_s=c["out_s"],
+                duration_s=c["duration_s"],
+                handle_before_s=c.get("handle_before_s", 0.0),
+                handle_after_s=c.get("handle_after_s", 0.0),
+                caption=job.caption,
+                crop=c.get("crop"),
+                speed=c.get("speed") or 1.0,
+                name=f"shot {job.index + 1}" + (f".{k + 1}" if len(job.source) > 1 else ""),
+            )
+            for k, c in enumerate(job.source)
+        ]
+    return [
+        Segment(
+            "file",
+            path=job.segment,
+            duration_s=job.duration_s,
+            caption=job.caption,
+            audio=False,
+            name=f"shot {job.index + 1}",
+        )
+    ]

@@ -36,9 +36,22 @@ class ScriptError(UsageError, ValueError):
     `line` the line in the file when known. Exit code 2 (a `UsageError`).
     """
 
-    def __init__(self, source: str, detail: str, *, shot: int | None = None,
-                 field: str | None = None, line: int | None = None) -> None:
-        self.source, self.detail, self.shot, self.field, self.line = source, detail, shot, field, line
+    def __init__(
+        self,
+        source: str,
+        detail: str,
+        *,
+        shot: int | None = None,
+        field: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.source, self.detail, self.shot, self.field, self.line = (
+            source,
+            detail,
+            shot,
+            field,
+            line,
+        )
         parts = [source]
         if line is not None:
             parts.append(f"line {line}")
@@ -52,8 +65,8 @@ class ScriptError(UsageError, ValueError):
 
 # Words that end with a period without ending a sentence (compared lower-case, without the dot).
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st sr jr mt vs etc e.g i.e cf fig no approx ca dept est inc ltd co "
-    "jan feb mar apr jun jul aug sep sept oct nov dec".split())
+    ["mr", "mrs", "ms", "dr", "prof", "st", "sr", "jr", "mt", "vs", "etc", "e.g", "i.e", "cf", "fig", "no", "approx", "ca", "dept", "est", "inc", "ltd", "co", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
+)
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
 
 
@@ -78,7 +91,7 @@ def split_sentences(text: str) -> list[str]:
     flat = " ".join(text.split())
     sentences, start = [], 0
     for match in _SENTENCE_END.finditer(flat + " "):
-        chunk = flat[start:match.end()].strip()
+        chunk = flat[start : match.end()].strip()
         if chunk and not _ends_with_abbreviation(chunk):
             sentences.append(chunk)
             start = match.end()
@@ -90,15 +103,22 @@ def split_sentences(text: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- readers
 
+
 class _ScriptLoader(yaml.SafeLoader):
     """SafeLoader without YAML 1.1's sexagesimal numbers (``16:9`` stays the string "16:9")."""
 
 
-_INT = re.compile(r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)
-                    |[-+]?0x[0-9a-fA-F_]+)$""", re.X)
-_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+_INT = re.compile(
+    r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)
+                    |[-+]?0x[0-9a-fA-F_]+)$""",
+    re.X,
+)
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
                     |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
-                    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""", re.X)
+                    |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _ScriptLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
@@ -115,7 +135,9 @@ def read_script(path: Path, source: str) -> str:
         raise ScriptError(source, "not a file")
     size = path.stat().st_size
     if size > MAX_SCRIPT_BYTES:
-        raise ScriptError(source, f"script is {size / 2**20:.0f} MB: at most {MAX_SCRIPT_BYTES // 2**20} MB")
+        raise ScriptError(
+            source, f"script is {size / 2**20:.0f} MB: at most {MAX_SCRIPT_BYTES // 2**20} MB"
+        )
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -165,8 +187,11 @@ def _check_expansion(root: yaml.Node, source: str) -> None:
             sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
             if sizes[id(node)] > MAX_YAML_NODES:
                 mark = node.start_mark
-                raise ScriptError(source, f"invalid YAML: its aliases expand to more than "
-                                          f"{MAX_YAML_NODES} values", line=mark.line + 1 if mark else None)
+                raise ScriptError(
+                    source,
+                    f"invalid YAML: its aliases expand to more than {MAX_YAML_NODES} values",
+                    line=mark.line + 1 if mark else None,
+                )
             continue
         if id(node) in sizes:
             continue
@@ -175,8 +200,11 @@ def _check_expansion(root: yaml.Node, source: str) -> None:
         for child in children:
             if id(child) in path:
                 mark = child.start_mark
-                raise ScriptError(source, "invalid YAML: an alias refers to itself",
-                                  line=mark.line + 1 if mark else None)
+                raise ScriptError(
+                    source,
+                    "invalid YAML: an alias refers to itself",
+                    line=mark.line + 1 if mark else None,
+                )
             if id(child) not in sizes:
                 stack.append((child, False))
 
@@ -196,7 +224,9 @@ def storyboard_raw(data: Any, source: str) -> dict[str, Any]:
     if isinstance(data, list):
         data = {"shots": data}
     if not isinstance(data, dict):
-        raise ScriptError(source, f"must be a mapping with a 'shots:' list (got {type(data).__name__})")
+        raise ScriptError(
+            source, f"must be a mapping with a 'shots:' list (got {type(data).__name__})"
+        )
     if "shots" not in data:
         raise ScriptError(source, "script has no shots (expected a 'shots:' list)")
     if data["shots"] is None or data["shots"] == []:
@@ -244,11 +274,22 @@ def srt_raw(content: str, source: str) -> dict[str, Any]:
         match = _CUE_PREFIX.match(str(exc))
         shot, detail = (int(match[1]), match[2]) if match else (None, str(exc))
         raise ScriptError(source, detail, shot=shot, field="timing") from exc
-    for previous, cue in zip(cues, cues[1:]):
+    for previous, cue in zip(cues, cues[1:], strict=False):
         if abs(cue.start_s - previous.end_s) > 1e-3:
-            log.debug("%s: cue %d starts %.3fs after cue %d ends; shots are laid back to back",
-                      source, cue.index, cue.start_s - previous.end_s, previous.index)
-    return {"shots": [{"text": cue.plain, "caption": cue.text or None,
-                       "duration": round(cue.end_s - cue.start_s, 3)} for cue in cues]}
-
-
+            log.debug(
+                "%s: cue %d starts %.3fs after cue %d ends; shots are laid back to back",
+                source,
+                cue.index,
+                cue.start_s - previous.end_s,
+                previous.index,
+            )
+    return {
+        "shots": [
+            {
+                "text": cue.plain,
+                "caption": cue.text or None,
+                "duration": round(cue.end_s - cue.start_s, 3),
+            }
+            for cue in cues
+        ]
+    }

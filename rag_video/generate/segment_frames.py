@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 _EPS = 1e-6
 
 
-
 def _held(frames: Iterator[np.ndarray], before: int, after: int) -> Iterator[np.ndarray]:
     """``frames`` with its first frame repeated ``before`` times ahead and its last ``after`` behind."""
     last = None
@@ -44,9 +43,13 @@ def _available(want: int, handle_s: float, rate: Fraction) -> int:
     return max(0, min(want, int(math.floor(handle_s * rate + _EPS))))
 
 
-def _file_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+def _file_frames(
+    plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
+) -> Iterator[np.ndarray]:
     seg = plan.seg
-    src_rate = rate / Fraction(seg.speed).limit_denominator(10_000)  # source ticks per output second
+    src_rate = rate / Fraction(seg.speed).limit_denominator(
+        10_000
+    )  # source ticks per output second
     content = plan.n
     if seg.kind == "source" and seg.out_s is not None:
         content = min(plan.n, max(1, clip_duration_frames(seg.in_s, seg.out_s, src_rate)))
@@ -54,10 +57,21 @@ def _file_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -
     pre = _available(plan.pre, min(seg.handle_before_s, seg.in_s), src_rate)
     post = _available(plan.post, seg.handle_after_s, src_rate) if short == 0 else 0
     plan.held = (plan.pre - pre) + (plan.post - post) + short
-    rotation = seg.rotation if seg.rotation is not None else (plan.info.rotation if plan.info else 0)
+    rotation = (
+        seg.rotation if seg.rotation is not None else (plan.info.rotation if plan.info else 0)
+    )
     start = max(0.0, seg.in_s - float(pre / src_rate))
-    clip = iter_clip(seg.path, start, pre + content + post, fps=src_rate, size=size, fit=fit, rotation=rotation,
-                     crop=seg.crop, crop_origin_s=seg.in_s)
+    clip = iter_clip(
+        seg.path,
+        start,
+        pre + content + post,
+        fps=src_rate,
+        size=size,
+        fit=fit,
+        rotation=rotation,
+        crop=seg.crop,
+        crop_origin_s=seg.in_s,
+    )
     return _held(clip, plan.pre - pre, plan.post - post + short)
 
 
@@ -70,7 +84,9 @@ def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.
         picks = (frames[min(len(frames) - 1, k * len(frames) // plan.n)] for k in range(plan.n))
     else:
         picks = _take_or_hold(iter(frames), plan.n, plan.index)
-    return _held((conform_frame(_check_frame(f, plan.index), size, fit) for f in picks), plan.pre, plan.post)
+    return _held(
+        (conform_frame(_check_frame(f, plan.index), size, fit) for f in picks), plan.pre, plan.post
+    )
 
 
 def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.ndarray]:
@@ -84,13 +100,24 @@ def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.n
 
 
 def _check_frame(frame: np.ndarray, index: int) -> np.ndarray:
-    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-        desc = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
+    if (
+        not isinstance(frame, np.ndarray)
+        or frame.ndim != 3
+        or frame.shape[2] != 3
+        or frame.dtype != np.uint8
+    ):
+        desc = (
+            f"{frame.shape} {frame.dtype}"
+            if isinstance(frame, np.ndarray)
+            else type(frame).__name__
+        )
         raise ValueError(f"segment {index}: frames must be HxWx3 uint8 RGB, got {desc}")
     return frame
 
 
-def segment_frames(plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+def segment_frames(
+    plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
+) -> Iterator[np.ndarray]:
     """``pre + n + post`` conformed frames of the plan's segment."""
     if plan.seg.kind == "frames":
         return _memory_frames(plan, size, fit)
@@ -101,5 +128,3 @@ def blend(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
     import cv2
 
     return cv2.addWeighted(a, 1.0 - alpha, b, alpha, 0.0)
-
-

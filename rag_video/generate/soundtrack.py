@@ -24,7 +24,6 @@ SAMPLE_RATE = 48000
 _DECLICK_S = 0.005  # ramp at every audio cut, against clicks
 
 
-
 def parse_audio(audio: str | os.PathLike[str] | None) -> tuple[str, Path | None]:
     if audio is None or (isinstance(audio, str) and audio == "none"):
         return "none", None
@@ -41,15 +40,24 @@ def _ramp(samples: np.ndarray, n_in: int, n_out: int) -> np.ndarray:
     if n_in:
         samples[:, :n_in] *= np.linspace(0.0, 1.0, n_in, endpoint=False, dtype=np.float32)
     if n_out:
-        samples[:, m - n_out:] *= (0.5 + 0.5 * np.cos(np.linspace(0, math.pi, n_out, dtype=np.float32)))
+        samples[:, m - n_out :] *= 0.5 + 0.5 * np.cos(
+            np.linspace(0, math.pi, n_out, dtype=np.float32)
+        )
     return samples
 
 
 class AudioTrack:
     """Produces each segment's block of samples (exact sample boundaries from frame boundaries)."""
 
-    def __init__(self, mode: str, music: Path | None, plans: list[_Plan], rate: Fraction, total_frames: int,
-                 music_fade_s: float) -> None:
+    def __init__(
+        self,
+        mode: str,
+        music: Path | None,
+        plans: list[_Plan],
+        rate: Fraction,
+        total_frames: int,
+        music_fade_s: float,
+    ) -> None:
         self.mode = mode
         self.rate = rate
         self.plans = plans
@@ -59,11 +67,17 @@ class AudioTrack:
             self.music = read_audio(music, 0.0, seconds, SAMPLE_RATE, channels=2)
             if self.music is None:
                 raise MediaError(f"music file has no audio: {music}")
-            _ramp(self.music, int(_DECLICK_S * SAMPLE_RATE), int(max(0.0, music_fade_s) * SAMPLE_RATE))
-        self.enabled = mode == "music" or (mode == "sources" and any(self._has_audio(p) for p in plans))
+            _ramp(
+                self.music, int(_DECLICK_S * SAMPLE_RATE), int(max(0.0, music_fade_s) * SAMPLE_RATE)
+            )
+        self.enabled = mode == "music" or (
+            mode == "sources" and any(self._has_audio(p) for p in plans)
+        )
 
     def _has_audio(self, plan: _Plan) -> bool:
-        return plan.seg.audio and plan.seg.speed == 1 and plan.info is not None and plan.info.has_audio
+        return (
+            plan.seg.audio and plan.seg.speed == 1 and plan.info is not None and plan.info.has_audio
+        )
 
     def _sample(self, frame: int) -> int:
         return int(round(frame * SAMPLE_RATE / self.rate))
@@ -76,12 +90,14 @@ class AudioTrack:
         if hi <= lo or not self._has_audio(plan):
             return np.zeros((2, max(0, hi - lo)), dtype=np.float32)
         seg = plan.seg
-        span = hi - lo if seg.out_s is None else min(hi - lo, max(1, round((seg.out_s - seg.in_s) * SAMPLE_RATE)))
+        span = (
+            hi - lo
+            if seg.out_s is None
+            else min(hi - lo, max(1, round((seg.out_s - seg.in_s) * SAMPLE_RATE)))
+        )
         got = read_audio(seg.path, seg.in_s, seg.in_s + span / SAMPLE_RATE, SAMPLE_RATE, channels=2)
         block = np.zeros((2, hi - lo), dtype=np.float32)
         if got is not None:
             block[:, :span] = got[:, :span]
         declick = int(_DECLICK_S * SAMPLE_RATE)
         return _ramp(block[:, : hi - lo], declick, declick)
-
-

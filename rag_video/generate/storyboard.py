@@ -99,7 +99,13 @@ def _score(value: float | None) -> str:
 
 def _data_uri(image: bytes) -> str:
     """A base64 data URI of a JPEG (or PNG/WebP) thumbnail."""
-    mime = "image/png" if image[:8] == b"\x89PNG\r\n\x1a\n" else "image/webp" if image[8:12] == b"WEBP" else "image/jpeg"
+    mime = (
+        "image/png"
+        if image[:8] == b"\x89PNG\r\n\x1a\n"
+        else "image/webp"
+        if image[8:12] == b"WEBP"
+        else "image/jpeg"
+    )
     return f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
 
 
@@ -113,7 +119,10 @@ def reason_summary(shot: ManifestShot) -> str:
     score = shot.score if shot.score is not None else r.score
     parts = []
     if r.override:
-        parts.append(f"set by the script: {r.override}" + (f" (score {score:.3f})" if score is not None else ""))
+        parts.append(
+            f"set by the script: {r.override}"
+            + (f" (score {score:.3f})" if score is not None else "")
+        )
     elif score is None:
         parts.append("no candidate")
     elif r.reuse_threshold is not None and score >= r.reuse_threshold:
@@ -121,7 +130,9 @@ def reason_summary(shot: ManifestShot) -> str:
     elif r.fill_threshold is not None and score < r.fill_threshold:
         parts.append(f"score {score:.3f} < fill {r.fill_threshold:.3f}")
     elif r.fill_threshold is not None and r.reuse_threshold is not None:
-        parts.append(f"fill {r.fill_threshold:.3f} ≤ score {score:.3f} < reuse {r.reuse_threshold:.3f}")
+        parts.append(
+            f"fill {r.fill_threshold:.3f} ≤ score {score:.3f} < reuse {r.reuse_threshold:.3f}"
+        )
     else:
         parts.append(f"score {score:.3f}")
     if r.runner_up is not None:
@@ -145,11 +156,17 @@ def _meter(shot: ManifestShot) -> str:
 
     parts = [f'<div class="fill" style="width:{pct(score)}"></div>']
     if r.fill_threshold is not None:
-        parts.append(f'<div class="tick fillt" style="left:{pct(r.fill_threshold)}" title="fill threshold {r.fill_threshold:.3f}"></div>')
+        parts.append(
+            f'<div class="tick fillt" style="left:{pct(r.fill_threshold)}" title="fill threshold {r.fill_threshold:.3f}"></div>'
+        )
     if r.reuse_threshold is not None:
-        parts.append(f'<div class="tick" style="left:{pct(r.reuse_threshold)}" title="reuse threshold {r.reuse_threshold:.3f}"></div>')
+        parts.append(
+            f'<div class="tick" style="left:{pct(r.reuse_threshold)}" title="reuse threshold {r.reuse_threshold:.3f}"></div>'
+        )
     if r.runner_up is not None:
-        parts.append(f'<div class="ru" style="left:{pct(r.runner_up)}" title="runner-up {r.runner_up:.3f}"></div>')
+        parts.append(
+            f'<div class="ru" style="left:{pct(r.runner_up)}" title="runner-up {r.runner_up:.3f}"></div>'
+        )
     return f'<div class="meter">{"".join(parts)}</div>'
 
 
@@ -176,22 +193,34 @@ def _crop_html(clip: Source | None) -> str:
     x, y = crop["track"][0][1], crop["track"][0][2]
     pans = len(crop["track"]) > 1
     title = f"{crop['mode']} window {crop['w']:.0%}×{crop['h']:.0%}" + (", panning" if pans else "")
-    return (f'<div class="crop" title="{_e(title)}" style="left:{100 * x:.1f}%;top:{100 * y:.1f}%;'
-            f'width:{100 * crop["w"]:.1f}%;height:{100 * crop["h"]:.1f}%"></div>'
-            f'<span class="croplabel">{_e(crop["mode"] + (" ↔" if pans else ""))}</span>')
+    return (
+        f'<div class="crop" title="{_e(title)}" style="left:{100 * x:.1f}%;top:{100 * y:.1f}%;'
+        f'width:{100 * crop["w"]:.1f}%;height:{100 * crop["h"]:.1f}%"></div>'
+        f'<span class="croplabel">{_e(crop["mode"] + (" ↔" if pans else ""))}</span>'
+    )
 
 
 def _frame_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
     """The chosen thumbnail with a label and its crop window, or a placeholder when there is none."""
     src = shot.source[0] if shot.source else None
     ref_id = (shot.reference or {}).get("shot_id")
-    thumb = thumbnails.get(src.shot_id) if src is not None else thumbnails.get(ref_id) if ref_id else None
+    thumb = (
+        thumbnails.get(src.shot_id)
+        if src is not None
+        else thumbnails.get(ref_id)
+        if ref_id
+        else None
+    )
     if thumb is not None:
-        label = {"reuse": "source", "restyle": "source, restyled", "fill": "reference"}[shot.decision]
+        label = {"reuse": "source", "restyle": "source, restyled", "fill": "reference"}[
+            shot.decision
+        ]
         if shot.decision == "fill" and shot.reference and shot.reference.get("role"):
             label = f"reference: {shot.reference['role']}"
-        return (f'<div class="frame">{_img(thumb, f"shot {shot.index} {label}")}{_crop_html(src)}'
-                f'<span class="label">{_e(label)}</span></div>')
+        return (
+            f'<div class="frame">{_img(thumb, f"shot {shot.index} {label}")}{_crop_html(src)}'
+            f'<span class="label">{_e(label)}</span></div>'
+        )
     note = "generated — no source shot" if src is None else "no thumbnail"
     if shot.fallback:
         note += f" ({shot.fallback})"
@@ -203,13 +232,24 @@ def _details_html(shot: ManifestShot) -> str:
     rows = []
     for k, c in enumerate(shot.source):
         speed = f" at {c.speed:.2f}x" if c.speed != 1.0 else ""
-        rows.append((f"clip {k + 1}" if len(shot.source) > 1 else "source",
-                     f"{Path(c.path).name} {_clock(c.in_s)}–{_clock(c.out_s)}{speed} ({c.shot_id})"))
+        rows.append(
+            (
+                f"clip {k + 1}" if len(shot.source) > 1 else "source",
+                f"{Path(c.path).name} {_clock(c.in_s)}–{_clock(c.out_s)}{speed} ({c.shot_id})",
+            )
+        )
     if shot.reason.coverage and shot.reason.coverage.get("method"):
-        rows.append(("coverage", f"{shot.reason.coverage['method']}: {shot.reason.coverage.get('why', '')}"))
+        rows.append(
+            ("coverage", f"{shot.reason.coverage['method']}: {shot.reason.coverage.get('why', '')}")
+        )
     if shot.reference and shot.decision == "fill":
-        rows.append(("reference", f"{Path(shot.reference['path']).name} @{_clock(shot.reference['time_s'])} "
-                                  f"({shot.reference.get('role', '')})"))
+        rows.append(
+            (
+                "reference",
+                f"{Path(shot.reference['path']).name} @{_clock(shot.reference['time_s'])} "
+                f"({shot.reference.get('role', '')})",
+            )
+        )
     for d in shot.dropped:
         rows.append(("dropped", f"{d['shot_id']}: {d['why']}"))
     for d in shot.too_short:
@@ -219,7 +259,9 @@ def _details_html(shot: ManifestShot) -> str:
     rows.append(("render", _render_line(shot)))
     if shot.fallback:
         rows.append(("fallback", shot.fallback))
-    return '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+    return (
+        '<dl class="kv">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows) + "</dl>"
+    )
 
 
 def _candidates_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
@@ -230,11 +272,17 @@ def _candidates_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str
     cells = []
     for c in shot.candidates:
         thumb = thumbnails.get(c.shot_id)
-        pic = _img(thumb, f"candidate {c.shot_id}") if thumb is not None else '<div class="nothumb"></div>'
+        pic = (
+            _img(thumb, f"candidate {c.shot_id}")
+            if thumb is not None
+            else '<div class="nothumb"></div>'
+        )
         where = Path(c.path).name + (f" @{_clock(c.start_s)}" if c.start_s is not None else "")
         cls = "cand chosen" if c.shot_id in chosen else "cand"
-        cells.append(f'<div class="{cls}" title="{_e(c.shot_id)}">{pic}<div class="sc">{c.score:.3f}</div>'
-                     f'<div>{_e(where)}</div></div>')
+        cells.append(
+            f'<div class="{cls}" title="{_e(c.shot_id)}">{pic}<div class="sc">{c.score:.3f}</div>'
+            f"<div>{_e(where)}</div></div>"
+        )
     return f'<div class="section">candidates</div><div class="cands">{"".join(cells)}</div>'
 
 
@@ -257,32 +305,56 @@ def _card_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
 def _header_html(m: Manifest) -> str:
     counts = {d: sum(s.decision == d for s in m.shots) for d in DECISIONS}
     spend = generation_spend(m)
-    stats = [f"<b>{len(m.shots)}</b> shots", f"<b>{m.duration_s:.2f}</b> s",
-             f"<b>{m.fps:g}</b> fps", f"<b>{m.size[0]}×{m.size[1]}</b>" + (f" ({_e(m.aspect)})" if m.aspect else "")]
-    stats += [f'<span style="color:{DECISION_COLORS[d]}">●</span> <b>{counts[d]}</b> {d}' for d in DECISIONS]
-    stats.append(f"generation: <b>{spend['segments']}</b> segments · <b>{spend['steps']}</b> steps · "
-                 f"<b>{spend['seconds']:.1f}</b> s")
-    meta = " · ".join(_e(x) for x in (
-        Path(m.output).name if m.output else "", f"script {Path(m.script).name}" if m.script else "",
-        f"library {m.library}" if m.library else "", m.created_at, f"run {m.run_id}" if m.run_id else "") if x)
-    return (f"<header><h1>{_e(title_of(m))}</h1><div class=\"meta\">{meta}</div>"
-            f'<div class="stats">{"".join(f"<span class=stat>{s}</span>" for s in stats)}</div></header>')
+    stats = [
+        f"<b>{len(m.shots)}</b> shots",
+        f"<b>{m.duration_s:.2f}</b> s",
+        f"<b>{m.fps:g}</b> fps",
+        f"<b>{m.size[0]}×{m.size[1]}</b>" + (f" ({_e(m.aspect)})" if m.aspect else ""),
+    ]
+    stats += [
+        f'<span style="color:{DECISION_COLORS[d]}">●</span> <b>{counts[d]}</b> {d}'
+        for d in DECISIONS
+    ]
+    stats.append(
+        f"generation: <b>{spend['segments']}</b> segments · <b>{spend['steps']}</b> steps · "
+        f"<b>{spend['seconds']:.1f}</b> s"
+    )
+    meta = " · ".join(
+        _e(x)
+        for x in (
+            Path(m.output).name if m.output else "",
+            f"script {Path(m.script).name}" if m.script else "",
+            f"library {m.library}" if m.library else "",
+            m.created_at,
+            f"run {m.run_id}" if m.run_id else "",
+        )
+        if x
+    )
+    return (
+        f'<header><h1>{_e(title_of(m))}</h1><div class="meta">{meta}</div>'
+        f'<div class="stats">{"".join(f"<span class=stat>{s}</span>" for s in stats)}</div></header>'
+    )
 
 
-def storyboard_html(manifest: Mapping[str, Any] | Manifest, thumbnails: Mapping[str, bytes] | None = None) -> str:
+def storyboard_html(
+    manifest: Mapping[str, Any] | Manifest, thumbnails: Mapping[str, bytes] | None = None
+) -> str:
     """The self-contained HTML storyboard of a manifest; `thumbnails` maps shot_id → JPEG bytes."""
     m = parse_manifest(manifest)
     thumbs = thumbnails or {}
     cards = "".join(_card_html(s, thumbs) for s in sorted(m.shots, key=lambda s: s.index))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<meta name=\"generator\" content=\"rag-video\"><title>{_e(title_of(m))} — storyboard</title>"
-            f"<style>{_CSS}</style></head><body>{_header_html(m)}<main>{cards}</main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="rag-video"><title>{_e(title_of(m))} — storyboard</title>'
+        f"<style>{_CSS}</style></head><body>{_header_html(m)}<main>{cards}</main></body></html>\n"
+    )
 
 
-def write_html(manifest: Mapping[str, Any] | Manifest, thumbnails: Mapping[str, bytes] | None,
-               path: str | os.PathLike) -> Path:
+def write_html(
+    manifest: Mapping[str, Any] | Manifest,
+    thumbnails: Mapping[str, bytes] | None,
+    path: str | os.PathLike,
+) -> Path:
     """Write `storyboard_html(manifest, thumbnails)` to exactly `path`."""
     return write_exact(path, storyboard_html(manifest, thumbnails))
-
-

@@ -73,7 +73,9 @@ def window_scores(sharpness: np.ndarray, motion: np.ndarray, n: int) -> np.ndarr
     sharp = np.asarray(sharpness, dtype=np.float64)
     move = np.asarray(motion, dtype=np.float64)
     if sharp.shape != move.shape or sharp.ndim != 1:
-        raise ValueError(f"sharpness and motion must be 1-d of equal length, got {sharp.shape} and {move.shape}")
+        raise ValueError(
+            f"sharpness and motion must be 1-d of equal length, got {sharp.shape} and {move.shape}"
+        )
     if not 1 <= n <= sharp.size:
         raise ValueError(f"n must be in 1..{sharp.size}, got {n!r}")
     peak = float(sharp.max())
@@ -85,7 +87,9 @@ def window_scores(sharpness: np.ndarray, motion: np.ndarray, n: int) -> np.ndarr
     c_spike = np.concatenate([[0.0], np.cumsum(spikes)])
     starts = np.arange(sharp.size - n + 1)
     mean_sharp = (c_sharp[starts + n] - c_sharp[starts]) / n
-    mean_excess = (c_excess[starts + n] - c_excess[starts + 1]) / n  # change *into* frame s is outside
+    mean_excess = (
+        c_excess[starts + n] - c_excess[starts + 1]
+    ) / n  # change *into* frame s is outside
     inner_spikes = c_spike[starts + n] - c_spike[starts + 1]
     return mean_sharp - MOTION_WEIGHT * mean_excess - SPIKE_PENALTY * inner_spikes
 
@@ -106,19 +110,34 @@ def best_window(sharpness: np.ndarray, motion: np.ndarray, n: int) -> int:
     return int(np.argmax(window_scores(sharpness, motion, n)))
 
 
-def sample_range(path: str | os.PathLike[str], in_s: float, out_s: float, *, sample_fps: float = 8.0,
-                 rotation: int | None = None) -> tuple[list[np.ndarray], Fraction]:
+def sample_range(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    *,
+    sample_fps: float = 8.0,
+    rotation: int | None = None,
+) -> tuple[list[np.ndarray], Fraction]:
     """``[in_s, out_s)`` of ``path`` decoded once at ``sample_fps`` and measuring size: (frames, rate).
     The trim window and the reframe track are both measured on these frames."""
     from rag_video.media.clip import read_clip
 
     rate = Fraction(sample_fps).limit_denominator(1001)
-    return read_clip(path, in_s, out_s, fps=rate, size=_measure_size(path), fit="crop", rotation=rotation), rate
+    return read_clip(
+        path, in_s, out_s, fps=rate, size=_measure_size(path), fit="crop", rotation=rotation
+    ), rate
 
 
-def best_trim_start(path: str | os.PathLike[str], in_s: float, out_s: float, duration_s: float, *,
-                    sample_fps: float = 8.0, rotation: int | None = None,
-                    sampled: tuple[list[np.ndarray], Fraction] | None = None) -> float:
+def best_trim_start(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    duration_s: float,
+    *,
+    sample_fps: float = 8.0,
+    rotation: int | None = None,
+    sampled: tuple[list[np.ndarray], Fraction] | None = None,
+) -> float:
     """Where to start reusing ``duration_s`` seconds of the shot ``[in_s, out_s)`` of ``path``.
 
     Measures sharpness and motion on the shot sampled at ``sample_fps`` (or on ``sampled``, what
@@ -130,7 +149,9 @@ def best_trim_start(path: str | os.PathLike[str], in_s: float, out_s: float, dur
     spare = (out_s - in_s) - duration_s
     if spare <= 1e-6:
         return in_s
-    frames, rate = sampled or sample_range(path, in_s, out_s, sample_fps=sample_fps, rotation=rotation)
+    frames, rate = sampled or sample_range(
+        path, in_s, out_s, sample_fps=sample_fps, rotation=rotation
+    )
     sharp, motion = clip_measures(frames)
     n = max(1, int(round(duration_s * rate)))
     offset = best_window(sharp, motion, n) / float(rate)

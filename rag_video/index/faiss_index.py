@@ -67,7 +67,9 @@ EF_SEARCH_CAP = 2048
 TUNE_RECALL = 0.97  # the 0.95 target plus a margin for the sampling error of the estimate
 TUNE_K = 10
 TUNE_QUERIES = 300
-NOISE_RATIO = 2.5  # tan(angle) between a noisy tuning query and its vector: ~68 degrees, cosine ~0.37
+NOISE_RATIO = (
+    2.5  # tan(angle) between a noisy tuning query and its vector: ~68 degrees, cosine ~0.37
+)
 EF_SEARCH_STEPS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 EXACT_CANDIDATES_MAX = 8192  # scanning 8k x 512-d vectors takes ~3 ms on one core
 SERIAL_QUERIES = 8  # smaller batches search on one OpenMP thread (see _omp_threads)
@@ -173,10 +175,15 @@ def choose_index_type(n: int, dim: int, *, memory_budget_bytes: int | None = Non
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got dim={dim}")
     if memory_budget_bytes is not None and memory_budget_bytes <= 0:
-        raise ValueError(f"memory_budget_bytes must be > 0, got memory_budget_bytes={memory_budget_bytes}")
+        raise ValueError(
+            f"memory_budget_bytes must be > 0, got memory_budget_bytes={memory_budget_bytes}"
+        )
 
     def fits(kind: str) -> bool:
-        return memory_budget_bytes is None or estimate_memory_bytes(kind, n, dim) <= memory_budget_bytes
+        return (
+            memory_budget_bytes is None
+            or estimate_memory_bytes(kind, n, dim) <= memory_budget_bytes
+        )
 
     if n <= FLAT_MAX_N and fits("flat"):
         return "flat"
@@ -209,7 +216,9 @@ def cpu_budget() -> int:
             return max(1, int(env))
         except ValueError:
             raise ValueError(f"RAG_VIDEO_FAISS_THREADS must be an integer, got {env!r}") from None
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     try:
         quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
         if quota != "max":
@@ -278,7 +287,9 @@ def _want_gpu(use_gpu: UseGpu, index_type: str) -> bool:
 def _check_type(index_type: str, *, allow_auto: bool) -> None:
     allowed = (*INDEX_TYPES, "auto") if allow_auto else INDEX_TYPES
     if index_type not in allowed:
-        raise ValueError(f"index_type must be one of {', '.join(allowed)}; got index_type={index_type!r}")
+        raise ValueError(
+            f"index_type must be one of {', '.join(allowed)}; got index_type={index_type!r}"
+        )
 
 
 def _as_keys(keys: Any, name: str) -> np.ndarray:
@@ -326,7 +337,11 @@ def _new_base(index_type: str, dim: int, n: int) -> tuple[Any, dict[str, Any]]:
         base = faiss.IndexHNSWFlat(dim, HNSW_M, ip)
         base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         base.hnsw.efSearch = DEFAULT_EF_SEARCH
-        return base, {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": DEFAULT_EF_SEARCH}
+        return base, {
+            "M": HNSW_M,
+            "efConstruction": HNSW_EF_CONSTRUCTION,
+            "efSearch": DEFAULT_EF_SEARCH,
+        }
     if n < 1:
         raise IndexUnavailable(f"index_type={index_type!r} needs training vectors, got n=0")
     nlist = ivf_nlist(n)
@@ -498,7 +513,10 @@ class ShotIndex:
         for i, value in enumerate(steps):
             _set_search_param(self._base, self.index_type, self.params, value)
             _, found = self._search_positions(queries, TUNE_K + 1, None)
-            hits = sum(len(t & _drop_self(row, int(p))) for t, row, p in zip(truth_sets, found, self_pos, strict=True))
+            hits = sum(
+                len(t & _drop_self(row, int(p)))
+                for t, row, p in zip(truth_sets, found, self_pos, strict=True)
+            )
             previous, recall = recall, hits / total
             if recall >= TUNE_RECALL:
                 chosen = value
@@ -508,7 +526,12 @@ class ShotIndex:
                 logger.warning("%s recall@%d plateaus at %.3f", self.index_type, TUNE_K, recall)
                 break
         else:
-            logger.warning("%s recall@%d reached only %.3f at its largest setting", self.index_type, TUNE_K, recall)
+            logger.warning(
+                "%s recall@%d reached only %.3f at its largest setting",
+                self.index_type,
+                TUNE_K,
+                recall,
+            )
         _set_search_param(self._base, self.index_type, self.params, chosen)
         self.params["tuned_recall"] = round(recall, 4)
 
@@ -556,7 +579,9 @@ class ShotIndex:
         if self.requested_type == "auto":
             wanted = choose_index_type(self.n_live, self.dim)
             if wanted != self.index_type and not (wanted == "flat" and self.index_type != "flat"):
-                return f"{self.n_live} shots call for a {wanted} index, this one is {self.index_type}"
+                return (
+                    f"{self.n_live} shots call for a {wanted} index, this one is {self.index_type}"
+                )
         return None
 
     @property
@@ -574,7 +599,9 @@ class ShotIndex:
     def update_version(self, table_version: int) -> None:
         """Record that the index now reflects ``table_version`` of the shots table."""
         if not isinstance(table_version, int | np.integer) or table_version < 0:
-            raise ValueError(f"table_version must be an int >= 0, got table_version={table_version!r}")
+            raise ValueError(
+                f"table_version must be an int >= 0, got table_version={table_version!r}"
+            )
         self.table_version = int(table_version)
 
     def is_stale(self, table_version: int) -> bool:
@@ -616,7 +643,9 @@ class ShotIndex:
         _check_unique(keys, "keys")
         clash = keys[self._contains(keys)]
         if clash.size:
-            raise ValueError(f"keys already in the index (row keys are never reused): {clash[:5].tolist()}")
+            raise ValueError(
+                f"keys already in the index (row keys are never reused): {clash[:5].tolist()}"
+            )
         self._idmap.add_with_ids(vectors, keys)
         if self._gpu is not None:
             self._gpu.add(vectors)
@@ -690,7 +719,9 @@ class ShotIndex:
         want = min(k, candidates)
         if self._gpu is not None and k + self.n_total - candidates <= GPU_MAX_K:
             scores, pos = self._gpu_search(queries, k, mask)
-        elif self.index_type == "flat" or (mask is not None and candidates <= self.exact_candidates_max):
+        elif self.index_type == "flat" or (
+            mask is not None and candidates <= self.exact_candidates_max
+        ):
             scores, pos = self._exhaustive(queries, k, mask)
         else:
             scores, pos = self._approximate(queries, k, mask, candidates / self.n_total)
@@ -707,7 +738,9 @@ class ShotIndex:
         bitmap = np.packbits(mask, bitorder="little")
         return faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap)), bitmap
 
-    def _exhaustive(self, queries: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _exhaustive(
+        self, queries: np.ndarray, k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scan every candidate: exact for flat, hnsw (its flat storage) and ivf; PQ distances
         for ivfpq. The selector is checked before any distance is computed, so a small candidate
         set costs little even in a big index."""
@@ -718,7 +751,11 @@ class ShotIndex:
             target = self._base
         else:
             params = faiss.SearchParameters()
-            target = self._base if self.index_type == "flat" else faiss.downcast_index(self._base.storage)
+            target = (
+                self._base
+                if self.index_type == "flat"
+                else faiss.downcast_index(self._base.storage)
+            )
         if sel is not None:
             params.sel = sel
         return target.search(queries, k, params=params)
@@ -742,7 +779,9 @@ class ShotIndex:
             params.sel = sel
         return self._base.search(queries, k, params=params)
 
-    def _gpu_search(self, queries: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _gpu_search(
+        self, queries: np.ndarray, k: int, mask: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """GPU indexes take no selectors: over-fetch by the number of masked positions, drop them,
         and leave short rows to the CPU refill."""
         banned = 0 if mask is None else self.n_total - int(mask.sum())
@@ -768,9 +807,15 @@ class ShotIndex:
         try:
             self._gpu = faiss.index_cpu_to_all_gpus(self._base)
             if self.index_type in ("ivf", "ivfpq"):
-                faiss.GpuParameterSpace().set_index_parameter(self._gpu, "nprobe", int(self.params["nprobe"]))
+                faiss.GpuParameterSpace().set_index_parameter(
+                    self._gpu, "nprobe", int(self.params["nprobe"])
+                )
         except (RuntimeError, AttributeError) as exc:
-            logger.warning("could not move the %s index to the GPU (%s); searching on the CPU", self.index_type, exc)
+            logger.warning(
+                "could not move the %s index to the GPU (%s); searching on the CPU",
+                self.index_type,
+                exc,
+            )
             self._gpu = None
 
     # -- lookups ---------------------------------------------------------------------------
@@ -804,7 +849,9 @@ class ShotIndex:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a read-only library, or `index` is a file
-            raise IndexUnavailable(f"cannot save index to {folder}: {exc.strerror or exc}") from None
+            raise IndexUnavailable(
+                f"cannot save index to {folder}: {exc.strerror or exc}"
+            ) from None
         name = f"{INDEX_PREFIX}{uuid.uuid4().hex[:16]}{INDEX_SUFFIX}"
         tmp_index = folder / f".{name}.tmp"
         tmp_sidecar = folder / f".{SIDECAR_NAME}.{uuid.uuid4().hex[:8]}.tmp"
@@ -863,7 +910,9 @@ class ShotIndex:
             except FileNotFoundError:
                 # a concurrent save may have replaced the sidecar and deleted the file it named
                 if attempt == 2 or _read_meta(folder).index_file == meta.index_file:
-                    raise IndexUnavailable(f"index file {folder / meta.index_file} is missing") from None
+                    raise IndexUnavailable(
+                        f"index file {folder / meta.index_file} is missing"
+                    ) from None
         base_type = cls._check_loaded(idmap, meta, folder)
         params = dict(meta.params)
         return cls(
@@ -896,7 +945,9 @@ class ShotIndex:
         }
         wrong_metric = base.metric_type != faiss.METRIC_INNER_PRODUCT
         if not isinstance(base, expected[meta.index_type]) or wrong_metric:
-            raise IndexUnavailable(f"index in {folder} is a {type(base).__name__}, sidecar says {meta.index_type}")
+            raise IndexUnavailable(
+                f"index in {folder} is a {type(base).__name__}, sidecar says {meta.index_type}"
+            )
         if meta.index_type == "hnsw":
             base.hnsw.efSearch = int(meta.params.get("efSearch") or DEFAULT_EF_SEARCH)
         elif meta.index_type in ("ivf", "ivfpq"):
@@ -1012,7 +1063,9 @@ def _remove_old_files(folder: Path, *, keep: str) -> None:
     """Delete index files and temp files other than ``keep`` (left by earlier saves or crashes)."""
     for path in folder.iterdir():
         old_index = path.name.startswith(INDEX_PREFIX) and path.name.endswith(INDEX_SUFFIX)
-        if (old_index and path.name != keep) or (path.name.startswith(".") and path.name.endswith(".tmp")):
+        if (old_index and path.name != keep) or (
+            path.name.startswith(".") and path.name.endswith(".tmp")
+        ):
             try:
                 path.unlink()
             except OSError as exc:
@@ -1032,9 +1085,13 @@ def _read_meta(folder: Path) -> IndexMeta:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise IndexUnavailable(f"corrupt index sidecar {path}: {where}: {first.get('msg')}") from None
+        raise IndexUnavailable(
+            f"corrupt index sidecar {path}: {where}: {first.get('msg')}"
+        ) from None
     if meta.format != FORMAT_VERSION:
-        raise IndexUnavailable(f"index sidecar {path} has format {meta.format}, this version reads {FORMAT_VERSION}")
+        raise IndexUnavailable(
+            f"index sidecar {path} has format {meta.format}, this version reads {FORMAT_VERSION}"
+        )
     if Path(meta.index_file).name != meta.index_file:
         raise IndexUnavailable(f"corrupt index sidecar {path}: index_file={meta.index_file!r}")
     return meta
@@ -1046,12 +1103,16 @@ def _read_faiss(folder: Path, meta: IndexMeta) -> Any:
     path = folder / meta.index_file
     size = path.stat().st_size
     if size != meta.index_bytes:
-        raise IndexUnavailable(f"corrupt index file {path}: {size} bytes, sidecar says {meta.index_bytes}")
+        raise IndexUnavailable(
+            f"corrupt index file {path}: {size} bytes, sidecar says {meta.index_bytes}"
+        )
     try:
         index = faiss.read_index(str(path))
     except RuntimeError as exc:
         message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise IndexUnavailable(f"corrupt index file {path}: {message}") from None
     if not isinstance(index, faiss.IndexIDMap2):  # read_index returns the owning, downcast proxy
-        raise IndexUnavailable(f"corrupt index file {path}: expected an IndexIDMap2, got {type(index).__name__}")
+        raise IndexUnavailable(
+            f"corrupt index file {path}: expected an IndexIDMap2, got {type(index).__name__}"
+        )
     return index

@@ -34,9 +34,23 @@ INDEX_TYPES = config.INDEX_TYPES
 VERSION_SHIFT = 32
 # small per-shot columns held in memory per state (~180 bytes a shot): result rows are assembled
 # from them with an Arrow take (microseconds) instead of a Lance take per column (~0.13 ms each)
-CACHED_COLUMNS = ("row_key", "shot_id", "source_id", "path", "start_s", "end_s", "duration_s",
-                  "start_frame", "end_frame", "fps", "width", "height", "transition_in", "brightness",
-                  "motion")
+CACHED_COLUMNS = (
+    "row_key",
+    "shot_id",
+    "source_id",
+    "path",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "start_frame",
+    "end_frame",
+    "fps",
+    "width",
+    "height",
+    "transition_in",
+    "brightness",
+    "motion",
+)
 
 
 def state_version(store: Store) -> int:
@@ -57,7 +71,11 @@ def predicate_error(where: str, exc: Exception) -> UsageError:
     text = re.sub(r",?\s*/\S+\.rs:\d+:\d+", "", text)
     text = text.replace("Invalid user input: ", "")
     text = re.sub(r",?\s*_rowid,.*?(?=\.|$)", "", text)
-    text = re.sub(r"Error parsing statement: SELECT 1 FROM t WHERE .*? \((sql parser error: .*)\)$", r"\1", text)
+    text = re.sub(
+        r"Error parsing statement: SELECT 1 FROM t WHERE .*? \((sql parser error: .*)\)$",
+        r"\1",
+        text,
+    )
     return UsageError(f"bad --where predicate {where!r}: {text[:240]}")
 
 
@@ -146,7 +164,9 @@ class TableState:
         self._sorted = self.keys[self._order]
         self.searchable = self.visible & self.embedded
         self.deferred = int((self.visible & ~self.embedded).sum())
-        self._cached_names = frozenset(self.cached.column_names) if self.cached is not None else frozenset()
+        self._cached_names = (
+            frozenset(self.cached.column_names) if self.cached is not None else frozenset()
+        )
 
     def searchable_keys(self) -> np.ndarray:
         return self.keys[self.searchable]
@@ -168,7 +188,11 @@ class TableState:
         if self._shot_offsets is None:
             if self.dataset is None:
                 return None
-            ids = (self.cached if "shot_id" in self._cached_names else self.dataset.to_table(columns=["shot_id"]))
+            ids = (
+                self.cached
+                if "shot_id" in self._cached_names
+                else self.dataset.to_table(columns=["shot_id"])
+            )
             ids = ids.column("shot_id").to_pylist()
             self._shot_offsets = {sid: i for i, sid in enumerate(ids) if self.visible[i]}
         return self._shot_offsets.get(shot_id)
@@ -201,13 +225,17 @@ class TableState:
         off = off[(off >= 0) & self.visible[np.maximum(off, 0)]]
         if self.dataset is None or not len(off):
             fields = self.dataset.schema if self.dataset is not None else None
-            return pa.table({c: pa.array([], fields.field(c).type if fields else pa.null()) for c in columns})
+            return pa.table(
+                {c: pa.array([], fields.field(c).type if fields else pa.null()) for c in columns}
+            )
         from_lance = [c for c in columns if c not in self._cached_names]
         if len(from_lance) == len(columns):
             return self.dataset.take(off, columns=columns)
         fetched = self.dataset.take(off, columns=from_lance) if from_lance else None
         near = self.cached.take(pa.array(off))
-        return pa.table({c: fetched.column(c) if c in from_lance else near.column(c) for c in columns})
+        return pa.table(
+            {c: fetched.column(c) if c in from_lance else near.column(c) for c in columns}
+        )
 
     def vectors(self, keys) -> tuple[np.ndarray, np.ndarray]:
         """(keys, vectors) of the given searchable keys that have an embedding."""
@@ -255,10 +283,16 @@ def load_state(versions: _Versions) -> TableState:
     ok: set[str] = set()
     if sources is not None:
         src = sources.checkout_version(sources_v) if sources_v != sources.version else sources
-        ok = set(src.to_table(columns=["source_id"], filter="status = 'ok'").column("source_id").to_pylist())
+        ok = set(
+            src.to_table(columns=["source_id"], filter="status = 'ok'")
+            .column("source_id")
+            .to_pylist()
+        )
     if shots is None:
         empty = np.empty(0, np.int64)
-        return TableState(version, None, empty, empty.astype(bool), empty.astype(bool), empty, [], None, None)
+        return TableState(
+            version, None, empty, empty.astype(bool), empty.astype(bool), empty, [], None, None
+        )
     ds = shots.checkout_version(shots_v) if shots_v != shots.version else shots
     available = set(ds.schema.names)
     cached = [c for c in CACHED_COLUMNS if c in available]
@@ -271,11 +305,17 @@ def load_state(versions: _Versions) -> TableState:
     embedded = model_col.is_valid().to_numpy(zero_copy_only=False)
     models = model_col.drop_null()
     return TableState(
-        version=version, dataset=ds, keys=rows.column("row_key").to_numpy().astype(np.int64),
-        visible=ok_codes[codes] if len(codes) else np.zeros(0, bool), embedded=embedded,
-        source_codes=codes, source_ids=source_ids,
+        version=version,
+        dataset=ds,
+        keys=rows.column("row_key").to_numpy().astype(np.int64),
+        visible=ok_codes[codes] if len(codes) else np.zeros(0, bool),
+        embedded=embedded,
+        source_codes=codes,
+        source_ids=source_ids,
         model_id=models[0].as_py() if len(models) else None,
-        dim=ds.schema.field("embedding").type.list_size, cached=rows.select(cached))
+        dim=ds.schema.field("embedding").type.list_size,
+        cached=rows.select(cached),
+    )
 
 
 def default_memory_budget() -> int:
@@ -299,8 +339,14 @@ class SyncReport:
 class IndexManager:
     """Loads, builds and updates the library's shot index; hands out the current TableState."""
 
-    def __init__(self, store: Store, *, index_type: str = "auto", rebuild_share: float = 0.2,
-                 memory_budget_bytes: int | None = None):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        index_type: str = "auto",
+        rebuild_share: float = 0.2,
+        memory_budget_bytes: int | None = None,
+    ):
         if index_type not in INDEX_TYPES:
             raise UsageError(f"index type {index_type!r} is not one of {', '.join(INDEX_TYPES)}")
         self.store, self.index_type, self.rebuild_share = store, index_type, rebuild_share
@@ -332,20 +378,34 @@ class IndexManager:
                 log.warning("rebuilding the index: %s", exc)
         return self._index
 
-    def build(self, index_type: str | None = None, *, state: TableState | None = None,
-              reason: str | None = None, must_save: bool = True) -> ShotIndex:
+    def build(
+        self,
+        index_type: str | None = None,
+        *,
+        state: TableState | None = None,
+        reason: str | None = None,
+        must_save: bool = True,
+    ) -> ShotIndex:
         """Build the index from every visible embedded shot and save it (a search on a read-only
         library passes `must_save=False`: the index then lives in memory, with a warning)."""
         state = state or self.state()
         if state.model_id is None or state.dataset is None:
-            raise UsageError("no embedded shots to index: run `rag-video ingest` or `rag-video embed`")
+            raise UsageError(
+                "no embedded shots to index: run `rag-video ingest` or `rag-video embed`"
+            )
         rows = state.dataset.to_table(columns=["row_key", "embedding"]).filter(
-            pa.array(state.searchable, pa.bool_()))
+            pa.array(state.searchable, pa.bool_())
+        )
         rows = rows.filter(rows.column("embedding").is_valid())
-        index = ShotIndex.build(rows.column("row_key").to_numpy(), embedding_matrix(rows),
-                                index_type=index_type or self.index_type, table_version=state.version,
-                                model_id=state.model_id, rebuild_share=self.rebuild_share,
-                                memory_budget_bytes=self.memory_budget_bytes)
+        index = ShotIndex.build(
+            rows.column("row_key").to_numpy(),
+            embedding_matrix(rows),
+            index_type=index_type or self.index_type,
+            table_version=state.version,
+            model_id=state.model_id,
+            rebuild_share=self.rebuild_share,
+            memory_budget_bytes=self.memory_budget_bytes,
+        )
         if must_save:
             self._save(index)
         else:
@@ -367,7 +427,9 @@ class IndexManager:
             self.last_sync = SyncReport("fresh")
             return index
         if state.model_id is None:
-            raise UsageError("no embedded shots to search: run `rag-video ingest` or `rag-video embed`")
+            raise UsageError(
+                "no embedded shots to search: run `rag-video ingest` or `rag-video embed`"
+            )
         try:
             index.check_compatible(model_id=state.model_id, dim=state.dim or index.dim)
         except IndexUnavailable as exc:
@@ -378,8 +440,9 @@ class IndexManager:
     def _update(self, index: ShotIndex, state: TableState) -> ShotIndex:
         diff = index.diff_keys(state.searchable_keys())
         if len(diff.revived):
-            return self.build(index.requested_type, state=state, reason="removed shots came back",
-                              must_save=False)
+            return self.build(
+                index.requested_type, state=state, reason="removed shots came back", must_save=False
+            )
         index.remove(diff.stale)
         added = 0
         if len(diff.missing):
@@ -388,8 +451,9 @@ class IndexManager:
             added = len(keys)
         if index.needs_rebuild:
             log.info("rebuilding the index: %s", index.rebuild_reason)
-            return self.build(index.requested_type, state=state, reason=index.rebuild_reason,
-                              must_save=False)
+            return self.build(
+                index.requested_type, state=state, reason=index.rebuild_reason, must_save=False
+            )
         index.update_version(state.version)
         self._save_if_writable(index)
         self.last_sync = SyncReport("updated", added=added, removed=len(diff.stale))
@@ -406,8 +470,11 @@ class IndexManager:
         """The index's own report plus whether it reflects the current table state."""
         state = self.state()
         index = self.load()
-        common = {"state_version": state.version, "searchable": int(state.searchable.sum()),
-                  "deferred": state.deferred}
+        common = {
+            "state_version": state.version,
+            "searchable": int(state.searchable.sum()),
+            "deferred": state.deferred,
+        }
         if index is None:
             return {"built": False, "stale": True, **common}
         out = index.info()

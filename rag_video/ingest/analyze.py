@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,9 @@ from rag_video.media.probe import MediaError, VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "2"  # 2: minimum shot in seconds on timestamps, shots of black, zoom-compensated cuts
+PIPELINE_VERSION = (
+    "2"  # 2: minimum shot in seconds on timestamps, shots of black, zoom-compensated cuts
+)
 GENERATED_TAG = "rag-video"
 
 
@@ -57,16 +59,27 @@ class FileResult:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def failed_result(path: Path, source_id: str, size: int, mtime: float, error: str,
-                  options: IngestOptions) -> FileResult:
+def failed_result(
+    path: Path, source_id: str, size: int, mtime: float, error: str, options: IngestOptions
+) -> FileResult:
     """A `sources` row recording why a file could not be ingested."""
-    return FileResult(source={
-        "source_id": source_id, "path": str(path), "aliases": [], "size_bytes": size,
-        "mtime": mtime, "status": "failed", "error": error, "generated": False,
-        "ingested_at": now_utc(), "pipeline_version": options.pipeline_version})
+    return FileResult(
+        source={
+            "source_id": source_id,
+            "path": str(path),
+            "aliases": [],
+            "size_bytes": size,
+            "mtime": mtime,
+            "status": "failed",
+            "error": error,
+            "generated": False,
+            "ingested_at": now_utc(),
+            "pipeline_version": options.pipeline_version,
+        }
+    )
 
 
 RAW_SAMPLE_BUDGET = 256 * 2**20  # bytes of sampled frames held raw; later ones wait as JPEG
@@ -81,7 +94,9 @@ def _jpeg(rgb: np.ndarray) -> bytes:
 def _unjpeg(data: bytes) -> np.ndarray:
     import cv2
 
-    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
+    return np.ascontiguousarray(
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    )
 
 
 @dataclass
@@ -90,7 +105,9 @@ class _Pass:
 
     times: list[float] = field(default_factory=list)
     motion: list[float] = field(default_factory=list)
-    samples: dict[int, np.ndarray | bytes] = field(default_factory=dict)  # frame index → RGB at embed size
+    samples: dict[int, np.ndarray | bytes] = field(
+        default_factory=dict
+    )  # frame index → RGB at embed size
     raw_bytes: int = 0
 
     def keep(self, index: int, rgb: np.ndarray) -> None:
@@ -119,8 +136,14 @@ def sample_interval_s(fps: float, samples_per_second: float) -> float:
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
     every_s = sample_interval_s(info.fps, options.samples_per_second)
     state, prev = _Pass(), None
-    for frame in prefetched(decode(path, detect_size=detector.frame_size,
-                                   rgb_short_side=options.rgb_short_side, rgb_every_s=every_s)):
+    for frame in prefetched(
+        decode(
+            path,
+            detect_size=detector.frame_size,
+            rgb_short_side=options.rgb_short_side,
+            rgb_every_s=every_s,
+        )
+    ):
         detector.process(frame.index, frame.small, frame.time_s)
         state.times.append(frame.time_s)
         state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))
@@ -130,8 +153,15 @@ def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) 
     return state
 
 
-def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass, times: FrameTimes,
-               car: Sidecar) -> tuple[list[dict], list[list[np.ndarray]]]:
+def _shot_rows(
+    source_id: str,
+    path: Path,
+    info: VideoInfo,
+    spans,
+    state: _Pass,
+    times: FrameTimes,
+    car: Sidecar,
+) -> tuple[list[dict], list[list[np.ndarray]]]:
     motion = np.asarray(state.motion, dtype=np.float32)
     sampled = sorted(state.samples)
     rows, images = [], []
@@ -139,38 +169,71 @@ def _shot_rows(source_id: str, path: Path, info: VideoInfo, spans, state: _Pass,
         picks = kf.pick_keyframes(span.start_frame, span.end_frame, info.fps, sampled, times=times)
         rgbs = [state.sample(i) for i in picks]
         start_s, end_s = times.at(span.start_frame), times.at(span.end_frame)
-        rows.append({
-            "shot_id": f"{source_id}:{span.start_frame}", "source_id": source_id, "path": str(path),
-            "fps": info.fps, "width": info.width, "height": info.height,
-            "start_frame": span.start_frame, "end_frame": span.end_frame,
-            "start_s": start_s, "end_s": end_s, "duration_s": end_s - start_s,
-            "transition_in": span.transition_in,
-            "keyframe_times": [state.times[i] for i in picks],
-            "thumbnail": kf.thumbnail_jpeg(rgbs[len(rgbs) // 2]),
-            **kf.shot_stats(rgbs, motion[span.start_frame + 1:span.end_frame]),
-            "text": car.text_for(start_s, end_s),
-        })
+        rows.append(
+            {
+                "shot_id": f"{source_id}:{span.start_frame}",
+                "source_id": source_id,
+                "path": str(path),
+                "fps": info.fps,
+                "width": info.width,
+                "height": info.height,
+                "start_frame": span.start_frame,
+                "end_frame": span.end_frame,
+                "start_s": start_s,
+                "end_s": end_s,
+                "duration_s": end_s - start_s,
+                "transition_in": span.transition_in,
+                "keyframe_times": [state.times[i] for i in picks],
+                "thumbnail": kf.thumbnail_jpeg(rgbs[len(rgbs) // 2]),
+                **kf.shot_stats(rgbs, motion[span.start_frame + 1 : span.end_frame]),
+                "text": car.text_for(start_s, end_s),
+            }
+        )
         images.append(rgbs)
     return rows, images
 
 
-def _source_row(source_id: str, path: Path, size: int, mtime: float, info: VideoInfo,
-                times: FrameTimes, car: Sidecar, options: IngestOptions) -> dict:
+def _source_row(
+    source_id: str,
+    path: Path,
+    size: int,
+    mtime: float,
+    info: VideoInfo,
+    times: FrameTimes,
+    car: Sidecar,
+    options: IngestOptions,
+) -> dict:
     tags = " ".join(info.tags.values()).lower()
     return {
-        "source_id": source_id, "path": str(path), "aliases": [], "size_bytes": size,
-        "mtime": mtime, "duration_s": times.end_s,
-        "fps": info.fps, "frames": len(times), "width": info.width, "height": info.height,
-        "rotation": info.rotation, "video_codec": info.video_codec, "has_audio": info.has_audio,
-        "title": car.title, "description": car.description, "tags": car.tags,
-        "license": car.license, "creator": car.creator, "generated": GENERATED_TAG in tags,
-        "status": "ok", "error": None, "ingested_at": now_utc(),
+        "source_id": source_id,
+        "path": str(path),
+        "aliases": [],
+        "size_bytes": size,
+        "mtime": mtime,
+        "duration_s": times.end_s,
+        "fps": info.fps,
+        "frames": len(times),
+        "width": info.width,
+        "height": info.height,
+        "rotation": info.rotation,
+        "video_codec": info.video_codec,
+        "has_audio": info.has_audio,
+        "title": car.title,
+        "description": car.description,
+        "tags": car.tags,
+        "license": car.license,
+        "creator": car.creator,
+        "generated": GENERATED_TAG in tags,
+        "status": "ok",
+        "error": None,
+        "ingested_at": now_utc(),
         "pipeline_version": options.pipeline_version,
     }
 
 
-def analyze_file(path: Path, source_id: str, size: int, mtime: float,
-                 options: IngestOptions) -> FileResult:
+def analyze_file(
+    path: Path, source_id: str, size: int, mtime: float, options: IngestOptions
+) -> FileResult:
     """Cut one file into shots with keyframes and stats; a bad file becomes a failed result."""
     started = time.perf_counter()
     try:

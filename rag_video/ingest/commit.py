@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 def _rows_reader(table: pa.Table) -> pa.RecordBatchReader:
     """Stream the shots write in two batches, so a crash can land inside one Lance write."""
+
     def batches() -> Iterator[pa.RecordBatch]:
         half = max(1, table.num_rows // 2)
         for i, batch in enumerate(table.to_batches(max_chunksize=half)):
@@ -46,8 +47,14 @@ def write_shots(store: Store, batch: list[Ready], dim: int) -> None:
     for result, vectors, model_id in batch:
         for i, shot in enumerate(result.shots):
             vec = None if vectors is None else vectors[i].astype(np.float32).tolist()
-            rows.append({**shot, "row_key": next(keys), "embedding": vec,
-                         "embed_model": model_id if vec is not None else None})
+            rows.append(
+                {
+                    **shot,
+                    "row_key": next(keys),
+                    "embedding": vec,
+                    "embed_model": model_id if vec is not None else None,
+                }
+            )
     table = schema.to_table(rows, schema.shots_schema(dim))
     store.add("shots", _rows_reader(table), schema.shots_schema(dim))
 
@@ -65,8 +72,12 @@ def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> l
     except Exception as exc:  # noqa: BLE001 - one bad row must not lose the batch
         if len(batch) == 1:
             return [_record_failure(store, batch[0], exc, dim)]
-        log.warning("committing %d files at once failed (%s: %s); committing them one by one",
-                    len(batch), type(exc).__name__, _one_line(exc))
+        log.warning(
+            "committing %d files at once failed (%s: %s); committing them one by one",
+            len(batch),
+            type(exc).__name__,
+            _one_line(exc),
+        )
         failures = []
         for ready in batch:
             failures += commit(store, [ready], dim)
@@ -94,16 +105,26 @@ def _record_failure(store: Store, ready: Ready, exc: Exception, dim: int) -> Rea
     """Record a file whose results could not be written as `failed`, with the reason."""
     src = ready[0].source
     error = f"could not be committed: {type(exc).__name__}: {_one_line(exc)}"
-    row = {"source_id": src["source_id"], "path": src["path"], "aliases": src.get("aliases") or [],
-           "size_bytes": src.get("size_bytes"), "mtime": src.get("mtime"), "status": "failed",
-           "error": error, "generated": False, "ingested_at": now_utc(),
-           "pipeline_version": src.get("pipeline_version")}
+    row = {
+        "source_id": src["source_id"],
+        "path": src["path"],
+        "aliases": src.get("aliases") or [],
+        "size_bytes": src.get("size_bytes"),
+        "mtime": src.get("mtime"),
+        "status": "failed",
+        "error": error,
+        "generated": False,
+        "ingested_at": now_utc(),
+        "pipeline_version": src.get("pipeline_version"),
+    }
     failed = (FileResult(source=row), None, None)
     log.warning("%s: %s", src["path"], error)
     try:
         _commit_batch(store, [failed], dim)
     except Exception as again:  # noqa: BLE001 - e.g. a path that is not valid UTF-8
-        log.warning("%s: not recorded either: %s: %s", src["path"], type(again).__name__, _one_line(again))
+        log.warning(
+            "%s: not recorded either: %s: %s", src["path"], type(again).__name__, _one_line(again)
+        )
     return failed
 
 

@@ -19,10 +19,28 @@ from rag_video.errors import UsageError
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = frozenset({
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".mxf", ".wmv", ".flv", ".3gp", ".ogv", ".dv", ".y4m",
-})
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".mxf",
+        ".wmv",
+        ".flv",
+        ".3gp",
+        ".ogv",
+        ".dv",
+        ".y4m",
+    }
+)
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_POINTS = 5
 

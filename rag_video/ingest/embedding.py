@@ -25,7 +25,7 @@ def shot_vectors(encoder, images_per_shot: list[list[np.ndarray]]) -> np.ndarray
     vecs = encoder.encode_images(flat)
     out, at = np.zeros((len(images_per_shot), vecs.shape[1]), np.float32), 0
     for i, imgs in enumerate(images_per_shot):
-        mean = vecs[at:at + len(imgs)].mean(axis=0)
+        mean = vecs[at : at + len(imgs)].mean(axis=0)
         out[i] = mean / max(np.linalg.norm(mean), 1e-12)
         at += len(imgs)
     return out
@@ -78,12 +78,14 @@ class EmbedQueue:
         vectors = shot_vectors(encoder, [k for r in pending for k in r.keyframes])
         ready, at = [], 0
         for r in pending:
-            ready.append((r, vectors[at:at + len(r.shots)], encoder.model_id))
+            ready.append((r, vectors[at : at + len(r.shots)], encoder.model_id))
             at += len(r.shots)
         return ready
 
 
-def fill_embeddings(store, encoder, shots, *, rotation_of, advance=lambda n=1: None) -> tuple[int, list[str]]:
+def fill_embeddings(
+    store, encoder, shots, *, rotation_of, advance=lambda n=1: None
+) -> tuple[int, list[str]]:
     """Embed `shots` (rows of the shots table) from their keyframes, decoded at their stored times.
 
     Returns (shots embedded, problems); a source whose file is gone stays deferred.
@@ -104,17 +106,21 @@ def fill_embeddings(store, encoder, shots, *, rotation_of, advance=lambda n=1: N
             flat = frames_at(rows[0]["path"], times, rotation=rotation_of(source_id))
             images, at = [], 0
             for r in rows:
-                images.append(flat[at:at + len(r["keyframe_times"])])
+                images.append(flat[at : at + len(r["keyframe_times"])])
                 at += len(r["keyframe_times"])
         except (MediaError, OSError) as exc:
             problems.append(f"{rows[0]['path']}: {exc}")
             advance(len(rows))
             continue
         vectors = shot_vectors(encoder, images)
-        for row, vec in zip(rows, vectors):
+        for row, vec in zip(rows, vectors, strict=False):
             row["embedding"], row["embed_model"] = vec.tolist(), encoder.model_id
-        store.upsert("shots", "row_key", schema.to_table(rows, schema.shots_schema(dim)),
-                     schema.shots_schema(dim))
+        store.upsert(
+            "shots",
+            "row_key",
+            schema.to_table(rows, schema.shots_schema(dim)),
+            schema.shots_schema(dim),
+        )
         done += len(rows)
         advance(len(rows))
     return done, problems

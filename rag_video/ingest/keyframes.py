@@ -33,7 +33,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # Rec. 601 weights on
 _TIME_EPS = 1e-6  # seconds: a keyframe moment this close to a frame's start is that frame
 
 
-def keyframe_positions(start: int, end: int, fps: float, *, times: FrameTimes | None = None) -> list[int]:
+def keyframe_positions(
+    start: int, end: int, fps: float, *, times: FrameTimes | None = None
+) -> list[int]:
     """Target keyframe frames for the shot ``[start, end)``: 1, 2 or 3 by its length in seconds.
 
     Under 3 s: the middle. Under 8 s: at 1/3 and 2/3. Otherwise at 1/6, 1/2 and 5/6. Positions
@@ -65,7 +67,12 @@ def _keyframe_count(seconds: float) -> int:
 
 
 def pick_keyframes(
-    start: int, end: int, fps: float, sampled_indices: Sequence[int], *, times: FrameTimes | None = None
+    start: int,
+    end: int,
+    fps: float,
+    sampled_indices: Sequence[int],
+    *,
+    times: FrameTimes | None = None,
 ) -> list[int]:
     """The sampled frames (those the decode pass made RGB for) nearest to the keyframe positions.
 
@@ -76,7 +83,9 @@ def pick_keyframes(
     """
     sampled = np.asarray(sampled_indices, dtype=np.int64)
     if sampled.ndim != 1 or sampled.size == 0:
-        raise ValueError(f"sampled_indices must be a non-empty sequence, got {len(sampled_indices)} items")
+        raise ValueError(
+            f"sampled_indices must be a non-empty sequence, got {len(sampled_indices)} items"
+        )
     if sampled.size > 1 and not np.all(np.diff(sampled) > 0):
         raise ValueError("sampled_indices must be strictly ascending")
     targets = keyframe_positions(start, end, fps, times=times)
@@ -118,7 +127,9 @@ def frame_stats(rgb: np.ndarray) -> FrameStats:
     import cv2
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"rgb must be an h×w×3 uint8 array, got shape {rgb.shape} dtype {rgb.dtype}")
+        raise ValueError(
+            f"rgb must be an h×w×3 uint8 array, got shape {rgb.shape} dtype {rgb.dtype}"
+        )
     img = _downscale(rgb, _STATS_SIZE)
     luma = img.astype(np.float32) @ _LUMA / 255.0
     sat = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[..., 1].astype(np.float32) / 255.0
@@ -127,7 +138,9 @@ def frame_stats(rgb: np.ndarray) -> FrameStats:
     bins = (q[:, 0] * _LEVELS + q[:, 1]) * _LEVELS + q[:, 2]
     n_bins = _LEVELS**3
     counts = np.bincount(bins, minlength=n_bins)
-    sums = np.stack([np.bincount(bins, weights=pixels[:, c], minlength=n_bins) for c in range(3)], axis=1)
+    sums = np.stack(
+        [np.bincount(bins, weights=pixels[:, c], minlength=n_bins) for c in range(3)], axis=1
+    )
     return FrameStats(float(luma.mean()), float(luma.std()), float(sat.mean()), counts, sums)
 
 
@@ -173,7 +186,9 @@ def shot_stats(rgb_frames: Sequence[np.ndarray], motion: np.ndarray | Sequence[f
     return combine_stats([frame_stats(f) for f in rgb_frames], motion)
 
 
-def dominant_colors(counts: np.ndarray, sums: np.ndarray, max_colors: int = _MAX_COLORS) -> list[str]:
+def dominant_colors(
+    counts: np.ndarray, sums: np.ndarray, max_colors: int = _MAX_COLORS
+) -> list[str]:
     """Up to ``max_colors`` hex colours from a coarse histogram, most common first.
 
     Each bin's colour is the mean of its pixels; bins with close colours are merged; colours
@@ -229,7 +244,9 @@ def thumbnail_jpeg(rgb: np.ndarray, width: int = 160, quality: int = 80) -> byte
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be in 1..100, got {quality}")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"rgb must be an h×w×3 uint8 array, got shape {rgb.shape} dtype {rgb.dtype}")
+        raise ValueError(
+            f"rgb must be an h×w×3 uint8 array, got shape {rgb.shape} dtype {rgb.dtype}"
+        )
     img = Image.fromarray(np.ascontiguousarray(rgb))
     height = max(1, round(img.height * width / img.width))
     img = img.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)

@@ -56,21 +56,33 @@ def run_worker(candidate: Candidate, options: IngestOptions) -> FileResult:
     """Analyze one file; any unexpected error becomes a failed result, never a lost batch."""
     hooks.fire("worker.analyze", path=candidate.path)
     try:
-        return analyze_file(candidate.path, candidate.source_id, candidate.size, candidate.mtime, options)
+        return analyze_file(
+            candidate.path, candidate.source_id, candidate.size, candidate.mtime, options
+        )
     except Exception as exc:  # noqa: BLE001 - a bug on one file must not stop the batch
         log.debug("internal error on %s", candidate.path, exc_info=True)
-        return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
-                             f"internal error: {type(exc).__name__}: {exc}", options)
+        return failed_result(
+            candidate.path,
+            candidate.source_id,
+            candidate.size,
+            candidate.mtime,
+            f"internal error: {type(exc).__name__}: {exc}",
+            options,
+        )
 
 
-def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) -> Iterator[FileResult]:
+def _analyze_all(
+    todo: list[Candidate], options: IngestOptions, workers: int
+) -> Iterator[FileResult]:
     if workers <= 1 or len(todo) <= 1:
         for candidate in todo:
             yield run_worker(candidate, options)
         return
     context = multiprocessing.get_context("spawn")
     queue = list(reversed(todo))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_sigint_to_parent) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_leave_sigint_to_parent
+    ) as pool:
         running = {}
         try:
             while queue or running:
@@ -83,11 +95,21 @@ def _analyze_all(todo: list[Candidate], options: IngestOptions, workers: int) ->
                     try:
                         yield future.result()
                     except BrokenProcessPool:
-                        yield failed_result(candidate.path, candidate.source_id, candidate.size,
-                                            candidate.mtime, "worker process died reading this file", options)
-                        yield from _analyze_all(list(reversed(queue)) + list(running.values()), options, workers)
+                        yield failed_result(
+                            candidate.path,
+                            candidate.source_id,
+                            candidate.size,
+                            candidate.mtime,
+                            "worker process died reading this file",
+                            options,
+                        )
+                        yield from _analyze_all(
+                            list(reversed(queue)) + list(running.values()), options, workers
+                        )
                         return
-        except BaseException:  # Ctrl-C, or the consumer stopped: do not wait for the files in flight
+        except (
+            BaseException
+        ):  # Ctrl-C, or the consumer stopped: do not wait for the files in flight
             _stop_workers(pool)
             raise
 
@@ -127,8 +149,12 @@ class LocalRunner:
     def stages(self) -> tuple[str, ...]:
         return ("analyze", "embed") if self.embed_queue.load is not None else ("ingest",)
 
-    def __call__(self, todo: list[Candidate], options: IngestOptions,
-                 analyzed: Callable[[FileResult], None] | None = None) -> Iterator[Ready]:
+    def __call__(
+        self,
+        todo: list[Candidate],
+        options: IngestOptions,
+        analyzed: Callable[[FileResult], None] | None = None,
+    ) -> Iterator[Ready]:
         for result in _analyze_all(todo, options, self.workers):
             if analyzed is not None:
                 analyzed(result)
@@ -144,7 +170,9 @@ def local_runner(embed_queue: EmbedQueue, workers: int = 1) -> LocalRunner:
 class Ingest:
     """One ingest run over a set of paths; `runner` turns files into results ready to commit."""
 
-    def __init__(self, store: Store, options: IngestOptions, runner: Runner, dim: int, commit_batch: int = 32):
+    def __init__(
+        self, store: Store, options: IngestOptions, runner: Runner, dim: int, commit_batch: int = 32
+    ):
         self.store, self.options, self.runner, self.dim = store, options, runner, dim
         self.commit_batch = commit_batch
         self.summary = IngestSummary()
@@ -158,7 +186,11 @@ class Ingest:
         todo, seen = [], {}
         for cand in candidates:
             row = self._existing.get(cand.source_id)
-            current = row and row["status"] == "ok" and row["pipeline_version"] == self.options.pipeline_version
+            current = (
+                row
+                and row["status"] == "ok"
+                and row["pipeline_version"] == self.options.pipeline_version
+            )
             if cand.source_id in seen:
                 self.summary.unchanged += 1
                 if current:
@@ -210,7 +242,10 @@ class Ingest:
                 self.summary.deferred_embeddings += len(result.shots)
         else:
             self._fail(result.source["path"], result.source["error"])
-        if len(self._pending) >= self.commit_batch or time.monotonic() - self._pending_since >= COMMIT_SECONDS:
+        if (
+            len(self._pending) >= self.commit_batch
+            or time.monotonic() - self._pending_since >= COMMIT_SECONDS
+        ):
             self._flush()
 
     def _flush(self) -> None:
@@ -225,7 +260,9 @@ class Ingest:
                     if vectors is None:
                         self.summary.deferred_embeddings -= len(result.shots)
                     self.summary.failed += 1
-                    self.summary.failures.append({"path": failed.source["path"], "error": failed.source["error"]})
+                    self.summary.failures.append(
+                        {"path": failed.source["path"], "error": failed.source["error"]}
+                    )
             self._pending = []
 
     def _fail(self, path: str, error: str) -> None:
@@ -238,18 +275,24 @@ class Ingest:
         candidates, refused = discover(paths)
         self.summary.files = len(candidates) + len(refused)
         for path, error in refused:
-            self._queue((failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None))
+            self._queue(
+                (failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None)
+            )
         self._flush()
         committer.cleanup(self.store)
         todo = self._triage(candidates)
         stages = tuple(getattr(self.runner, "stages", ("ingest",)))
         with progress.bars(*[(stage, len(todo)) for stage in stages], every_step=True) as advances:
-            callbacks = {"analyzed": lambda r: advances[0](item=_name(r))} if len(stages) > 1 else {}
+            callbacks = (
+                {"analyzed": lambda r: advances[0](item=_name(r))} if len(stages) > 1 else {}
+            )
             queue = getattr(self.runner, "embed_queue", None)
             for ready in self.runner(todo, self.options, **callbacks):
                 self._queue(ready)
                 deferred = len(stages) > 1 and queue is not None and queue.unavailable
-                advances[-1](item=_name(ready[0]), description="embed (deferred)" if deferred else None)
+                advances[-1](
+                    item=_name(ready[0]), description="embed (deferred)" if deferred else None
+                )
             self._flush()
         self.summary.seconds = time.perf_counter() - started
         return self.summary
@@ -259,8 +302,16 @@ def _name(result: FileResult) -> str:
     return Path(result.source["path"]).name
 
 
-def ingest(store: Store, paths: Iterable[str | Path], *, options: IngestOptions, runner: Runner,
-           dim: int, lock_timeout: float = 30.0, commit_batch: int = 32) -> IngestSummary:
+def ingest(
+    store: Store,
+    paths: Iterable[str | Path],
+    *,
+    options: IngestOptions,
+    runner: Runner,
+    dim: int,
+    lock_timeout: float = 30.0,
+    commit_batch: int = 32,
+) -> IngestSummary:
     """Ingest `paths` into the library at `store` (under its write lock)."""
     with store.writer(lock_timeout):
         return Ingest(store, options, runner, dim, commit_batch).run(paths)

@@ -48,7 +48,9 @@ def require_ray() -> Any:
         import ray
         import ray.data  # noqa: F401 - the runner needs Ray Data, not just Ray core
     except ImportError as exc:
-        raise UsageError(f"--ray needs Ray ({exc.name or 'ray'} is not installed): {INSTALL_HINT}") from None
+        raise UsageError(
+            f"--ray needs Ray ({exc.name or 'ray'} is not installed): {INSTALL_HINT}"
+        ) from None
     return ray
 
 
@@ -67,11 +69,18 @@ class EncoderSpec:
         """The encoder; raises EncoderUnavailable (no weights) or UsageError (wrong width)."""
         from rag_video.embed import load_encoder
 
-        encoder = load_encoder(self.model, self.pretrained, device=self.device,
-                               precision=self.precision, batch_size=self.batch_size)
+        encoder = load_encoder(
+            self.model,
+            self.pretrained,
+            device=self.device,
+            precision=self.precision,
+            batch_size=self.batch_size,
+        )
         if encoder.dim != self.dim:
-            raise UsageError(f"model {self.model} makes {encoder.dim}-d vectors but the shots table "
-                             f"holds {self.dim}-d ones; use `rag-video embed --reembed --model {self.model}`")
+            raise UsageError(
+                f"model {self.model} makes {encoder.dim}-d vectors but the shots table "
+                f"holds {self.dim}-d ones; use `rag-video embed --reembed --model {self.model}`"
+            )
         return encoder
 
 
@@ -97,15 +106,24 @@ def _png(rgb: np.ndarray) -> bytes:
 def _unpng(data: bytes) -> np.ndarray:
     import cv2
 
-    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1])
+    return np.ascontiguousarray(
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    )
 
 
 def pack(result: FileResult, keep_keyframes: bool) -> dict[str, Any]:
     """A result as an Arrow-friendly row: the rows pickled, keyframes as lossless PNG bytes."""
-    keyframes = [[_png(img) for img in shot] for shot in result.keyframes] if keep_keyframes and result.ok else []
+    keyframes = (
+        [[_png(img) for img in shot] for shot in result.keyframes]
+        if keep_keyframes and result.ok
+        else []
+    )
     bare = replace(result, keyframes=[])
-    return {"source_id": result.source["source_id"], "result": pickle.dumps(bare, protocol=5),
-            "keyframes": pickle.dumps(keyframes, protocol=5)}
+    return {
+        "source_id": result.source["source_id"],
+        "result": pickle.dumps(bare, protocol=5),
+        "keyframes": pickle.dumps(keyframes, protocol=5),
+    }
 
 
 def unpack_result(row: dict[str, Any]) -> FileResult:
@@ -119,9 +137,13 @@ def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
 
 
 # ---- worker side ---------------------------------------------------------------------------
-def analyze_row(row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool) -> dict[str, Any]:
+def analyze_row(
+    row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool
+) -> dict[str, Any]:
     """Ray Data `map` function: one candidate row in, one packed result row out."""
-    candidate = Candidate(Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"])
+    candidate = Candidate(
+        Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"]
+    )
     return pack(run_worker(candidate, options), keep_keyframes)
 
 
@@ -151,13 +173,20 @@ class EmbedActor:
         images = [unpack_keyframes(r) for r in rows]
         flat = [shot for per_file in images for shot in per_file]
         vectors = shot_vectors(self.encoder, flat) if self.encoder is not None and flat else None
-        out = {"source_id": [], "result": [], "vectors": [], "model_id": [], "deferred": [], "fatal": []}
+        out = {
+            "source_id": [],
+            "result": [],
+            "vectors": [],
+            "model_id": [],
+            "deferred": [],
+            "fatal": [],
+        }
         at = 0
-        for row, per_file in zip(rows, images):
+        for row, per_file in zip(rows, images, strict=False):
             embedded = vectors is not None and per_file
             out["source_id"].append(row["source_id"])
             out["result"].append(row["result"])
-            out["vectors"].append(vectors[at:at + len(per_file)].tobytes() if embedded else b"")
+            out["vectors"].append(vectors[at : at + len(per_file)].tobytes() if embedded else b"")
             out["model_id"].append(self.encoder.model_id if embedded else "")
             out["deferred"].append(self.deferred)
             out["fatal"].append(self.fatal)
@@ -170,8 +199,10 @@ def check_address(address: str) -> str:
     """`address` if it names a Ray to use, else a UsageError (e.g. a path swallowed by `--ray`)."""
     if address in (LOCAL, "auto") or re.fullmatch(r"(ray://)?[\w.\-\[\]:]+:\d+", address):
         return address
-    raise UsageError(f"--ray {address!r} is not a Ray address (local, auto, HOST:PORT or ray://HOST:PORT); "
-                     f"write --ray after the paths, or --ray=ADDRESS")
+    raise UsageError(
+        f"--ray {address!r} is not a Ray address (local, auto, HOST:PORT or ray://HOST:PORT); "
+        f"write --ray after the paths, or --ray=ADDRESS"
+    )
 
 
 @contextlib.contextmanager
@@ -184,8 +215,12 @@ def ray_session(address: str) -> Iterator[Any]:
         yield ray
         return
     if address == LOCAL:
-        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING,
-                 configure_logging=False)
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
     else:
         try:
             ray.init(address=address, logging_level=logging.WARNING, configure_logging=False)
@@ -209,7 +244,9 @@ def _data_context(max_errored_blocks: int) -> Iterator[None]:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     quiet = not log.isEnabledFor(logging.DEBUG)
-    loggers = {name: logging.getLogger(name) for name in ("ray.data", "ray.data._internal.progress")}
+    loggers = {
+        name: logging.getLogger(name) for name in ("ray.data", "ray.data._internal.progress")
+    }
     levels = {name: lg.level for name, lg in loggers.items()}
     if quiet:
         loggers["ray.data"].setLevel(logging.WARNING)
@@ -228,23 +265,41 @@ def _gpus_per_actor(ray: Any, spec: EncoderSpec) -> float:
     return 1.0 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
 
-def build_dataset(ray: Any, todo: list[Candidate], options: IngestOptions, encoder: EncoderSpec | None,
-                  plan: RayPlan):
+def build_dataset(
+    ray: Any,
+    todo: list[Candidate],
+    options: IngestOptions,
+    encoder: EncoderSpec | None,
+    plan: RayPlan,
+):
     """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor pool."""
-    items = [{"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id} for c in todo]
+    items = [
+        {"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id}
+        for c in todo
+    ]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     with warnings.catch_warnings():
         # Ray Data deprecates ray_remote_args but names no other way to bound task retries
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-        ds = ds.map(analyze_row, fn_kwargs={"options": options, "keep_keyframes": encoder is not None},
-                    compute=ray.data.TaskPoolStrategy(size=plan.workers), num_cpus=1,
-                    max_retries=plan.max_retries)
+        ds = ds.map(
+            analyze_row,
+            fn_kwargs={"options": options, "keep_keyframes": encoder is not None},
+            compute=ray.data.TaskPoolStrategy(size=plan.workers),
+            num_cpus=1,
+            max_retries=plan.max_retries,
+        )
     if encoder is None:
         return ds
     gpus = _gpus_per_actor(ray, encoder)
-    return ds.map_batches(EmbedActor, fn_constructor_kwargs={"spec": encoder}, batch_size=plan.embed_batch,
-                          batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=plan.embed_actors),
-                          num_gpus=gpus, num_cpus=0 if gpus else 1)
+    return ds.map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={"spec": encoder},
+        batch_size=plan.embed_batch,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=plan.embed_actors),
+        num_gpus=gpus,
+        num_cpus=0 if gpus else 1,
+    )
 
 
 def _ready(row: dict[str, Any], dim: int) -> Ready:
@@ -252,16 +307,33 @@ def _ready(row: dict[str, Any], dim: int) -> Ready:
     vectors = row.get("vectors") or b""
     if not vectors:
         return result, None, None
-    return result, np.frombuffer(vectors, np.float32).reshape(len(result.shots), dim), row["model_id"]
+    return (
+        result,
+        np.frombuffer(vectors, np.float32).reshape(len(result.shots), dim),
+        row["model_id"],
+    )
 
 
 def _crashed(candidate: Candidate, options: IngestOptions, attempts: int) -> FileResult:
-    return failed_result(candidate.path, candidate.source_id, candidate.size, candidate.mtime,
-                         f"worker crashed {attempts} times processing this file", options)
+    return failed_result(
+        candidate.path,
+        candidate.source_id,
+        candidate.size,
+        candidate.mtime,
+        f"worker crashed {attempts} times processing this file",
+        options,
+    )
 
 
-def ray_runner(address: str = LOCAL, encoder: EncoderSpec | None = None, *, workers: int | None = None,
-               embed_actors: int = 1, embed_batch: int = 8, max_retries: int = 2) -> Runner:
+def ray_runner(
+    address: str = LOCAL,
+    encoder: EncoderSpec | None = None,
+    *,
+    workers: int | None = None,
+    embed_actors: int = 1,
+    embed_batch: int = 8,
+    max_retries: int = 2,
+) -> Runner:
     """A Runner that analyses files as Ray Data tasks and embeds them in an actor pool.
 
     `address`: `local` (start a local Ray for the run), `auto`, `host:port` or `ray://host:port`.
@@ -280,15 +352,21 @@ def ray_runner(address: str = LOCAL, encoder: EncoderSpec | None = None, *, work
             return
         # stdout carries the command's result only: Ray forwards worker and raylet output to the
         # driver's current sys.stdout, so during the run that is stderr
-        with contextlib.redirect_stdout(sys.stderr), ray_session(plan.address) as ray, \
-                _data_context(max_errored_blocks=len(todo)):
-            yield from _stream(build_dataset(ray, todo, options, encoder, plan), todo, options, encoder, plan)
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            ray_session(plan.address) as ray,
+            _data_context(max_errored_blocks=len(todo)),
+        ):
+            yield from _stream(
+                build_dataset(ray, todo, options, encoder, plan), todo, options, encoder, plan
+            )
 
     return run
 
 
-def _stream(ds, todo: list[Candidate], options: IngestOptions, encoder: EncoderSpec | None,
-            plan: RayPlan) -> Iterator[Ready]:
+def _stream(
+    ds, todo: list[Candidate], options: IngestOptions, encoder: EncoderSpec | None, plan: RayPlan
+) -> Iterator[Ready]:
     """Yield each finished file, then a failed row for every file whose worker kept crashing."""
     seen, warned = set(), False
     dim = encoder.dim if encoder else schema.DEFAULT_DIM

@@ -26,7 +26,22 @@ from rag_video.ingest.detect.combined import CombinedDetector
 from rag_video.ingest.detect.scenedetect import SceneDetectDetector
 from rag_video.ingest.detect.transnet import TRANSNET_EXTRA_MSG, TRANSNET_SIZE, TransNetDetector
 
-__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "KINDS", "SMALL_SIZE", "TRANSNET_EXTRA_MSG", "TRANSNET_SIZE",
-           "Boundary", "CombinedDetector", "DetectorError", "FrameTimes", "SceneDetectDetector",
-           "ShotDetector", "ShotSpan", "TransNetDetector", "last_frame_duration", "make_detector",
-           "spans_from_boundaries"]
+__all__ = [
+    "DEFAULT_DETECTOR",
+    "DETECTORS",
+    "KINDS",
+    "SMALL_SIZE",
+    "TRANSNET_EXTRA_MSG",
+    "TRANSNET_SIZE",
+    "Boundary",
+    "CombinedDetector",
+    "DetectorError",
+    "FrameTimes",
+    "SceneDetectDetector",
+    "ShotDetector",
+    "ShotSpan",
+    "TransNetDetector",
+    "last_frame_duration",
+    "make_detector",
+    "spans_from_boundaries",
+]

@@ -77,10 +77,16 @@ class _Cleaner:
 
     def warn(self) -> None:
         if self.replaced:
-            log.warning("sidecar %s: invalid characters (lone surrogates) replaced with U+FFFD", self.path)
+            log.warning(
+                "sidecar %s: invalid characters (lone surrogates) replaced with U+FFFD", self.path
+            )
         if self.cut:
-            log.warning("sidecar %s: %s cut to %d KB", self.path, ", ".join(sorted(self.cut)),
-                        MAX_TEXT_BYTES // 1024)
+            log.warning(
+                "sidecar %s: %s cut to %d KB",
+                self.path,
+                ", ".join(sorted(self.cut)),
+                MAX_TEXT_BYTES // 1024,
+            )
 
 
 def _why(exc: Exception) -> object:
@@ -109,7 +115,9 @@ def _tags(value: Any) -> list[str]:
     if isinstance(value, str):
         return [t.strip() for t in value.split(",") if t.strip()]
     if not isinstance(value, list):
-        raise SidecarError(f"tags must be a list or a comma-separated string (got {type(value).__name__})")
+        raise SidecarError(
+            f"tags must be a list or a comma-separated string (got {type(value).__name__})"
+        )
     return [t for t in (_scalar(v, "each tag") for v in value) if t]
 
 

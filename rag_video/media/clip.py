@@ -50,7 +50,9 @@ def check_fit(fit: str) -> str:
     return fit
 
 
-def fit_geometry(src: tuple[int, int], size: tuple[int, int], fit: str) -> tuple[tuple[int, int], tuple[int, int]]:
+def fit_geometry(
+    src: tuple[int, int], size: tuple[int, int], fit: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """Scaled size and offset for conforming a ``src`` (w, h) picture to ``size`` (w, h).
 
     Returns ``((scaled_w, scaled_h), (x, y))``: for ``crop`` the scaled picture covers ``size``
@@ -69,15 +71,17 @@ def fit_geometry(src: tuple[int, int], size: tuple[int, int], fit: str) -> tuple
     return scaled, (x, y)
 
 
-def place(scaled_rgb: np.ndarray, size: tuple[int, int], fit: str, offset: tuple[int, int]) -> np.ndarray:
+def place(
+    scaled_rgb: np.ndarray, size: tuple[int, int], fit: str, offset: tuple[int, int]
+) -> np.ndarray:
     """Cut (``crop``) or pad (``letterbox``) an already scaled picture to ``size``."""
     w, h = size
     x, y = offset
     if fit == "crop":
-        return np.ascontiguousarray(scaled_rgb[y:y + h, x:x + w])
+        return np.ascontiguousarray(scaled_rgb[y : y + h, x : x + w])
     canvas = np.zeros((h, w, 3), dtype=np.uint8)
     sh, sw = scaled_rgb.shape[:2]
-    canvas[y:y + sh, x:x + sw] = scaled_rgb
+    canvas[y : y + sh, x : x + sw] = scaled_rgb
     return canvas
 
 
@@ -104,7 +108,10 @@ def window_at(crop: dict, t: float) -> tuple[float, float]:
     if t >= track[-1][0]:
         return track[-1][1], track[-1][2]
     times = [p[0] for p in track]
-    return (float(np.interp(t, times, [p[1] for p in track])), float(np.interp(t, times, [p[2] for p in track])))
+    return (
+        float(np.interp(t, times, [p[1] for p in track])),
+        float(np.interp(t, times, [p[2] for p in track])),
+    )
 
 
 class _Conformer:
@@ -113,8 +120,15 @@ class _Conformer:
     With a ``crop`` track the picture is scaled so the track's window covers ``size`` and the
     window's offset follows the track at each frame's time from ``origin`` (seconds)."""
 
-    def __init__(self, stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int,
-                 crop: dict | None = None, origin: float = 0.0) -> None:
+    def __init__(
+        self,
+        stream: av.VideoStream,
+        size: tuple[int, int] | None,
+        fit: str,
+        rotation: int,
+        crop: dict | None = None,
+        origin: float = 0.0,
+    ) -> None:
         cc = stream.codec_context
         self.rotation = rotation % 360
         sar = stream.sample_aspect_ratio
@@ -133,15 +147,23 @@ class _Conformer:
         self.scaled, self.offset = fit_geometry(display, self.size, self.fit)
         if self.crop is not None:
             cw, ch = float(self.crop["w"]), float(self.crop["h"])
-            self.scaled = (max(self.size[0], round(self.size[0] / cw)), max(self.size[1], round(self.size[1] / ch)))
-        self.swscale_size = (self.scaled[1], self.scaled[0]) if self.rotation in (90, 270) else self.scaled
+            self.scaled = (
+                max(self.size[0], round(self.size[0] / cw)),
+                max(self.size[1], round(self.size[1] / ch)),
+            )
+        self.swscale_size = (
+            (self.scaled[1], self.scaled[0]) if self.rotation in (90, 270) else self.scaled
+        )
 
     def _offset(self, t: float | None) -> tuple[int, int]:
         if self.crop is None:
             return self.offset
         x, y = window_at(self.crop, (t if t is not None else self.origin) - self.origin)
         span_x, span_y = self.scaled[0] - self.size[0], self.scaled[1] - self.size[1]
-        return (min(span_x, max(0, round(x * self.scaled[0]))), min(span_y, max(0, round(y * self.scaled[1]))))
+        return (
+            min(span_x, max(0, round(x * self.scaled[0]))),
+            min(span_y, max(0, round(y * self.scaled[1]))),
+        )
 
     def __call__(self, frame: av.VideoFrame, t: float | None = None) -> np.ndarray:
         w, h = self.swscale_size
@@ -152,8 +174,14 @@ class _Conformer:
 _Conform = Callable[[av.VideoFrame, "float | None"], np.ndarray]
 
 
-def _conformer(stream: av.VideoStream, size: tuple[int, int] | None, fit: str, rotation: int | None,
-               crop: dict | None, origin: float) -> _Conform:
+def _conformer(
+    stream: av.VideoStream,
+    size: tuple[int, int] | None,
+    fit: str,
+    rotation: int | None,
+    crop: dict | None,
+    origin: float,
+) -> _Conform:
     """A :class:`_Conformer`; with ``rotation`` None it is built on the first decoded frame, with
     that frame's display rotation (as :func:`probe` reads it), so the file is opened only once."""
     if rotation is not None:
@@ -175,18 +203,29 @@ def _frame_time(frame: av.VideoFrame, start: float) -> float | None:
 
 
 def _stream_start(stream: av.Stream) -> float:
-    return float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+    return (
+        float(stream.start_time * stream.time_base)
+        if stream.start_time and stream.time_base
+        else 0.0
+    )
 
 
-def _seek(container: av.container.InputContainer, stream: av.Stream, t: float, start: float) -> None:
+def _seek(
+    container: av.container.InputContainer, stream: av.Stream, t: float, start: float
+) -> None:
     if t <= 0:
         container.seek(0, stream=stream, backward=True, any_frame=False)
         return
     container.seek(max(0, int((t + start) / stream.time_base)), stream=stream, backward=True)
 
 
-def _timed_frames(container: av.container.InputContainer, stream: av.VideoStream, start: float,
-                  seek_s: float, path: Path) -> Iterator[tuple[float, av.VideoFrame]]:
+def _timed_frames(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    start: float,
+    seek_s: float,
+    path: Path,
+) -> Iterator[tuple[float, av.VideoFrame]]:
     """Decoded frames with their times, from the keyframe at or before ``seek_s``.
 
     If the seek lands after ``seek_s`` (a file without a usable index), decoding restarts from
@@ -199,9 +238,18 @@ def _timed_frames(container: av.container.InputContainer, stream: av.VideoStream
         try:
             for frame in container.decode(stream):
                 t = _frame_time(frame, start)
-                t = t if t is not None else (last + 1 / fallback_fps if last is not None else attempt)
+                t = (
+                    t
+                    if t is not None
+                    else (last + 1 / fallback_fps if last is not None else attempt)
+                )
                 if last is None and t > seek_s + 0.5 / fallback_fps and attempt > 0:
-                    log.debug("%s: seek to %.3fs landed at %.3fs; decoding from the start", path, seek_s, t)
+                    log.debug(
+                        "%s: seek to %.3fs landed at %.3fs; decoding from the start",
+                        path,
+                        seek_s,
+                        t,
+                    )
                     break
                 last = t
                 yield t, frame
@@ -211,9 +259,18 @@ def _timed_frames(container: av.container.InputContainer, stream: av.VideoStream
             raise MediaError(f"decode failed: {path}: {exc.strerror or exc}") from None
 
 
-def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fps: float | Fraction,
-              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int | None = None,
-              crop: dict | None = None, crop_origin_s: float | None = None) -> Iterator[np.ndarray]:
+def iter_clip(
+    path: str | os.PathLike[str],
+    start_s: float,
+    n_frames: int,
+    *,
+    fps: float | Fraction,
+    size: tuple[int, int] | None = None,
+    fit: str = "crop",
+    rotation: int | None = None,
+    crop: dict | None = None,
+    crop_origin_s: float | None = None,
+) -> Iterator[np.ndarray]:
     """Yield ``n_frames`` RGB frames of ``path`` at ticks ``start_s + k / fps`` (nearest frame).
 
     ``rotation`` None applies the file's display rotation; ``crop`` is a crop track whose times
@@ -234,12 +291,24 @@ def iter_clip(path: str | os.PathLike[str], start_s: float, n_frames: int, *, fp
     with container:
         stream.thread_type = "AUTO"
         origin = start_s if crop_origin_s is None else crop_origin_s
-        yield from _ticks(_timed_frames(container, stream, _stream_start(stream), start_s, p),
-                          _conformer(stream, size, fit, rotation, crop, origin), start_s, n_frames, rate, p)
+        yield from _ticks(
+            _timed_frames(container, stream, _stream_start(stream), start_s, p),
+            _conformer(stream, size, fit, rotation, crop, origin),
+            start_s,
+            n_frames,
+            rate,
+            p,
+        )
 
 
-def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conform, start_s: float,
-           n_frames: int, rate: Fraction, path: Path) -> Iterator[np.ndarray]:
+def _ticks(
+    frames: Iterator[tuple[float, av.VideoFrame]],
+    conform: _Conform,
+    start_s: float,
+    n_frames: int,
+    rate: Fraction,
+    path: Path,
+) -> Iterator[np.ndarray]:
     """Map decoded frames onto output ticks; converts each chosen frame once."""
     prev: tuple[float, av.VideoFrame] | None = None
     cache: tuple[int, np.ndarray] | None = None
@@ -270,9 +339,17 @@ def _ticks(frames: Iterator[tuple[float, av.VideoFrame]], conform: _Conform, sta
         k += 1
 
 
-def read_clip(path: str | os.PathLike[str], in_s: float, out_s: float, *, fps: float | Fraction | None = None,
-              size: tuple[int, int] | None = None, fit: str = "crop", rotation: int | None = None,
-              crop: dict | None = None) -> list[np.ndarray]:
+def read_clip(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    *,
+    fps: float | Fraction | None = None,
+    size: tuple[int, int] | None = None,
+    fit: str = "crop",
+    rotation: int | None = None,
+    crop: dict | None = None,
+) -> list[np.ndarray]:
     """RGB frames of ``path`` from ``in_s`` to ``out_s`` at ``fps`` (default: the source's rate).
 
     Exactly ``round((out_s - in_s) * fps)`` frames, conformed to ``size`` (w, h; default: the
@@ -285,7 +362,9 @@ def read_clip(path: str | os.PathLike[str], in_s: float, out_s: float, *, fps: f
         fps = source_rate(path)
     rate = frame_rate(fps)
     n = clip_duration_frames(in_s, out_s, rate)
-    return list(iter_clip(path, in_s, n, fps=rate, size=size, fit=fit, rotation=rotation, crop=crop))
+    return list(
+        iter_clip(path, in_s, n, fps=rate, size=size, fit=fit, rotation=rotation, crop=crop)
+    )
 
 
 def source_rate(path: str | os.PathLike[str]) -> Fraction:
@@ -308,8 +387,14 @@ def has_audio(path: str | os.PathLike[str]) -> bool:
         return False
 
 
-def read_audio(path: str | os.PathLike[str], in_s: float, out_s: float, sample_rate: int = 48000,
-               *, channels: int | None = None) -> np.ndarray | None:
+def read_audio(
+    path: str | os.PathLike[str],
+    in_s: float,
+    out_s: float,
+    sample_rate: int = 48000,
+    *,
+    channels: int | None = None,
+) -> np.ndarray | None:
     """Float32 samples ``(channels, n)`` of ``path`` from ``in_s`` to ``out_s``, or None without audio.
 
     ``n == round((out_s - in_s) * sample_rate)`` exactly: the range is zero-padded where the audio
@@ -341,8 +426,16 @@ def read_audio(path: str | os.PathLike[str], in_s: float, out_s: float, sample_r
         return out
 
 
-def _fill_audio(container: av.container.InputContainer, stream: av.AudioStream, resampler: av.AudioResampler,
-                out: np.ndarray, in_s: float, start: float, sample_rate: int, path: Path) -> None:
+def _fill_audio(
+    container: av.container.InputContainer,
+    stream: av.AudioStream,
+    resampler: av.AudioResampler,
+    out: np.ndarray,
+    in_s: float,
+    start: float,
+    sample_rate: int,
+    path: Path,
+) -> None:
     """Decode from the seek point and copy the samples that fall in ``out``'s range into it."""
     _seek(container, stream, in_s, start)
     position: int | None = None  # output index of the next resampled sample
@@ -367,16 +460,30 @@ def _place(out: np.ndarray, data: np.ndarray, position: int) -> int:
     m = data.shape[1]
     lo, hi = max(0, position), min(out.shape[1], position + m)
     if hi > lo:
-        out[:, lo:hi] = data[: out.shape[0], lo - position:hi - position]
+        out[:, lo:hi] = data[: out.shape[0], lo - position : hi - position]
     return position + m
 
 
 def clip_duration_frames(in_s: float, out_s: float, fps: float | Fraction) -> int:
     """Frames ``read_clip(in_s, out_s, fps)`` returns: ``round((out_s - in_s) * fps)``, half up."""
     rate = frame_rate(fps)
-    span = Fraction(out_s).limit_denominator(1_000_000) - Fraction(in_s).limit_denominator(1_000_000)
+    span = Fraction(out_s).limit_denominator(1_000_000) - Fraction(in_s).limit_denominator(
+        1_000_000
+    )
     return math.floor(span * rate + Fraction(1, 2))
 
 
-__all__ = ["FITS", "check_fit", "clip_duration_frames", "conform_frame", "fit_geometry", "has_audio",
-           "iter_clip", "place", "read_audio", "read_clip", "source_rate", "window_at"]
+__all__ = [
+    "FITS",
+    "check_fit",
+    "clip_duration_frames",
+    "conform_frame",
+    "fit_geometry",
+    "has_audio",
+    "iter_clip",
+    "place",
+    "read_audio",
+    "read_clip",
+    "source_rate",
+    "window_at",
+]

@@ -112,8 +112,11 @@ def decode(
         raise ValueError(f"rgb_short_side must be a positive int, got {rgb_short_side!r}")
     if not isinstance(rgb_every, int) or rgb_every < 1:
         raise ValueError(f"rgb_every must be a positive int, got {rgb_every!r}")
-    if rgb_every_s is not None and (isinstance(rgb_every_s, bool) or not isinstance(rgb_every_s, (int, float))
-                                    or not 0 < rgb_every_s < math.inf):
+    if rgb_every_s is not None and (
+        isinstance(rgb_every_s, bool)
+        or not isinstance(rgb_every_s, (int, float))
+        or not 0 < rgb_every_s < math.inf
+    ):
         raise ValueError(f"rgb_every_s must be a positive number of seconds, got {rgb_every_s!r}")
     sampler = _Sampler(rgb_every, rgb_every_s)
     return _decode_frames(Path(path), size, rgb_short_side, sampler, threads, strict)
@@ -181,7 +184,9 @@ def _failure_message(p: Path, n: int, last_time: float, exc: av.error.FFmpegErro
     return f"decode failed after {n} frames ({last_time:.2f} s): {p}: {reason}"
 
 
-def _check_complete(p: Path, n: int, last_time: float, stream: av.VideoStream, strict: bool) -> None:
+def _check_complete(
+    p: Path, n: int, last_time: float, stream: av.VideoStream, strict: bool
+) -> None:
     """Fail (or warn) when the container's index announces clearly more frames than decoded."""
     announced = stream.frames or 0  # exact sample count from the index (mp4/mov/avi), else 0
     if not announced or n >= announced - max(_SHORT_TOLERANCE, announced // 50):
@@ -218,7 +223,9 @@ class _Clock:
         self._tb = float(stream.time_base) if stream.time_base else 0.0
         self._start = stream.start_time
         self._origin: int | None = None
-        self._step = 1.0 / average_fps(stream, stream.frames or 0, stream_duration(container, stream))
+        self._step = 1.0 / average_fps(
+            stream, stream.frames or 0, stream_duration(container, stream)
+        )
         self.last = 0.0
         self._seen = False
         self._backwards = False
@@ -235,7 +242,11 @@ class _Clock:
             t = (pts - self._origin) * self._tb
             if self._seen and t < self.last:
                 if not self._backwards:
-                    log.warning("frame timestamps go backwards (%.3f s after %.3f s); holding them", t, self.last)
+                    log.warning(
+                        "frame timestamps go backwards (%.3f s after %.3f s); holding them",
+                        t,
+                        self.last,
+                    )
                 self._backwards, t = True, self.last
         self.last, self._seen = t, True
         return t
@@ -299,12 +310,21 @@ def small_bgr(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         bits = _PLANAR_YUV_BITS[name]
         dtype = np.uint8 if bits == 8 else np.dtype("<u2")
         y, u, v = (_shrink(_plane_view(planes[i], dtype), size) for i in range(3))
-        return yuv_to_bgr(y, u, v, bits=bits, full_range=_full_range(frame), colorspace=frame.colorspace)
+        return yuv_to_bgr(
+            y, u, v, bits=bits, full_range=_full_range(frame), colorspace=frame.colorspace
+        )
     if name in _SEMI_PLANAR_UV and _positive_strides(planes, 2):
         iu, iv = _SEMI_PLANAR_UV[name]
         y = _shrink(_plane_view(planes[0], np.uint8), size)
         uv = _shrink(_plane_view(planes[1], np.uint8, channels=2), size)
-        return yuv_to_bgr(y, uv[..., iu], uv[..., iv], bits=8, full_range=_full_range(frame), colorspace=frame.colorspace)
+        return yuv_to_bgr(
+            y,
+            uv[..., iu],
+            uv[..., iv],
+            bits=8,
+            full_range=_full_range(frame),
+            colorspace=frame.colorspace,
+        )
     w, h = size
     return frame.to_ndarray(width=w, height=h, format="bgr24", interpolation="AREA", threads=1)
 
@@ -318,7 +338,9 @@ def _full_range(frame: av.VideoFrame) -> bool:
     return frame.color_range == _AVCOL_RANGE_JPEG or frame.format.name.startswith("yuvj")
 
 
-def _plane_view(plane: av.video.plane.VideoPlane, dtype: np.dtype | type, channels: int = 1) -> np.ndarray:
+def _plane_view(
+    plane: av.video.plane.VideoPlane, dtype: np.dtype | type, channels: int = 1
+) -> np.ndarray:
     """Zero-copy (rows, cols[, channels]) view of a plane's pixels (padding cut off)."""
     itemsize = np.dtype(dtype).itemsize
     row = plane.line_size // itemsize
@@ -347,7 +369,13 @@ def _shrink(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def yuv_to_bgr(
-    y: np.ndarray, u: np.ndarray, v: np.ndarray, *, bits: int = 8, full_range: bool = False, colorspace: int = 2
+    y: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    *,
+    bits: int = 8,
+    full_range: bool = False,
+    colorspace: int = 2,
 ) -> np.ndarray:
     """Convert same-sized Y, U, V arrays of ``bits`` depth to 8-bit BGR.
 

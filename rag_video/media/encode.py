@@ -98,10 +98,20 @@ class VideoWriter:
     frames written, ``samples`` audio samples, ``encode_seconds`` the time spent encoding.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, fps: float | int | Fraction, size: tuple[int, int],
-                 crf: int = 20, preset: str = "veryfast", audio: bool = False,
-                 sample_rate: int = _DEFAULT_SAMPLE_RATE, channels: int = 2,
-                 metadata: dict[str, str] | None = None, gop: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fps: float | int | Fraction,
+        size: tuple[int, int],
+        crf: int = 20,
+        preset: str = "veryfast",
+        audio: bool = False,
+        sample_rate: int = _DEFAULT_SAMPLE_RATE,
+        channels: int = 2,
+        metadata: dict[str, str] | None = None,
+        gop: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.rate = frame_rate(fps)
         self.size = _check_size(size)
@@ -119,7 +129,9 @@ class VideoWriter:
         self._closed = False
         self._container = self._open(output_tags(metadata))
         try:
-            self._video = self._add_video(int(crf), preset, gop or max(1, int(round(2 * self.rate))))
+            self._video = self._add_video(
+                int(crf), preset, gop or max(1, int(round(2 * self.rate)))
+            )
             self._audio = self._add_audio() if audio else None
         except BaseException:
             self.abort()
@@ -135,7 +147,11 @@ class VideoWriter:
             raise MediaError(f"output folder is not writable: {folder}")
 
     def _open(self, tags: dict[str, str]) -> av.container.OutputContainer:
-        options = {"movflags": "use_metadata_tags+faststart"} if self.path.suffix.lower() in _MP4_LIKE else {}
+        options = (
+            {"movflags": "use_metadata_tags+faststart"}
+            if self.path.suffix.lower() in _MP4_LIKE
+            else {}
+        )
         try:
             container = av.open(str(self.tmp_path), mode="w", options=options)
         except (av.error.FFmpegError, OSError) as exc:
@@ -175,8 +191,10 @@ class VideoWriter:
         """Encode one RGB uint8 ``height×width×3`` frame."""
         self._check_open()
         if rgb.shape != (self.size[1], self.size[0], 3) or rgb.dtype != np.uint8:
-            raise ValueError(f"frame must be {self.size[1]}x{self.size[0]}x3 uint8, got "
-                             f"{'x'.join(map(str, rgb.shape))} {rgb.dtype}")
+            raise ValueError(
+                f"frame must be {self.size[1]}x{self.size[0]}x3 uint8, got "
+                f"{'x'.join(map(str, rgb.shape))} {rgb.dtype}"
+            )
         t0 = time.perf_counter()
         frame = av.VideoFrame.from_ndarray(_rgb_to_i420(rgb), format="yuv420p")
         frame.pts, frame.time_base = self.frames, 1 / self.rate
@@ -194,7 +212,9 @@ class VideoWriter:
             return
         t0 = time.perf_counter()
         layout = "stereo" if self.channels == 2 else "mono"
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(block), format="fltp", layout=layout
+        )
         frame.sample_rate = self.sample_rate
         frame.pts = self.samples
         frame.time_base = Fraction(1, self.sample_rate)
@@ -244,7 +264,13 @@ class VideoWriter:
             if isinstance(exc, (av.error.FFmpegError, OSError)):
                 raise MediaError(f"cannot finish {self.path}: {exc}") from None
             raise
-        log.debug("wrote %s: %d frames at %s fps, %d audio samples", self.path, self.frames, self.rate, self.samples)
+        log.debug(
+            "wrote %s: %d frames at %s fps, %d audio samples",
+            self.path,
+            self.frames,
+            self.rate,
+            self.samples,
+        )
         return self.path
 
     def abort(self) -> None:
@@ -254,14 +280,20 @@ class VideoWriter:
             try:
                 self._container.close()
             except Exception:  # noqa: BLE001 - the file is being thrown away
-                log.debug("ignoring error while closing an aborted %s", self.tmp_path, exc_info=True)
+                log.debug(
+                    "ignoring error while closing an aborted %s", self.tmp_path, exc_info=True
+                )
         self.tmp_path.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc_type is not None:
             self.abort()
         elif not self._closed:
@@ -295,12 +327,21 @@ def _as_channels(samples: np.ndarray, channels: int) -> np.ndarray:
         return np.clip(block, -1.0, 1.0)
     if block.shape[0] == 1:
         return np.clip(np.repeat(block, channels, axis=0), -1.0, 1.0)
-    return np.clip(block[:channels] if channels > 1 else block.mean(axis=0, keepdims=True), -1.0, 1.0)
+    return np.clip(
+        block[:channels] if channels > 1 else block.mean(axis=0, keepdims=True), -1.0, 1.0
+    )
 
 
-def write_frames(path: str | os.PathLike[str], frames: Iterable[np.ndarray], *, fps: float | int | Fraction,
-                 size: tuple[int, int] | None = None, crf: int = 20, preset: str = "veryfast",
-                 metadata: dict[str, str] | None = None) -> Path:
+def write_frames(
+    path: str | os.PathLike[str],
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float | int | Fraction,
+    size: tuple[int, int] | None = None,
+    crf: int = 20,
+    preset: str = "veryfast",
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Encode RGB frames (e.g. a drafted segment) to ``path`` atomically; returns ``path``.
 
     ``size`` defaults to the first frame's size; every frame must have it.

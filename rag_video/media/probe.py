@@ -123,7 +123,9 @@ def _video_stream(container: av.container.InputContainer, p: Path) -> av.VideoSt
     raise MediaError(f"no video stream: {p}")
 
 
-def first_frame(container: av.container.InputContainer, stream: av.VideoStream, p: Path) -> av.VideoFrame:
+def first_frame(
+    container: av.container.InputContainer, stream: av.VideoStream, p: Path
+) -> av.VideoFrame:
     """Decode the first frame of ``stream`` (probe uses it for rotation and pixel format)."""
     try:
         for frame in container.decode(stream):
@@ -215,4 +217,3 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         )
     finally:
         container.close()
-

@@ -16,8 +16,9 @@ def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
 
 
-def frames_at(path: str | Path, times: Sequence[float], *, short_side: int = 224,
-              rotation: int = 0) -> list[np.ndarray]:
+def frames_at(
+    path: str | Path, times: Sequence[float], *, short_side: int = 224, rotation: int = 0
+) -> list[np.ndarray]:
     """RGB frames (short side `short_side`, upright) at each time in `times` (seconds from the
     stream start), each the first frame whose timestamp reaches that time."""
     try:
@@ -39,7 +40,8 @@ def frames_at(path: str | Path, times: Sequence[float], *, short_side: int = 224
                 raise MediaError(f"{path}: no frame at {t:.3f}s")
             w, h = frame.width, frame.height
             scale = short_side / min(w, h)
-            rgb = frame.to_ndarray(width=round(w * scale) // 2 * 2, height=round(h * scale) // 2 * 2,
-                                   format="rgb24")
+            rgb = frame.to_ndarray(
+                width=round(w * scale) // 2 * 2, height=round(h * scale) // 2 * 2, format="rgb24"
+            )
             out.append(upright(rgb, rotation))
         return out

@@ -46,12 +46,17 @@ def parse_srt(text: str) -> list[Cue]:
             lines = lines[1:]
         match = _CUE_TIMES.match(lines[0]) if lines else None
         if not match:
-            raise SubtitleError(f"cue {number + 1}: bad timing line {lines[0][:40]!r}" if lines
-                                else f"cue {number + 1}: empty")
+            raise SubtitleError(
+                f"cue {number + 1}: bad timing line {lines[0][:40]!r}"
+                if lines
+                else f"cue {number + 1}: empty"
+            )
         g = match.groups()
         start, end = _seconds(*g[:4]), _seconds(*g[4:])
         if end <= start:
-            raise SubtitleError(f"cue {number + 1}: ends at {end:.3f}s, not after its start {start:.3f}s")
+            raise SubtitleError(
+                f"cue {number + 1}: ends at {end:.3f}s, not after its start {start:.3f}s"
+            )
         cues.append(Cue(number + 1, start, end, "\n".join(lines[1:]).strip()))
     return cues
 
@@ -71,5 +76,9 @@ def format_srt(cues: list[tuple[float, float, str]]) -> str:
     for start, end, text in cues:
         lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
         if lines:
-            blocks.append(f"{len(blocks) + 1}\n{srt_time(start)} --> {srt_time(end)}\n" + "\n".join(lines) + "\n")
+            blocks.append(
+                f"{len(blocks) + 1}\n{srt_time(start)} --> {srt_time(end)}\n"
+                + "\n".join(lines)
+                + "\n"
+            )
     return "\n".join(blocks)

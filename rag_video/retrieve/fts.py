@@ -12,7 +12,9 @@ FTS_COLUMN = "text"
 
 
 def has_fts_index(table) -> bool:
-    return any(FTS_COLUMN in idx.columns and idx.index_type == "FTS" for idx in table.list_indices())
+    return any(
+        FTS_COLUMN in idx.columns and idx.index_type == "FTS" for idx in table.list_indices()
+    )
 
 
 def ensure_fts_index(store: Store) -> bool:
@@ -28,7 +30,9 @@ def ensure_fts_index(store: Store) -> bool:
     return True
 
 
-def text_matches(store: Store, text: str, *, where: str | None = None, limit: int = 10) -> list[int]:
+def text_matches(
+    store: Store, text: str, *, where: str | None = None, limit: int = 10
+) -> list[int]:
     """row_keys of shots whose text matches `text`, best first (empty without an index).
 
     Raw candidates: the caller keeps the ones it may show (visible, embedded, not excluded), so
@@ -53,6 +57,14 @@ def text_match_scores(store: Store, text: str, *, limit: int = 20) -> list[tuple
     if table is None or not text.strip() or not has_fts_index(table):
         return []
     ok = store.ok_source_ids()
-    rows = table.search(text, query_type="fts").select(["row_key", "source_id", "_score"]).limit(limit * 2)
-    hits = [(r["row_key"], float(r["_score"])) for r in rows.to_arrow().to_pylist() if r["source_id"] in ok]
+    rows = (
+        table.search(text, query_type="fts")
+        .select(["row_key", "source_id", "_score"])
+        .limit(limit * 2)
+    )
+    hits = [
+        (r["row_key"], float(r["_score"]))
+        for r in rows.to_arrow().to_pylist()
+        if r["source_id"] in ok
+    ]
     return hits[:limit]

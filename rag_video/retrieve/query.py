@@ -30,9 +30,26 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-RESULT_COLUMNS = ["shot_id", "path", "start_s", "end_s", "duration_s", "source_id", "row_key",
-                  "start_frame", "end_frame", "fps", "width", "height", "transition_in", "text",
-                  "brightness", "motion", "dominant_colors", "thumbnail"]
+RESULT_COLUMNS = [
+    "shot_id",
+    "path",
+    "start_s",
+    "end_s",
+    "duration_s",
+    "source_id",
+    "row_key",
+    "start_frame",
+    "end_frame",
+    "fps",
+    "width",
+    "height",
+    "transition_in",
+    "text",
+    "brightness",
+    "motion",
+    "dominant_colors",
+    "thumbnail",
+]
 MMR_POOL = 4  # diversify picks from this many times the limit (per pass)
 GROUP_PENALTY = 0.05  # MMR: per already-picked shot of the same source
 MODEL_PREFIXES = ("hf-hub:", "local-dir:")
@@ -84,10 +101,14 @@ class Searcher:
             raise UsageError(f"--like {shot_id!r}: no such shot")
         key = int(state.keys[offset])
         if not state.embedded[offset]:
-            raise UsageError(f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)")
+            raise UsageError(
+                f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)"
+            )
         keys, vectors = state.vectors([key])
         if not len(keys):
-            raise UsageError(f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)")
+            raise UsageError(
+                f"--like {shot_id!r}: that shot has no embedding yet (run `rag-video embed`)"
+            )
         return key, vectors[0]
 
     def ready(self) -> tuple[TableState, Any]:
@@ -95,8 +116,10 @@ class Searcher:
         state = self.index.state()
         index = self.index.ensure(state)
         if state.deferred:
-            log.warning("%d shots have no embedding yet and were skipped (run `rag-video embed`)",
-                        state.deferred)
+            log.warning(
+                "%d shots have no embedding yet and were skipped (run `rag-video embed`)",
+                state.deferred,
+            )
         return state, index
 
 
@@ -116,8 +139,10 @@ def _load_image(image: Any) -> np.ndarray:
             with Image.open(Path(image)) as img:
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
-                    raise UsageError(f"--image {name!r}: {width}x{height} is too large "
-                                     f"(at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)")
+                    raise UsageError(
+                        f"--image {name!r}: {width}x{height} is too large "
+                        f"(at most {MAX_IMAGE_PIXELS // 1_000_000} megapixels)"
+                    )
                 img.draft("RGB", (1024, 1024))  # JPEG: decode at a reduced scale, cheaply
                 return np.asarray(img.convert("RGB"))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -131,13 +156,25 @@ def _load_image(image: Any) -> np.ndarray:
 class ShotQuery:
     """A search over the library's shots; build it with `Library.search(...)`."""
 
-    def __init__(self, searcher: Searcher, *, text: str | None = None, image: Any = None,
-                 like: str | None = None, vector: Sequence[float] | np.ndarray | None = None):
-        given = [name for name, v in (("text", text), ("image", image), ("like", like), ("vector", vector))
-                 if v is not None]
+    def __init__(
+        self,
+        searcher: Searcher,
+        *,
+        text: str | None = None,
+        image: Any = None,
+        like: str | None = None,
+        vector: Sequence[float] | np.ndarray | None = None,
+    ):
+        given = [
+            name
+            for name, v in (("text", text), ("image", image), ("like", like), ("vector", vector))
+            if v is not None
+        ]
         if len(given) != 1 and not (set(given) == {"text", "image"}):
-            raise UsageError("search needs exactly one of text, image, like or vector "
-                             f"(or text with image), got {given or 'none'}")
+            raise UsageError(
+                "search needs exactly one of text, image, like or vector "
+                f"(or text with image), got {given or 'none'}"
+            )
         self._s, self._text, self._image, self._like = searcher, text, image, like
         self._vector = None if vector is None else np.asarray(vector, np.float32)
         self._where: str | None = None
@@ -179,8 +216,10 @@ class ShotQuery:
         if self._like is not None:
             key, vec = self._s.shot_vector(self._like, state)
             return _normalised(vec), key
-        vecs = self._s.vectors_for(texts=[self._text] if self._text else [],
-                                   images=[self._image] if self._image is not None else [])
+        vecs = self._s.vectors_for(
+            texts=[self._text] if self._text else [],
+            images=[self._image] if self._image is not None else [],
+        )
         vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
         return _normalised(vecs.mean(axis=0)), None
 
@@ -189,11 +228,15 @@ class ShotQuery:
         if self._text and self._image is None and self._s.store.embed_model() is None:
             return self._text_only()
         state, index = self._s.ready()
-        allowed = state.matching(self._where) if self._where else None  # a bad predicate fails first
+        allowed = (
+            state.matching(self._where) if self._where else None
+        )  # a bad predicate fails first
         excluded = state.keys_of_shots(self._exclude) if self._exclude else None
         vec, like_key = self._query_vector(state)
         if vec.shape[0] != index.dim:
-            raise UsageError(f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}")
+            raise UsageError(
+                f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}"
+            )
         fetch = min(self._k * (MMR_POOL if self._lambda is not None else 1), _searchable(state))
         order, scores = _hits(index, state, vec, fetch, allowed, excluded)
         if self._lambda is not None:
@@ -214,8 +257,10 @@ class ShotQuery:
         if first and self._where:  # a bad predicate fails here as it does on the vector path
             self._s.index.state().matching(self._where)
         if first:
-            log.warning("the library has no embeddings: text matches only (run `rag-video embed` for "
-                        "visual search)")
+            log.warning(
+                "the library has no embeddings: text matches only (run `rag-video embed` for "
+                "visual search)"
+            )
         store = self._s.store
         ds = store.dataset("shots")
         size = max(1, ds.count_rows() if ds is not None else 0)
@@ -223,27 +268,43 @@ class ShotQuery:
         keys = text_matches(store, self._text, where=self._where, limit=limit)
         if not keys:
             return result_schema().empty_table()
-        rows = store.visible_shots(columns=RESULT_COLUMNS, where=sql_in("row_key", keys)).to_pylist()
+        rows = store.visible_shots(
+            columns=RESULT_COLUMNS, where=sql_in("row_key", keys)
+        ).to_pylist()
         by_key = {r["row_key"]: r for r in rows if r["shot_id"] not in self._exclude}
         ordered = [by_key[k] for k in keys if k in by_key][: self._k]
         for rank_, row in enumerate(ordered, 1):
             row.update(score=None, rank=rank_)
         return pa.Table.from_pylist(ordered, schema=result_schema())
 
-    def _fuse_text(self, state: TableState, order: list[int], fetch: int, allowed, excluded) -> list[int]:
+    def _fuse_text(
+        self, state: TableState, order: list[int], fetch: int, allowed, excluded
+    ) -> list[int]:
         """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
         filtered and not excluded ones only)."""
-        raw = np.asarray(text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64)
+        raw = np.asarray(
+            text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64
+        )
         keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
         if not len(keys):
             return order
         return [k for k, _ in rank.reciprocal_rank_fusion([order, keys.tolist()])]
 
-    def _widen_pool(self, index, state: TableState, vec: np.ndarray, order: list[int],
-                    scores: dict[int, float], allowed, excluded) -> list[int]:
+    def _widen_pool(
+        self,
+        index,
+        state: TableState,
+        vec: np.ndarray,
+        order: list[int],
+        scores: dict[int, float],
+        allowed,
+        excluded,
+    ) -> list[int]:
         """When one source holds more than half of the limit in the pool, search again without
         that source's shots, so MMR has other sources to choose from."""
-        codes = state.source_codes[state.offsets(np.asarray(order, np.int64))] if order else np.empty(0)
+        codes = (
+            state.source_codes[state.offsets(np.asarray(order, np.int64))] if order else np.empty(0)
+        )
         values, counts = np.unique(codes, return_counts=True)
         crowded = values[counts > max(1, self._k // 2)]
         if not len(crowded):
@@ -251,22 +312,30 @@ class ShotQuery:
         banned = state.keys_of_sources(crowded)
         if excluded is not None:
             banned = np.concatenate([banned, excluded])
-        more, more_scores = _hits(index, state, vec, min(self._k * MMR_POOL, _searchable(state)), allowed,
-                                  banned)
+        more, more_scores = _hits(
+            index, state, vec, min(self._k * MMR_POOL, _searchable(state)), allowed, banned
+        )
         seen = set(order)
         scores.update(more_scores)
         return order + [k for k in more if k not in seen]
 
-    def _diversified(self, state: TableState, order: list[int], scores: dict[int, float],
-                     vec: np.ndarray) -> pa.Table:
+    def _diversified(
+        self, state: TableState, order: list[int], scores: dict[int, float], vec: np.ndarray
+    ) -> pa.Table:
         rows = state.take(order, ["row_key", "source_id", "embedding"])
         rows = rows.filter(rows.column("embedding").is_valid())
         if rows.num_rows == 0:
             return _results(state, order[: self._k], scores)
         vectors = embedding_matrix(rows)
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        picks = rank.mmr(vectors @ vec, vectors, k=min(self._k, rows.num_rows), lambda_=self._lambda,
-                         groups=rows.column("source_id").to_pylist(), group_penalty=GROUP_PENALTY)
+        picks = rank.mmr(
+            vectors @ vec,
+            vectors,
+            k=min(self._k, rows.num_rows),
+            lambda_=self._lambda,
+            groups=rows.column("source_id").to_pylist(),
+            group_penalty=GROUP_PENALTY,
+        )
         keys = rows.column("row_key").to_pylist()
         return _results(state, [keys[i] for i in picks], scores)
 
@@ -291,7 +360,9 @@ def _searchable(state: TableState) -> int:
     return max(1, int(state.searchable.sum()))
 
 
-def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None) -> np.ndarray:
+def _admitted(
+    keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None
+) -> np.ndarray:
     """Which keys pass the filter (`allowed`, None = all) and are not excluded."""
     ok = np.ones(len(keys), bool) if allowed is None else np.isin(keys, allowed)
     if excluded is not None:
@@ -299,8 +370,9 @@ def _admitted(keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray
     return ok
 
 
-def _hits(index, state: TableState, vec: np.ndarray, fetch: int, allowed,
-          excluded) -> tuple[list[int], dict[int, float]]:
+def _hits(
+    index, state: TableState, vec: np.ndarray, fetch: int, allowed, excluded
+) -> tuple[list[int], dict[int, float]]:
     """The index's top `fetch` keys for one query vector, and their cosine scores."""
     exclude = excluded if excluded is not None and len(excluded) else None
     wanted = fetch * REFINE_FACTOR if index.index_type in LOSSY_TYPES else fetch
@@ -308,11 +380,13 @@ def _hits(index, state: TableState, vec: np.ndarray, fetch: int, allowed,
     scores, keys = index.search(vec[None, :], wanted, allowed=allowed, exclude=exclude)
     if index.index_type in LOSSY_TYPES:
         scores, keys = _refine(state, vec[None, :], keys, fetch)
-    hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0]) if k >= 0]
+    hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=False) if k >= 0]
     return [k for k, _ in hits], dict(hits)
 
 
-def _refine(state: TableState, queries: np.ndarray, keys: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _refine(
+    state: TableState, queries: np.ndarray, keys: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank a lossy index's candidates by exact cosine from the stored embeddings (LanceDB's
     refine step): better recall, and `score` stays the true cosine similarity."""
     flat = np.unique(keys[keys >= 0])
@@ -342,8 +416,10 @@ def _normalised(vec: np.ndarray) -> np.ndarray:
 def result_schema() -> pa.Schema:
     """Columns of a result table: the shot columns of RESULT_COLUMNS, then score and rank."""
     shots = schema.shots_schema()
-    return pa.schema([shots.field(c) for c in RESULT_COLUMNS]
-                     + [pa.field("score", pa.float64()), pa.field("rank", pa.int32())])
+    return pa.schema(
+        [shots.field(c) for c in RESULT_COLUMNS]
+        + [pa.field("score", pa.float64()), pa.field("rank", pa.int32())]
+    )
 
 
 def _results(state: TableState, keys: list[int], scores: dict[int, float]) -> pa.Table:
@@ -359,15 +435,23 @@ def _results(state: TableState, keys: list[int], scores: dict[int, float]) -> pa
     return rows.cast(out_schema)
 
 
-def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.ndarray | None = None,
-                where: str | None = None, limit: int = 10) -> list[pa.Table]:
+def search_many(
+    searcher: Searcher,
+    *,
+    texts: Sequence[str] = (),
+    vectors: np.ndarray | None = None,
+    where: str | None = None,
+    limit: int = 10,
+) -> list[pa.Table]:
     """Many vector searches at once: one encoder batch, one index call, one row fetch.
     Returns one result table per query (texts first, then the given vectors). Like a single
     search, text queries on a library without embeddings get full-text matches (score null)."""
     limit = check_limit(limit)  # before any query is encoded
     if texts and (vectors is None or not len(vectors)) and searcher.store.embed_model() is None:
-        return [ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(first=i == 0)
-                for i, t in enumerate(texts)]
+        return [
+            ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(first=i == 0)
+            for i, t in enumerate(texts)
+        ]
     parts = [searcher.vectors_for(texts=texts)] if texts else []
     if vectors is not None and len(vectors):
         parts.append(np.asarray(vectors, np.float32).reshape(len(vectors), -1))
@@ -377,7 +461,9 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     state, index = searcher.ready()
     if queries.shape[1] != index.dim:
-        raise UsageError(f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}")
+        raise UsageError(
+            f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}"
+        )
     allowed = state.matching(where) if where else None
     lossy = index.index_type in LOSSY_TYPES
     limit = min(limit, _searchable(state))
@@ -386,10 +472,14 @@ def search_many(searcher: Searcher, *, texts: Sequence[str] = (), vectors: np.nd
         scores, keys = _refine(state, queries, keys, limit)
     wanted = sorted({int(k) for k in keys.ravel() if k >= 0})
     table = state.take(wanted, RESULT_COLUMNS) if wanted else None
-    at = {k: i for i, k in enumerate(table.column("row_key").to_pylist())} if table is not None else {}
+    at = (
+        {k: i for i, k in enumerate(table.column("row_key").to_pylist())}
+        if table is not None
+        else {}
+    )
     results = []
     for q in range(len(queries)):
-        hits = [(int(k), float(s)) for k, s in zip(keys[q], scores[q]) if k >= 0 and int(k) in at]
+        hits = [(int(k), float(s)) for k, s in zip(keys[q], scores[q], strict=False) if k >= 0 and int(k) in at]
         results.append(_slice(table, at, hits))
     return results
 

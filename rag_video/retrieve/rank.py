@@ -44,14 +44,16 @@ def reciprocal_rank_fusion(
     if weights is None:
         weights = [1.0] * len(rankings)
     if len(weights) != len(rankings):
-        raise ValueError(f"weights must have one entry per ranking ({len(rankings)}), got {len(weights)}")
+        raise ValueError(
+            f"weights must have one entry per ranking ({len(rankings)}), got {len(weights)}"
+        )
     for w in weights:
         if not (math.isfinite(w) and w >= 0):
             raise ValueError(f"weights must be finite and >= 0, got {w!r}")
 
     score: dict[Hashable, float] = {}
     best_rank: dict[Hashable, int] = {}
-    for ranking, weight in zip(rankings, weights):
+    for ranking, weight in zip(rankings, weights, strict=False):
         seen: set[Hashable] = set()
         for rank, key in enumerate(ranking, start=1):
             if key in seen:
@@ -97,7 +99,11 @@ def mmr(
     relevance = np.where(available, scores, 0.0)
     chosen: list[int] = []
     while len(chosen) < k and available.any():
-        gain = lambda_ * relevance - (1.0 - lambda_) * max_sim - group_penalty * group_counts[group_ids]
+        gain = (
+            lambda_ * relevance
+            - (1.0 - lambda_) * max_sim
+            - group_penalty * group_counts[group_ids]
+        )
         best = int(np.argmax(np.where(available, gain, -np.inf)))
         chosen.append(best)
         available[best] = False
@@ -193,8 +199,9 @@ def assign_shots(
        the best ``J`` (that problem is quadratic), only a better one.
     """
     raw = np.asarray(scores, dtype=np.float64)
-    adjusted, allowed = _check_assign_args(raw, candidate_source, candidate_start, continuity_bonus,
-                                           fresh_penalty, min_score)
+    adjusted, allowed = _check_assign_args(
+        raw, candidate_source, candidate_start, continuity_bonus, fresh_penalty, min_score
+    )
     n_planned, n_cand = raw.shape
     if n_planned == 0 or n_cand == 0 or not allowed.any():
         return [None] * n_planned
@@ -219,7 +226,9 @@ def assignment_details(
     """
     raw = np.asarray(scores, dtype=np.float64)
     if raw.ndim != 2 or len(columns) != raw.shape[0]:
-        raise ValueError(f"columns must have one entry per row of scores {raw.shape}, got {len(columns)}")
+        raise ValueError(
+            f"columns must have one entry per row of scores {raw.shape}, got {len(columns)}"
+        )
     links = _Links(_codes(candidate_source), np.asarray(candidate_start, dtype=np.float64))
     results = []
     for i, col in enumerate(columns):
@@ -228,12 +237,14 @@ def assignment_details(
             row[col] = -np.inf
         runner = float(row.max(initial=-np.inf))
         prev = columns[i - 1] if i > 0 else None
-        results.append(AssignmentResult(
-            column=col,
-            score=float(raw[i, col]) if col is not None else None,
-            runner_up=runner if runner > -np.inf else None,
-            continues=col is not None and prev is not None and links.linked(prev, col),
-        ))
+        results.append(
+            AssignmentResult(
+                column=col,
+                score=float(raw[i, col]) if col is not None else None,
+                runner_up=runner if runner > -np.inf else None,
+                continues=col is not None and prev is not None and links.linked(prev, col),
+            )
+        )
     return results
 
 
@@ -252,7 +263,9 @@ def _check_assign_args(
     if np.any(raw == np.inf):
         raise ValueError("scores must not contain +inf")
     if len(candidate_source) != n_cand:
-        raise ValueError(f"candidate_source must have {n_cand} entries, got {len(candidate_source)}")
+        raise ValueError(
+            f"candidate_source must have {n_cand} entries, got {len(candidate_source)}"
+        )
     if len(candidate_start) != n_cand:
         raise ValueError(f"candidate_start must have {n_cand} entries, got {len(candidate_start)}")
     if not (math.isfinite(continuity_bonus) and continuity_bonus >= 0):
@@ -295,7 +308,9 @@ class _Links:
 
     def linked(self, before: int, after: int) -> bool:
         """True when candidate ``after`` continues candidate ``before``."""
-        return bool(self.source[before] == self.source[after] and self.start[before] < self.start[after])
+        return bool(
+            self.source[before] == self.source[after] and self.start[before] < self.start[after]
+        )
 
     def around(self, prev: int, nxt: int) -> np.ndarray:
         """Per candidate: links it would make between neighbour columns ``prev`` and ``nxt`` (-1 = none)."""
@@ -309,8 +324,11 @@ class _Links:
     def count(self, assign: np.ndarray, pairs: set[int]) -> int:
         """Links among neighbour pairs ``(i, i + 1)`` for ``i`` in ``pairs``."""
         return sum(
-            1 for i in pairs
-            if 0 <= i < len(assign) - 1 and assign[i] >= 0 and assign[i + 1] >= 0
+            1
+            for i in pairs
+            if 0 <= i < len(assign) - 1
+            and assign[i] >= 0
+            and assign[i + 1] >= 0
             and self.linked(assign[i], assign[i + 1])
         )
 
@@ -351,19 +369,25 @@ def _best_reassignment(
 
 
 def _best_swap(
-    assign: np.ndarray, adjusted: np.ndarray, allowed: np.ndarray, links: _Links, bonus: float,
+    assign: np.ndarray,
+    adjusted: np.ndarray,
+    allowed: np.ndarray,
+    links: _Links,
+    bonus: float,
     floor: float,
 ) -> tuple[float, dict[int, int] | None]:
     """Best exchange of columns between two assigned rows that gains more than ``floor``."""
     rows = np.flatnonzero(assign >= 0)
     cols = assign[rows]
     own = adjusted[rows, cols]
-    delta = adjusted[np.ix_(rows, cols)] + adjusted[np.ix_(rows, cols)].T - own[:, None] - own[None, :]
+    delta = (
+        adjusted[np.ix_(rows, cols)] + adjusted[np.ix_(rows, cols)].T - own[:, None] - own[None, :]
+    )
     ok = allowed[np.ix_(rows, cols)] & allowed[np.ix_(rows, cols)].T
     # a swap touches at most four links, so it cannot gain more than 4 * bonus over its score change
     a_idx, b_idx = np.nonzero(np.triu(ok & (delta + 4 * bonus > floor), k=1))
     best: tuple[float, dict[int, int] | None] = (floor, None)
-    for a, b in zip(a_idx, b_idx):
+    for a, b in zip(a_idx, b_idx, strict=False):
         move = {int(rows[a]): int(cols[b]), int(rows[b]): int(cols[a])}
         gain = _move_gain(assign, move, adjusted, links, bonus)
         if gain > best[0]:
@@ -389,4 +413,6 @@ def _improve_continuity(
         for i, c in move.items():
             assign[i] = c
         steps += 1
-    logger.debug("continuity pass: %d moves, %d links", steps, links.count(assign, set(range(len(assign)))))
+    logger.debug(
+        "continuity pass: %d moves, %d links", steps, links.count(assign, set(range(len(assign))))
+    )

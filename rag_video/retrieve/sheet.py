@@ -25,7 +25,9 @@ def contact_sheet(rows: list[dict], path: str | Path, *, columns: int = COLUMNS)
         if row.get("thumbnail"):
             thumb = Image.open(io.BytesIO(row["thumbnail"])).convert("RGB")
             thumb.thumbnail(TILE)
-            sheet.paste(thumb, (x + (TILE[0] - thumb.width) // 2, y + (TILE[1] - thumb.height) // 2))
+            sheet.paste(
+                thumb, (x + (TILE[0] - thumb.width) // 2, y + (TILE[1] - thumb.height) // 2)
+            )
         score = row.get("score")
         label = f"#{row.get('rank', i + 1)} {'text' if score is None else f'{score:.3f}'} @{row.get('start_s', 0):.1f}s"
         draw.text((x + 3, y + TILE[1] + 2), label, fill="white")

@@ -116,11 +116,15 @@ class FrameTimes:
     end_s: float
 
     @classmethod
-    def from_starts(cls, starts: Iterable[float], *, fps: float, end_s: float | None = None) -> FrameTimes:
+    def from_starts(
+        cls, starts: Iterable[float], *, fps: float, end_s: float | None = None
+    ) -> FrameTimes:
         """Frame times from their starts. Without ``end_s`` the last frame lasts as long as the
         step from the frame before it (its own rate, also for variable frame rate), or ``1 / fps``
         when there is a single frame."""
-        arr = np.asarray(list(starts) if not isinstance(starts, np.ndarray) else starts, dtype=np.float64)
+        arr = np.asarray(
+            list(starts) if not isinstance(starts, np.ndarray) else starts, dtype=np.float64
+        )
         if arr.ndim != 1 or not np.all(np.isfinite(arr)):
             raise ValueError(f"starts must be finite seconds, got {arr[:5]!r}...")
         if arr.size > 1 and np.any(np.diff(arr) < 0):
@@ -160,7 +164,9 @@ def last_frame_duration(starts: np.ndarray | list[float], fps: float) -> float:
     return 1.0 / fps if fps > 0 else 0.0
 
 
-def spans_from_boundaries(boundaries: Iterable[Boundary], times: FrameTimes, min_shot_s: float) -> list[ShotSpan]:
+def spans_from_boundaries(
+    boundaries: Iterable[Boundary], times: FrameTimes, min_shot_s: float
+) -> list[ShotSpan]:
     """Tile the frames of ``times`` into shots cut at ``boundaries``.
 
     Boundaries outside ``(0, len(times))`` are ignored; a boundary that would leave a shot shorter
@@ -181,7 +187,9 @@ def spans_from_boundaries(boundaries: Iterable[Boundary], times: FrameTimes, min
     return [ShotSpan(s, e, kind) for (s, kind), e in zip(starts, ends, strict=True)]
 
 
-def _enforce_min_gap(boundaries: Iterable[Boundary], times: FrameTimes, min_s: float) -> list[Boundary]:
+def _enforce_min_gap(
+    boundaries: Iterable[Boundary], times: FrameTimes, min_s: float
+) -> list[Boundary]:
     """Sorted boundaries inside ``(0, len(times))`` with every shot (first and last included) at
     least ``min_s`` seconds long and at least one frame long."""
     kept: list[Boundary] = []
@@ -189,7 +197,10 @@ def _enforce_min_gap(boundaries: Iterable[Boundary], times: FrameTimes, min_s: f
     for b in sorted(boundaries, key=lambda b: b.frame):
         if not last < b.frame < n_frames:
             continue
-        if times.seconds(last, b.frame) >= min_s - _TIME_EPS and times.seconds(b.frame, n_frames) >= min_s - _TIME_EPS:
+        if (
+            times.seconds(last, b.frame) >= min_s - _TIME_EPS
+            and times.seconds(b.frame, n_frames) >= min_s - _TIME_EPS
+        ):
             kept.append(b)
             last = b.frame
     return kept
@@ -232,13 +243,21 @@ class _OrderedInput:
 
     def accept(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> np.ndarray:
         if index != self.count:
-            raise DetectorError(f"process: index must be {self.count} (frames in order), got {index}")
+            raise DetectorError(
+                f"process: index must be {self.count} (frames in order), got {index}"
+            )
         if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
-            raise DetectorError(f"process: frame_bgr must be h×w×3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}")
+            raise DetectorError(
+                f"process: frame_bgr must be h×w×3 uint8, got {frame_bgr.shape} {frame_bgr.dtype}"
+            )
         t = index / self.fps if time_s is None else time_s
-        if not (isinstance(t, numbers.Real) and math.isfinite(t)) or (self.times and t < self.times[-1]):
+        if not (isinstance(t, numbers.Real) and math.isfinite(t)) or (
+            self.times and t < self.times[-1]
+        ):
             previous = f" (frame {index - 1} is at {self.times[-1]:g})" if self.times else ""
-            raise DetectorError(f"process: time_s must be finite and non-decreasing, got {time_s!r}{previous}")
+            raise DetectorError(
+                f"process: time_s must be finite and non-decreasing, got {time_s!r}{previous}"
+            )
         self.times.append(float(t))
         self.count += 1
         if (frame_bgr.shape[1], frame_bgr.shape[0]) != self.size:
@@ -250,14 +269,17 @@ class _OrderedInput:
     def frame_times(self, n_frames: int, end_s: float | None) -> FrameTimes:
         """Times of ``n_frames`` frames: the ones seen, continued at ``fps`` past the last one."""
         if n_frames <= self.count:
-            return FrameTimes.from_starts(self.times[:n_frames], fps=self.fps,
-                                          end_s=end_s if n_frames == self.count else None)
+            return FrameTimes.from_starts(
+                self.times[:n_frames], fps=self.fps, end_s=end_s if n_frames == self.count else None
+            )
         last = self.times[-1] if self.times else -1.0 / self.fps
         extra = [last + k / self.fps for k in range(1, n_frames - self.count + 1)]
         return FrameTimes.from_starts(self.times + extra, fps=self.fps, end_s=end_s)
 
 
-def _finalise(frames: Iterable[tuple[int, str]], times: FrameTimes, min_shot_s: float) -> list[Boundary]:
+def _finalise(
+    frames: Iterable[tuple[int, str]], times: FrameTimes, min_shot_s: float
+) -> list[Boundary]:
     """Boundaries inside (0, n_frames), one per frame (the first kind given wins), min-gap enforced."""
     unique: dict[int, str] = {}
     for frame, kind in frames:
@@ -271,5 +293,3 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[0::2].tolist(), edges[1::2].tolist(), strict=True))
-
-

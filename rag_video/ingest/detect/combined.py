@@ -107,7 +107,9 @@ class _Params:
     transient_min: float = 10.0  # compensated change from which a frame is checked for a return
     transient_ratio: float = 0.35  # back to within this fraction of the spike: a transient
     dark_luma: float = _DARK_LUMA  # mean luma of a "black" frame
-    black_shot_s: float = 1.0  # dark frames lasting this long (and >= min_shot_s) are a shot of black
+    black_shot_s: float = (
+        1.0  # dark frames lasting this long (and >= min_shot_s) are a shot of black
+    )
     bright_luma: float = 36.0  # a fade must dip from / rise to at least this
     dissolve_max_s: float = 2.0  # longest dissolve looked for
     dissolve_min_change: float = 20.0  # |A - B| of a dissolve window (mean abs, 0..255)
@@ -193,7 +195,9 @@ class CombinedDetector(ShotDetector):
         shifted, unshifted = _shift_match(self._frames[-1], blurred) if self._frames else (0.0, 0.0)
         self.signals.shifted.append(shifted)
         self.signals.compensated.append(
-            min(shifted, _zoom_match(self._frames[-1], blurred)) if shifted >= self.p.zoom_min else shifted
+            min(shifted, _zoom_match(self._frames[-1], blurred))
+            if shifted >= self.p.zoom_min
+            else shifted
         )
         self.signals.unshifted.append(unshifted)
         self.signals.luma.append(_luma(frame))
@@ -217,8 +221,13 @@ class CombinedDetector(ShotDetector):
         if shifted < self.p.transient_min or not self._frames:
             return
         before = self._frames[-1]
-        earlier = [self._frames[-k] for k in range(2, min(len(self._frames), self.transient_frames + 1) + 1)]
-        returns[t] = min((_shift_match(f, frame, reach=1 / 3)[0] for f in earlier), default=math.inf)
+        earlier = [
+            self._frames[-k]
+            for k in range(2, min(len(self._frames), self.transient_frames + 1) + 1)
+        ]
+        returns[t] = min(
+            (_shift_match(f, frame, reach=1 / 3)[0] for f in earlier), default=math.inf
+        )
         self._pending[t] = before
 
     def _test_windows(self, t: int) -> None:
@@ -242,7 +251,9 @@ class CombinedDetector(ShotDetector):
             if _mad(_normalised(a), _normalised(b)) < self.p.dissolve_min_norm_change:
                 continue  # the same picture, lit differently
             detail = self.signals.detail
-            if detail[t - length // 2] > self.p.dissolve_detail * 0.5 * (detail[t - length] + detail[t]):
+            if detail[t - length // 2] > self.p.dissolve_detail * 0.5 * (
+                detail[t - length] + detail[t]
+            ):
                 continue  # the middle is as sharp as the ends: motion or zoom, not a double image
             crossing = t - length + _crossing(ring[-1 - length :])
             self.signals.windows.append(_Window(t, length, change, residual, crossing))
@@ -253,7 +264,9 @@ class CombinedDetector(ShotDetector):
         from scenedetect import FrameTimecode
 
         if self._input.count:
-            for tc in self._adaptive.post_process(FrameTimecode(self._input.count - 1, fps=self.fps)):
+            for tc in self._adaptive.post_process(
+                FrameTimecode(self._input.count - 1, fps=self.fps)
+            ):
                 self.signals.candidates.add(tc.frame_num)
         times = self._input.frame_times(n_frames, end_s)
         fades = self._fades(times)
@@ -264,7 +277,10 @@ class CombinedDetector(ShotDetector):
         result = _finalise(found, times, self.min_shot_s)
         logger.debug(
             "adaptive: %d fades, %d cuts, %d dissolves -> %d boundaries",
-            len(fades), len(cuts), len(dissolves), len(result),
+            len(fades),
+            len(cuts),
+            len(dissolves),
+            len(result),
         )
         return result
 
@@ -282,12 +298,18 @@ class CombinedDetector(ShotDetector):
                 continue  # black at the head or tail of the video
             first = _ramp(luma, start - 1, -1, ramp_max, self.p.bright_luma)
             last = _ramp(luma, end, +1, ramp_max, self.p.bright_luma)
-            if max(luma[first:start]) < self.p.bright_luma or max(luma[end : last + 1]) < self.p.bright_luma:
+            if (
+                max(luma[first:start]) < self.p.bright_luma
+                or max(luma[end : last + 1]) < self.p.bright_luma
+            ):
                 continue  # a dark shot getting darker, not a dip between two shots
             if times.seconds(start, end) < longest_dip - _TIME_EPS:
                 fades.append(_Fade((((start + end) // 2, "fade"),), first, last + 1))
             else:
-                kinds = ("fade" if start - first >= 2 else "cut", "fade" if last - end >= 1 else "cut")
+                kinds = (
+                    "fade" if start - first >= 2 else "cut",
+                    "fade" if last - end >= 1 else "cut",
+                )
                 fades.append(_Fade(((start, kinds[0]), (end, kinds[1])), first, last + 1))
         return fades
 
@@ -300,8 +322,12 @@ class CombinedDetector(ShotDetector):
         compensated = np.asarray(self.signals.compensated, dtype=np.float32)
         w, found = self.p.window_width, set()
         for t in np.flatnonzero(compensated >= self.p.min_compensated).tolist():
-            neighbours = np.concatenate([compensated[max(1, t - w) : t], compensated[t + 1 : t + 1 + w]])
-            if neighbours.size and compensated[t] >= self.p.adaptive_threshold * float(neighbours.mean()):
+            neighbours = np.concatenate(
+                [compensated[max(1, t - w) : t], compensated[t + 1 : t + 1 + w]]
+            )
+            if neighbours.size and compensated[t] >= self.p.adaptive_threshold * float(
+                neighbours.mean()
+            ):
                 found.add(t)
         return found
 
@@ -330,7 +356,7 @@ class CombinedDetector(ShotDetector):
             return False
         if shifted[f] < self.p.min_compensated:
             return True
-        near = unshifted[max(1, f - 3): f] + unshifted[f + 1: f + 4]
+        near = unshifted[max(1, f - 3) : f] + unshifted[f + 1 : f + 4]
         return bool(near) and float(np.median(near)) >= 0.5 * unshifted[f]
 
     def _is_transient(self, f: int) -> bool:
@@ -341,7 +367,7 @@ class CombinedDetector(ShotDetector):
         shifted, window = self.signals.shifted, self.transient_frames + 1
         if self.signals.returns.get(f, math.inf) > self.p.transient_ratio * shifted[f]:
             return False
-        around = shifted[max(1, f - window): f] + shifted[f + 1: f + window + 1]
+        around = shifted[max(1, f - window) : f] + shifted[f + 1 : f + window + 1]
         return bool(around) and max(around) >= self.p.transient_min
 
     def _dissolves(self, fades: list[_Fade], cuts: list[int]) -> list[int]:
@@ -361,7 +387,9 @@ class CombinedDetector(ShotDetector):
             at = best.crossing
             if len(same) < self.p.dissolve_min_support:
                 continue
-            if any(fade.first <= at < fade.end for fade in fades) or any(abs(c - at) <= 3 for c in cuts):
+            if any(fade.first <= at < fade.end for fade in fades) or any(
+                abs(c - at) <= 3 for c in cuts
+            ):
                 continue
             found.append(at)
         return found
@@ -381,5 +409,3 @@ def _ramp(luma: np.ndarray, start: int, step: int, limit: int, bright: float) ->
             break
         i = j
     return i
-
-

@@ -96,8 +96,16 @@ def _shift_match(prev: np.ndarray, cur: np.ndarray, reach: float = 0.25) -> tupl
     return math.sqrt(max(float(scores.min()), 0.0)), math.sqrt(max(float(scores[sy, sx]), 0.0))
 
 
-_ZOOMS: tuple[float, ...] = (0.8, 0.89, 1.12, 1.25)  # magnifications tried first (1: the shift match)
-_ZOOM_REFINE: tuple[float, ...] = (1.055, 1.027)  # then the best one times / divided by each in turn
+_ZOOMS: tuple[float, ...] = (
+    0.8,
+    0.89,
+    1.12,
+    1.25,
+)  # magnifications tried first (1: the shift match)
+_ZOOM_REFINE: tuple[float, ...] = (
+    1.055,
+    1.027,
+)  # then the best one times / divided by each in turn
 
 
 def _margins(frame: np.ndarray, reach: float) -> tuple[int, int]:
@@ -123,10 +131,14 @@ def _zoomed_region(
     h, w = prev.shape[:2]
     (ow, oh), (ox, oy) = size, offset
     m = np.float32([[zoom, 0, ow / 2 - zoom * w / 2 - ox], [0, zoom, oh / 2 - zoom * h / 2 - oy]])
-    return cv2.warpAffine(prev, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        prev, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def _zoom_fit(prev: np.ndarray, template: np.ndarray, zoom: float, slack: tuple[int, int]) -> tuple[float, int, int]:
+def _zoom_fit(
+    prev: np.ndarray, template: np.ndarray, zoom: float, slack: tuple[int, int]
+) -> tuple[float, int, int]:
     """``(mean squared difference, x, y)`` of ``template`` against ``prev`` magnified ``zoom``
     times about its centre, at the best shift (x, y) within ``± slack`` pixels."""
     import cv2
@@ -150,18 +162,33 @@ def _zoom_match(prev: np.ndarray, cur: np.ndarray) -> float:
     import cv2
 
     h, w = cur.shape[:2]
-    grey_prev, grey_cur = (cv2.cvtColor(cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA),
-                                        cv2.COLOR_BGR2GRAY) for f in (prev, cur))
+    grey_prev, grey_cur = (
+        cv2.cvtColor(
+            cv2.resize(f, (w // 2, h // 2), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+        )
+        for f in (prev, cur)
+    )
     template, slack = _centre(grey_cur), (max(1, w // 16), max(1, round(h * 0.05)))
     best = min(_zoom_fit(grey_prev, template, z, slack) + (z,) for z in _ZOOMS)
     for step in _ZOOM_REFINE:
-        best = min([best, *(_zoom_fit(grey_prev, template, z, slack) + (z,) for z in (best[3] * step, best[3] / step))])
+        best = min(
+            [
+                best,
+                *(
+                    _zoom_fit(grey_prev, template, z, slack) + (z,)
+                    for z in (best[3] * step, best[3] / step)
+                ),
+            ]
+        )
     _, x, y, zoom = best
     middle = _centre(cur)
     th, tw = middle.shape[:2]
     region = _zoomed_region(prev, (tw + 2, th + 2), zoom, (2.0 * x, 2.0 * y))
-    score = min(cv2.norm(region[dy : dy + th, dx : dx + tw], middle, cv2.NORM_L2SQR)
-                for dy in range(3) for dx in range(3))
+    score = min(
+        cv2.norm(region[dy : dy + th, dx : dx + tw], middle, cv2.NORM_L2SQR)
+        for dy in range(3)
+        for dx in range(3)
+    )
     return math.sqrt(score / middle.size)
 
 
@@ -171,5 +198,3 @@ def _detail(frame_bgr: np.ndarray) -> float:
 
     f = frame_bgr.astype(np.float32)
     return math.sqrt(float(np.mean((f - cv2.GaussianBlur(f, (0, 0), 1.5)) ** 2)))
-
-

@@ -43,14 +43,15 @@ class SceneDetectDetector(ShotDetector):
         self._cuts: list[int] = []
 
     def _timecode(self, index: int) -> Any:
-        from scenedetect.common import Timecode
-
         from scenedetect import FrameTimecode
+        from scenedetect.common import Timecode
 
         if self._by_frame_number:
             return FrameTimecode(index, fps=self.fps)
         pts = round(self._input.times[index] * self._PTS_PER_SECOND)
-        return FrameTimecode(Timecode(pts=pts, time_base=Fraction(1, self._PTS_PER_SECOND)), fps=self.fps)
+        return FrameTimecode(
+            Timecode(pts=pts, time_base=Fraction(1, self._PTS_PER_SECOND)), fps=self.fps
+        )
 
     def _frames_of(self, timecodes: Iterable[Any]) -> list[int]:
         """Decoded frame indices of the timecodes PySceneDetect returned."""
@@ -61,11 +62,15 @@ class SceneDetectDetector(ShotDetector):
 
     def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
         frame = self._input.accept(index, frame_bgr, time_s)
-        self._cuts.extend(self._frames_of(self._detector.process_frame(self._timecode(index), frame)))
+        self._cuts.extend(
+            self._frames_of(self._detector.process_frame(self._timecode(index), frame))
+        )
 
     def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
         if self._input.count:
-            self._cuts.extend(self._frames_of(self._detector.post_process(self._timecode(self._input.count - 1))))
+            self._cuts.extend(
+                self._frames_of(self._detector.post_process(self._timecode(self._input.count - 1)))
+            )
         times = self._input.frame_times(n_frames, end_s)
         return _finalise(((f, self.kind) for f in self._cuts), times, self.min_shot_s)
 
@@ -89,5 +94,3 @@ def _build_scenedetect(name: str, min_scene_len: float) -> Any:
     if name == "pyscenedetect-adaptive":  # PySceneDetect's own AdaptiveDetector, for comparison
         return AdaptiveDetector(min_scene_len=min_scene_len, kernel_size=3)
     raise DetectorError(f"unknown PySceneDetect detector {name!r}")
-
-

