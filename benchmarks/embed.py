@@ -3,8 +3,8 @@
 Builds the encoder with random weights (``pretrained none``: the same compute as the real model, no
 download) and measures, on the same frames in the same run:
 
-- ``embed_images_per_s``: `Encoder.encode_images` end to end (batched torch preprocessing + model) at
-  the resolved precision (``auto`` → bf16 on CPUs with native bf16);
+- ``embed_images_per_s``: `Encoder.encode_images` end to end (batched torch preprocessing +
+  model) at the resolved precision (``auto`` → bf16 on CPUs with native bf16);
 - ``bare_encode_images_per_s``: a bare fp32 ``model.encode_image`` loop over already preprocessed
   tensors, same batch size (the baseline without our preprocessing and without low precision);
 - ``gemm_gflops``: the best of a 4096×4096 matmul in the encoder's dtype, measured just before and
@@ -12,13 +12,14 @@ download) and measures, on the same frames in the same run:
 - ``flops_per_image``: counted with ``torch.utils.flop_counter.FlopCounterMode`` on one image with
   autograd enabled (so nn.MultiheadAttention decomposes into countable matmuls instead of its fused
   inference kernel). It counts convolution and (add)mm FLOPs as 2×MACs; the two attention matmuls
-  inside CPU SDPA (~1% for ViT-B-32) are not counted, so the achieved figure is slightly conservative.
-- ``embed_gflops`` = ``flops_per_image`` × ``embed_images_per_s``; ``share_of_gemm_peak`` = that over
-  ``gemm_gflops``; ``cosine_vs_fp32_min``: the least cosine between the encoder's embeddings and the
-  fp32 ones of the same frames.
+  inside CPU SDPA (~1% for ViT-B-32) are not counted, so the achieved figure is slightly
+  conservative.
+- ``embed_gflops`` = ``flops_per_image`` × ``embed_images_per_s``; ``share_of_gemm_peak`` = that
+  over ``gemm_gflops``; ``cosine_vs_fp32_min``: the least cosine between the encoder's embeddings
+  and the fp32 ones of the same frames.
 
-Run: ``python benchmarks/embed.py [--n-images N] [--model NAME] [--batch-size B] [--table]``; prints one
-JSON line. Importable: ``measure(n_images=256, model="ViT-B-32") -> dict``.
+Run: ``python benchmarks/embed.py [--n-images N] [--model NAME] [--batch-size B] [--table]``;
+prints one JSON line. Importable: ``measure(n_images=256, model="ViT-B-32") -> dict``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ GEMM_N = 4096
 
 
 def synthetic_frames(n: int, size: tuple[int, int] = FRAME_SIZE, seed: int = 0) -> list[np.ndarray]:
-    """`n` structured RGB uint8 frames (gradients, a moving square, noise), reproducible by `seed`."""
+    """`n` structured RGB uint8 frames (gradients, a moving square, noise), reproducible by
+    `seed`."""
     rng = np.random.default_rng(seed)
     h, w = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -89,7 +91,8 @@ def flops_per_image(model: object, image_size: int) -> float:
 
 
 def bare_fp32_loop(model: object, pixels: object, batch_size: int) -> tuple[float, np.ndarray]:
-    """(seconds, normalised features) of a bare fp32 `encode_image` loop over preprocessed pixels."""
+    """(seconds, normalised features) of a bare fp32 `encode_image` loop over preprocessed
+    pixels."""
     import torch
     import torch.nn.functional as F
 
@@ -143,7 +146,9 @@ def measure(n_images: int = 256, model: str = "ViT-B-32", *, batch_size: int = 6
         "bare_encode_images_per_s": round(n_images / bare_seconds, 2),
         "bare_encode": f"fp32 model.encode_image on preprocessed tensors, batch {batch_size}",
         "flops_per_image": round(flops),
-        "flops_method": "FlopCounterMode, 1 image, autograd on (conv+addmm+mm, 2*MACs; SDPA not counted)",
+        "flops_method": (
+            "FlopCounterMode, 1 image, autograd on (conv+addmm+mm, 2*MACs; SDPA not counted)"
+        ),
         "gemm_gflops": round(gemm, 1),
         "gemm_gflops_before_after": [round(gemm_before, 1), round(gemm_after, 1)],
         "gemm": f"{GEMM_N}x{GEMM_N} matmul, {encoder.precision}",

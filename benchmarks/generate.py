@@ -317,10 +317,11 @@ def main(argv: list[str] | None = None) -> dict:
 def table(report: dict) -> str:
     """A human table of the mixes against from-scratch."""
     s = report["scratch"]
+    scratch_mix = "0/0/10 " + ("fill" if s["method"].startswith("fill") else "restyle@1")
     lines = [
         f"{'mix':>10} {'reuse/restyle/fill':>19} {'calls':>6} {'cost':>7} {'seconds':>8} "
         f"{'cost×':>7} {'time×':>7}",
-        f"{'scratch':>10} {'0/0/10 ' + ('fill' if s['method'].startswith('fill') else 'restyle@1'):>19} "
+        f"{'scratch':>10} {scratch_mix:>19} "
         f"{s['denoiser_calls']:>6} "
         f"{s['cost']:>7} {s['seconds']:>8.2f} {1:>7.3f} {1:>7.3f}",
     ]

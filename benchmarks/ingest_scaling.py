@@ -1,6 +1,8 @@
-"""Benchmark: ingest throughput (files/s, shots/s) of the local runner and the Ray runner, 1 and 2 workers.
+"""Benchmark: ingest throughput (files/s, shots/s) of the local and the Ray runner, 1 and 2
+workers.
 
-    python benchmarks/ingest_scaling.py [FOLDER] [--files 8] [--seconds 10] [--size 640x360] [--table]
+    python benchmarks/ingest_scaling.py [FOLDER] [--files 8] [--seconds 10] [--size 640x360] \
+        [--table]
 
 With no FOLDER it writes `--files` synthetic H.264 files (tests/synth.py: textured scenes with a
 cut every 1.2-2.4 s) into a temporary folder. Every configuration ingests the same files with
@@ -90,7 +92,8 @@ def analyze_only(paths: list[Path]) -> dict:
 
 
 def measure(paths: list[Path], warm_up: Path) -> dict:
-    """Analysis alone; local 1/2 workers; then Ray 1/2 workers on a local Ray started (and warmed) once."""
+    """Analysis alone; local 1/2 workers; then Ray 1/2 workers on a local Ray started (and
+    warmed) once."""
     import ray
 
     out = {

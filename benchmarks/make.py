@@ -52,7 +52,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # No embeddings: offline there are no real CLIP weights, and random ones would make every
-        # decision a fill. Text matching over the sidecars gives the realistic reuse/restyle/fill mix.
+        # decision a fill. Text matching over the sidecars gives the realistic
+        # reuse/restyle/fill mix.
         lib = open_library(tmp / "lib", workers=1, embed=False)
         t = time.perf_counter()
         lib.ingest([FOOTAGE])

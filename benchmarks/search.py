@@ -22,8 +22,9 @@ Measures:
   (cosine metric, default parameters), with ``lancedb_ivfpq_build_s``;
 - ``speedup_vs_lancedb_flat``: ``lancedb_flat_p50_ms / p50_ms``.
 
-Run: ``python benchmarks/search.py --n 200000 --queries 200 --json [--index-type auto|flat|hnsw|ivf|ivfpq]
-[--library DIR]``; prints one JSON line. Importable: ``measure(n=..., queries=...) -> dict``.
+Run: ``python benchmarks/search.py --n 200000 --queries 200 --json
+[--index-type auto|flat|hnsw|ivf|ivfpq] [--library DIR]``; prints one JSON line. Importable:
+``measure(n=..., queries=...) -> dict``.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def _shots_chunk(keys: np.ndarray, vectors: np.ndarray) -> pa.Table:
 
 
 def write_library(root: Path, vectors: np.ndarray) -> None:
-    """Write `vectors` as the shots of a new library at `root` (shots first, then the ok sources)."""
+    """Write `vectors` as the shots of a new library at `root` (shots first, then the ok
+    sources)."""
     store = Store(root)
     n = len(vectors)
     with store.writer():

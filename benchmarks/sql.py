@@ -10,8 +10,8 @@ Then measures, best of `--repeats` after one warm-up:
 - ``duckdb_s``: every canned report of `rag_video.stats` (group-by, join and filter queries) plus an
   ad-hoc ``filter`` query and a ``join`` query, each run through `SqlSession.query` — the sandboxed
   DuckDB connection scanning the Lance datasets (projection and filter pushdown) on every call;
-- ``pandas_s``: the same questions answered with pandas on DataFrames loaded once (``pandas_load_s``,
-  reading the metadata columns from Lance — embedding and thumbnail left out);
+- ``pandas_s``: the same questions answered with pandas on DataFrames loaded once
+  (``pandas_load_s``, reading the metadata columns from Lance — embedding and thumbnail left out);
 - ``session_open_s``: opening the sandboxed connection (opening the Lance tables, registering them,
   creating the views), once the imports are warm;
 - ``results_match``: whether DuckDB and pandas gave the same answers (checked per query);
@@ -162,7 +162,8 @@ def make_shots(
 
 
 def make_renders(shots: pa.Table, n_runs: int, per_run: int, rng: np.random.Generator) -> pa.Table:
-    """`n_runs` make runs of `per_run` planned shots; reuse/restyle pick library shots (Zipf-like)."""
+    """`n_runs` make runs of `per_run` planned shots; reuse/restyle pick library shots
+    (Zipf-like)."""
     n = n_runs * per_run
     decision = np.array(["reuse", "restyle", "fill"])[rng.choice(3, n, p=[0.6, 0.25, 0.15])]
     visible = shots.num_rows - shots.num_rows // 200
@@ -402,7 +403,9 @@ def duckdb_queries(session: SqlSession) -> dict[str, Callable[[], list]]:
 def _same(a: list, b: list) -> bool:
     if len(a) != len(b):
         return False
-    return all((x == y) or (isinstance(x, float) and abs(x - y) < 1e-9) for x, y in zip(a, b, strict=False))
+    return all(
+        (x == y) or (isinstance(x, float) and abs(x - y) < 1e-9) for x, y in zip(a, b, strict=False)
+    )
 
 
 def measure(

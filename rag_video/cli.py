@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
@@ -64,7 +65,7 @@ def want_json() -> bool:
     return any((c.obj or {}).get("json") for c in _chain(ctx))
 
 
-def _chain(ctx: click.Context):
+def _chain(ctx: click.Context | None) -> Iterator[click.Context]:
     while ctx is not None:
         yield ctx
         ctx = ctx.parent
@@ -609,7 +610,8 @@ def _print_make(manifest: dict) -> None:
 )
 @json_option
 def demo(out) -> None:
-    """Build a library from the bundled sample footage and make a short video from a sample script."""
+    """Build a library from the bundled sample footage and make a short video from a sample
+    script."""
     from rag_video.demo import run_demo
 
     manifest = run_demo(library(create=True), out)

@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rag_video.errors import UsageError
 
 ENV_PREFIX = "RAG_VIDEO_"
-DETECTORS = ("adaptive", "content", "threshold", "histogram", "transnet")
-INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+Detector = Literal["adaptive", "content", "threshold", "histogram", "transnet"]
+IndexType = Literal["auto", "flat", "hnsw", "ivf", "ivfpq"]
+DETECTORS: tuple[str, ...] = get_args(Detector)
+INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 DEFAULT_LIBRARY = "rag-video-library"
 
 
@@ -28,7 +30,7 @@ class Settings(BaseModel):
 
     library: Path = Path(DEFAULT_LIBRARY)
     # ingest
-    detector: Literal[DETECTORS] = "adaptive"
+    detector: Detector = "adaptive"
     min_shot: float = Field(0.6, ge=0)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1)
     embed: bool = True
@@ -40,7 +42,7 @@ class Settings(BaseModel):
     precision: str = "auto"
     embed_batch: int = Field(64, ge=1)
     # index
-    index_type: Literal[INDEX_TYPES] = "auto"
+    index_type: IndexType = "auto"
     tombstone_share: float = Field(0.2, gt=0, le=1)
     # make
     reuse_threshold: float = 0.28

@@ -1,7 +1,7 @@
 """Is the Hugging Face hub usable? One answer per process, shared by every model loader.
 
-The open_clip encoders (`rag_video.embed`) and the diffusers pipelines
-(`rag_video.generate.diffusion_adapters`) both ask `offline()`. It is True when ``HF_HUB_OFFLINE``
+The open_clip encoders (`rag_video.embed.weights`) and the diffusers pipelines
+(`rag_video.generate.adapters`) both ask `offline()`. It is True when ``HF_HUB_OFFLINE``
 (or ``TRANSFORMERS_OFFLINE``) is set, in the environment or in huggingface_hub's constants, or when
 one quick TCP probe of the hub failed. Without the probe, huggingface_hub retries an unreachable hub
 for about a minute before giving up. The probe runs at most once per process; when it fails,

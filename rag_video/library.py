@@ -38,7 +38,8 @@ class Library:
     """A footage library: its tables, index and generated media, behind one object.
 
     With `create=False` a missing library, or a folder that holds something else, is a
-    UsageError instead of a new empty library (the CLI opens libraries this way except for ingest)."""
+    UsageError instead of a new empty library (the CLI opens libraries this way except for
+    ingest)."""
 
     def __init__(self, settings: Settings, *, create: bool = True):
         self.settings = settings
@@ -113,7 +114,7 @@ class Library:
         every node; only this process writes the library). On Ray, `workers` caps concurrent
         files (None: the cluster's CPUs).
         """
-        from rag_video.ingest.pipeline import ingest, local_runner
+        from rag_video.ingest.pipeline import Runner, ingest, local_runner
 
         s = self.settings
         detector = detector or s.detector
@@ -125,6 +126,7 @@ class Library:
         queue = self._embed_queue(
             s.embed if embed is None else embed, model or s.model, pretrained or s.pretrained
         )
+        runner: Runner
         if ray is None:
             runner = local_runner(queue, workers or s.workers)
         else:
@@ -181,7 +183,8 @@ class Library:
                 zip(
                     *self.store.read("sources", columns=["source_id", "rotation"])
                     .to_pydict()
-                    .values(), strict=False
+                    .values(),
+                    strict=False,
                 )
             )
             with progress.bar(len(todo), "embed") as advance:
@@ -222,7 +225,8 @@ class Library:
         return self._searcher_obj
 
     def search(self, text: str | None = None, *, image=None, like: str | None = None, vector=None):
-        """A shot query (builder): `.where()`, `.exclude()`, `.diversify()`, `.limit()`, `.to_arrow()`."""
+        """A shot query (builder): `.where()`, `.exclude()`, `.diversify()`, `.limit()`,
+        `.to_arrow()`."""
         from rag_video.retrieve.query import ShotQuery
 
         return ShotQuery(self._searcher(), text=text, image=image, like=like, vector=vector)
@@ -269,7 +273,7 @@ class Library:
             if self.store.embed_model():
                 self._searcher().index.build()
                 info = self.index_info()
-        return {"optimized": True, "index": info}
+        return {"index": info}
 
     # ---- make --------------------------------------------------------------------------
     def make(
@@ -280,7 +284,8 @@ class Library:
         from_manifest: str | Path | None = None,
         **options: Any,
     ) -> dict:
-        """Render a script (or, with `from_manifest`, a saved plan) into `out`; returns the manifest.
+        """Render a script (or, with `from_manifest`, a saved plan) into `out`; returns the
+        manifest.
 
         `options` are MakeOptions fields (final, aspect, size, fps, fit, transition, music, ...);
         thresholds and diffusion models default to the library's settings."""
@@ -354,7 +359,8 @@ class Library:
         return run_sql(self.store, query, timeout=timeout or DEFAULT_TIMEOUT_S, max_rows=max_rows)
 
     def stats(self, *, top: int = 20, timeout: float | None = None):
-        """The canned reports (rag_video.stats.LibraryStats): hours, formats, coverage, usage, runs."""
+        """The canned reports (rag_video.stats.LibraryStats): hours, formats, coverage, usage,
+        runs."""
         from rag_video.sql import DEFAULT_TIMEOUT_S
         from rag_video.stats import compute_stats
 

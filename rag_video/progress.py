@@ -148,13 +148,16 @@ def _rich_bars(tasks: tuple[tuple[str, int], ...]) -> Iterator[list[Advance]]:
                 n: int = 1, description: str | None = None, item: str | None = None
             ) -> None:
                 label = description or (f"{base} {item}" if item else None)
-                progress.update(
-                    task, advance=n, **({"description": clip(label, width)} if label else {})
-                )
+                if label:
+                    progress.update(task, advance=n, description=clip(label, width))
+                else:
+                    progress.update(task, advance=n)
 
             return advance
 
-        yield [advancer(task, description) for task, (description, _) in zip(ids, tasks, strict=False)]
+        yield [
+            advancer(task, description) for task, (description, _) in zip(ids, tasks, strict=False)
+        ]
 
 
 class _AboveBars(io.TextIOBase):

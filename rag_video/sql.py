@@ -54,7 +54,10 @@ MEMORY_SHARE = 0.5  # DuckDB may use this share of physical memory; past it a qu
 
 VIEWS = {
     "sources": "SELECT * FROM _sources",
-    "shots": "SELECT * FROM _shots WHERE source_id IN (SELECT source_id FROM _sources WHERE status = 'ok')",
+    "shots": (
+        "SELECT * FROM _shots "
+        "WHERE source_id IN (SELECT source_id FROM _sources WHERE status = 'ok')"
+    ),
     "renders": "SELECT * FROM _renders",
     "shots_with_source": (
         "SELECT s.*, src.title, src.description, src.tags, src.license, src.creator, "
@@ -91,7 +94,8 @@ class CheckedQuery:
 
 def default_memory_limit() -> str:
     """DuckDB's memory limit: MEMORY_SHARE of physical memory (DuckDB's own default is 80 %, and
-    with spilling off a query past the limit fails instead of the machine swapping or an OOM kill)."""
+    with spilling off a query past the limit fails instead of the machine swapping or an OOM
+    kill)."""
     try:
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -90,7 +90,8 @@ def write_json(table: pa.Table, fh: IO[str]) -> None:
 
 
 def csv_ready(table: pa.Table) -> pa.Table:
-    """Columns CSV can hold: timestamps as ISO 8601 text, nested values as JSON text, bytes base64."""
+    """Columns CSV can hold: timestamps as ISO 8601 text, nested values as JSON text, bytes
+    base64."""
     import pyarrow.compute as pc
 
     columns = []

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
@@ -100,7 +100,7 @@ class Store:
                     f"library {self.root} is damaged: {folder} is a file, not a folder"
                 )
         self._db = None
-        self._lock_fh = None
+        self._lock_fh: IO[str] | None = None
 
     # ---- connection and tables -------------------------------------------------------------
     @property
@@ -196,7 +196,7 @@ class Store:
             return
         lock_path = self.root / ".write.lock"
         try:
-            fh = open(lock_path, "a+")
+            fh = open(lock_path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
         except OSError as exc:  # a read-only library (or a lock path that is not a file)
             raise UsageError(
                 f"library {self.root} cannot be written: cannot open its write lock "

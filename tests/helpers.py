@@ -63,7 +63,8 @@ def make_three(folder: Path) -> list[Path]:
 
 
 def clean_snapshot(folder: Path, paths: list[Path]) -> dict:
-    """Snapshot of a local, uninterrupted --no-embed ingest of `paths` into a library in `folder`."""
+    """Snapshot of a local, uninterrupted --no-embed ingest of `paths` into a library in
+    `folder`."""
     from rag_video import open_library
 
     lib = open_library(folder / "lib", workers=1, **TINY)

@@ -25,8 +25,8 @@ the frame. The camera looks at the scene through a window that moves:
   every frame, so a cut into it barely stands out from the zoom's own change (must be a cut), and
   nothing inside it may be one;
 - ``card``: a still test card — flat grey with a low-contrast grey step wedge along the bottom, a
-  dark disc and a light bar placed per scene — with only sensor noise (a cut from it into a ``zoom`` is the
-  hard case above).
+  dark disc and a light bar placed per scene — with only sensor noise (a cut from it into a
+  ``zoom`` is the hard case above).
 
 Every frame also gets a little sensor noise. ``Shot.flashes`` inserts 1–2 near-white frames
 inside the shot, after which the same scene continues (a camera flash: NOT a boundary).
@@ -88,7 +88,8 @@ class Shot:
         flashes: offsets (within the shot) where a flash of ``flash_frames`` near-white frames
             replaces the picture; the scene continues unchanged after it.
         flash_frames: length of each flash (1 or 2 is typical).
-        pan_speed: pan speed in fractions of the frame width per frame (``pan``, ``whip``, ``shake``).
+        pan_speed: pan speed in fractions of the frame width per frame (``pan``, ``whip``,
+            ``shake``).
         zoom_speed: relative magnification per frame (``zoom`` only): 0.3 zooms 2× in 2.6 frames.
         scene: scene identity; ``None`` gives the shot's position in the spec, so every shot is a
             new scene. Two shots with the same ``scene`` show the same place.
@@ -149,7 +150,8 @@ def dissolve(frames: int = 12) -> Transition:
 
 @dataclass(frozen=True)
 class TruthBoundary:
-    """An expected boundary: ``frame`` is the first frame of the new shot (middle of a transition)."""
+    """An expected boundary: ``frame`` is the first frame of the new shot (middle of a
+    transition)."""
 
     frame: int
     kind: str
@@ -281,8 +283,8 @@ class Scene:
         return cv2.GaussianBlur(rgb, (0, 0), 0.7)
 
     def _make_detailed_world(self, shape: tuple[int, int]) -> np.ndarray:
-        """Fine detail (amplitude ~ 1/sqrt(f)) in hue, over more than a full turn, and in value, down
-        to the pixel; its mean colour is the grey of :meth:`_make_card`."""
+        """Fine detail (amplitude ~ 1/sqrt(f)) in hue, over more than a full turn, and in value,
+        down to the pixel; its mean colour is the grey of :meth:`_make_card`."""
         hue = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
         value = _periodic_noise(self.rng, shape, beta=0.5, cutoff=shape[0])
         return _hsv_to_rgb(
@@ -474,7 +476,8 @@ class _Builder:
 
 
 def _normalise_spec(spec: Sequence[Shot | Transition]) -> list[tuple[Transition | None, Shot]]:
-    """Pair every shot with the transition before it (``None`` for the first); adjacent shots cut."""
+    """Pair every shot with the transition before it (``None`` for the first); adjacent shots
+    cut."""
     pairs: list[tuple[Transition | None, Shot]] = []
     pending: Transition | None = None
     for item in spec:
@@ -686,7 +689,8 @@ def write_vfr_video(
     path = Path(path)
     if len(frames) != len(times_s) or not frames:
         raise ValueError(
-            f"write_vfr_video: need one time per frame, got {len(frames)} frames, {len(times_s)} times"
+            f"write_vfr_video: need one time per frame, got {len(frames)} frames, "
+            f"{len(times_s)} times"
         )
     pts = [round(t / time_base) for t in times_s]
     if any(b <= a for a, b in itertools.pairwise(pts)):

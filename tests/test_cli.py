@@ -146,7 +146,8 @@ def test_help_and_no_embed_ingest_do_not_import_heavy_libraries(tmp_path):
         "from click.testing import CliRunner\n"
         "from rag_video.cli import main\n"
         "r = CliRunner().invoke(main, sys.argv[1:])\n"
-        "heavy = [m for m in ('torch', 'diffusers', 'open_clip', 'transformers', 'faiss') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'open_clip', 'transformers', 'faiss')\n"
+        "         if m in sys.modules]\n"
         "print(r.exit_code, ','.join(heavy) or 'none')\n"
     )
     video = str(__import__("conftest").DATA / "bigbuckbunny.mp4")

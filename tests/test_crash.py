@@ -16,8 +16,8 @@ from rag_video import open_library
 
 
 def _cli(lib, paths, env_extra=None):
-    """`rag-video ingest --no-embed` in a subprocess (embedding's commit path is the same; this keeps
-    torch out of the child so each run is quick)."""
+    """`rag-video ingest --no-embed` in a subprocess (embedding's commit path is the same; this
+    keeps torch out of the child so each run is quick)."""
     env = {
         **os.environ,
         "RAG_VIDEO_PROGRESS": "0",

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rag_video.generate.adapters import effective_strength
 from rag_video.generate.base import FillContext, GenerationError, ModelUnavailable
 from rag_video.generate.diffusion import (
     DEFAULT_FILL_MODEL,
@@ -26,7 +27,6 @@ from rag_video.generate.diffusion import (
     strength_from_score,
     supported_pipelines,
 )
-from rag_video.generate.diffusion_adapters import effective_strength
 
 SIZE = (40, 30)  # requested output (width, height): differs from the 32×32 generation size
 GEN = (32, 32)
@@ -34,7 +34,8 @@ GEN = (32, 32)
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """Tiny models run faster and steadier on one thread on a shared 2-core machine; restored after."""
+    """Tiny models run faster and steadier on one thread on a shared 2-core machine; restored
+    after."""
     import torch
 
     threads = torch.get_num_threads()
@@ -376,7 +377,7 @@ def test_ltx_fill_bridges_first_and_last_frames_across_windows(tiny, monkeypatch
 
 
 def _pil(frame, size):
-    from rag_video.generate.diffusion_adapters import to_pil
+    from rag_video.generate.adapters import to_pil
 
     return to_pil(frame, size)
 

@@ -67,7 +67,6 @@ def test_restyle_toward_reference_moves_lab_means_and_strength_zero_is_identity(
         1.0,
         "reinhard-lab:reference",
     )
-    assert full.seconds >= 0
 
 
 def test_restyle_named_looks_shift_colour_as_named():

@@ -202,6 +202,27 @@ def test_bad_precision_names_the_value() -> None:
         load_encoder(TINY, "none", precision="fp8")
 
 
+def test_bad_device_names_the_value() -> None:
+    with pytest.raises(UnknownModel, match="device='nope'") as info:
+        load_encoder(TINY, "none", device="nope")
+    assert isinstance(info.value, ValueError)
+
+
+def test_resolve_device_auto_checked_and_unchecked() -> None:
+    from rag_video.devices import UnknownDevice, resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None) == resolve_device("auto") == expected
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("nope", check=False) == "nope"  # the diffusion loader's pass-through
+    with pytest.raises(UnknownDevice, match="device='nope' is not a torch device"):
+        resolve_device("nope")
+    if not torch.cuda.is_available():
+        with pytest.raises(UnknownDevice, match="CUDA is not available"):
+            resolve_device("cuda")
+        assert resolve_device("cuda", check=False) == "cuda"
+
+
 def test_local_checkpoint_path(tmp_path: Path, tiny: embed.Encoder) -> None:
     checkpoint = tmp_path / "rv_tiny.pt"
     torch.save(tiny.model.state_dict(), checkpoint)
@@ -217,7 +238,8 @@ def test_missing_weights_offline_raise_encoder_unavailable(tmp_path: Path) -> No
         """
         import json
         from rag_video.embed import EncoderUnavailable, load_encoder
-        for model, pretrained in [("ViT-B-32", "laion2b_s34b_b79k"), ("hf-hub:timm/nope-clip", "x")]:
+        asked = [("ViT-B-32", "laion2b_s34b_b79k"), ("hf-hub:timm/nope-clip", "x")]
+        for model, pretrained in asked:
             try:
                 load_encoder(model, pretrained, device="cpu")
             except EncoderUnavailable as exc:
@@ -244,7 +266,8 @@ def test_model_dim_reads_json_without_importing_torch() -> None:
         from rag_video.embed import model_dim
         dims = [model_dim("ViT-B-32"), model_dim("RV-Tiny"), model_dim("ViT-L-14"),
                 model_dim("hf-hub:laion/x"), model_dim("nope")]
-        print(json.dumps({"dims": dims, "torch": "torch" in sys.modules, "open_clip": "open_clip" in sys.modules}))
+        loaded = {name: name in sys.modules for name in ("torch", "open_clip")}
+        print(json.dumps({"dims": dims, **loaded}))
         """
     )
     result = json.loads(out)

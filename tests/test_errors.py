@@ -1,6 +1,7 @@
 """Errors and exit codes: one line on stderr naming the argument and its value, no traceback without
 --debug; 2 for bad usage, 3 for a bug, 130 for Ctrl-C; read-only commands never create a library;
---lock-timeout; progress that shows each stage and keeps warnings off the bars' line; one hub probe."""
+--lock-timeout; progress that shows each stage and keeps warnings off the bars' line; one hub
+probe."""
 
 from __future__ import annotations
 
@@ -405,39 +406,38 @@ def test_the_hub_is_probed_once_per_process_and_diffusers_gets_the_same_answer(f
     from huggingface_hub import constants
 
     from rag_video import hub
-    from rag_video.generate import diffusion_adapters
+    from rag_video.generate import adapters
 
     assert hub.offline() and hub.offline()
     assert fresh_hub == ["huggingface.co"]  # one probe
     assert constants.HF_HUB_OFFLINE  # huggingface_hub itself now stays local
-    assert (
-        diffusion_adapters._offline()
-    )  # env unset: diffusers must still not reach for the network
+    assert adapters.hub_offline()  # env unset: diffusers must still not reach for the network
     assert hub.offline_reason() == "huggingface.co is unreachable"
 
 
 def test_diffusers_honours_the_offline_flag_the_encoder_probe_set(monkeypatch):
     from huggingface_hub import constants
 
-    from rag_video.generate import diffusion_adapters
+    from rag_video.generate import adapters
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # what the encoder's probe leaves behind
-    assert diffusion_adapters._offline()
+    assert adapters.hub_offline()
 
 
 def test_unobtainable_weights_are_asked_for_once_per_process(monkeypatch):
     from rag_video import embed
+    from rag_video.embed import weights
 
     calls = []
 
     def fetch(open_clip, model, pretrained):
         calls.append((model, pretrained))
-        raise embed.EncoderUnavailable(embed._unavailable_message(model, pretrained))
+        raise embed.EncoderUnavailable(weights.unavailable_message(model, pretrained))
 
-    monkeypatch.setattr(embed, "_UNAVAILABLE", {})
-    monkeypatch.setattr(embed, "_fetch_weights", fetch)
+    monkeypatch.setattr(weights, "_UNAVAILABLE", {})
+    monkeypatch.setattr(weights, "fetch_weights", fetch)
     messages = []
     for _ in range(3):
         with pytest.raises(embed.EncoderUnavailable) as info:

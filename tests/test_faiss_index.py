@@ -9,16 +9,16 @@ import faiss
 import numpy as np
 import pytest
 
-from rag_video.index import faiss_index as fi
-from rag_video.index.faiss_index import (
+from rag_video.index.engine import IndexUnavailable, ShotIndex
+from rag_video.index.persist import SIDECAR_NAME, IndexMeta
+from rag_video.index.policy import (
     FLAT_MAX_N,
     HNSW_MAX_N,
-    SIDECAR_NAME,
-    IndexUnavailable,
-    ShotIndex,
     choose_index_type,
     estimate_memory_bytes,
+    ivf_nlist,
 )
+from rag_video.index.tuning import TUNE_RECALL
 
 N, DIM, K = 5000, 64, 10
 APPROX_TYPES = ("hnsw", "ivf")
@@ -73,7 +73,8 @@ def size_for(index_type: str) -> int:
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
     hits = [
-        len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum()) for f, t in zip(found, truth, strict=False)
+        len(set(f[f >= 0]) & set(t[t >= 0])) / max(1, (t >= 0).sum())
+        for f, t in zip(found, truth, strict=False)
     ]
     return float(np.mean(hits))
 
@@ -107,7 +108,7 @@ def test_approximate_types_reach_recall_095(data, built, index_type):
     _, found = built[index_type].search(queries, K)
     _, truth = brute_force(keys, vectors, queries, K)
     assert recall(found, truth) >= 0.95
-    assert built[index_type].params["tuned_recall"] >= fi.TUNE_RECALL
+    assert built[index_type].params["tuned_recall"] >= TUNE_RECALL
 
 
 def test_ivfpq_returns_k_valid_keys_with_lossy_recall(data, built):
@@ -350,7 +351,7 @@ def test_info_reports_parameters(built):
     info = built["hnsw"].info()
     assert info["params"]["M"] == 32 and info["params"]["efSearch"] >= 16
     assert info["device"] == "cpu" and info["memory_bytes"] >= N * DIM * 4
-    assert built["ivf"].info()["params"]["nlist"] == fi.ivf_nlist(N) == 128
+    assert built["ivf"].info()["params"]["nlist"] == ivf_nlist(N) == 128
     assert 1 <= built["ivf"].info()["params"]["nprobe"] <= 128
 
 
@@ -387,7 +388,7 @@ def test_crash_between_index_file_and_sidecar_keeps_previous(data, tmp_path, mon
     def crash(*args, **kwargs):
         raise OSError("killed")
 
-    monkeypatch.setattr(fi.IndexMeta, "model_dump_json", crash)
+    monkeypatch.setattr(IndexMeta, "model_dump_json", crash)
     with pytest.raises(IndexUnavailable):
         new.save(tmp_path)
     monkeypatch.undo()

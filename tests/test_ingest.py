@@ -214,9 +214,12 @@ def test_prune_drops_sources_whose_files_are_gone(lib, footage):
 
 def test_second_writer_gets_a_clear_error(lib, tmp_path):
     other = open_library(lib.path, lock_timeout=0.3)
-    with lib.store.writer(), pytest.raises(LibraryLocked, match="being written by pid"):
-        with other.store.writer(0.3):
-            pass
+    with (
+        lib.store.writer(),
+        pytest.raises(LibraryLocked, match="being written by pid"),
+        other.store.writer(0.3),
+    ):
+        pass
 
 
 def test_workers_give_the_same_library(tmp_path, footage):
@@ -234,7 +237,8 @@ def test_txt_and_srt_sidecars_fill_the_text_fields(lib, footage):
         "Harbour at night\nBoats rocking under the lights.\n"
     )
     footage["b"].with_suffix(".srt").write_text(
-        "1\n00:00:00,000 --> 00:00:01,000\nfirst <i>line</i>\n\n2\n00:00:01,800 --> 00:00:02,500\nsecond line\n"
+        "1\n00:00:00,000 --> 00:00:01,000\nfirst <i>line</i>\n\n"
+        "2\n00:00:01,800 --> 00:00:02,500\nsecond line\n"
     )
     lib.ingest([footage["b"]])
     (src,) = lib.sources().to_pylist()

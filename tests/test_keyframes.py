@@ -1,4 +1,5 @@
-"""ingest.keyframes: keyframe choice, shot statistics (on really encoded and decoded clips), thumbnails."""
+"""ingest.keyframes: keyframe choice, shot statistics (on really encoded and decoded clips),
+thumbnails."""
 
 from __future__ import annotations
 

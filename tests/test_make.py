@@ -493,7 +493,8 @@ def test_generation_budget_turns_the_rest_into_drafts(lib, tmp_path, tiny_models
         ),
         (
             "s.srt",
-            "1\n00:00:00,000 --> 00:00:01,200\nA rabbit\n\n2\n00:00:01,200 --> 00:00:02,000\n<i>Cliffs</i>\n",
+            "1\n00:00:00,000 --> 00:00:01,200\nA rabbit\n\n"
+            "2\n00:00:01,200 --> 00:00:02,000\n<i>Cliffs</i>\n",
             [1.2, 0.8],
         ),
     ],

@@ -97,7 +97,8 @@ def _audio_only(path: Path, codec: str) -> Path:
 
 
 def _audio_with_cover_art(path: Path) -> Path:
-    """AAC audio plus a JPEG cover picture (a video stream flagged attached_pic), as in music files."""
+    """AAC audio plus a JPEG cover picture (a video stream flagged attached_pic), as in music
+    files."""
     with av.open(str(path), "w") as container:
         audio = container.add_stream("aac", rate=16000, layout="mono")
         cover = container.add_stream("mjpeg")
@@ -571,3 +572,18 @@ def test_prefetched_keeps_order_reraises_errors_and_stops_early():
     assert next(early) == 0
     early.close()
     assert not any(t.name == "rag-video-decode" and t.is_alive() for t in threading.enumerate())
+
+
+def test_image_codec_round_trips_and_names_bad_input():
+    from rag_video.media.image import decode_rgb, encode_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 255, (18, 32, 3), dtype=np.uint8)
+    assert np.array_equal(decode_rgb(encode_rgb(rgb)), rgb)  # PNG is lossless, channels kept
+    smooth = np.zeros((32, 32, 3), np.uint8)
+    smooth[..., 0] = 200  # pure red survives JPEG as red, not blue
+    back = decode_rgb(encode_rgb(smooth, "jpeg"))
+    assert back.shape == smooth.shape and back[..., 0].mean() > 180 and back[..., 2].mean() < 20
+    with pytest.raises(ValueError, match="keyframe bytes"):
+        decode_rgb(b"not an image", "keyframe")
+    with pytest.raises(ValueError, match="fmt='gif'"):
+        encode_rgb(rgb, "gif")

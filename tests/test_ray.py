@@ -1,5 +1,6 @@
 """Ingest on Ray (a local 2-CPU Ray): the same rows as a local ingest, failures as rows, killed
-workers retried a bounded number of times, reruns that change nothing, and the missing-extra error."""
+workers retried a bounded number of times, reruns that change nothing, and the missing-extra
+error."""
 
 from __future__ import annotations
 

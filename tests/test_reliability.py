@@ -398,7 +398,7 @@ def test_search_limit_is_bounded_and_fetches_at_most_the_library(lib, monkeypatc
         lib.search("red").limit(10_001)
     with pytest.raises(UsageError, match="--limit"):
         lib.search_many(["red"], limit=10**9)
-    from rag_video.index.faiss_index import ShotIndex
+    from rag_video.index.engine import ShotIndex
 
     asked = []
     real = ShotIndex.search
@@ -494,7 +494,8 @@ def test_sql_filters_on_every_column_including_the_embedding(lib):
         ("select count(*) as n from shots where embedding is not null or row_key < 0", n),
         ("select count(*) as n from shots where embedding[1] is not null", n),
         (
-            "select count(*) as n from shots where thumbnail is not null and keyframe_times is not null",
+            "select count(*) as n from shots "
+            "where thumbnail is not null and keyframe_times is not null",
             n,
         ),
     ]:

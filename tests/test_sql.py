@@ -247,7 +247,8 @@ def test_refused_statement_is_one_line_exit_2(lib, outside, statement, message):
         "EXPLAIN SELECT * FROM shots",
         "EXPLAIN ANALYZE SELECT count(*) FROM shots",
         "SELECT 1 UNION ALL SELECT 2",
-        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) "
+        "SELECT * FROM r",
     ],
 )
 def test_read_only_statement_kinds_are_accepted(lib, statement):

@@ -24,7 +24,7 @@ from rag_video.store import Store
 
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 # path, width, height, fps, codec, duration_s, shot lengths (s), embed model per shot
-SOURCES = [
+SOURCES: list[tuple[str, int, int, float, str, int, list[float], list[str | None]]] = [
     (
         "/footage/cam1/a.mp4",
         1920,
@@ -62,7 +62,8 @@ def sid(i: int) -> str:
 def write_library(root, *, renders: bool = True) -> Store:
     """Sources (5 ok, 2 failed), 13 visible shots, 2 orphan shots, and (optionally) 3 make runs."""
     store = Store(root)
-    source_rows, shot_rows = [], []
+    source_rows: list[dict] = []
+    shot_rows: list[dict] = []
     for i, (path, w, h, fps, codec, _, lengths, models) in enumerate(SOURCES):
         start = 0.0
         for length, model in zip(lengths, models, strict=False):
@@ -135,7 +136,8 @@ def write_library(root, *, renders: bool = True) -> Store:
 
 
 def render_rows(shots: list[dict]) -> list[dict]:
-    """Three make runs; shot 0 used three times, shot 5 twice, one render of a shot since deleted."""
+    """Three make runs; shot 0 used three times, shot 5 twice, one render of a shot since
+    deleted."""
     s = [r["shot_id"] for r in shots]
     plan = [
         ("run-a", "reuse", s[0]),
@@ -492,8 +494,8 @@ def test_html_report_is_self_contained_with_charts(store, tmp_path):
     assert doc.tags["svg"] == len(charted) and doc.tags["section"] == len(REPORT_NAMES)
     assert doc.tags.get("script", 0) == 0 and doc.external == [] and "@import" not in text
     assert doc.tags["table"] == len(REPORT_NAMES)
-    # one bar per row: sources 5, folders 3, length bins 8, 3 resolutions, 3 rates, 3 codecs, 3 models,
-    # 4 used shot ids, and 3 runs x 3 decisions
+    # one bar per row: sources 5, folders 3, length bins 8, 3 resolutions, 3 rates, 3 codecs,
+    # 3 models, 4 used shot ids, and 3 runs x 3 decisions
     assert text.count('class="bar"') == 5 + 3 + 8 + 3 + 3 + 3 + 3 + 4 + 3 * 3
     assert "no video stream" in text and "run-c" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]

@@ -1,4 +1,5 @@
-"""Variable frame rate: shots are found and timed on the frames' timestamps, not on the average rate.
+"""Variable frame rate: shots are found and timed on the frames' timestamps, not on the average
+rate.
 
 The files are written with PyAV (``synth.write_vfr_video``): 30 fps footage, then black, white and
 black again at 1 fps (5 + 2 + 3 frames = 10 s), then 60 fps footage; once without B-frames (mp4)
@@ -28,8 +29,9 @@ TIMES = (
 )
 N_FRAMES, END_S = len(TIMES), 17.5
 CUTS = [150, 155, 157, 160]  # into black, into white, into black, into B
-# (start_frame, end_frame, start_s, end_s) of every shot, by detector. ``threshold`` only knows fades
-# (a split in the middle of each black run); TransNetV2 takes the 1 fps run for one shot of its own.
+# (start_frame, end_frame, start_s, end_s) of every shot, by detector. ``threshold`` only knows
+# fades (a split in the middle of each black run); TransNetV2 takes the 1 fps run for one shot
+# of its own.
 EXPECTED = {
     "cuts": [
         (0, 150, 0.0, 5.0),

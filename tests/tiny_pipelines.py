@@ -45,7 +45,7 @@ def clip_tokenizer(vocab_size: int = CLIP_VOCAB_SIZE):
     from transformers import CLIPTokenizer
 
     bpe = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
-    lines = gzip.open(bpe).read().decode("utf-8").split("\n")
+    lines = gzip.decompress(bpe.read_bytes()).decode("utf-8").split("\n")
     n_merges = vocab_size - 2 * 256 - 2
     merges = [tuple(line.split()) for line in lines[1 : 1 + n_merges]]
     symbols = _byte_symbols()

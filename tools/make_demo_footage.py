@@ -2,7 +2,8 @@
 
 Run from the repository root::
 
-    python tools/make_demo_footage.py [--out rag_video/samples/footage] [--bunny tests/data/bigbuckbunny.mp4]
+    python tools/make_demo_footage.py [--out rag_video/samples/footage] \
+        [--bunny tests/data/bigbuckbunny.mp4]
 
 It writes, with PyAV only (no ffmpeg binary, no network):
 
@@ -36,6 +37,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from rag_video.media.subtitles import format_srt
 
 log = logging.getLogger("make_demo_footage")
 
@@ -90,13 +93,16 @@ STILLS: dict[str, Still] = {
         "in front of the American flag and a model of the space shuttle",
         start=Framing(0.5, 0.3, 1.0),
         end=Framing(0.42, 0.24, 0.72),
-        license='Public domain ("No known copyright restrictions, released into the public domain.")',
+        license=(
+            'Public domain ("No known copyright restrictions, released into the public domain.")'
+        ),
         creator="NASA",
         source="NASA Great Images database, https://flic.kr/p/r9qvLn",
     ),
     "coffee": Still(
         key="coffee",
-        description="A cup of espresso coffee on a red saucer with a spoon, seen from above on a wooden table",
+        description="A cup of espresso coffee on a red saucer with a spoon, seen from above on a "
+        "wooden table",
         start=Framing(0.5, 0.5, 1.0),
         end=Framing(0.5, 0.42, 0.7),
         license='CC0 ("No copyright restrictions. CC0 by the photographer")',
@@ -114,8 +120,8 @@ STILLS: dict[str, Still] = {
     ),
     "rocket": Still(
         key="rocket",
-        description="A white SpaceX Falcon 9 rocket standing on the launch pad between lightning towers "
-        "under a deep blue evening sky, before the launch of DSCOVR",
+        description="A white SpaceX Falcon 9 rocket standing on the launch pad between lightning "
+        "towers under a deep blue evening sky, before the launch of DSCOVR",
         start=Framing(0.5, 0.64, 0.85),
         end=Framing(0.5, 0.37, 0.85),
         license='Public domain ("captured by SpaceX and released in the public domain")',
@@ -134,8 +140,8 @@ STILLS: dict[str, Still] = {
     ),
     "camera": Still(
         key="camera",
-        description="Black and white photograph of a man in a dark coat looking through a film camera "
-        "on a tripod in a grassy park, buildings in the distance",
+        description="Black and white photograph of a man in a dark coat looking through a film "
+        "camera on a tripod in a grassy park, buildings in the distance",
         start=Framing(0.62, 0.45, 0.8),
         end=Framing(0.4, 0.42, 0.8),
         license='CC0 ("No copyright restrictions. CC0 by the photographer")',
@@ -144,8 +150,8 @@ STILLS: dict[str, Still] = {
     ),
     "retina": Still(
         key="retina",
-        description="Fundus photograph of a human retina: an orange-red eye background with branching "
-        "blood vessels and the bright optic disc",
+        description="Fundus photograph of a human retina: an orange-red eye background with "
+        "branching blood vessels and the bright optic disc",
         start=Framing(0.32, 0.47, 0.5),
         end=Framing(0.5, 0.5, 0.95),
         license="CC0 1.0 Universal Public Domain Dedication",
@@ -169,8 +175,8 @@ STILLS: dict[str, Still] = {
         end=Framing(0.68, 0.56, 0.7),
         license='CC0 ("dedicated to the public domain")',
         creator="Paul Müller, Mirjam Schürmann, Salvatore Girardo, Gheorghe Cojoc and Jochen Guck",
-        source="scikit-image sample data (skimage.data.cell), from Müller et al., Optics Express 26(8) "
-        "10729-10743 (2018), doi:10.1364/OE.26.010729",
+        source="scikit-image sample data (skimage.data.cell), from Müller et al., Optics Express "
+        "26(8) 10729-10743 (2018), doi:10.1364/OE.26.010729",
     ),
     "grass": Still(
         key="grass",
@@ -178,7 +184,8 @@ STILLS: dict[str, Still] = {
         start=Framing(0.5, 0.5, 0.95),
         end=Framing(0.5, 0.5, 0.8),
         license="CC0",
-        creator='linolafett (DeviantArt, "Grass 01"); cropped and converted to grayscale by scikit-image',
+        creator='linolafett (DeviantArt, "Grass 01"); cropped and converted to grayscale by '
+        "scikit-image",
         source="DeviantArt, https://www.deviantart.com/linolafett/art/Grass-01-434853879",
     ),
     "horse": Still(
@@ -268,8 +275,8 @@ CLIPS: tuple[Clip, ...] = (
 
 BUNNY_SIDECAR = {
     "title": "Big Buck Bunny in the meadow",
-    "description": "A big grey rabbit comes out of his burrow under a tree in a green grassy meadow "
-    "and stretches in the sunny meadow in the morning sun at sunrise (animated)",
+    "description": "A big grey rabbit comes out of his burrow under a tree in a green grassy "
+    "meadow and stretches in the sunny meadow in the morning sun at sunrise (animated)",
     "tags": [
         "rabbit",
         "bunny",
@@ -332,7 +339,8 @@ def window(image_hw: tuple[int, int], framing: Framing) -> tuple[float, float, f
 
 
 def prescale(image: np.ndarray, still: Still) -> np.ndarray:
-    """Shrink (area filter) a picture whose widest window is much wider than the output, to avoid aliasing."""
+    """Shrink (area filter) a picture whose widest window is much wider than the output, to
+    avoid aliasing."""
     import cv2
 
     widest = max(window(image.shape[:2], still.start)[2], window(image.shape[:2], still.end)[2])
@@ -429,19 +437,15 @@ def reencode_bunny(src: Path, dst: Path) -> None:
 # -------------------------------------------------------------------------------------- sidecars
 
 
-def _srt_time(seconds: float) -> str:
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
 def srt_text(clip: Clip) -> str:
     """One cue per still, spanning exactly that still's shot."""
     per_still = round(clip.seconds * FPS) / FPS
-    cues = []
-    for i, still in enumerate(clip.stills):
-        start, end = i * per_still, (i + 1) * per_still
-        cues.append(f"{i + 1}\n{_srt_time(start)} --> {_srt_time(end)}\n{still.description}\n")
-    return "\n".join(cues)
+    return format_srt(
+        [
+            (i * per_still, (i + 1) * per_still, still.description)
+            for i, still in enumerate(clip.stills)
+        ]
+    )
 
 
 def clip_sidecar(clip: Clip) -> dict:
@@ -472,7 +476,10 @@ def attribution_markdown() -> str:
         "",
         "## bigbuckbunny.mp4",
         "",
-        "An excerpt of *Big Buck Bunny* (2008), © Blender Foundation | www.bigbuckbunny.org, licensed",
+        (
+            "An excerpt of *Big Buck Bunny* (2008), © Blender Foundation | www.bigbuckbunny.org, "
+            "licensed"
+        ),
         "under the Creative Commons Attribution 3.0 licence (CC BY 3.0,",
         "https://creativecommons.org/licenses/by/3.0/). Changes: re-encoded to 640x360 H.264 with",
         "stereo AAC audio. Content: a large grey rabbit emerges from his burrow in a grassy meadow",

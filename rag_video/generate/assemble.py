@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +42,6 @@ from rag_video.media.clip import (
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError, VideoInfo, probe
 from rag_video.media.subtitles import format_srt, strip_tags
-from rag_video.store import atomic_write_text
 
 if TYPE_CHECKING:
     from rag_video.generate.draft import Overlay
@@ -92,6 +91,13 @@ class Segment:
     crop: dict | None = None
     speed: float = 1.0
 
+    @property
+    def file_path(self) -> str | os.PathLike[str]:
+        """``path`` of a source or file segment (``__post_init__`` requires it for those)."""
+        if self.path is None:
+            raise ValueError(f"Segment of kind={self.kind!r} has no path")
+        return self.path
+
     def __post_init__(self) -> None:
         if not 0 < self.speed <= 1:
             raise ValueError(f"Segment.speed must be in (0, 1], got {self.speed!r}")
@@ -111,7 +117,8 @@ class Segment:
             raise ValueError(f"Segment.duration_s must be positive, got {self.duration_s!r}")
         if self.handle_before_s < 0 or self.handle_after_s < 0:
             raise ValueError(
-                f"Segment handles must be >= 0, got {self.handle_before_s!r}, {self.handle_after_s!r}"
+                "Segment handles must be >= 0, got "
+                f"{self.handle_before_s!r}, {self.handle_after_s!r}"
             )
 
 
@@ -164,14 +171,6 @@ class AssemblyReport:
     seconds: float = 0.0
     encode_seconds: float = 0.0
 
-    def to_dict(self) -> dict:
-        """JSON-ready form (paths as strings)."""
-        out = asdict(self)
-        out["path"] = str(self.path)
-        out["subtitles_path"] = str(self.subtitles_path) if self.subtitles_path else None
-        out["size"] = list(self.size)
-        return out
-
 
 # ------------------------------------------------------------------------------------ planning
 
@@ -196,7 +195,8 @@ class _Plan:
 
 
 def frame_boundaries(durations: Sequence[float], fps: float | Fraction) -> list[int]:
-    """Cumulative frame boundaries ``b[i] = round((d_0 + … + d_i) * fps)`` (half up; rounding carried)."""
+    """Cumulative frame boundaries ``b[i] = round((d_0 + … + d_i) * fps)`` (half up; rounding
+    carried)."""
     rate = frame_rate(fps)
     total, out = Fraction(0), []
     for d in durations:
@@ -229,7 +229,7 @@ def segment_durations(
         elif seg.out_s is not None:
             out.append(float(seg.out_s - seg.in_s))
         elif seg.kind == "file":
-            info = (infos or {}).get(str(seg.path)) or probe(seg.path)
+            info = (infos or {}).get(str(seg.path)) or probe(seg.file_path)
             out.append(max(0.0, info.duration_s - seg.in_s))
         elif isinstance(seg.frames, Sequence) and fps is not None:
             out.append(len(seg.frames) / float(frame_rate(fps)))
@@ -266,42 +266,6 @@ def _plan(
             f = min(want, a.n, b.n)
             a.post, b.pre, b.xfade_in = f - f // 2, f // 2, f
     return plans
-
-
-# ------------------------------------------------------------------------------------ subtitles
-
-
-def srt_text(captions: Sequence[tuple[float, float, str]]) -> str:
-    """SubRip text of ``(start_s, end_s, text)`` cues (empty texts skipped, numbered from 1)."""
-    return format_srt(list(captions))
-
-
-def write_srt(
-    segments: Sequence[Segment],
-    path: str | os.PathLike[str],
-    *,
-    fps: float | Fraction | None = None,
-) -> Path:
-    """Write the segments' captions as SubRip to ``path`` (atomically); returns the path.
-
-    Cue times are the segments' planned spans; with ``fps`` they are snapped to the same frame
-    boundaries :func:`assemble` uses. Segments without a caption get no cue.
-    """
-    durations = segment_durations(segments, fps)
-    if fps is not None:
-        rate = frame_rate(fps)
-        ends = [float(b / rate) for b in frame_boundaries(durations, rate)]
-    else:
-        ends = list(np.cumsum(durations))
-    starts = [0.0] + ends[:-1]
-    out = Path(path)
-    atomic_write_text(
-        out,
-        srt_text(
-            [(s, e, seg.caption or "") for s, e, seg in zip(starts, ends, segments, strict=True)]
-        ),
-    )
-    return out
 
 
 # ------------------------------------------------------------------------------------ assemble
@@ -341,7 +305,7 @@ class _Output:
 def _write_srt_tmp(tmp: Path, final: Path, plans: list[_Plan], rate: Fraction) -> None:
     cues = [(float(p.start / rate), float(p.end / rate), p.seg.caption or "") for p in plans]
     try:
-        tmp.write_text(srt_text(cues), encoding="utf-8")
+        tmp.write_text(format_srt(cues), encoding="utf-8")
     except OSError as exc:
         raise MediaError(f"cannot write subtitles {final}: {exc.strerror or exc}") from None
 
@@ -361,7 +325,8 @@ def _render(
     size: tuple[int, int],
     fit: str,
 ) -> None:
-    """Stream every segment: its audio block, its crossfade with the previous tail, its own frames."""
+    """Stream every segment: its audio block, its crossfade with the previous tail, its own
+    frames."""
     tail: list[np.ndarray] = []
     for plan in plans:
         if audio.enabled:
@@ -486,13 +451,13 @@ def assemble(
             channels=2,
             metadata=metadata,
         ) as writer:
-            if srt_tmp is not None:
+            if srt is not None and srt_tmp is not None:
                 _write_srt_tmp(srt_tmp, srt, plans, rate)
             output = _Output(writer, plans, writer.size, burn_subtitles)
             _render(plans, output, track, rate, writer.size, fit)
             if output.count != total:
                 raise MediaError(f"internal: wrote {output.count} frames, planned {total}")
-        if srt_tmp is not None:
+        if srt is not None and srt_tmp is not None:
             os.replace(srt_tmp, srt)
     finally:
         if srt_tmp is not None:
@@ -533,6 +498,4 @@ __all__ = [
     "assemble",
     "frame_boundaries",
     "segment_durations",
-    "srt_text",
-    "write_srt",
 ]

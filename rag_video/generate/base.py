@@ -92,5 +92,5 @@ class Generator(ABC):
     ) -> GenResult:
         """Return n_frames new frames for `prompt`, conditioned on the retrieved context."""
 
-    def close(self) -> None:
-        """Release models and memory held by this generator."""
+    def close(self) -> None:  # noqa: B027 - an optional hook: holding nothing, there is nothing to do
+        """Release models and memory held by this generator (a no-op unless overridden)."""

@@ -63,7 +63,8 @@ class Coverage:
 
 
 def parse_order(order: str | Sequence[str]) -> tuple[str, ...]:
-    """``"single,continue,montage,retime"`` (any order, any subset) as a tuple; ValueError names it."""
+    """``"single,continue,montage,retime"`` (any order, any subset) as a tuple; ValueError names
+    it."""
     items = [
         m.strip() for m in (order.split(",") if isinstance(order, str) else order) if m.strip()
     ]
@@ -264,7 +265,8 @@ class Planner:
 
 
 def hold_to(cov: Coverage, duration: float, rows: list[dict]) -> None:
-    """Cover a forced shot with what it has: its pieces at real time, the last frame held to `duration`."""
+    """Cover a forced shot with what it has: its pieces at real time, the last frame held to
+    `duration`."""
     left = duration
     for piece in cov.pieces:
         piece.speed = 1.0

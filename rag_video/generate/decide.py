@@ -51,7 +51,40 @@ CONTINUE_SIMILARITY = (
     0.8  # cosine between a shot and its source's next shot that continues the scene
 )
 STOP_WORDS = frozenset(
-    ["a", "an", "the", "of", "in", "on", "at", "to", "and", "or", "with", "by", "for", "from", "over", "under", "into", "its", "his", "her", "their", "is", "are", "was", "were", "be", "this", "that", "these", "those", "as", "it"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "and",
+        "or",
+        "with",
+        "by",
+        "for",
+        "from",
+        "over",
+        "under",
+        "into",
+        "its",
+        "his",
+        "her",
+        "their",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "this",
+        "that",
+        "these",
+        "those",
+        "as",
+        "it",
+    ]
 )
 FRESH_PENALTY = 0.05  # per earlier use of a shot, with --fresh
 CANDIDATE_COLUMNS = [
@@ -94,7 +127,8 @@ class Choice:
 
 @dataclass
 class Retrieval:
-    """Candidates of a whole plan: rows, scores (planned × rows; -inf = not eligible), how scored."""
+    """Candidates of a whole plan: rows, scores (planned × rows; -inf = not eligible), how
+    scored."""
 
     rows: list[dict]
     scores: np.ndarray
@@ -118,7 +152,8 @@ def aspect_predicate(ratio: float, min_kept: float = MIN_AREA_KEPT) -> str:
 
 
 def min_length(duration: float, min_cut: float) -> float:
-    """Shortest candidate a planned shot of `duration` can use (a sub-shot of `min_cut`, or all of it)."""
+    """Shortest candidate a planned shot of `duration` can use (a sub-shot of `min_cut`, or all
+    of it)."""
     return min(duration, min_cut)
 
 
@@ -163,7 +198,8 @@ def text_score(query: str, text: str | None) -> float:
 
 
 def _text_scores(queries: list[str], texts: list[str | None]) -> np.ndarray:
-    """`text_score` of every query against every text; -inf where they share no word (no candidate)."""
+    """`text_score` of every query against every text; -inf where they share no word (no
+    candidate)."""
     out = np.full((len(queries), len(texts)), -np.inf)
     having: dict[str, list[int]] = {}
     for j, text in enumerate(texts):
@@ -197,11 +233,13 @@ def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
     by_start = {(r["source_id"], r["start_frame"]): r for r in table.to_pylist()}
     have = {r["row_key"]: r for r in rows}
     for row in rows:
+        cur = row
         for _ in range(cover.MAX_CONTINUE - 1):
-            row = by_start.get((row["source_id"], row["end_frame"]))
-            if row is None:
+            nxt = by_start.get((cur["source_id"], cur["end_frame"]))
+            if nxt is None:
                 break
-            have.setdefault(row["row_key"], row)
+            have.setdefault(nxt["row_key"], nxt)
+            cur = nxt
     return sorted(have.values(), key=lambda r: r["row_key"])
 
 
@@ -223,7 +261,11 @@ def _eligible(
 
 
 def _dropped(
-    plan: Plan, hits: list[list[tuple[dict, float]]], ratio: float, min_cut: float, letterbox: bool
+    plan: Plan,
+    hits: list[list[tuple[dict, float | None]]],
+    ratio: float,
+    min_cut: float,
+    letterbox: bool,
 ) -> list[list[dict]]:
     out = []
     for shot, shot_hits in zip(plan.shots, hits, strict=False):
@@ -303,7 +345,8 @@ def _text_candidates(
 def retrieve(
     searcher: Searcher, plan: Plan, ratio: float, *, min_cut: float = 1.0, letterbox: bool = False
 ) -> Retrieval:
-    """Candidates for the whole plan and their scores (planned shots × candidates; -inf = not eligible)."""
+    """Candidates for the whole plan and their scores (planned shots × candidates; -inf = not
+    eligible)."""
     store = searcher.store
     if store.visible_shots(columns=["row_key"]).num_rows == 0:
         raise UsageError(f"library {store.root} has no shots: run `rag-video ingest` first")
@@ -363,7 +406,8 @@ def _decision(
     if override:
         return (
             "fill",
-            f"the script asks for {override}, but no shot in the library is eligible (length, aspect)",
+            f"the script asks for {override}, but no shot in the library is eligible "
+            "(length, aspect)",
         )
     if score is None:
         return "fill", "no shot in the library matched (long enough, fitting the aspect)"
@@ -380,8 +424,8 @@ def _decision(
 
 
 def _allowed(plan: Plan, scores: np.ndarray, fill_th: float) -> np.ndarray:
-    """Scores the assignment may use: script fills take nothing; scored shots need the fill threshold;
-    a forced reuse or restyle takes any eligible candidate."""
+    """Scores the assignment may use: script fills take nothing; scored shots need the fill
+    threshold; a forced reuse or restyle takes any eligible candidate."""
     allowed = scores.copy()
     for i, shot in enumerate(plan.shots):
         if shot.decision == "fill":
@@ -426,12 +470,14 @@ def decide(
     n = len(plan.shots)
     allowed = _allowed(plan, scores, fill_threshold) if rows else scores
     shared = [False] * n
+    columns: list[int | None] = [None] * n
+    details: list[rank.AssignmentResult | None] = [None] * n
     if rows:
-        kw = {
-            "candidate_source": [r["source_id"] for r in rows],
-            "candidate_start": [r["start_s"] for r in rows],
-        }
-        columns = rank.assign_shots(allowed, fresh_penalty=fresh_penalty, **kw)
+        sources = [r["source_id"] for r in rows]
+        starts = [r["start_s"] for r in rows]
+        columns = rank.assign_shots(
+            allowed, candidate_source=sources, candidate_start=starts, fresh_penalty=fresh_penalty
+        )
         for i, shot in enumerate(plan.shots):  # the script's word: the best candidate even if taken
             if (
                 columns[i] is None
@@ -439,13 +485,15 @@ def decide(
                 and np.isfinite(allowed[i]).any()
             ):
                 columns[i], shared[i] = int(np.argmax(np.nan_to_num(allowed[i], neginf=-9.0))), True
-        details = rank.assignment_details(scores, columns, **kw)
-    else:
-        columns, details = [None] * n, [None] * n
+        details = list(
+            rank.assignment_details(
+                scores, columns, candidate_source=sources, candidate_start=starts
+            )
+        )
     pre = []
     for i, shot in enumerate(plan.shots):
         col = columns[i]
-        top = np.argsort(-np.nan_to_num(scores[i], neginf=-9.0))[:5] if rows else []
+        top = np.argsort(-np.nan_to_num(scores[i], neginf=-9.0))[:5] if rows else np.empty(0, int)
         cands = [
             {
                 "shot_id": rows[j]["shot_id"],
@@ -462,8 +510,8 @@ def decide(
         )
         pre.append((col, cands, score, decision, text))
     primary = [col if decision != "fill" else None for col, _, _, decision, _ in pre]
-    # the least score of a shot's extra footage: its own decision's threshold; any eligible shot when
-    # the script asked for footage
+    # the least score of a shot's extra footage: its own decision's threshold; any eligible shot
+    # when the script asked for footage
     floor = [
         -np.inf if plan.shots[i].decision else reuse_threshold if d == "reuse" else fill_threshold
         for i, (_, _, _, d, _) in enumerate(pre)
@@ -499,7 +547,8 @@ def decide(
                     f"(score {score:.3f}); candidates too short: {len(short)}"
                 )
                 cov = None
-        runner_up = None if details[i] is None else details[i].runner_up
+        detail = details[i]
+        runner_up = None if detail is None else detail.runner_up
         reason = {
             "score": score,
             "reuse_threshold": reuse_threshold,

@@ -2,7 +2,7 @@
 
 A model is named by a diffusers model id or a local folder saved with `save_pretrained`; its
 pipeline class is read from `model_index.json` (`_class_name`) and dispatched to an adapter
-(`diffusion_adapters.py`). An AnimateDiff restyle model may also be named `BASE+ADAPTER`: an
+(`rag_video.generate.adapters`). An AnimateDiff restyle model may also be named `BASE+ADAPTER`: an
 SD-1.5 pipeline (id or folder) plus a motion adapter (id or folder); a folder saved from an
 `AnimateDiffVideoToVideoPipeline` holds its motion adapter as a component and needs no `+`.
 
@@ -21,6 +21,7 @@ requested frame count and resized to the requested size.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import math
@@ -30,14 +31,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from rag_video.generate.base import (
-    FillContext,
-    GenerationError,
-    Generator,
-    GenResult,
-    ModelUnavailable,
-)
-from rag_video.generate.diffusion_adapters import (
+from rag_video.generate.adapters import (
     Adapter,
     FillAdapter,
     ModelSpec,
@@ -52,6 +46,13 @@ from rag_video.generate.diffusion_adapters import (
     read_pipeline_class,
     resolve_adapter,
     supported_pipelines,
+)
+from rag_video.generate.base import (
+    FillContext,
+    GenerationError,
+    Generator,
+    GenResult,
+    ModelUnavailable,
 )
 
 __all__ = [
@@ -101,7 +102,7 @@ def strength_from_score(
     return lo + min(1.0, max(0.0, t)) * (hi - lo)
 
 
-# ---------------------------------------------------------------- frames: windows, blending, conforming
+# ------------------------------------------------------ frames: windows, blending, conforming
 
 
 def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -171,7 +172,7 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]
     return [cv2.resize(f, (w, h), interpolation=interp) for f in frames]
 
 
-def round_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
+def round_size(size: tuple[float, float], multiple: int) -> tuple[int, int]:
     """Round (width, height) to the nearest multiples of `multiple` (at least one multiple)."""
     w, h = (max(multiple, int(round(v / multiple)) * multiple) for v in size)
     return w, h
@@ -238,7 +239,7 @@ class DiffusionGenerator(Generator):
             "fill": fill_model or DEFAULT_FILL_MODEL,
         }
         self.device, self.dtype = device, dtype
-        self.gen_size = tuple(gen_size) if gen_size else None
+        self.gen_size = (gen_size[0], gen_size[1]) if gen_size else None
         self.max_window = max_window
         self._switches = {
             "cpu_offload": cpu_offload,
@@ -325,14 +326,17 @@ class DiffusionGenerator(Generator):
         gen_size = self._gen_size(adapter, size)
         windows, per_call = self._windows(adapter, n)
         text = compose_prompt(prompt, style)
-        counter, started, chunks = StepCounter(), time.perf_counter(), []
+        counter, started = StepCounter(), time.perf_counter()
+        chunks: list[np.ndarray] = []
         for start, end in windows:
             source = [
                 np.asarray(clip_frames[start + i]) for i in resample_index(end - start, per_call)
             ]
             out = self._run(
                 adapter,
-                lambda g, s=source: adapter.run(s, text, used, steps, gen_size, g, counter),
+                functools.partial(
+                    adapter.run, source, text, used, steps, gen_size, callback=counter
+                ),
                 seed,
             )
             chunks.append(resample_frames(out, end - start))
@@ -356,13 +360,14 @@ class DiffusionGenerator(Generator):
         context, reverse = adapter.plan_context(context_frames)
         gen_size = self._gen_size(adapter, size)
         windows, per_call = self._windows(adapter, n_frames)
-        counter, started, chunks = StepCounter(), time.perf_counter(), []
+        counter, started = StepCounter(), time.perf_counter()
+        chunks: list[np.ndarray] = []
         for i, (start, end) in enumerate(windows):
             window_context = self._window_context(context, i, windows, chunks)
             out = self._run(
                 adapter,
-                lambda g, c=window_context: adapter.run(
-                    c, prompt, per_call, steps, gen_size, g, counter
+                functools.partial(
+                    adapter.run, window_context, prompt, per_call, steps, gen_size, callback=counter
                 ),
                 seed,
             )

@@ -1,11 +1,12 @@
-"""The files `make` writes beside OUT.mp4: manifest, OpenTimelineIO timeline, storyboard, credits, SRT.
+"""The files `make` writes beside OUT.mp4: manifest, OpenTimelineIO timeline, storyboard,
+credits, SRT.
 
 Every writer takes the manifest dict (keys in DESIGN.md, "Manifest"; the exact contract is the
-`Manifest` model of `generate.manifest`) and writes exactly the `path` it is given, in UTF-8, non-atomically:
-the caller passes temporary names and renames them all at the end, so a failed `make` leaves no
-partial outputs. The writers never infer anything from `path` (an OTIO file may be written to
-``.OUT.otio.1234.tmp``). The `*_text` / `build_timeline` functions return the content without
-writing.
+`Manifest` model of `generate.manifest`) and writes exactly the `path` it is given, in UTF-8,
+non-atomically: the caller passes temporary names and renames them all at the end, so a failed
+`make` leaves no partial outputs. The writers never infer anything from `path` (an OTIO file may
+be written to ``.OUT.otio.1234.tmp``). The `*_text` / `build_timeline` functions return the
+content without writing.
 
 - `write_manifest`: the manifest as given, JSON with indent 2 (extra keys kept).
 - `write_otio`: a Timeline (name = title or script file stem, global start 0 at the output fps)
@@ -129,10 +130,16 @@ def _marker(shot: ManifestShot, source_range, otio):
 
 
 def _clip_spans(shot: ManifestShot, fps: float) -> list[int]:
-    """Output frames of each clip of a reuse shot (from their output times, else their durations)."""
+    """Output frames of each clip of a reuse shot (from their output times, else their
+    durations)."""
     start, end = _frames(shot.out_start_s, fps), _frames(shot.out_end_s, fps)
-    if all(c.out_start_s is not None and c.out_end_s is not None for c in shot.source):
-        return [_frames(c.out_end_s, fps) - _frames(c.out_start_s, fps) for c in shot.source]  # type: ignore[arg-type]
+    timed = [
+        (c.out_start_s, c.out_end_s)
+        for c in shot.source
+        if c.out_start_s is not None and c.out_end_s is not None
+    ]
+    if len(timed) == len(shot.source):
+        return [_frames(b, fps) - _frames(a, fps) for a, b in timed]
     total, bounds = 0.0, []
     for c in shot.source:
         total += c.duration_s if c.duration_s is not None else (c.out_s - c.in_s) / c.speed
@@ -291,14 +298,16 @@ def _segment_line(shot: ManifestShot) -> str:
     )
     derived = "".join(f", from {Path(c.path).name} ({c.shot_id})" for c in shot.source)
     if not shot.source and shot.reference:
-        derived = f", from {Path(shot.reference['path']).name} ({shot.reference.get('shot_id')}, {shot.reference.get('role')})"
+        ref = shot.reference
+        derived = f", from {Path(ref['path']).name} ({ref.get('shot_id')}, {ref.get('role')})"
     extra = f"; fallback: {shot.fallback}" if shot.fallback else ""
     seg = f" -> {Path(shot.segment).name}" if shot.segment else ""
     return f"shot {shot.index} ({shot.decision}): {how}{derived}{extra}{seg}"
 
 
 def credits_text(manifest: Mapping[str, Any] | Manifest) -> str:
-    """The credits: each source used (name, title, creator, license), then each generated segment."""
+    """The credits: each source used (name, title, creator, license), then each generated
+    segment."""
     m = parse_manifest(manifest)
     lines = [f"Credits: {title_of(m)}"]
     made = " ".join(
@@ -337,7 +346,8 @@ def write_credits(manifest: Mapping[str, Any] | Manifest, path: str | os.PathLik
 
 
 def srt_text(manifest: Mapping[str, Any] | Manifest) -> str:
-    """SubRip cues of the shots' captions at their output times, numbered from 1; no caption, no cue."""
+    """SubRip cues of the shots' captions at their output times, numbered from 1; no caption,
+    no cue."""
     m = parse_manifest(manifest)
     shots = sorted(m.shots, key=lambda s: s.out_start_s)
     return format_srt([(s.out_start_s, s.out_end_s, s.caption or "") for s in shots])

@@ -65,7 +65,6 @@ class MakeOptions:
     steps: int = 20
     seed: int = 0
     max_gen_seconds: float | None = None
-    label_drafts: bool = True
     restyle_model: str | None = None
     fill_model: str | None = None
     gen_size: tuple[int, int] | None = None
@@ -158,7 +157,8 @@ def _clip(rows: list[dict], piece, source_duration: float, size: tuple[int, int]
     need = min(
         piece.length_s * piece.speed, end - start
     )  # source seconds shown (a hold shows fewer)
-    # one decode serves the trim window and the reframe track (measured on the chosen window's frames)
+    # one decode serves the trim window and the reframe track (measured on the chosen window's
+    # frames)
     sampled = sample_range(first["path"], start, end) if end - start - need > 1e-6 else None
     in_s = best_trim_start(first["path"], start, end, need, sampled=sampled)
     out_s = in_s + need
@@ -218,7 +218,8 @@ def plan_jobs(
         zip(
             *searcher.store.read("sources", columns=["source_id", "duration_s"])
             .to_pydict()
-            .values(), strict=False
+            .values(),
+            strict=False,
         )
     )
     jobs = []
@@ -271,7 +272,7 @@ def _generators(opts: MakeOptions, plan: Plan) -> tuple[Generator, Generator]:
     from rag_video.generate.draft import DraftGenerator
 
     reference = next((s.image for s in plan.shots if s.image), None)
-    draft = DraftGenerator(reference=reference, label=opts.label_drafts)
+    draft = DraftGenerator(reference=reference)
     if not opts.final:
         return draft, draft
     from rag_video.generate.diffusion import DiffusionGenerator
@@ -299,6 +300,7 @@ def render_all(
             if (
                 job.decision == "restyle" and job.strength is None
             ):  # on the scale the score came from
+                assert job.score is not None  # a restyle shot was given a candidate, so a score
                 job.strength = strength_from_score(
                     job.score, job.reason["reuse_threshold"], job.reason["fill_threshold"]
                 )
@@ -360,7 +362,9 @@ def build_manifest(
         placed = [
             next(placements) for _ in range(len(job.source) if job.decision == "reuse" else 1)
         ]
-        for clip, where in zip(entry["source"], placed if job.decision == "reuse" else [], strict=False):
+        for clip, where in zip(
+            entry["source"], placed if job.decision == "reuse" else [], strict=False
+        ):
             clip.update(out_start_s=where.start_s, out_end_s=where.end_s)
         entry.update(out_start_s=placed[0].start_s, out_end_s=placed[-1].end_s)
         shots.append(entry)
@@ -452,6 +456,8 @@ def _load(
 ) -> tuple[Plan, Path]:
     if from_manifest is not None:
         return plan_from_dict(from_manifest["plan"]), Path(from_manifest["script"])
+    if script is None:
+        raise UsageError("make needs a script (or --from a saved manifest)")
     return load_plan(Path(script), by_sentence=opts.by_sentence), Path(script)
 
 

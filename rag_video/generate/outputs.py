@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 from rag_video.errors import UsageError
 from rag_video.store import Store
@@ -48,7 +49,7 @@ _LIBRARY_TEMP = re.compile(
     r"\.partial(?:\.|$)|\.tmp$"
 )  # generated/ also has atomic_path's .tmp files
 
-_make_lock: dict[str, object] = {}  # library root -> the open lock file this process holds
+_make_lock: dict[str, IO[str]] = {}  # library root -> the open lock file this process holds
 _cleaned: set[str] = set()  # libraries whose pid-less temporary files this process has cleaned
 
 

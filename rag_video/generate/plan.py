@@ -47,6 +47,7 @@ from pydantic import (
     computed_field,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from rag_video.generate.script import (
     MAX_SCRIPT_BYTES,
@@ -307,7 +308,7 @@ def _show(value: Any) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def _describe(error: dict[str, Any], allowed: tuple[str, ...]) -> str:
+def _describe(error: ErrorDetails, allowed: tuple[str, ...]) -> str:
     """A short human message for one pydantic error dict."""
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "extra_forbidden":
@@ -341,7 +342,7 @@ def _from_validation(
     three more, each with its place (``also: shot 2: duration: …``)."""
     errors = exc.errors(include_url=False)
 
-    def place(error: dict[str, Any]) -> tuple[int | None, str | None, str]:
+    def place(error: ErrorDetails) -> tuple[int | None, str | None, str]:
         loc = list(error["loc"])
         allowed = tuple(top.model_fields)
         shot_no = None

@@ -33,20 +33,22 @@ MAX_PAN = 0.6  # bound on the window's speed, in source widths (or heights) per 
 STILL_RANGE = 0.04  # a path that moves less than this share stays still at its median
 
 
-def window_share(src: tuple[int, int], out: tuple[int, int]) -> tuple[float, float]:
+def window_share(src: tuple[float, float], out: tuple[float, float]) -> tuple[float, float]:
     """(w, h): the share of a ``src`` (w, h) picture a cover-crop to the ``out`` aspect keeps."""
     r_src, r_out = src[0] / src[1], out[0] / out[1]
     return (r_out / r_src, 1.0) if r_src > r_out else (1.0, r_src / r_out)
 
 
-def kept_area(src: tuple[int, int], out: tuple[int, int]) -> float:
-    """Share of the source's area a cover-crop to the ``out`` aspect keeps (1.0 for equal aspects)."""
+def kept_area(src: tuple[float, float], out: tuple[float, float]) -> float:
+    """Share of the source's area a cover-crop to the ``out`` aspect keeps (1.0 for equal
+    aspects)."""
     w, h = window_share(src, out)
     return w * h
 
 
 def resolve_fit(fit: str, src: tuple[int, int], out: tuple[int, int]) -> str:
-    """The fit one clip gets: ``auto`` is ``reframe`` below REFRAME_BELOW of the area kept, else ``crop``."""
+    """The fit one clip gets: ``auto`` is ``reframe`` below REFRAME_BELOW of the area kept, else
+    ``crop``."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     if fit != "auto":
@@ -95,7 +97,8 @@ def saliency(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def best_offset(profile: np.ndarray, share: float) -> float:
-    """Left edge (share of the length) of the window of ``share`` holding the most of ``profile``."""
+    """Left edge (share of the length) of the window of ``share`` holding the most of
+    ``profile``."""
     n = profile.size
     width = max(1, min(n, round(share * n)))
     sums = np.convolve(profile, np.ones(width), mode="valid")

@@ -46,8 +46,8 @@ class ShotJob:
     score: float | None
     reason: dict
     candidates: list[dict] = field(default_factory=list)
-    # the clips shown, in order: {shot_id, shot_ids, path, in_s, out_s, speed, duration_s, crop, fps,
-    # source_duration_s, shot_start_s, shot_end_s, handle_before_s, handle_after_s}
+    # the clips shown, in order: {shot_id, shot_ids, path, in_s, out_s, speed, duration_s, crop,
+    # fps, source_duration_s, shot_start_s, shot_end_s, handle_before_s, handle_after_s}
     source: list[dict] = field(default_factory=list)
     reference: dict | None = None  # {shot_id, path, time_s, role}: the frame a fill starts from
     dropped: list[dict] = field(default_factory=list)  # candidates not eligible, with why
@@ -137,7 +137,8 @@ def fill_context(jobs: list[ShotJob], i: int, s: RenderSettings) -> FillContext:
 
 
 def name_reference(jobs: list[ShotJob], i: int, s: RenderSettings) -> None:
-    """Record what a fill starts from: its best partial match, else the neighbour frame it pans over."""
+    """Record what a fill starts from: its best partial match, else the neighbour frame it pans
+    over."""
     job = jobs[i]
     if job.reference is not None:
         job.reference.setdefault("role", "best partial match")

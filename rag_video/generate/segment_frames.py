@@ -5,7 +5,7 @@ range is short), a drafted or generated file, or frames held in memory."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 _EPS = 1e-6
 
 
-def _held(frames: Iterator[np.ndarray], before: int, after: int) -> Iterator[np.ndarray]:
-    """``frames`` with its first frame repeated ``before`` times ahead and its last ``after`` behind."""
+def _held(
+    frames: Iterator[np.ndarray], before: int, after: int
+) -> Generator[np.ndarray, None, None]:
+    """``frames`` with its first frame repeated ``before`` times ahead and its last ``after``
+    behind."""
     last = None
     for k, frame in enumerate(frames):
         if k == 0:
@@ -45,7 +48,7 @@ def _available(want: int, handle_s: float, rate: Fraction) -> int:
 
 def _file_frames(
     plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
-) -> Iterator[np.ndarray]:
+) -> Generator[np.ndarray, None, None]:
     seg = plan.seg
     src_rate = rate / Fraction(seg.speed).limit_denominator(
         10_000
@@ -62,7 +65,7 @@ def _file_frames(
     )
     start = max(0.0, seg.in_s - float(pre / src_rate))
     clip = iter_clip(
-        seg.path,
+        seg.file_path,
         start,
         pre + content + post,
         fps=src_rate,
@@ -75,9 +78,14 @@ def _file_frames(
     return _held(clip, plan.pre - pre, plan.post - post + short)
 
 
-def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.ndarray]:
+def _memory_frames(
+    plan: _Plan, size: tuple[int, int], fit: str
+) -> Generator[np.ndarray, None, None]:
     frames = plan.seg.frames
+    if frames is None:  # Segment.__post_init__ requires frames for kind="frames"
+        raise ValueError(f"segment {plan.index}: frames is required")
     plan.held = plan.pre + plan.post
+    picks: Iterator[np.ndarray]
     if isinstance(frames, Sequence):
         if len(frames) == 0:
             raise ValueError(f"segment {plan.index}: frames is empty")
@@ -90,12 +98,13 @@ def _memory_frames(plan: _Plan, size: tuple[int, int], fit: str) -> Iterator[np.
 
 
 def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.ndarray]:
-    last = None
-    for k in range(n):
+    last: np.ndarray | None = None
+    for _ in range(n):
         nxt = next(it, None)
-        if nxt is None and last is None:
+        if nxt is not None:
+            last = nxt
+        elif last is None:
             raise ValueError(f"segment {index}: frames is empty")
-        last = nxt if nxt is not None else last
         yield last
 
 
@@ -117,8 +126,8 @@ def _check_frame(frame: np.ndarray, index: int) -> np.ndarray:
 
 def segment_frames(
     plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
-) -> Iterator[np.ndarray]:
-    """``pre + n + post`` conformed frames of the plan's segment."""
+) -> Generator[np.ndarray, None, None]:
+    """``pre + n + post`` conformed frames of the plan's segment (a generator: close it)."""
     if plan.seg.kind == "frames":
         return _memory_frames(plan, size, fit)
     return _file_frames(plan, rate, size, fit)

@@ -63,6 +63,7 @@ class AudioTrack:
         self.plans = plans
         self.music: np.ndarray | None = None
         if mode == "music":
+            assert music is not None  # parse_audio pairs "music" with its file
             seconds = float(total_frames / rate)
             self.music = read_audio(music, 0.0, seconds, SAMPLE_RATE, channels=2)
             if self.music is None:
@@ -95,7 +96,9 @@ class AudioTrack:
             if seg.out_s is None
             else min(hi - lo, max(1, round((seg.out_s - seg.in_s) * SAMPLE_RATE)))
         )
-        got = read_audio(seg.path, seg.in_s, seg.in_s + span / SAMPLE_RATE, SAMPLE_RATE, channels=2)
+        got = read_audio(
+            seg.file_path, seg.in_s, seg.in_s + span / SAMPLE_RATE, SAMPLE_RATE, channels=2
+        )
         block = np.zeros((2, hi - lo), dtype=np.float32)
         if got is not None:
             block[:, :span] = got[:, :span]

@@ -34,15 +34,18 @@ DECISION_COLORS: dict[str, str] = {"reuse": "#2e7d32", "restyle": "#e65100", "fi
 _CSS = """
 :root { --fg:#1d1f23; --muted:#5f6673; --line:#dde1e7; --card:#fff; --bg:#f3f4f7; }
 * { box-sizing: border-box; }
-body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
+body { margin:0;
+       font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
        color:var(--fg); background:var(--bg); }
 header { padding:20px 28px 14px; background:#fff; border-bottom:1px solid var(--line); }
 h1 { margin:0 0 6px; font-size:22px; }
 .meta { color:var(--muted); font-size:12.5px; }
 .stats { display:flex; flex-wrap:wrap; gap:8px; margin-top:10px; }
-.stat { background:var(--bg); border:1px solid var(--line); border-radius:999px; padding:3px 11px; font-size:13px; }
+.stat { background:var(--bg); border:1px solid var(--line); border-radius:999px; padding:3px 11px;
+        font-size:13px; }
 .stat b { font-variant-numeric:tabular-nums; }
-main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); gap:16px; padding:20px 28px 32px; }
+main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); gap:16px;
+       padding:20px 28px 32px; }
 .card { background:var(--card); border:1px solid var(--line); border-radius:10px; overflow:hidden;
         display:flex; flex-direction:column; border-top:4px solid var(--dc); }
 .top { display:flex; align-items:center; gap:8px; padding:10px 12px 8px; }
@@ -54,9 +57,10 @@ main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); 
 .frame img { width:100%; height:100%; object-fit:cover; display:block; }
 .frame .none { position:absolute; inset:0; display:flex; align-items:center; justify-content:center;
                color:#c9ced8; font-size:13px; padding:12px; text-align:center; }
-.frame .crop { position:absolute; border:2px solid #ffeb3b; box-shadow:0 0 0 999px rgba(0,0,0,.45); }
-.frame .croplabel { position:absolute; right:8px; top:8px; background:rgba(0,0,0,.62); color:#ffeb3b;
-                    font-size:11px; border-radius:4px; padding:1px 6px; }
+.frame .crop { position:absolute; border:2px solid #ffeb3b;
+               box-shadow:0 0 0 999px rgba(0,0,0,.45); }
+.frame .croplabel { position:absolute; right:8px; top:8px; background:rgba(0,0,0,.62);
+                    color:#ffeb3b; font-size:11px; border-radius:4px; padding:1px 6px; }
 .frame { overflow:hidden; }
 .frame .label { position:absolute; left:8px; bottom:8px; background:rgba(0,0,0,.62); color:#fff;
                 font-size:11.5px; border-radius:4px; padding:1px 6px; }
@@ -66,19 +70,22 @@ main { display:grid; grid-template-columns:repeat(auto-fill,minmax(380px,1fr)); 
 .reason { font-size:12.5px; }
 .reason .why { color:var(--muted); }
 .meter { position:relative; height:8px; background:#eceff3; border-radius:4px; margin:3px 0 2px; }
-.meter .fill { position:absolute; left:0; top:0; bottom:0; background:var(--dc); border-radius:4px; opacity:.85; }
+.meter .fill { position:absolute; left:0; top:0; bottom:0; background:var(--dc); border-radius:4px;
+               opacity:.85; }
 .meter .tick { position:absolute; top:-3px; bottom:-3px; width:2px; background:#455a64; }
 .meter .tick.fillt { background:#9e9e9e; }
 .meter .ru { position:absolute; top:-2px; bottom:-2px; width:2px; background:#000; opacity:.45; }
 .kv { display:grid; grid-template-columns:auto 1fr; gap:1px 10px; font-size:12.5px; }
 .kv dt { color:var(--muted); } .kv dd { margin:0; overflow-wrap:anywhere; }
 .cands { display:flex; flex-wrap:wrap; gap:6px; padding-top:2px; }
-.cand { flex:0 0 84px; font-size:11px; color:var(--muted); text-align:center; overflow-wrap:anywhere; }
-.cand img, .cand .nothumb { width:84px; height:47px; object-fit:cover; border-radius:4px; display:block;
-                            border:2px solid transparent; background:#d7dbe2; }
+.cand { flex:0 0 84px; font-size:11px; color:var(--muted); text-align:center;
+        overflow-wrap:anywhere; }
+.cand img, .cand .nothumb { width:84px; height:47px; object-fit:cover; border-radius:4px;
+                            display:block; border:2px solid transparent; background:#d7dbe2; }
 .cand.chosen img, .cand.chosen .nothumb { border-color:var(--dc); }
 .cand .sc { color:var(--fg); font-weight:600; font-variant-numeric:tabular-nums; }
-.section { font-size:11px; text-transform:uppercase; letter-spacing:.05em; color:var(--muted); margin-top:3px; }
+.section { font-size:11px; text-transform:uppercase; letter-spacing:.05em; color:var(--muted);
+           margin-top:3px; }
 """
 
 
@@ -143,7 +150,8 @@ def reason_summary(shot: ManifestShot) -> str:
 
 
 def _meter(shot: ManifestShot) -> str:
-    """A bar of the score with ticks at the thresholds and the runner-up, scaled to the largest value."""
+    """A bar of the score with ticks at the thresholds and the runner-up, scaled to the largest
+    value."""
     r = shot.reason
     score = shot.score if shot.score is not None else r.score
     values = [v for v in (score, r.reuse_threshold, r.fill_threshold, r.runner_up) if v is not None]
@@ -157,15 +165,18 @@ def _meter(shot: ManifestShot) -> str:
     parts = [f'<div class="fill" style="width:{pct(score)}"></div>']
     if r.fill_threshold is not None:
         parts.append(
-            f'<div class="tick fillt" style="left:{pct(r.fill_threshold)}" title="fill threshold {r.fill_threshold:.3f}"></div>'
+            f'<div class="tick fillt" style="left:{pct(r.fill_threshold)}" '
+            f'title="fill threshold {r.fill_threshold:.3f}"></div>'
         )
     if r.reuse_threshold is not None:
         parts.append(
-            f'<div class="tick" style="left:{pct(r.reuse_threshold)}" title="reuse threshold {r.reuse_threshold:.3f}"></div>'
+            f'<div class="tick" style="left:{pct(r.reuse_threshold)}" '
+            f'title="reuse threshold {r.reuse_threshold:.3f}"></div>'
         )
     if r.runner_up is not None:
         parts.append(
-            f'<div class="ru" style="left:{pct(r.runner_up)}" title="runner-up {r.runner_up:.3f}"></div>'
+            f'<div class="ru" style="left:{pct(r.runner_up)}" '
+            f'title="runner-up {r.runner_up:.3f}"></div>'
         )
     return f'<div class="meter">{"".join(parts)}</div>'
 
@@ -201,7 +212,8 @@ def _crop_html(clip: Source | None) -> str:
 
 
 def _frame_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
-    """The chosen thumbnail with a label and its crop window, or a placeholder when there is none."""
+    """The chosen thumbnail with a label and its crop window, or a placeholder when there is
+    none."""
     src = shot.source[0] if shot.source else None
     ref_id = (shot.reference or {}).get("shot_id")
     thumb = (
@@ -293,7 +305,8 @@ def _card_html(shot: ManifestShot, thumbnails: Mapping[str, bytes]) -> str:
     return (
         f'<article class="card" style="--dc:{DECISION_COLORS[shot.decision]}">'
         f'<div class="top"><span class="num">#{shot.index}</span>'
-        f'<span class="time">{_clock(shot.out_start_s)}–{_clock(shot.out_end_s)} · {shot.duration_s:.2f} s</span>'
+        f'<span class="time">{_clock(shot.out_start_s)}–{_clock(shot.out_end_s)} · '
+        f"{shot.duration_s:.2f} s</span>"
         f'<span class="badge">{_e(shot.decision)}</span></div>'
         f"{_frame_html(shot, thumbnails)}"
         f'<div class="body"><div class="text">{_e(shot.text)}</div>{caption}'
@@ -332,7 +345,8 @@ def _header_html(m: Manifest) -> str:
     )
     return (
         f'<header><h1>{_e(title_of(m))}</h1><div class="meta">{meta}</div>'
-        f'<div class="stats">{"".join(f"<span class=stat>{s}</span>" for s in stats)}</div></header>'
+        f'<div class="stats">{"".join(f"<span class=stat>{s}</span>" for s in stats)}</div>'
+        "</header>"
     )
 
 

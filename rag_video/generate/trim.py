@@ -118,8 +118,8 @@ def sample_range(
     sample_fps: float = 8.0,
     rotation: int | None = None,
 ) -> tuple[list[np.ndarray], Fraction]:
-    """``[in_s, out_s)`` of ``path`` decoded once at ``sample_fps`` and measuring size: (frames, rate).
-    The trim window and the reframe track are both measured on these frames."""
+    """``[in_s, out_s)`` of ``path`` decoded once at ``sample_fps`` and measuring size:
+    (frames, rate). The trim window and the reframe track are both measured on these frames."""
     from rag_video.media.clip import read_clip
 
     rate = Fraction(sample_fps).limit_denominator(1001)

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from rag_video import config
 from rag_video.errors import UsageError, one_line
-from rag_video.index.faiss_index import IndexUnavailable, ShotIndex
+from rag_video.index.engine import IndexUnavailable, ShotIndex
 from rag_video.store import Store
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ CACHED_COLUMNS = (
 
 
 def state_version(store: Store) -> int:
-    """One int naming the library state an index reflects (shots version << 32 | sources version)."""
+    """One int naming the library state an index reflects:
+    ``shots version << 32 | sources version``."""
     return (store.version("shots") << VERSION_SHIFT) | store.version("sources")
 
 
@@ -188,12 +189,13 @@ class TableState:
         if self._shot_offsets is None:
             if self.dataset is None:
                 return None
-            ids = (
+            table = (
                 self.cached
                 if "shot_id" in self._cached_names
                 else self.dataset.to_table(columns=["shot_id"])
             )
-            ids = ids.column("shot_id").to_pylist()
+            assert table is not None  # names are only cached together with their table
+            ids = table.column("shot_id").to_pylist()
             self._shot_offsets = {sid: i for i, sid in enumerate(ids) if self.visible[i]}
         return self._shot_offsets.get(shot_id)
 
@@ -232,9 +234,13 @@ class TableState:
         if len(from_lance) == len(columns):
             return self.dataset.take(off, columns=columns)
         fetched = self.dataset.take(off, columns=from_lance) if from_lance else None
+        assert self.cached is not None  # some column is cached, so the cache is loaded
         near = self.cached.take(pa.array(off))
         return pa.table(
-            {c: fetched.column(c) if c in from_lance else near.column(c) for c in columns}
+            {
+                c: fetched.column(c) if fetched is not None and c in from_lance else near.column(c)
+                for c in columns
+            }
         )
 
     def vectors(self, keys) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from rag_video.ingest import keyframes as kf
 from rag_video.ingest.shots import DetectorError, FrameTimes, make_detector, spans_from_boundaries
 from rag_video.ingest.sidecar import Sidecar, read_sidecar
 from rag_video.media.decode import decode, prefetched
+from rag_video.media.image import decode_rgb, encode_rgb
 from rag_video.media.probe import MediaError, VideoInfo, probe
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,6 @@ def failed_result(
 RAW_SAMPLE_BUDGET = 256 * 2**20  # bytes of sampled frames held raw; later ones wait as JPEG
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    return cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
-
-
-def _unjpeg(data: bytes) -> np.ndarray:
-    import cv2
-
-    return np.ascontiguousarray(
-        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-    )
-
-
 @dataclass
 class _Pass:
     """Everything gathered from the single decode pass."""
@@ -117,11 +104,11 @@ class _Pass:
             self.samples[index] = rgb
             self.raw_bytes += rgb.nbytes
         else:
-            self.samples[index] = _jpeg(rgb)
+            self.samples[index] = encode_rgb(rgb, "jpeg")
 
     def sample(self, index: int) -> np.ndarray:
         held = self.samples[index]
-        return _unjpeg(held) if isinstance(held, bytes) else held
+        return decode_rgb(held, "sampled frame") if isinstance(held, bytes) else held
 
 
 def sample_interval_s(fps: float, samples_per_second: float) -> float:

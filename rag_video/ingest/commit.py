@@ -2,8 +2,9 @@
 
 Order per batch of sources: (1) drop leftover shots with their source_ids, (2) append their
 shots, (3) upsert their `sources` rows (the commit), (4) retire whatever sources previously lived
-at the same paths. A crash between any two steps leaves rows that no query sees (shots without an ok source)
-or an extra source row at a path; `cleanup()` at the start of the next run removes both.
+at the same paths. A crash between any two steps leaves rows that no query sees (shots without an
+ok source) or an extra source row at a path; `cleanup()` at the start of the next run removes
+both.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def _source_rows(store: Store, where: str) -> list[dict]:
 
 
 def drop_sources(store: Store, source_ids: list[str]) -> None:
-    """Remove sources and then their shots (the sources row goes first: the shots vanish at once)."""
+    """Remove sources and then their shots (the sources row goes first: the shots vanish at
+    once)."""
     if source_ids:
         store.delete("sources", sql_in("source_id", source_ids))
         store.delete("shots", sql_in("source_id", source_ids))

@@ -228,7 +228,8 @@ def motion_value(prev_small_bgr: np.ndarray | None, small_bgr: np.ndarray) -> fl
         return 0.0
     if prev_small_bgr.shape != small_bgr.shape:
         raise ValueError(
-            f"prev_small_bgr and small_bgr differ in shape: {prev_small_bgr.shape} vs {small_bgr.shape}"
+            "prev_small_bgr and small_bgr differ in shape: "
+            f"{prev_small_bgr.shape} vs {small_bgr.shape}"
         )
     weights = _LUMA[::-1]  # B, G, R order
     diff = (small_bgr.astype(np.float32) - prev_small_bgr.astype(np.float32)) @ weights

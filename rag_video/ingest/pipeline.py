@@ -11,7 +11,7 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,7 +83,7 @@ def _analyze_all(
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_leave_sigint_to_parent
     ) as pool:
-        running = {}
+        running: dict[Future[FileResult], Candidate] = {}
         try:
             while queue or running:
                 while queue and len(running) < workers * 2:
@@ -186,21 +186,23 @@ class Ingest:
         todo, seen = [], {}
         for cand in candidates:
             row = self._existing.get(cand.source_id)
-            current = (
+            current = (  # the file's row when it is up to date, else None
                 row
+                if row is not None
                 and row["status"] == "ok"
                 and row["pipeline_version"] == self.options.pipeline_version
+                else None
             )
             if cand.source_id in seen:
                 self.summary.unchanged += 1
-                if current:
-                    self._alias(cand, row["path"])
+                if current is not None:
+                    self._alias(cand, current["path"])
                 else:
                     self._new_aliases.setdefault(cand.source_id, []).append(str(cand.path))
                 continue
             seen[cand.source_id] = cand
-            if current:
-                self._alias(cand, row["path"])
+            if current is not None:
+                self._alias(cand, current["path"])
                 self.summary.unchanged += 1
                 self.summary.shots += self._shot_count(cand.source_id)
             else:
@@ -309,9 +311,9 @@ def ingest(
     options: IngestOptions,
     runner: Runner,
     dim: int,
-    lock_timeout: float = 30.0,
     commit_batch: int = 32,
 ) -> IngestSummary:
-    """Ingest `paths` into the library at `store` (under its write lock)."""
-    with store.writer(lock_timeout):
+    """Ingest `paths` into the library at `store` under its write lock (re-entrant: a caller
+    that holds it, as `Library.ingest` does with its own timeout, keeps it)."""
+    with store.writer():
         return Ingest(store, options, runner, dim, commit_batch).run(paths)

@@ -1,8 +1,8 @@
 """The Ray runner: the local pipeline's per-file work mapped over files with Ray Data.
 
     files ─► ray.data.from_items (one block per file)
-          ─► .map(analyze)                      tasks: probe → one decode → shots → keyframes → stats
-          ─► .map_batches(EmbedActor, …)        actor pool: encoder loaded once per actor (GPU if any)
+          ─► .map(analyze)                 tasks: probe → one decode → shots → keyframes → stats
+          ─► .map_batches(EmbedActor, …)   actor pool: encoder loaded once per actor (GPU if any)
           ─► driver: iter_rows → Ready tuples → Ingest commits (sources row as commit marker)
 
 Workers only compute and return rows; the driver commits, one source at a time, exactly as with
@@ -35,6 +35,7 @@ from rag_video.errors import RagVideoError, UsageError
 from rag_video.ingest.analyze import FileResult, IngestOptions, failed_result
 from rag_video.ingest.discover import Candidate
 from rag_video.ingest.pipeline import Ready, Runner, run_worker
+from rag_video.media.image import decode_rgb, encode_rgb
 
 log = logging.getLogger(__name__)
 
@@ -96,25 +97,10 @@ class RayPlan:
 
 
 # ---- rows that cross Ray -------------------------------------------------------------------
-def _png(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-    return cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
-
-
-def _unpng(data: bytes) -> np.ndarray:
-    import cv2
-
-    return np.ascontiguousarray(
-        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-    )
-
-
 def pack(result: FileResult, keep_keyframes: bool) -> dict[str, Any]:
     """A result as an Arrow-friendly row: the rows pickled, keyframes as lossless PNG bytes."""
     keyframes = (
-        [[_png(img) for img in shot] for shot in result.keyframes]
+        [[encode_rgb(img) for img in shot] for shot in result.keyframes]
         if keep_keyframes and result.ok
         else []
     )
@@ -133,7 +119,9 @@ def unpack_result(row: dict[str, Any]) -> FileResult:
 
 def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
     """The keyframe images of a packed row, pixel-identical to the analysed ones."""
-    return [[_unpng(data) for data in shot] for shot in pickle.loads(row["keyframes"])]
+    return [
+        [decode_rgb(data, "keyframe") for data in shot] for shot in pickle.loads(row["keyframes"])
+    ]
 
 
 # ---- worker side ---------------------------------------------------------------------------
@@ -173,7 +161,8 @@ class EmbedActor:
         images = [unpack_keyframes(r) for r in rows]
         flat = [shot for per_file in images for shot in per_file]
         vectors = shot_vectors(self.encoder, flat) if self.encoder is not None and flat else None
-        out = {
+        model_id = self.encoder.model_id if self.encoder is not None else ""
+        out: dict[str, list[Any]] = {
             "source_id": [],
             "result": [],
             "vectors": [],
@@ -183,11 +172,11 @@ class EmbedActor:
         }
         at = 0
         for row, per_file in zip(rows, images, strict=False):
-            embedded = vectors is not None and per_file
+            mine = vectors[at : at + len(per_file)] if vectors is not None and per_file else None
             out["source_id"].append(row["source_id"])
             out["result"].append(row["result"])
-            out["vectors"].append(vectors[at : at + len(per_file)].tobytes() if embedded else b"")
-            out["model_id"].append(self.encoder.model_id if embedded else "")
+            out["vectors"].append(mine.tobytes() if mine is not None else b"")
+            out["model_id"].append(model_id if mine is not None else "")
             out["deferred"].append(self.deferred)
             out["fatal"].append(self.fatal)
             at += len(per_file)
@@ -272,7 +261,8 @@ def build_dataset(
     encoder: EncoderSpec | None,
     plan: RayPlan,
 ):
-    """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor pool."""
+    """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor
+    pool."""
     items = [
         {"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id}
         for c in todo

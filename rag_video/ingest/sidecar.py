@@ -66,7 +66,8 @@ class _Cleaner:
     """Sanitises and caps the text of one sidecar file, warning once per problem."""
 
     def __init__(self, path: Path):
-        self.path, self.replaced, self.cut = path, False, set()
+        self.path, self.replaced = path, False
+        self.cut: set[str] = set()
 
     def __call__(self, name: str, text: str) -> str:
         fixed, replaced, cut = clean_text(text)

@@ -196,13 +196,13 @@ def _conformer(
     return conform
 
 
-def _frame_time(frame: av.VideoFrame, start: float) -> float | None:
+def _frame_time(frame: av.frame.Frame, start: float) -> float | None:
     if frame.pts is None or frame.time_base is None:
         return None
     return float(frame.pts * frame.time_base) - start
 
 
-def _stream_start(stream: av.Stream) -> float:
+def _stream_start(stream: av.stream.Stream) -> float:
     return (
         float(stream.start_time * stream.time_base)
         if stream.start_time and stream.time_base
@@ -211,11 +211,13 @@ def _stream_start(stream: av.Stream) -> float:
 
 
 def _seek(
-    container: av.container.InputContainer, stream: av.Stream, t: float, start: float
+    container: av.container.InputContainer, stream: av.stream.Stream, t: float, start: float
 ) -> None:
     if t <= 0:
         container.seek(0, stream=stream, backward=True, any_frame=False)
         return
+    if stream.time_base is None:
+        raise MediaError(f"cannot seek a stream without a time base (stream {stream.index})")
     container.seek(max(0, int((t + start) / stream.time_base)), stream=stream, backward=True)
 
 
@@ -354,7 +356,8 @@ def read_clip(
 
     Exactly ``round((out_s - in_s) * fps)`` frames, conformed to ``size`` (w, h; default: the
     display size, rounded down to even) with ``fit`` (``crop`` | ``letterbox``) or a ``crop``
-    track, with ``rotation`` (clockwise degrees, as :func:`probe` reports; None: the file's) applied.
+    track, with ``rotation`` (clockwise degrees, as :func:`probe` reports; None: the file's)
+    applied.
     """
     if not out_s > in_s:
         raise ValueError(f"out_s must be after in_s, got in_s={in_s!r} out_s={out_s!r}")
@@ -395,7 +398,8 @@ def read_audio(
     *,
     channels: int | None = None,
 ) -> np.ndarray | None:
-    """Float32 samples ``(channels, n)`` of ``path`` from ``in_s`` to ``out_s``, or None without audio.
+    """Float32 samples ``(channels, n)`` of ``path`` from ``in_s`` to ``out_s``, or None without
+    audio.
 
     ``n == round((out_s - in_s) * sample_rate)`` exactly: the range is zero-padded where the audio
     does not reach. Times are seconds from the video stream's start (from the audio stream's own
@@ -456,7 +460,8 @@ def _fill_audio(
 
 
 def _place(out: np.ndarray, data: np.ndarray, position: int) -> int:
-    """Copy ``data`` (channels, m) to ``out`` at ``position`` (clipped to its range); next position."""
+    """Copy ``data`` (channels, m) to ``out`` at ``position`` (clipped to its range); next
+    position."""
     m = data.shape[1]
     lo, hi = max(0, position), min(out.shape[1], position + m)
     if hi > lo:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -276,7 +277,8 @@ class _Converter:
     def rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """Upright RGB picture with short side ``rgb_short_side`` (display aspect)."""
         w, h = rgb_coded_size(frame.width, frame.height, self._sar, self.rotation, self._short)
-        kwargs = {"interpolation": "AREA", "threads": 1}  # swscale threads only add overhead here
+        # one swscale thread: more only add overhead here
+        kwargs: dict[str, Any] = {"interpolation": "AREA", "threads": 1}
         if frame.color_range == _AVCOL_RANGE_JPEG:
             kwargs["src_color_range"] = "JPEG"
         return self._upright(frame.to_ndarray(width=w, height=h, format="rgb24", **kwargs))
@@ -344,7 +346,9 @@ def _plane_view(
     """Zero-copy (rows, cols[, channels]) view of a plane's pixels (padding cut off)."""
     itemsize = np.dtype(dtype).itemsize
     row = plane.line_size // itemsize
-    arr = np.frombuffer(plane, dtype, count=row * plane.height).reshape(plane.height, row)
+    # a VideoPlane is a buffer, which PyAV's stubs do not declare
+    arr = np.frombuffer(plane, dtype, count=row * plane.height)  # type: ignore[call-overload]
+    arr = arr.reshape(plane.height, row)
     arr = arr[:, : plane.width * channels]
     return arr.reshape(plane.height, plane.width, channels) if channels > 1 else arr
 

@@ -17,7 +17,6 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -203,7 +202,8 @@ class VideoWriter:
         self.encode_seconds += time.perf_counter() - t0
 
     def write_audio(self, samples: np.ndarray) -> None:
-        """Append ``(channels, n)`` float samples in [-1, 1] (mono input is copied to both channels)."""
+        """Append ``(channels, n)`` float samples in [-1, 1] (mono input is copied to both
+        channels)."""
         self._check_open()
         if self._audio is None:
             raise ValueError("write_audio: this writer was opened with audio=False")
@@ -224,10 +224,13 @@ class VideoWriter:
         self.encode_seconds += time.perf_counter() - t0
 
     def _drain_audio(self, *, final: bool) -> None:
-        size = self._audio.codec_context.frame_size or 1024
+        audio = self._audio
+        if audio is None:
+            return
+        size = audio.codec_context.frame_size or 1024
         while self._fifo.samples >= size or (final and self._fifo.samples > 0):
             chunk = self._fifo.read(min(size, self._fifo.samples))
-            self._mux(self._audio.encode(chunk))
+            self._mux(audio.encode(chunk))
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -330,29 +333,3 @@ def _as_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     return np.clip(
         block[:channels] if channels > 1 else block.mean(axis=0, keepdims=True), -1.0, 1.0
     )
-
-
-def write_frames(
-    path: str | os.PathLike[str],
-    frames: Iterable[np.ndarray],
-    *,
-    fps: float | int | Fraction,
-    size: tuple[int, int] | None = None,
-    crf: int = 20,
-    preset: str = "veryfast",
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    """Encode RGB frames (e.g. a drafted segment) to ``path`` atomically; returns ``path``.
-
-    ``size`` defaults to the first frame's size; every frame must have it.
-    """
-    it = iter(frames)
-    first = next(it, None)
-    if first is None:
-        raise ValueError(f"frames is empty for {path}")
-    size = size or (first.shape[1], first.shape[0])
-    with VideoWriter(path, fps=fps, size=size, crf=crf, preset=preset, metadata=metadata) as writer:
-        writer.write(first)
-        for frame in it:
-            writer.write(frame)
-    return writer.path

@@ -27,11 +27,14 @@ def frames_at(
         raise MediaError(f"cannot open {path}: {exc}") from None
     with container:
         stream = container.streams.video[0]
-        start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+        time_base = stream.time_base
+        if time_base is None:
+            raise MediaError(f"{path}: the video stream has no time base")
+        start = float(stream.start_time * time_base) if stream.start_time else 0.0
         half = 0.5 / float(stream.average_rate or 25)
         out = []
         for t in times:
-            container.seek(int((t + start) / stream.time_base), stream=stream, backward=True)
+            container.seek(int((t + start) / time_base), stream=stream, backward=True)
             frame = None
             for frame in container.decode(stream):
                 if frame.time is not None and frame.time - start >= t - half:

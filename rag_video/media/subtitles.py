@@ -72,7 +72,7 @@ def srt_time(seconds: float) -> str:
 
 def format_srt(cues: list[tuple[float, float, str]]) -> str:
     """SubRip text of ``(start_s, end_s, text)`` cues; empty texts skipped, numbered from 1."""
-    blocks = []
+    blocks: list[str] = []
     for start, end, text in cues:
         lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
         if lines:

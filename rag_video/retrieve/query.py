@@ -1,6 +1,7 @@
 """The search builder, in LanceDB's style: methods return the query, `to_*()` runs it.
 
-    lib.search(text="a rabbit in a meadow").where("duration_s > 2").diversify(0.5).limit(5).to_pandas()
+    (lib.search(text="a rabbit in a meadow").where("duration_s > 2").diversify(0.5).limit(5)
+        .to_pandas())
 
 Vector ranking comes from the FAISS index (kept in step with the table), filters are applied as
 pre-filters on row keys so they are exact, and a text query is fused with full-text matches over
@@ -14,7 +15,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,7 @@ from rag_video.index.sync import IndexManager, TableState, check_predicate, embe
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
 from rag_video.store import Store, sql_in
+from rag_video.vectors import unit_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +222,7 @@ class ShotQuery:
             texts=[self._text] if self._text else [],
             images=[self._image] if self._image is not None else [],
         )
-        vecs = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        vecs = unit_rows(vecs)
         return _normalised(vecs.mean(axis=0)), None
 
     def to_arrow(self) -> pa.Table:
@@ -248,7 +250,7 @@ class ShotQuery:
             order = self._fuse_text(state, order, fetch, allowed, excluded)
         if self._lambda is None:
             return _results(state, order[: self._k], scores)
-        return self._diversified(state, order, scores, vec)
+        return self._diversified(state, order, scores, vec, self._lambda)
 
     def _text_only(self, first: bool = True) -> pa.Table:
         """A library without embeddings still answers text queries, by full-text matches alone
@@ -265,6 +267,7 @@ class ShotQuery:
         ds = store.dataset("shots")
         size = max(1, ds.count_rows() if ds is not None else 0)
         limit = min(self._k + len(self._exclude), size)
+        assert self._text is not None  # callers only ask for text matches of a text query
         keys = text_matches(store, self._text, where=self._where, limit=limit)
         if not keys:
             return result_schema().empty_table()
@@ -282,13 +285,15 @@ class ShotQuery:
     ) -> list[int]:
         """Reciprocal-rank fusion of the vector ranking with full-text matches (searchable,
         filtered and not excluded ones only)."""
+        assert self._text is not None  # only called for a text query
         raw = np.asarray(
             text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64
         )
         keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
         if not len(keys):
             return order
-        return [k for k, _ in rank.reciprocal_rank_fusion([order, keys.tolist()])]
+        fused = rank.reciprocal_rank_fusion([order, keys.tolist()])
+        return [cast(int, k) for k, _ in fused]
 
     def _widen_pool(
         self,
@@ -320,19 +325,24 @@ class ShotQuery:
         return order + [k for k in more if k not in seen]
 
     def _diversified(
-        self, state: TableState, order: list[int], scores: dict[int, float], vec: np.ndarray
+        self,
+        state: TableState,
+        order: list[int],
+        scores: dict[int, float],
+        vec: np.ndarray,
+        lambda_: float,
     ) -> pa.Table:
         rows = state.take(order, ["row_key", "source_id", "embedding"])
         rows = rows.filter(rows.column("embedding").is_valid())
         if rows.num_rows == 0:
             return _results(state, order[: self._k], scores)
         vectors = embedding_matrix(rows)
-        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        vectors = unit_rows(vectors)
         picks = rank.mmr(
             vectors @ vec,
             vectors,
             k=min(self._k, rows.num_rows),
-            lambda_=self._lambda,
+            lambda_=lambda_,
             groups=rows.column("source_id").to_pylist(),
             group_penalty=GROUP_PENALTY,
         )
@@ -458,7 +468,7 @@ def search_many(
     if not parts:
         return []
     queries = np.concatenate(parts)
-    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    queries = unit_rows(queries)
     state, index = searcher.ready()
     if queries.shape[1] != index.dim:
         raise UsageError(
@@ -479,7 +489,11 @@ def search_many(
     )
     results = []
     for q in range(len(queries)):
-        hits = [(int(k), float(s)) for k, s in zip(keys[q], scores[q], strict=False) if k >= 0 and int(k) in at]
+        hits = [
+            (int(k), float(s))
+            for k, s in zip(keys[q], scores[q], strict=False)
+            if k >= 0 and int(k) in at
+        ]
         results.append(_slice(table, at, hits))
     return results
 

@@ -275,7 +275,8 @@ def _check_assign_args(
     penalty = np.zeros(1) if fresh_penalty is None else np.asarray(fresh_penalty, dtype=np.float64)
     if penalty.shape not in ((1,), (n_cand,), raw.shape) or not np.all(np.isfinite(penalty)):
         raise ValueError(
-            f"fresh_penalty must be finite with shape ({n_cand},) or {raw.shape}, got shape {penalty.shape}"
+            f"fresh_penalty must be finite with shape ({n_cand},) or {raw.shape}, "
+            f"got shape {penalty.shape}"
         )
     with np.errstate(invalid="ignore"):
         allowed = np.isfinite(raw) & (raw >= min_score)
@@ -313,7 +314,8 @@ class _Links:
         )
 
     def around(self, prev: int, nxt: int) -> np.ndarray:
-        """Per candidate: links it would make between neighbour columns ``prev`` and ``nxt`` (-1 = none)."""
+        """Per candidate: links it would make between neighbour columns ``prev`` and ``nxt``
+        (-1 = none)."""
         count = np.zeros(len(self.source))
         if prev >= 0:
             count += (self.source == self.source[prev]) & (self.start > self.start[prev])

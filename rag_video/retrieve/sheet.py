@@ -29,7 +29,8 @@ def contact_sheet(rows: list[dict], path: str | Path, *, columns: int = COLUMNS)
                 thumb, (x + (TILE[0] - thumb.width) // 2, y + (TILE[1] - thumb.height) // 2)
             )
         score = row.get("score")
-        label = f"#{row.get('rank', i + 1)} {'text' if score is None else f'{score:.3f}'} @{row.get('start_s', 0):.1f}s"
+        shown = "text" if score is None else f"{score:.3f}"
+        label = f"#{row.get('rank', i + 1)} {shown} @{row.get('start_s', 0):.1f}s"
         draw.text((x + 3, y + TILE[1] + 2), label, fill="white")
     buf = io.BytesIO()
     sheet.save(buf, "JPEG", quality=88)

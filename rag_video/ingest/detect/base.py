@@ -280,7 +280,8 @@ class _OrderedInput:
 def _finalise(
     frames: Iterable[tuple[int, str]], times: FrameTimes, min_shot_s: float
 ) -> list[Boundary]:
-    """Boundaries inside (0, n_frames), one per frame (the first kind given wins), min-gap enforced."""
+    """Boundaries inside (0, n_frames), one per frame (the first kind given wins), min-gap
+    enforced."""
     unique: dict[int, str] = {}
     for frame, kind in frames:
         if 0 < frame < len(times):

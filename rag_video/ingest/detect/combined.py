@@ -156,7 +156,8 @@ class _Signals:
 
 
 class CombinedDetector(ShotDetector):
-    """The ``adaptive`` detector: AdaptiveDetector cuts + motion and flash checks + fades + dissolves.
+    """The ``adaptive`` detector: AdaptiveDetector cuts + motion and flash checks + fades +
+    dissolves.
 
     See the module docstring for the algorithm.
     """

@@ -74,7 +74,8 @@ def _luma(frame_bgr: np.ndarray) -> float:
 
 
 def _blur(frame_bgr: np.ndarray) -> np.ndarray:
-    """The lightly blurred float32 frame that :func:`_shift_match` compares (made once per frame)."""
+    """The lightly blurred float32 frame that :func:`_shift_match` compares (made once per
+    frame)."""
     import cv2
 
     return cv2.GaussianBlur(frame_bgr.astype(np.float32), (3, 3), 0)
@@ -109,7 +110,8 @@ _ZOOM_REFINE: tuple[float, ...] = (
 
 
 def _margins(frame: np.ndarray, reach: float) -> tuple[int, int]:
-    """(x, y) margins around :func:`_centre`: ``reach`` of the width, ``reach * 2 / 3`` of the height."""
+    """(x, y) margins around :func:`_centre`: ``reach`` of the width, ``reach * 2 / 3`` of the
+    height."""
     h, w = frame.shape[:2]
     return max(1, int(w * reach)), max(1, int(h * reach * 2 / 3))
 
@@ -130,7 +132,9 @@ def _zoomed_region(
 
     h, w = prev.shape[:2]
     (ow, oh), (ox, oy) = size, offset
-    m = np.float32([[zoom, 0, ow / 2 - zoom * w / 2 - ox], [0, zoom, oh / 2 - zoom * h / 2 - oy]])
+    m = np.array(
+        [[zoom, 0, ow / 2 - zoom * w / 2 - ox], [0, zoom, oh / 2 - zoom * h / 2 - oy]], np.float32
+    )
     return cv2.warpAffine(
         prev, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

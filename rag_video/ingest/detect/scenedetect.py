@@ -1,5 +1,6 @@
 """PySceneDetect's own detectors (``content``, ``threshold``, ``histogram``) behind the
-:class:`~rag_video.ingest.detect.base.ShotDetector` contract, fed frame by frame with their timestamps."""
+:class:`~rag_video.ingest.detect.base.ShotDetector` contract, fed frame by frame with their
+timestamps."""
 
 from __future__ import annotations
 
@@ -79,7 +80,6 @@ def _build_scenedetect(name: str, min_scene_len: float) -> Any:
     """The PySceneDetect detector for ``name``, tuned for 64×36 frames; ``min_scene_len`` is in
     seconds (a float) or frames (an int), as PySceneDetect takes it."""
     from scenedetect.detectors import (
-        AdaptiveDetector,
         ContentDetector,
         HistogramDetector,
         ThresholdDetector,
@@ -91,6 +91,4 @@ def _build_scenedetect(name: str, min_scene_len: float) -> Any:
         return ThresholdDetector(threshold=12, min_scene_len=min_scene_len, fade_bias=0.0)
     if name == "histogram":
         return HistogramDetector(threshold=0.2, bins=64, min_scene_len=min_scene_len)
-    if name == "pyscenedetect-adaptive":  # PySceneDetect's own AdaptiveDetector, for comparison
-        return AdaptiveDetector(min_scene_len=min_scene_len, kernel_size=3)
     raise DetectorError(f"unknown PySceneDetect detector {name!r}")

@@ -122,7 +122,8 @@ def _transnet_model() -> Any:
 
 
 def _transnet_window(frames_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TransNetV2 on one (100, 27, 48, 3) RGB window: per-frame (single_frame, many_hot) probabilities."""
+    """TransNetV2 on one (100, 27, 48, 3) RGB window: per-frame (single_frame, many_hot)
+    probabilities."""
     import torch
 
     model = _transnet_model()

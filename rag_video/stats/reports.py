@@ -1,4 +1,4 @@
-"""Canned reports over a library: what a producer asks about their footage and their renders.
+"""The report catalogue: each canned report's SQL beside its title and chart description.
 
 Every report is one read-only SQL query through the sandboxed session of `rag_video.sql`, so the
 numbers are exactly what `rag-video sql` would give. Reports: an overview, hours and shots per
@@ -6,31 +6,20 @@ source and per folder, a shot-length histogram, the resolution / frame-rate / co
 files with their errors, embedding coverage by model, most-used and never-used shots (from the
 `renders` table: rows per `shot_id`) and the reuse / restyle / fill share of every `make` run.
 
-Output: terminal tables (`print_stats`), one JSON document (`LibraryStats.to_json`), or a
-self-contained HTML page with inline SVG charts (`render_html`; no script, no external assets).
-
-Why one module of ~500 lines: it is the report catalogue — each report's SQL sits beside its
-table and chart description, so a report reads in one place; the rendering helpers at the end
-(tables, JSON, inline SVG) serve only these reports. Splitting SQL from rendering would pull every
-report in two.
+This module owns the report data model (`Chart`, `ReportSpec`, `Report`, `LibraryStats`, with
+its JSON form) and running the reports (`compute_stats`, `run_report`); showing them is
+`rag_video.stats.text` (terminal) and `rag_video.stats.html` (HTML page with SVG charts).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import logging
-import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rag_video.sql import DEFAULT_TIMEOUT_S, SqlSession
 from rag_video.store import Store
-
-log = logging.getLogger(__name__)
 
 DEFAULT_TOP = 20
 LENGTH_EDGES = (0.0, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # seconds; the last bin is open-ended
@@ -113,7 +102,10 @@ class LibraryStats:
         raise KeyError(f"report {name!r} is not one of {', '.join(self.names())}")
 
     def to_json(self) -> dict[str, Any]:
-        """One JSON-ready document: {library, created_at, reports: {name: {title, total_rows, rows}}}."""
+        """One JSON-ready document.
+
+        Shape: {library, created_at, reports: {name: {title, total_rows, rows}}}.
+        """
         from rag_video.sqlformat import plain
 
         return {
@@ -134,7 +126,8 @@ def _overview(_top: int) -> str:
     return """
         SELECT (SELECT count(*) FROM sources WHERE status = 'ok') AS sources,
                (SELECT count(*) FROM sources WHERE status = 'failed') AS failed,
-               (SELECT coalesce(sum(duration_s), 0) / 3600.0 FROM sources WHERE status = 'ok') AS hours,
+               (SELECT coalesce(sum(duration_s), 0) / 3600.0
+                FROM sources WHERE status = 'ok') AS hours,
                (SELECT count(*) FROM shots) AS shots,
                (SELECT count(embed_model) FROM shots) AS embedded_shots,
                (SELECT count(DISTINCT run_id) FROM renders) AS make_runs"""
@@ -182,9 +175,11 @@ def _shot_lengths(_top: int) -> str:
     return f"""
         WITH b AS (SELECT CASE {case} ELSE {len(bins) - 1} END AS bin, duration_s
                    FROM shots WHERE duration_s IS NOT NULL),
-             counts AS (SELECT bin, count(*) AS shots, sum(duration_s) AS seconds FROM b GROUP BY bin),
+             counts AS (SELECT bin, count(*) AS shots, sum(duration_s) AS seconds
+                        FROM b GROUP BY bin),
              bins(bin, length, min_s, max_s) AS (VALUES {values})
-        SELECT bins.length, bins.min_s, bins.max_s::DOUBLE AS max_s, coalesce(counts.shots, 0) AS shots,
+        SELECT bins.length, bins.min_s, bins.max_s::DOUBLE AS max_s,
+               coalesce(counts.shots, 0) AS shots,
                coalesce(counts.seconds, 0) / 3600.0 AS hours,
                coalesce(counts.shots / sum(counts.shots) OVER (), 0) AS share
         FROM bins LEFT JOIN counts USING (bin) ORDER BY bins.bin"""
@@ -359,245 +354,3 @@ def run_report(session: SqlSession, spec: ReportSpec, top: int) -> Report:
         chart=spec.chart,
         percent=spec.percent,
     )
-
-
-# ---- terminal ------------------------------------------------------------------------------
-
-
-def display_value(report: Report, column: str, value: Any) -> Any:
-    """How a value is shown to a person: shares as percentages, times ISO 8601."""
-    if value is None:
-        return None
-    if column in report.percent and isinstance(value, (int, float)):
-        return f"{100 * value:.1f} %"
-    if report.chart is not None and column == report.chart.label and isinstance(value, float):
-        return f"{value:g}"  # a label (e.g. 23.976 fps), not a measurement to round
-    if isinstance(value, (dt.datetime, dt.date)):
-        return (
-            value.isoformat(timespec="seconds")
-            if isinstance(value, dt.datetime)
-            else value.isoformat()
-        )
-    return value
-
-
-def report_title(report: Report) -> str:
-    """The title, saying when only the top rows are listed."""
-    if report.truncated:
-        return f"{report.title} (top {len(report.rows)} of {report.total_rows})"
-    return report.title
-
-
-def print_stats(stats: LibraryStats) -> None:
-    """Every report as a terminal table on stdout."""
-    from rag_video.output import print_table
-
-    for report in stats.reports:
-        rows = [
-            {c: display_value(report, c, row[c]) for c in report.columns} for row in report.rows
-        ]
-        print_table(rows, title=report_title(report), columns=report.columns)
-
-
-# ---- HTML ----------------------------------------------------------------------------------
-
-PALETTE = {"bar": "#3b6ea8", "reuse": "#2e8b57", "restyle": "#d9962b", "fill": "#c2453d"}
-CSS = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 980px; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
-th, td { padding: 2px 8px; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-svg.chart { display: block; margin: .5em 0; } svg.chart text { font: 12px system-ui, sans-serif; fill: #333; }
-p.note, p.empty { color: #666; }
-"""
-
-
-def render_html(stats: LibraryStats) -> str:
-    """A self-contained HTML page: every report as a table, with an inline SVG chart where useful."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>rag-video library report</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>rag-video library report</h1>",
-        f'<p class="note">Library <code>{_esc(stats.library)}</code>, '
-        f"{_esc(stats.created_at.isoformat(timespec='seconds'))}</p>",
-    ]
-    for report in stats.reports:
-        parts.append(f'<section id="{report.name}"><h2>{_esc(report_title(report))}</h2>')
-        if report.chart is not None and report.rows:
-            parts.append(chart_svg(report))
-        parts.append(html_table(report))
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def write_html(stats: LibraryStats, path: str | os.PathLike) -> Path:
-    """Write `render_html(stats)` to `path` (atomically)."""
-    from rag_video.errors import UsageError
-    from rag_video.store import atomic_write_text
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"--html {path}: folder {path.parent} does not exist")
-    atomic_write_text(path, render_html(stats))
-    return path
-
-
-def html_table(report: Report) -> str:
-    """A report's rows as an HTML table (a note when it is empty)."""
-    if not report.rows:
-        return f'<p class="empty">No rows.</p>{_header_only(report)}'
-    head = "".join(f"<th>{_esc(c)}</th>" for c in report.columns)
-    body = []
-    for row in report.rows:
-        cells = []
-        for c in report.columns:
-            value = display_value(report, c, row[c])
-            cls = (
-                ' class="num"'
-                if isinstance(row[c], (int, float)) and not isinstance(row[c], bool)
-                else ""
-            )
-            cells.append(f"<td{cls}>{_esc(_text(value))}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _header_only(report: Report) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in report.columns)
-    return f"<table><thead><tr>{head}</tr></thead><tbody></tbody></table>"
-
-
-def chart_svg(report: Report) -> str:
-    """The report's chart as inline SVG."""
-    chart = report.chart
-    labels = [chart_label(report, row) for row in report.rows]
-    if chart.kind == "stacked":
-        series = {name: [float(v or 0) for v in report.column(name)] for name in chart.values}
-        return stacked_bars_svg(labels, series, title=report.title)
-    values = [float(v or 0) for v in report.column(chart.values[0])]
-    if chart.kind == "vbar":
-        return vbars_svg(labels, values, title=report.title)
-    return hbars_svg(labels, values, title=report.title, unit=chart.unit)
-
-
-def chart_label(report: Report, row: dict[str, Any]) -> str:
-    """A row's label on the chart: a shot as `file start–end s` (its id when the shot is gone)."""
-    label = report.chart.label
-    if label == "shot_id" and row.get("path"):
-        return f"{os.path.basename(row['path'])} {row['start_s']:g}–{row['end_s']:g} s"
-    value = row[label]
-    return f"{value:g}" if isinstance(value, float) else _text(display_value(report, label, value))
-
-
-def hbars_svg(
-    labels: Sequence[str], values: Sequence[float], *, title: str, unit: str = "", width: int = 760
-) -> str:
-    """Horizontal bars, one per label, longest bar = largest value."""
-    row, top, left, right = 22, 8, 260, 90
-    height = top + row * len(labels) + 8
-    scale = (width - left - right) / (max(values, default=0) or 1)
-    items = []
-    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
-        y = top + i * row
-        w = max(value * scale, 0.0)
-        items.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>'
-            f'<rect class="bar" x="{left}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
-            f'fill="{PALETTE["bar"]}"><title>{_esc(label)}: {_num(value)} {unit}</title></rect>'
-            f'<text x="{left + w + 4:.1f}" y="{y + 15}">{_num(value)}{(" " + unit) if unit else ""}</text>'
-        )
-    return _svg(width, height, title, "".join(items))
-
-
-def vbars_svg(
-    labels: Sequence[str],
-    values: Sequence[float],
-    *,
-    title: str,
-    width: int = 760,
-    height: int = 220,
-) -> str:
-    """Vertical bars (a histogram), labels under the bars, values above."""
-    top, bottom, left = 20, 40, 10
-    slot = (width - 2 * left) / max(len(labels), 1)
-    scale = (height - top - bottom) / (max(values, default=0) or 1)
-    items = [
-        f'<line x1="{left}" y1="{height - bottom}" x2="{width - left}" y2="{height - bottom}" stroke="#999"/>'
-    ]
-    for i, (label, value) in enumerate(zip(labels, values, strict=False)):
-        x = left + i * slot
-        h = max(value * scale, 0.0)
-        y = height - bottom - h
-        items.append(
-            f'<rect class="bar" x="{x + 4:.1f}" y="{y:.1f}" width="{slot - 8:.1f}" height="{h:.1f}" '
-            f'fill="{PALETTE["bar"]}"><title>{_esc(label)}: {_num(value)}</title></rect>'
-            f'<text x="{x + slot / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle">{_num(value)}</text>'
-            f'<text x="{x + slot / 2:.1f}" y="{height - bottom + 16}" text-anchor="middle">{_esc(label)}</text>'
-        )
-    return _svg(width, height, title, "".join(items))
-
-
-def stacked_bars_svg(
-    labels: Sequence[str], series: dict[str, Sequence[float]], *, title: str, width: int = 760
-) -> str:
-    """One horizontal bar per label split into the shares of each series (0..1), with a legend."""
-    row, top, left, right = 22, 30, 260, 20
-    height = top + row * len(labels) + 8
-    span = width - left - right
-    items = []
-    for j, name in enumerate(series):
-        x = left + j * 110
-        items.append(
-            f'<rect x="{x}" y="6" width="12" height="12" fill="{PALETTE.get(name, "#888")}"/>'
-            f'<text x="{x + 16}" y="16">{_esc(name)}</text>'
-        )
-    for i, label in enumerate(labels):
-        y, x = top + i * row, float(left)
-        items.append(
-            f'<text x="{left - 6}" y="{y + 15}" text-anchor="end">{_esc(_clip(label, 36))}</text>'
-        )
-        for name, values in series.items():
-            w = max(values[i], 0.0) * span
-            items.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
-                f'fill="{PALETTE.get(name, "#888")}"><title>{_esc(label)} {_esc(name)}: '
-                f"{100 * values[i]:.1f} %</title></rect>"
-            )
-            x += w
-    return _svg(width, height, title, "".join(items))
-
-
-def _svg(width: int, height: int, title: str, body: str) -> str:
-    return (
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_esc(title)}">'
-        f"<title>{_esc(title)}</title>{body}</svg>"
-    )
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return _num(value)
-    return str(value)
-
-
-def _num(value: float) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return ""
-    if isinstance(value, float) and value != int(value):
-        return f"{value:.4g}"
-    return f"{int(value)}" if isinstance(value, float) else str(value)
-
-
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else "…" + text[-(n - 1) :]
