@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): command declarations for every subcommand; next
+# cut: output shaping and make's options model apart.
 """The `rag-video` command line: parse, call the Library, print. Nothing else lives here.
 
 stdout carries results (a table, or exactly one JSON document with --json); logs, warnings and

@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): timing and orchestration of assembly; next cut:
+# audio mixing to media/audio.py.
 """Assemble planned segments into one H.264 + AAC mp4: conform, transitions, audio, subtitles.
 
 Timing is exact. Segment ``i`` owns output frames ``[b[i-1], b[i])`` where

@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): retrieval eligibility and decisions; next cut: the
+# text inverted index apart.
 """Plan-wide retrieval and the per-shot decision: reuse, restyle or fill.
 
 Every planned shot queries the library (its text, fused with its reference image when given) for

@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): the draft generator and its caption overlay; next
+# cut: the overlay to its own module.
 """The draft renderer: restyle and fill without a model, in seconds.
 
 - **restyle** is a colour/look transfer (Reinhard et al. 2001: match the per-channel mean and

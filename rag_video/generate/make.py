@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): the make pipeline, stage by stage; next cut: per-
+# shot clip preparation apart.
 """`make`: script → plan → plan-wide retrieval → reuse/restyle/fill → assembled video and exports.
 
 Outputs beside OUT.mp4: OUT.manifest.json (also the --json document), OUT.otio, OUT.html,

@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): the plan models and their validation; next cut:
+# validation rules apart from models.
 """Scripts for `rag-video make`: plain text, YAML/JSON storyboards and SRT validated into a `Plan`
 (the files are read by `generate.script`; this module holds the plan models and their checks).
 

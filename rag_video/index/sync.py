@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): keeping the FAISS index in step with the table;
+# next cut: the column cache apart.
 """Keeping the FAISS index in step with the shots table (the table is the truth).
 
 The index records the library state it reflects as one int: the shots table version in the high

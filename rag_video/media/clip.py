@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): the clip reader (video and audio of one range);
+# next cut: audio range reading to media/audio.py.
 """Read a time range of a source as frames (or audio) conformed to an output rate and size.
 
 Only the range is decoded: the reader seeks to the keyframe before the start and decodes forward.

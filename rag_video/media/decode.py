@@ -1,3 +1,5 @@
+# Over 450 lines, kept whole for now (issue 11): the one decode loop with prefetch and seek; next
+# cut: sampling policy apart from decoding.
 """The one decode pass of ingest: every frame as a tiny upright BGR picture, some also as RGB.
 
 Performance is the point. The tiny ``small`` frame (shot detection, motion) is read from the
