@@ -11,11 +11,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from rag_video.errors import UsageError
 
 ENV_PREFIX = "RAG_VIDEO_"
+CONFIG_NAME = "rag-video.toml"
 Detector = Literal["adaptive", "content", "threshold", "histogram", "transnet"]
 IndexType = Literal["auto", "flat", "hnsw", "ivf", "ivfpq"]
 DETECTORS: tuple[str, ...] = get_args(Detector)
@@ -23,10 +30,12 @@ INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 DEFAULT_LIBRARY = "rag-video-library"
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Every tunable of rag-video, with its default."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True
+    )
 
     library: Path = Path(DEFAULT_LIBRARY)
     # ingest
@@ -51,45 +60,54 @@ class Settings(BaseModel):
     fill_model: str | None = None
     lock_timeout: float = Field(30.0, ge=0)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init kwargs (CLI flags) win over the environment, which wins over the config file."""
+        given = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        library = given.get("library") or env_settings().get("library") or DEFAULT_LIBRARY
+        return init_settings, env_settings, ConfigFileSource(settings_cls, Path(library))
 
-def _config_file(library: Path | None) -> Path | None:
+
+class ConfigFileSource(InitSettingsSource):
+    """The TOML config file's values (none when there is no file); a bad file is a UsageError."""
+
+    def __init__(self, settings_cls: type[BaseSettings], library: Path):
+        self.path = config_file(library)
+        values: dict[str, Any] = {}
+        if self.path is not None:
+            try:
+                values = tomllib.loads(self.path.read_text())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise UsageError(f"config file {self.path}: {exc}") from None
+        super().__init__(settings_cls, values)
+
+
+def config_file(library: Path | None) -> Path | None:
+    """$RAG_VIDEO_CONFIG (which must exist), else the library's rag-video.toml, else the cwd's."""
     explicit = os.environ.get(ENV_PREFIX + "CONFIG")
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise UsageError(f"RAG_VIDEO_CONFIG={explicit}: no such file")
         return path
-    for candidate in ([library / "rag-video.toml"] if library else []) + [Path("rag-video.toml")]:
+    for candidate in ([library / CONFIG_NAME] if library else []) + [Path(CONFIG_NAME)]:
         if candidate.is_file():
             return candidate
     return None
 
 
-def _env_values() -> dict[str, Any]:
-    values = {}
-    for name in Settings.model_fields:
-        raw = os.environ.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = raw
-    return values
-
-
 def load_settings(**overrides: Any) -> Settings:
     """Resolve settings from every layer; `overrides` (CLI flags) win, None means 'not given'."""
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    env = _env_values()
-    library = Path(overrides.get("library") or env.get("library") or DEFAULT_LIBRARY)
-    values: dict[str, Any] = {}
-    path = _config_file(library)
-    if path:
-        try:
-            values.update(tomllib.loads(path.read_text()))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"config file {path}: {exc}") from None
-    values.update(env)
-    values.update(overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**values)
+        return Settings(**given)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])

@@ -1,3 +1,5 @@
+# Over 400 lines, kept whole: the public front door, one thin method per operation that calls
+# into its layer; splitting it would split the API users read.
 """The public Python API: a library directory and what can be done with it.
 
 lib = rag_video.open_library("lib")
@@ -10,18 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from rag_video import progress, schema
 from rag_video.config import DETECTORS, Settings, load_settings
+from rag_video.embed import config as encoders
 from rag_video.errors import UsageError
 from rag_video.generate.outputs import STORAGE  # what a library folder holds
 from rag_video.ingest.analyze import IngestOptions
 from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
 from rag_video.ingest.pipeline import IngestSummary
 from rag_video.store import Store
+
+if TYPE_CHECKING:
+    from rag_video.generate.make import MakeOptions
+    from rag_video.stats import LibraryStats
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +61,13 @@ class Library:
 
     # ---- embeddings --------------------------------------------------------------------
     def _model_id(self, model: str, pretrained: str | None) -> str:
-        return f"{model}/{pretrained or 'none'}"
+        return encoders.model_id(model, pretrained)
 
     def _check_model(self, model_id: str) -> None:
-        current = self.store.embed_model()
-        if current and current != model_id:
+        current = encoders.table_encoder(self.store.dataset("shots"))
+        if current and current.model_id != model_id:
             raise UsageError(
-                f"library {self.path} is embedded with {current}, not {model_id}; "
+                f"library {self.path} is embedded with {current.model_id}, not {model_id}; "
                 f"switch models with `rag-video embed --reembed --model ...`"
             )
 
@@ -179,20 +186,11 @@ class Library:
                     f"{self.store.shots_dim()}-d ones: use --reembed"
                 )
             todo = self.store.visible_shots(where="embedding IS NULL").to_pylist()
-            rotations = dict(
-                zip(
-                    *self.store.read("sources", columns=["source_id", "rotation"])
-                    .to_pydict()
-                    .values(),
-                    strict=False,
-                )
-            )
             with progress.bar(len(todo), "embed") as advance:
                 done, problems = fill_embeddings(
                     self.store,
                     encoder,
                     todo,
-                    rotation_of=lambda sid: rotations.get(sid) or 0,
                     advance=advance,
                 )
         for problem in problems:
@@ -235,9 +233,22 @@ class Library:
         """Batched searches: one encoder batch and one index call for all queries; one result
         table per query. Like `search`, a library without embeddings answers text queries from
         full-text matches (score null)."""
-        from rag_video.retrieve.query import search_many
+        from rag_video.retrieve.batch import search_many
 
         return search_many(self._searcher(), texts=texts, vectors=vectors, where=where, limit=limit)
+
+    def contact_sheet(self, rows: list[dict], path: str | Path) -> Path:
+        """Write search result rows' thumbnails as one JPEG grid at `path`."""
+        from rag_video.retrieve.sheet import contact_sheet
+
+        return contact_sheet(rows, path)
+
+    @staticmethod
+    def models() -> list[str]:
+        """The embedding model names open_clip knows, plus rag-video's own."""
+        from rag_video.embed import list_models
+
+        return list_models()
 
     def build_index(self, index_type: str | None = None) -> dict:
         """(Re)build the FAISS index and the full-text index from the shots table."""
@@ -276,31 +287,54 @@ class Library:
         return {"index": info}
 
     # ---- make --------------------------------------------------------------------------
+    def make_options(self, **fields: Any) -> MakeOptions:
+        """One validated MakeOptions from `fields` (None means 'not given'): thresholds and
+        diffusion models default to the library's settings, the rest to MakeOptions' defaults.
+        A bad or unknown option is a UsageError naming it and its value."""
+        from dataclasses import fields as dataclass_fields
+
+        from rag_video.generate.make import MakeOptions
+
+        known = {f.name for f in dataclass_fields(MakeOptions)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            name = unknown[0]
+            raise UsageError(
+                f"make option {name}={fields[name]!r}: not one of {', '.join(sorted(known))}"
+            )
+        s = self.settings
+        given = {k: v for k, v in fields.items() if v is not None}
+        return MakeOptions(
+            **{
+                "reuse_threshold": s.reuse_threshold,
+                "fill_threshold": s.fill_threshold,
+                "restyle_model": s.restyle_model,
+                "fill_model": s.fill_model,
+                **given,
+            }
+        )
+
     def make(
         self,
         script: str | Path | None,
         out: str | Path,
+        options: MakeOptions | None = None,
         *,
         from_manifest: str | Path | None = None,
-        **options: Any,
+        **fields: Any,
     ) -> dict:
         """Render a script (or, with `from_manifest`, a saved plan) into `out`; returns the
         manifest.
 
-        `options` are MakeOptions fields (final, aspect, size, fps, fit, transition, music, ...);
-        thresholds and diffusion models default to the library's settings."""
+        `options` from `make_options()`, or MakeOptions `fields` (final, aspect, size, fps, fit,
+        transition, music, ...) given here, not both."""
         import json
 
-        from rag_video.generate.make import MakeOptions, make
+        from rag_video.generate.make import make
 
-        s = self.settings
-        defaults = {
-            "reuse_threshold": s.reuse_threshold,
-            "fill_threshold": s.fill_threshold,
-            "restyle_model": s.restyle_model,
-            "fill_model": s.fill_model,
-        }
-        opts = MakeOptions(**{**defaults, **{k: v for k, v in options.items() if v is not None}})
+        if options is not None and fields:
+            raise UsageError(f"make: give options or {', '.join(sorted(fields))}, not both")
+        opts = options if options is not None else self.make_options(**fields)
         saved = None
         if from_manifest is not None:
             try:
@@ -310,8 +344,20 @@ class Library:
                     f"--from {str(from_manifest)!r}: cannot read the manifest ({exc})"
                 ) from None
         return make(
-            self._searcher(), script, out, opts, from_manifest=saved, lock_timeout=s.lock_timeout
+            self._searcher(),
+            script,
+            out,
+            opts,
+            from_manifest=saved,
+            lock_timeout=self.settings.lock_timeout,
         )
+
+    def demo(self, out: str | Path) -> dict:
+        """Ingest the bundled sample footage (a no-op when already there) and make `out` from the
+        sample script; returns the manifest."""
+        from rag_video.demo import run_demo
+
+        return run_demo(self, out)
 
     # ---- maintenance -------------------------------------------------------------------
     def prune(self) -> dict:
@@ -325,7 +371,8 @@ class Library:
                     continue
                 alive = [a for a in row["aliases"] or [] if Path(a).is_file()]
                 if alive and row["status"] == "ok":
-                    commit.set_path(self.store, row, alive[0], row["aliases"])
+                    source = schema.SourceRow.from_row(row)
+                    commit.set_path(self.store, source, alive[0], row["aliases"])
                     moved += 1
                 else:
                     dropped.append(row)
@@ -345,8 +392,8 @@ class Library:
 
     def shots(self, where: str | None = None) -> pa.Table:
         """Visible shots (their source has an ok row), optionally filtered by a Lance predicate
-        (one predicate: see index.sync.check_predicate)."""
-        from rag_video.index.sync import check_predicate
+        (one predicate: see index.predicate.check_predicate)."""
+        from rag_video.index.predicate import check_predicate
 
         return self.store.visible_shots(where=check_predicate(where) if where else None)
 
@@ -358,13 +405,14 @@ class Library:
 
         return run_sql(self.store, query, timeout=timeout or DEFAULT_TIMEOUT_S, max_rows=max_rows)
 
-    def stats(self, *, top: int = 20, timeout: float | None = None):
-        """The canned reports (rag_video.stats.LibraryStats): hours, formats, coverage, usage,
-        runs."""
+    def stats(self, *, top: int | None = None, timeout: float | None = None) -> LibraryStats:
+        """The canned reports: hours, formats, coverage, usage, runs; `top` rows per report."""
         from rag_video.sql import DEFAULT_TIMEOUT_S
-        from rag_video.stats import compute_stats
+        from rag_video.stats import DEFAULT_TOP, compute_stats
 
-        return compute_stats(self.store, top=top, timeout=timeout or DEFAULT_TIMEOUT_S)
+        return compute_stats(
+            self.store, top=top or DEFAULT_TOP, timeout=timeout or DEFAULT_TIMEOUT_S
+        )
 
 
 def _check_is_library(root: Path) -> None:
@@ -387,3 +435,27 @@ def _check_is_library(root: Path) -> None:
 
 def _pretrained(tag: str | None) -> str | None:
     return None if tag is None or tag.lower() == "none" else tag
+
+
+def option_defaults(command: str) -> dict[str, Any]:
+    """The defaults of a command's options that are not settings (config.Settings holds the
+    others), by option name: "make" (MakeOptions' fields, plus the output's `fps` and `height`
+    when the script names none), "sql" (`timeout`, `max_rows` of table output), "stats" (`top`).
+    Imports what the command itself would, so a CLI asks only when it shows that help."""
+    if command == "make":
+        from dataclasses import MISSING, fields
+
+        from rag_video.generate.make import DEFAULT_FPS, DEFAULT_HEIGHT, MakeOptions
+
+        values = {f.name: f.default for f in fields(MakeOptions) if f.default is not MISSING}
+        return values | {"fps": DEFAULT_FPS, "height": DEFAULT_HEIGHT}
+    if command == "sql":
+        from rag_video.sql import DEFAULT_TIMEOUT_S
+        from rag_video.sqlformat import TABLE_ROW_LIMIT
+
+        return {"timeout": DEFAULT_TIMEOUT_S, "max_rows": TABLE_ROW_LIMIT}
+    if command == "stats":
+        from rag_video.stats import DEFAULT_TOP
+
+        return {"top": DEFAULT_TOP}
+    raise ValueError(f"option_defaults: command {command!r} is not make, sql or stats")

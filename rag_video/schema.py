@@ -7,38 +7,101 @@ fixed when the shots table is created.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, Literal
+
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
 DEFAULT_DIM = 512
 
+
+def _column(arrow_type: pa.DataType, *, nullable: bool = True, **default: Any) -> Any:
+    """A `SourceRow` field and its Arrow column (`default=` or `default_factory=` as in
+    `dataclasses.field`; none: a required field)."""
+    return field(metadata={"arrow": arrow_type, "nullable": nullable}, **default)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceRow:
+    """One row of the `sources` table: what ingest learned about a file, or why it failed.
+
+    The one definition of the table: `SOURCES` is derived from these fields, in this order.
+    """
+
+    source_id: str = _column(pa.string(), nullable=False)
+    path: str = _column(pa.string())
+    aliases: list[str] = _column(pa.list_(pa.string()), default_factory=list)
+    size_bytes: int | None = _column(pa.int64())
+    mtime: float | None = _column(pa.float64())
+    duration_s: float | None = _column(pa.float64(), default=None)
+    fps: float | None = _column(pa.float64(), default=None)
+    frames: int | None = _column(pa.int64(), default=None)
+    width: int | None = _column(pa.int32(), default=None)
+    height: int | None = _column(pa.int32(), default=None)
+    rotation: int | None = _column(pa.int32(), default=None)
+    video_codec: str | None = _column(pa.string(), default=None)
+    has_audio: bool | None = _column(pa.bool_(), default=None)
+    title: str | None = _column(pa.string(), default=None)
+    description: str | None = _column(pa.string(), default=None)
+    tags: list[str] | None = _column(pa.list_(pa.string()), default=None)
+    license: str | None = _column(pa.string(), default=None)
+    creator: str | None = _column(pa.string(), default=None)
+    generated: bool = _column(pa.bool_(), default=False)
+    status: Literal["ok", "failed"] = _column(pa.string())
+    error: str | None = _column(pa.string(), default=None)
+    ingested_at: datetime = _column(pa.timestamp("us", tz="UTC"))
+    pipeline_version: str | None = _column(pa.string())
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def failed(
+        cls,
+        *,
+        source_id: str,
+        path: str,
+        size_bytes: int | None,
+        mtime: float | None,
+        error: str,
+        pipeline_version: str | None,
+        aliases: list[str] | None = None,
+    ) -> SourceRow:
+        """The row of a file that could not be ingested (or committed), saying why."""
+        return cls(
+            source_id=source_id,
+            path=path,
+            aliases=list(aliases or []),
+            size_bytes=size_bytes,
+            mtime=mtime,
+            status="failed",
+            error=error,
+            ingested_at=datetime.now(UTC),
+            pipeline_version=pipeline_version,
+        )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SourceRow:
+        """A row read from the `sources` table (all columns)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
 SOURCES = pa.schema(
     [
-        pa.field("source_id", pa.string(), nullable=False),
-        pa.field("path", pa.string()),
-        pa.field("aliases", pa.list_(pa.string())),
-        pa.field("size_bytes", pa.int64()),
-        pa.field("mtime", pa.float64()),
-        pa.field("duration_s", pa.float64()),
-        pa.field("fps", pa.float64()),
-        pa.field("frames", pa.int64()),
-        pa.field("width", pa.int32()),
-        pa.field("height", pa.int32()),
-        pa.field("rotation", pa.int32()),
-        pa.field("video_codec", pa.string()),
-        pa.field("has_audio", pa.bool_()),
-        pa.field("title", pa.string()),
-        pa.field("description", pa.string()),
-        pa.field("tags", pa.list_(pa.string())),
-        pa.field("license", pa.string()),
-        pa.field("creator", pa.string()),
-        pa.field("generated", pa.bool_()),
-        pa.field("status", pa.string()),
-        pa.field("error", pa.string()),
-        pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
-        pa.field("pipeline_version", pa.string()),
+        pa.field(f.name, f.metadata["arrow"], nullable=f.metadata["nullable"])
+        for f in fields(SourceRow)
     ]
 )
+
+
+def sources_table(rows: list[SourceRow]) -> pa.Table:
+    """The Arrow table of `sources` rows."""
+    return to_table(
+        [{f.name: getattr(r, f.name) for f in fields(SourceRow)} for r in rows], SOURCES
+    )
 
 
 def shots_schema(dim: int = DEFAULT_DIM) -> pa.Schema:

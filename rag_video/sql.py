@@ -1,5 +1,3 @@
-# Over 450 lines, kept whole for now (issue 11): the SQL session (views, limits, retries); next
-# cut: the Lance dataset adapter apart.
 """Read-only SQL over the library (DuckDB in-process, scanning the Lance tables through Arrow).
 
 The Lance datasets are registered with DuckDB as Arrow datasets (`_sources`, `_shots`, `_renders`),
@@ -12,8 +10,7 @@ commit marker), `renders`, `shots_with_source`.
 The connection is sandboxed: external access (files, network), extension install and autoload,
 community and unsigned extensions, Python variable lookups and spilling to disk are off, then the
 configuration is locked so no statement can turn them back on. On top of that, only one read-only
-statement per query is accepted: SELECT (also WITH, FROM-first, VALUES, TABLE, DESCRIBE, SHOW,
-SUMMARIZE, which DuckDB parses as SELECT) or EXPLAIN of one, with no data-modifying CTE inside.
+statement per query is accepted (:mod:`rag_video.sqlcheck`).
 """
 
 from __future__ import annotations
@@ -24,23 +21,19 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from rag_video import schema
-from rag_video.errors import UsageError, one_line
+from rag_video.errors import one_line
+from rag_video.sqlcheck import CheckedQuery, SqlError, check_statement, walk
 from rag_video.store import TABLES, Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 60.0
 HIDDEN_COLUMNS = ("embedding", "thumbnail")  # left out of table output unless selected by name
-ALLOWED_WORDS = "SELECT, WITH, FROM, VALUES, TABLE, EXPLAIN, DESCRIBE, SHOW or SUMMARIZE"
-READ_ONLY_NODES = {"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"}
-UNCHECKABLE_FUNCTIONS = {"query"}  # runs a SQL string that the statement check cannot see
 BATCH_ROWS = 65_536
 
 SANDBOX: dict[str, Any] = {
@@ -67,28 +60,6 @@ VIEWS = {
         "FROM shots s JOIN sources src USING (source_id)"
     ),
 }
-
-_EXPLAIN_PREFIX = re.compile(
-    r"^\s*explain\b\s*(?:analy[sz]e\b\s*)?(?:\([^)]*\)\s*)?", re.IGNORECASE
-)
-
-
-class SqlError(UsageError):
-    """A refused or failed statement (exit 2); the message says why in one line."""
-
-
-@dataclass(frozen=True)
-class CheckedQuery:
-    """A statement that passed the read-only check.
-
-    `kind` is SELECT or EXPLAIN; `named` holds the output names the top-level select list spells
-    out (aliases and plain column references), `has_star` whether it expands a `*`.
-    """
-
-    text: str
-    kind: str
-    named: frozenset[str] = field(default_factory=frozenset)
-    has_star: bool = True
 
 
 # ---- the connection ------------------------------------------------------------------------
@@ -178,115 +149,6 @@ def _filter_safe_class(base: type) -> type:
     return type(f"FilterSafe{base.__name__}", (base,), {"scanner": scanner})
 
 
-# ---- the statement check -------------------------------------------------------------------
-
-
-def check_statement(con, query: str) -> CheckedQuery:
-    """Refuse anything but one read-only statement; raise SqlError saying why in one line."""
-    stmt = _single_statement(con, query)
-    kind, text = _kind(stmt), stmt.query.strip()
-    if kind == "EXPLAIN":
-        inner = _single_statement(con, _EXPLAIN_PREFIX.sub("", text, count=1))
-        if _kind(inner) != "SELECT":
-            raise SqlError(
-                f"refused: EXPLAIN {_first_word(inner.query)} is not allowed (the library is "
-                f"read-only; EXPLAIN only a SELECT)"
-            )
-        _check_tree(_parse_tree(con, inner.query))
-        return CheckedQuery(text=text, kind=kind)
-    if kind != "SELECT":
-        raise SqlError(
-            f"refused: {_first_word(text)} statements are not allowed (the library is "
-            f"read-only; use {ALLOWED_WORDS})"
-        )
-    tree = _parse_tree(con, text)
-    _check_tree(tree)
-    named, has_star = _select_list_names(tree)
-    return CheckedQuery(text=text, kind=kind, named=named, has_star=has_star)
-
-
-def _single_statement(con, query: str):
-    try:
-        statements = con.extract_statements(query)
-    except (
-        Exception
-    ) as exc:  # duckdb.ParserException, or ValueError for statement kinds Python lacks
-        raise SqlError(f"refused: cannot parse the statement: {one_line(exc)}") from None
-    if len(statements) != 1:
-        raise SqlError(f"refused: exactly one statement per query, got {len(statements)}")
-    return statements[0]
-
-
-def _kind(stmt) -> str:
-    """The statement type's name (UNKNOWN for types this duckdb's Python enum does not list)."""
-    try:
-        return stmt.type.name
-    except ValueError:
-        return "UNKNOWN"
-
-
-def _first_word(text: str) -> str:
-    words = text.split(None, 1)
-    return words[0].upper() if words else "empty"
-
-
-def _parse_tree(con, text: str) -> dict:
-    """DuckDB's own parse tree of a SELECT statement (json_serialize_sql)."""
-    raw = con.execute("SELECT json_serialize_sql(?)", [text]).fetchall()[0][0]
-    tree = json.loads(raw)
-    if tree.get("error"):
-        message = " ".join(str(tree.get("error_message", "")).split())
-        raise SqlError(f"refused: cannot parse the statement: {message}")
-    return tree
-
-
-def _check_tree(tree: Any) -> None:
-    """Refuse data-modifying CTEs/subqueries and functions that run SQL strings."""
-    for node in _walk(tree):
-        kind = node.get("type")
-        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_ONLY_NODES:
-            verb = kind.removesuffix("_NODE").removesuffix("_QUERY")
-            raise SqlError(
-                f"refused: {verb} inside a query is not allowed (the library is read-only)"
-            )
-        name = node.get("function_name") if node.get("class") == "FUNCTION" else None
-        if kind == "TABLE_FUNCTION":
-            name = (node.get("function") or {}).get("function_name")
-        if name in UNCHECKABLE_FUNCTIONS:
-            raise SqlError(
-                f"refused: function {name}() is not allowed (it runs SQL that cannot be checked)"
-            )
-
-
-def _walk(tree: Any) -> Iterator[dict]:
-    stack = [tree]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-
-
-def _select_list_names(tree: dict) -> tuple[frozenset[str], bool]:
-    """Output names a top-level select list spells out, and whether it has a `*`."""
-    node = tree["statements"][0]["node"]
-    while node.get("type") == "SET_OPERATION_NODE":
-        node = (node.get("children") or [node.get("left")])[0] or {}
-    names, star = set(), False
-    for expr in node.get("select_list") or []:
-        if expr.get("class") in ("STAR", "COLUMNS") or expr.get("type") in ("STAR", "COLUMNS"):
-            star = True
-        elif expr.get("alias"):
-            names.add(expr["alias"])
-        elif expr.get("class") == "COLUMN_REF":
-            names.add(expr["column_names"][-1])
-    if node.get("type") != "SELECT_NODE" or not node.get("select_list"):
-        star = True
-    return frozenset(names), star
-
-
 # ---- running queries -----------------------------------------------------------------------
 
 
@@ -330,7 +192,7 @@ class SqlSession:
         plan = self.query(f"EXPLAIN (FORMAT json) {query}")
         nodes = [
             n
-            for n in _walk(json.loads(plan.column("explain_value")[0].as_py()))
+            for n in walk(json.loads(plan.column("explain_value")[0].as_py()))
             if str(n.get("name", "")).endswith("ARROW_SCAN")
         ]
         return [

@@ -7,23 +7,21 @@ thumbnail columns unless the query names them; exports are complete.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import io
 import json
 import logging
-import math
 import os
 import sys
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
 
 from rag_video.errors import UsageError, one_line
+from rag_video.jsonable import to_jsonable
 from rag_video.store import atomic_path as store_atomic_path
 
 log = logging.getLogger(__name__)
@@ -43,31 +41,7 @@ TABLE_ROW_LIMIT = 1000
 LIST_PREVIEW = 6
 
 
-# ---- plain values --------------------------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """A JSON-ready form of an Arrow/Python value: timestamps and dates ISO 8601, bytes base64,
-    decimals and durations (seconds) as numbers, NaN/inf as null."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if hasattr(value, "months") and hasattr(value, "nanoseconds"):  # MonthDayNano interval
-        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return str(value)  # UUID and anything else without a JSON form
+# ---- JSON ------------------------------------------------------------------------------------
 
 
 def write_json(table: pa.Table, fh: IO[str]) -> None:
@@ -77,11 +51,7 @@ def write_json(table: pa.Table, fh: IO[str]) -> None:
     for batch in table.to_batches(max_chunksize=10_000):
         for row in batch.to_pylist():
             fh.write("" if first else ",\n")
-            fh.write(
-                json.dumps(
-                    {k: plain(v) for k, v in row.items()}, ensure_ascii=False, allow_nan=False
-                )
-            )
+            fh.write(json.dumps(to_jsonable(row, finite=True), ensure_ascii=False, allow_nan=False))
             first = False
     fh.write("]\n")
 
@@ -109,7 +79,7 @@ def csv_ready(table: pa.Table) -> pa.Table:
 def _csv_cell(value: Any) -> str | None:
     if value is None:
         return None
-    value = plain(value)
+    value = to_jsonable(value, finite=True)
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 

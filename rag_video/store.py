@@ -6,7 +6,7 @@ A library is a directory:
     index/        FAISS index files (a rebuildable accelerator)
     generated/    drafted and generated segments
     meta.json     schema version and the row_key counter
-    .write.lock   held by the one writer at a time
+    .write.lock   held by the one writer at a time (.write.lock.holder: its pid, while held)
 
 Lance commits are atomic per table; the `sources` row is the commit marker of a source's shots
 (see DESIGN.md), so readers only see shots whose source has an `ok` row.
@@ -15,17 +15,16 @@ Lance commits are atomic per table; the `sources` row is the commit marker of a 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from filelock import FileLock, Timeout
 
 from rag_video import schema
 from rag_video.errors import LibraryLocked, UsageError
@@ -34,6 +33,8 @@ os.environ.setdefault("LANCE_LOG", "error")
 log = logging.getLogger(__name__)
 
 TABLES = ("sources", "shots", "renders")
+LOCK_NAME = ".write.lock"
+HOLDER_NAME = ".write.lock.holder"  # "pid N" of the writer holding LOCK_NAME
 
 
 def sql_str(value: str) -> str:
@@ -100,7 +101,7 @@ class Store:
                     f"library {self.root} is damaged: {folder} is a file, not a folder"
                 )
         self._db = None
-        self._lock_fh: IO[str] | None = None
+        self._lock: FileLock | None = None
 
     # ---- connection and tables -------------------------------------------------------------
     @property
@@ -191,46 +192,45 @@ class Store:
     @contextlib.contextmanager
     def writer(self, timeout: float = 30.0) -> Iterator[Store]:
         """Hold the library's write lock (re-entrant within a process)."""
-        if self._lock_fh is not None:
+        if self._lock is not None:
             yield self
             return
-        lock_path = self.root / ".write.lock"
+        lock_path = self.root / LOCK_NAME
+        lock = FileLock(lock_path, timeout=timeout, thread_local=False)
         try:
-            fh = open(lock_path, "a+")  # noqa: SIM115 - held open for the lock's lifetime
+            lock.acquire()
+        except Timeout:
+            raise LibraryLocked(
+                f"library {self.root} is being written by {self._lock_holder()}; "
+                f"waited {timeout:g}s (raise --lock-timeout or try later)"
+            ) from None
         except OSError as exc:  # a read-only library (or a lock path that is not a file)
             raise UsageError(
                 f"library {self.root} cannot be written: cannot open its write lock "
                 f"{lock_path} ({exc.strerror or exc})"
             ) from None
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    fh.seek(0)
-                    holder = fh.read().strip() or "another process"
-                    fh.close()
-                    raise LibraryLocked(
-                        f"library {self.root} is being written by {holder}; "
-                        f"waited {timeout:g}s (raise --lock-timeout or try later)"
-                    ) from None
-                time.sleep(0.2)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._lock_fh = fh
+        self._lock = lock
+        holder = self.root / HOLDER_NAME
+        with contextlib.suppress(OSError):  # only the message of a waiting writer needs it
+            holder.write_text(f"pid {os.getpid()}")
         try:
             yield self
         finally:
-            self._lock_fh = None
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+            with contextlib.suppress(OSError):
+                holder.unlink(missing_ok=True)
+            self._lock = None
+            lock.release()
+
+    def _lock_holder(self) -> str:
+        """Who holds the write lock, as its holder file says. The pid is kept beside the lock
+        file: the lock file's contents are FileLock's (3.x truncates it on every open)."""
+        try:
+            return (self.root / HOLDER_NAME).read_text().strip() or "another process"
+        except OSError:
+            return "another process"
 
     def _require_writer(self) -> None:
-        if self._lock_fh is None:
+        if self._lock is None:
             raise RuntimeError("write outside Store.writer()")
 
     def add(

@@ -10,8 +10,11 @@ import pytest
 import synth
 from conftest import DATA
 
-from rag_video.generate.assemble import Segment, assemble, frame_boundaries
-from rag_video.media.clip import conform_frame, read_audio, read_clip
+from rag_video.generate.assemble import Segment, assemble
+from rag_video.generate.timing import frame_boundaries
+from rag_video.media.audio import read_audio
+from rag_video.media.captions import caption_overlay
+from rag_video.media.clip import conform_frame, read_clip
 from rag_video.media.encode import VideoWriter
 from rag_video.media.probe import MediaError, probe
 from rag_video.media.seek import frames_at
@@ -297,7 +300,7 @@ def test_captions_go_to_srt_and_burn_in(tmp_path):
         tmp_path / "burnt.mp4",
         fps=25,
         size=SIZE,
-        burn_subtitles=True,
+        caption_overlay=caption_overlay,
         subtitles_path=tmp_path / "burnt.srt",
     )
     assert (tmp_path / "burnt.srt").read_text() == (
@@ -382,5 +385,5 @@ def test_drafted_file_segment_and_rotated_source(tmp_path):
     assert [_level_index(f[52:108], 8) for f in out[:15]] == list(
         range(5, 20)
     )  # grey ramp, rows 54..104
-    upright = frames_at(rotated, [0.0], short_side=90, rotation=probe(rotated).rotation)[0]
+    upright = frames_at(rotated, [0.0], short_side=90)[0]
     assert upright.shape == (160, 90, 3) and _psnr(out[15], upright) >= 30

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 
+import click
 import pytest
 import synth
 from click.testing import CliRunner
@@ -235,9 +238,7 @@ def test_shot_ids_are_never_wrapped(runner, deep_lib):
 
 
 def test_cut_text_ends_with_an_ellipsis(runner):
-    import click
-
-    from rag_video.cli import _print_make
+    from rag_video.cli.render import make_manifest
 
     long_text = "A slow pan across red cliffs at dawn, with the sea below and gulls in the wind"
     manifest = {
@@ -267,9 +268,66 @@ def test_cut_text_ends_with_an_ellipsis(runner):
 
     @click.command()
     def show():
-        _print_make(manifest)
+        make_manifest(manifest)
 
     out = runner.invoke(show, [], catch_exceptions=False).stdout
     words = re.findall(r"[\w,…]+", out)  # the table may wrap the text column: compare its words
     assert " ".join(long_text.split()[:8]) in " ".join(words), out
     assert out.count("…") == 1 and "gulls" not in out and "Short" in out
+
+
+# ---- JSON coercion (rag_video.jsonable) ------------------------------------------------------
+
+
+def test_one_json_coercion_for_cli_manifest_and_sql():
+    import datetime as dt
+    from pathlib import Path
+
+    import numpy as np
+    import pyarrow as pa
+
+    from rag_video.cli.app import emit_json
+    from rag_video.generate.manifest import ManifestError, manifest_json
+    from rag_video.jsonable import to_jsonable
+    from rag_video.sqlformat import write_json
+
+    when = dt.datetime(2024, 2, 29, 12, 30, tzinfo=dt.UTC)
+    doc = {
+        "i": np.int64(7),
+        "f": np.float32(0.5),
+        "a": np.array([[1, 2], [3, 4]]),
+        "p": Path("/tmp/x.mp4"),
+        "t": when,
+        "d": dt.date(2024, 2, 29),
+    }
+    want = {
+        "i": 7,
+        "f": 0.5,
+        "a": [[1, 2], [3, 4]],
+        "p": "/tmp/x.mp4",
+        "t": "2024-02-29T12:30:00+00:00",
+        "d": "2024-02-29",
+    }
+    assert to_jsonable(doc) == want
+
+    @click.command()
+    def show():
+        emit_json(doc | {"nan": float("nan")})
+
+    out = CliRunner().invoke(show, [], catch_exceptions=False).stdout
+    got = json.loads(out)
+    assert math.isnan(got.pop("nan")) and got == want
+    assert '"nan": NaN' in out  # as before: the CLI leaves a native NaN to json.dumps
+
+    assert json.loads(manifest_json(doc)) == want
+    with pytest.raises(ManifestError, match="manifest"):
+        manifest_json({"score": float("nan")})  # manifests refuse NaN
+    with pytest.raises(TypeError, match="object"):
+        manifest_json({"x": object()})  # and values without a JSON form
+
+    fh = io.StringIO()
+    write_json(pa.table({"x": [1.5, float("nan")], "t": [when, None]}), fh)
+    assert json.loads(fh.getvalue()) == [
+        {"x": 1.5, "t": "2024-02-29T12:30:00+00:00"},
+        {"x": None, "t": None},  # SQL rows: NaN is null
+    ]

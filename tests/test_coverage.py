@@ -390,37 +390,41 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_restyle_and_fill_frames_of_rotated_footage_are_upright(tmp_path):
-    from rag_video.generate.render import RenderSettings, ShotJob, _frame_at, clip_frames
-    from rag_video.media.probe import probe
+    from rag_video.generate.render import RenderSettings, _frame_at, clip_frames
+    from rag_video.generate.shot import ShotJob, SourceClip
     from rag_video.media.seek import frames_at
 
     frames, _ = synth.build_frames([synth.Shot(20)], seed=1)
     rotated = synth.write_video(
         tmp_path / "rot.mp4", frames, display_rotation=90
     )  # a phone: displays 90x160
-    upright = frames_at(rotated, [0.0], short_side=90, rotation=probe(rotated).rotation)[0]
+    upright = frames_at(rotated, [0.0], short_side=90)[0]
     rs = RenderSettings(FPS, (90, 160), "crop", 1, 0, tmp_path / "gen")
-    clip = {
-        "path": str(rotated),
-        "in_s": 0.0,
-        "out_s": 0.4,
-        "duration_s": 0.4,
-        "speed": 1.0,
-        "crop": None,
-    }
+    clip = SourceClip(
+        shot_id="rot:0",
+        path=str(rotated),
+        in_s=0.0,
+        out_s=0.4,
+        duration_s=0.4,
+        speed=1.0,
+        crop=None,
+        fps=FPS,
+        source_duration_s=0.8,
+    )
     got = clip_frames([clip], rs)
     assert len(got) == 10 and got[0].shape == (160, 90, 3) and _psnr(got[0], upright) >= 30
     ref = _frame_at({"path": str(rotated), "time_s": 0.0}, (90, 160), "crop")
     assert _psnr(ref, upright) >= 30
-    job = ShotJob(0, "t", None, 0.4, None, "restyle", 0.5, {})
+    job = ShotJob(index=0, text="t", duration_s=0.4, decision="restyle", score=0.5)
     assert job.source == []
 
 
 def test_generated_segment_cache_key_includes_gen_size(tmp_path):
     from rag_video.generate.draft import DraftGenerator
-    from rag_video.generate.render import RenderSettings, ShotJob, _cache_key
+    from rag_video.generate.render import RenderSettings, _cache_key
+    from rag_video.generate.shot import ShotJob
 
-    job = ShotJob(0, "a dragon", None, 1.0, None, "fill", None, {})
+    job = ShotJob(index=0, text="a dragon", duration_s=1.0, decision="fill")
     keys = {
         _cache_key(
             job,
@@ -536,7 +540,7 @@ def test_a_forced_reuse_too_short_for_any_method_holds_its_last_frame():
 
 def test_one_decode_serves_the_trim_and_the_reframe(tmp_path, monkeypatch):
     from rag_video.generate import trim
-    from rag_video.generate.make import _clip
+    from rag_video.generate.jobs import source_clip
     from rag_video.media import clip as media_clip
 
     path = tmp_path / "subject.mp4"
@@ -559,5 +563,5 @@ def test_one_decode_serves_the_trim_and_the_reframe(tmp_path, monkeypatch):
     reads = []
     real = media_clip.read_clip
     monkeypatch.setattr(media_clip, "read_clip", lambda *a, **k: reads.append(a) or real(*a, **k))
-    made = _clip(rows, cover.Piece([0], length_s=2.0), 3.0, (90, 160), "auto")
-    assert len(reads) == 1 and made["in_s"] == own and made["crop"]["mode"] == "reframe"
+    made = source_clip(rows, cover.Piece([0], length_s=2.0), 3.0, (90, 160), "auto")
+    assert len(reads) == 1 and made.in_s == own and made.crop["mode"] == "reframe"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag_video.generate.decide import Retrieval, decide, text_score
+from rag_video.generate.candidates import Retrieval
+from rag_video.generate.decide import decide
 from rag_video.generate.plan import Plan, PlannedShot
+from rag_video.generate.text_match import text_score
 
 
 def _plan(n: int, overrides: dict | None = None) -> Plan:
@@ -83,11 +85,11 @@ def test_a_forced_reuse_takes_the_best_candidate_even_when_another_shot_has_it()
 
 
 def test_text_scores_agree_with_text_score():
-    from rag_video.generate.decide import _text_scores
+    from rag_video.generate.text_match import text_scores
 
     queries = ["a cup of coffee", "red cliffs at dawn", "the"]
     texts = ["Coffee cups on a saucer", "cliffs at dusk", None, "dawn over red cliffs"]
-    got = _text_scores(queries, texts)
+    got = text_scores(queries, texts)
     for i, q in enumerate(queries):
         for j, t in enumerate(texts):
             want = text_score(q, t)

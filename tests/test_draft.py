@@ -6,10 +6,12 @@ import cv2
 import numpy as np
 import pytest
 import synth
+from generator_contract import GeneratorContract, frames
 
-from rag_video.generate.base import FillContext, GenerationError, Generator
-from rag_video.generate.draft import LOOKS, DraftGenerator, resolve_look, title_card
+from rag_video.generate.base import FillContext, GenerationError, Generator, Rendering
+from rag_video.generate.draft import LOOKS, DraftGenerator, resolve_look
 from rag_video.generate.trim import best_trim_start, best_window, clip_measures, frame_sharpness
+from rag_video.media.captions import title_card
 from rag_video.media.clip import conform_frame
 
 SIZE = (160, 90)
@@ -102,11 +104,6 @@ def test_restyle_label_is_burned_into_the_corner(clip):
     assert diff[:15, :70].max() > 60 and diff[30:, :].max() == 0 and diff[:, 90:].max() == 0
 
 
-def test_restyle_rejects_bad_strength(clip):
-    with pytest.raises(GenerationError, match="strength"):
-        DraftGenerator().restyle(clip, "x", None, 1.5, SIZE, 0)
-
-
 # ------------------------------------------------------------------------------------ fill
 
 
@@ -154,9 +151,38 @@ def test_fill_with_empty_context_is_a_title_card_of_the_prompt():
     assert label_area.max() > 60  # "DRAFT fill" in the corner
 
 
-def test_fill_rejects_zero_frames():
-    with pytest.raises(GenerationError, match="n_frames"):
-        DraftGenerator().fill(FillContext(), "x", 0, SIZE, 0)
+# ------------------------------------------------------------------------------------ the contract
+
+
+class TestDraftContract(GeneratorContract):
+    @pytest.fixture(scope="class")
+    def generator(self) -> Generator:
+        return DraftGenerator()
+
+
+def test_draft_restyle_at_strength_zero_is_accepted_and_steps_are_ignored(clip):
+    result = DraftGenerator(label=False).restyle(clip, "x", None, 0.0, SIZE, 0)
+    assert result.strength == 0.0 and result.steps == 0 and len(result.frames) == len(clip)
+    with pytest.raises(GenerationError, match=r"size=\(1, 90\) must be .* both >= 2"):
+        DraftGenerator().fill(FillContext(), "x", 3, (1, 90), 0)
+
+
+class _Short(DraftGenerator):
+    """A generator whose fill hook drops a frame and whose restyle hook returns floats."""
+
+    def fill_frames(self, request):
+        return Rendering(frames(request.n_frames - 1, request.size))
+
+    def restyle_frames(self, request):
+        made = frames(len(request.clip_frames), request.size)
+        return Rendering([f.astype(np.float32) for f in made])
+
+
+def test_the_template_refuses_a_hook_that_breaks_the_contract(clip):
+    with pytest.raises(GenerationError, match="draft returned 3 frames .* expected n=4"):
+        _Short().fill(FillContext(), "x", 4, SIZE, 0)
+    with pytest.raises(GenerationError, match="uint8"):
+        _Short().restyle(clip, "x", None, 0.5, SIZE, 0)
 
 
 # ------------------------------------------------------------------------------------ trim window

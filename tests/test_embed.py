@@ -290,3 +290,35 @@ def test_cuda_autocast_fp16(tiny: embed.Encoder) -> None:
     vectors = gpu.encode_images(images)
     assert vectors.dtype == np.float32
     assert np.sum(vectors * tiny.encode_images(images), axis=1).min() >= 0.99
+
+
+def test_encoder_config_round_trips_through_schema_metadata(tiny, caplog):
+    from rag_video.embed.config import METADATA_KEY, EncoderConfig
+
+    config = EncoderConfig.from_encoder(tiny)
+    assert config.model_id == tiny.model_id and config.dim == tiny.dim
+    assert config.image_size == tiny.preprocess.size and config.mean == tiny.preprocess.mean
+    as_lance = {k.encode(): v.encode() for k, v in config.to_metadata().items()}  # bytes, as read
+    assert EncoderConfig.from_metadata(as_lance) == config
+    assert EncoderConfig.from_metadata(None) is None
+    assert EncoderConfig.from_metadata({b"other": b"x"}) is None
+    assert EncoderConfig.from_metadata({METADATA_KEY: "not json"}) is None
+    assert "unreadable encoder config" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("model_id", "parts"),
+    [
+        ("ViT-B-32/laion2b_s34b_b79k", ("ViT-B-32", "laion2b_s34b_b79k")),
+        ("hf-hub:org/repo/default", ("hf-hub:org/repo", "default")),
+        ("local-dir:/a/b/none", ("local-dir:/a/b", "none")),
+        ("RV-Tiny", ("RV-Tiny", "none")),
+    ],
+)
+def test_model_ids_split_back_into_model_and_weights(model_id, parts):
+    from rag_video.embed.config import EncoderConfig
+    from rag_video.embed.config import model_id as make_id
+
+    config = EncoderConfig.from_model_id(model_id, dim=8)
+    assert (config.model, config.pretrained) == parts and config.image_size is None
+    assert make_id(*parts) == (model_id if "/" in model_id else f"{model_id}/none")

@@ -14,8 +14,11 @@ import pytest
 from conftest import DATA
 from synth import write_video
 
-from rag_video.generate import export, storyboard
 from rag_video.generate import manifest as manifest_io
+from rag_video.generate.export import credits as credits_export
+from rag_video.generate.export import otio as otio_export
+from rag_video.generate.export import storyboard
+from rag_video.generate.export import subtitles as srt_export
 from rag_video.generate.manifest import ManifestError
 from rag_video.ingest.keyframes import thumbnail_jpeg
 from rag_video.media.subtitles import parse_srt
@@ -177,7 +180,7 @@ def manifest(segments, tmp_path) -> dict:
 
 
 def _read_otio(manifest, tmp_path) -> otio.schema.Timeline:
-    path = export.write_otio(
+    path = otio_export.write_otio(
         manifest, tmp_path / ".OUT.otio.123.tmp"
     )  # a temp name: no extension inference
     final = path.rename(tmp_path / "OUT.otio")
@@ -317,6 +320,25 @@ def test_html_storyboard_is_self_contained_and_escaped(manifest, thumbnails, tmp
         assert needle in text or needle in doc, needle
 
 
+def test_html_storyboard_escapes_hostile_shot_and_script_text(manifest, thumbnails):
+    hostile = '<script>alert(1)</script> " &'
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &quot; &amp;"
+    manifest["title"] = hostile
+    manifest["script"] = '/s/a "b" & <c>.yaml'
+    for shot in manifest["shots"]:
+        shot["text"] = shot["caption"] = hostile
+        shot["reason"]["text"] = hostile
+    manifest["shots"][0]["candidates"][1]["shot_id"] = hostile
+    doc = storyboard.storyboard_html(manifest, thumbnails)
+    assert "<script" not in doc and "alert(1)</script>" not in doc
+    assert f"<title>{escaped} — storyboard</title>" in doc and f"<h1>{escaped}</h1>" in doc
+    assert doc.count(f'<div class="text">{escaped}</div>') == 3
+    assert doc.count(f'<div class="caption">{escaped}</div>') == 3
+    assert doc.count(f'<div class="why">{escaped}</div>') == 3
+    assert "script a &quot;b&quot; &amp; &lt;c&gt;.yaml" in doc
+    assert f'<div class="cand" title="{escaped}">' in doc  # in an attribute, quotes escaped too
+
+
 def test_html_without_thumbnails_has_no_images(manifest, tmp_path):
     doc = storyboard.write_html(manifest, None, tmp_path / "OUT.html").read_text(encoding="utf-8")
     assert "<img" not in doc and doc.count('class="nothumb"') == 4
@@ -348,7 +370,9 @@ def test_reason_summary_by_decision():
 
 
 def test_credits_list_sources_and_generated_segments(manifest, tmp_path):
-    text = export.write_credits(manifest, tmp_path / "OUT.credits.txt").read_text(encoding="utf-8")
+    text = credits_export.write_credits(manifest, tmp_path / "OUT.credits.txt").read_text(
+        encoding="utf-8"
+    )
     lines = text.splitlines()
     bbb = lines.index("- bigbuckbunny.mp4")
     assert lines[bbb + 1 : bbb + 5] == [
@@ -376,7 +400,9 @@ def test_credits_list_sources_and_generated_segments(manifest, tmp_path):
 
 def test_srt_captions_at_output_times(manifest, tmp_path):
     manifest["shots"][2]["caption"] = "last\n\nline"
-    cues = parse_srt(export.write_srt(manifest, tmp_path / "OUT.srt").read_text(encoding="utf-8"))
+    cues = parse_srt(
+        srt_export.write_srt(manifest, tmp_path / "OUT.srt").read_text(encoding="utf-8")
+    )
     assert [(c.index, c.start_s, c.end_s, c.text) for c in cues] == [
         (1, 0.0, 2.0, "Morning <b>in</b> the meadow"),
         (2, 2.0, 3.6, "Dusk"),
@@ -389,7 +415,7 @@ def test_srt_captions_at_output_times(manifest, tmp_path):
 
 def test_srt_skips_shots_without_caption(manifest, tmp_path):
     manifest["shots"][0]["caption"] = "  "
-    cues = parse_srt(export.srt_text(manifest))
+    cues = parse_srt(srt_export.srt_text(manifest))
     assert [(c.index, c.start_s, c.text) for c in cues] == [(1, 2.0, "Dusk")]
 
 
@@ -408,7 +434,7 @@ def test_manifest_json_round_trips(manifest, tmp_path):
 def test_bad_manifest_names_the_field(manifest, tmp_path):
     manifest["shots"][1]["decision"] = "remix"
     with pytest.raises(ManifestError, match=r"^manifest: shots\.1\.decision: .*'remix'"):
-        export.write_otio(manifest, tmp_path / "OUT.otio")
+        otio_export.write_otio(manifest, tmp_path / "OUT.otio")
     del manifest["shots"][1]["decision"]
     with pytest.raises(ManifestError, match=r"^manifest: shots\.1\.decision: Field required$"):
         storyboard.storyboard_html(manifest, {})

@@ -259,3 +259,40 @@ def test_samples_beyond_the_memory_budget_wait_as_jpeg(tmp_path, footage, monkey
     a = {r["shot_id"]: np.array(r["embedding"]) for r in raw.shots().to_pylist()}
     b = {r["shot_id"]: np.array(r["embedding"]) for r in jpeg.shots().to_pylist()}
     assert a.keys() == b.keys() and all(float(a[k] @ b[k]) > 0.98 for k in a)
+
+
+def test_encoder_config_is_stored_once_with_the_shots_table(tmp_path, footage):
+    from rag_video.embed.config import METADATA_KEY, EncoderConfig, table_encoder
+
+    lazy = open_library(tmp_path / "lazy", workers=1, **TINY)
+    lazy.ingest([footage["a"]], embed=False)
+    assert METADATA_KEY.encode() not in (lazy.store.dataset("shots").schema.metadata or {})
+    assert table_encoder(lazy.store.dataset("shots")) is None
+    lazy.embed()
+    ds = lazy.store.dataset("shots")
+    stored = EncoderConfig.from_metadata(ds.schema.metadata)
+    assert stored is not None and table_encoder(ds) == stored
+    assert (stored.model, stored.pretrained, stored.dim) == ("RV-Tiny", "none", 32)
+    assert stored.image_size and stored.mean and stored.std and stored.interpolation
+    assert {r["embed_model"] for r in lazy.shots().to_pylist()} == {stored.model_id}
+    lazy.embed(model="RV-Tiny-48", pretrained="none", reembed=True)
+    assert table_encoder(lazy.store.dataset("shots")).model_id == "RV-Tiny-48/none"
+
+
+def test_library_without_a_stored_encoder_config_reads_the_embed_model_column(lib, footage):
+    from rag_video.embed.config import METADATA_KEY, EncoderConfig, table_encoder
+
+    lib.ingest([footage["a"]])
+    ds = lib.store.dataset("shots")
+    ds.update_schema_metadata({METADATA_KEY: None})  # as written before the config was stored
+    ds = lib.store.dataset("shots")
+    assert EncoderConfig.from_metadata(ds.schema.metadata) is None
+    legacy = table_encoder(ds)
+    assert legacy == EncoderConfig(model="RV-Tiny", pretrained="none", dim=32)
+    assert lib.search("a red cliff").limit(2).to_arrow().num_rows == 2
+    with pytest.raises(UsageError, match="reembed"):
+        lib.ingest([footage["b"]], model="RV-Tiny", pretrained="other-tag")
+    summary = lib.ingest([footage["b"]])
+    assert summary.ingested == 1 and summary.deferred_embeddings == 0
+    stored = EncoderConfig.from_metadata(lib.store.dataset("shots").schema.metadata)
+    assert stored is not None and stored.model_id == legacy.model_id

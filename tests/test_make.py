@@ -235,7 +235,7 @@ def test_crossfade_and_letterbox_keep_the_duration(lib, tmp_path):
 
 
 def test_failure_leaves_no_partial_outputs(lib, tmp_path, monkeypatch):
-    from rag_video.generate import storyboard
+    from rag_video.generate.export import storyboard
 
     def boom(*a, **k):
         raise RuntimeError("disk full")

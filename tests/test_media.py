@@ -12,7 +12,9 @@ import pytest
 from PIL import Image
 
 from rag_video.media.decode import DecodedFrame, decode, small_bgr, yuv_to_bgr
+from rag_video.media.frames import AVCOL_RANGE_JPEG, to_rgb
 from rag_video.media.probe import MediaError, VideoInfo, probe
+from rag_video.media.timecode import frames_of, frames_within
 
 SAMPLE = Path(__file__).parent / "data" / "bigbuckbunny.mp4"
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -33,8 +35,11 @@ def _encode(
     time_base: Fraction | None = None,
     options: dict[str, str] | None = None,
     metadata: dict[str, str] | None = None,
+    sar: Fraction | None = None,
+    full_range: bool = False,
 ) -> Path:
-    """Encode RGB frames with PyAV; ``pts``/``time_base`` give variable frame timing."""
+    """Encode RGB frames with PyAV; ``pts``/``time_base`` give variable frame timing, ``sar`` a
+    sample aspect ratio (anamorphic), ``full_range`` full-range ("JPEG") YUV."""
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w", options=options or {}) as container:
         container.metadata.update(metadata or {})
@@ -46,9 +51,13 @@ def _encode(
         stream.time_base = stream.codec_context.time_base = tb
         if ccw_rotation:
             stream.set_display_rotation(ccw_rotation)
+        if sar:
+            stream.codec_context.sample_aspect_ratio = sar
+        if full_range:
+            stream.codec_context.color_range = AVCOL_RANGE_JPEG
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-                format=pix_fmt
+                format=pix_fmt, dst_color_range="JPEG" if full_range else None
             )
             frame.pts, frame.time_base = (pts[i] if pts else i), tb
             for packet in stream.encode(frame):
@@ -385,6 +394,122 @@ def test_small_frames_match_a_full_resolution_reference(fmt: str, colorspace: st
     diff = np.abs(got.astype(int) - ref)
     assert diff.mean() < 3.0, diff.mean()
     assert np.percentile(diff, 99) < 30
+
+
+# ------------------------------------------------- one picture, whichever reader (media.frames)
+
+
+def _range_picture(w: int = 96, h: int = 64) -> np.ndarray:
+    """Near-black and near-white bands (where full and limited range differ most) around
+    saturated colour halves, which tell left from right (and a squeezed picture)."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 2] = (220, 40, 30)
+    img[:, w // 2 :] = (30, 60, 210)
+    img[: h // 4] = 8
+    img[-(h // 4) :] = 247
+    return img
+
+
+@pytest.mark.parametrize(
+    ("pix_fmt", "full_range", "sar", "ccw"),
+    [
+        ("yuvj420p", False, None, 0),  # full range from the pixel format
+        ("yuv420p", True, None, 0),  # full range from the colour-range flag
+        ("yuv420p10le", True, None, 0),  # 10-bit full range: no yuvj format exists
+        ("yuv420p10le", False, None, 0),
+        ("yuv420p", False, Fraction(2), 0),  # anamorphic: 96×64 coded shows as 192×64
+        ("yuv420p", False, Fraction(3, 4), -90),  # squeezed, then turned
+        ("yuvj420p", False, Fraction(4, 3), 180),
+    ],
+)
+def test_every_reader_makes_the_same_upright_picture(
+    tmp_path: Path, pix_fmt: str, full_range: bool, sar: Fraction | None, ccw: int
+) -> None:
+    """The decode pass (ingest), the clip reader (make) and the seek reader (deferred embedding)
+    agree on display size, sample aspect ratio, rotation and colour range."""
+    from rag_video.media.clip import read_clip
+    from rag_video.media.seek import frames_at
+
+    src = _range_picture()
+    path = _encode(
+        tmp_path / "p.mp4",
+        [src] * 4,
+        pix_fmt=pix_fmt,
+        full_range=full_range,
+        sar=sar,
+        ccw_rotation=ccw,
+    )
+    info = probe(path)
+    rgb = next(iter(decode(path, rgb_short_side=48))).rgb
+    assert rgb is not None
+    h, w = rgb.shape[:2]
+    assert min(w, h) == 48 and abs(w / h - info.width / info.height) < 0.03
+    seek = frames_at(path, [0.0], short_side=48)[0]
+    clip = read_clip(path, 0.0, 0.04, fps=25, size=(w, h))[0]
+    for got in (seek, clip):
+        assert got.shape == rgb.shape
+        diff = np.abs(got.astype(int) - rgb.astype(int))
+        assert diff.max() <= 2, diff.max()
+    # and the picture is the source, turned and stretched for display
+    stretched = (round(96 * (sar or 1)), 64)
+    expected = cv2.resize(src, stretched, interpolation=cv2.INTER_AREA)
+    expected = np.ascontiguousarray(np.rot90(expected, k=(ccw // 90) % 4))  # counter-clockwise
+    expected = cv2.resize(expected, (w, h), interpolation=cv2.INTER_AREA)
+    assert np.abs(rgb.astype(int) - expected.astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize("fmt", ["yuv420p", "yuvj420p", "yuv420p10le"])
+@pytest.mark.parametrize("color_range", [0, 1, AVCOL_RANGE_JPEG])
+def test_to_rgb_reads_full_range_as_full_range(fmt: str, color_range: int) -> None:
+    """Luma 16 is black in limited range and dark grey (16) in full range, at any bit depth."""
+    frame = av.VideoFrame(32, 16, fmt)
+    bits = 10 if fmt.endswith("10le") else 8
+    dtype = np.dtype("<u2") if bits == 10 else np.dtype(np.uint8)
+    for i, plane in enumerate(frame.planes):
+        level = (16 if i == 0 else 128) << (bits - 8)
+        plane.update(np.full(plane.buffer_size // dtype.itemsize, level, dtype).tobytes())
+    frame.color_range = color_range
+    full = color_range == AVCOL_RANGE_JPEG or fmt.startswith("yuvj")
+    got = to_rgb(frame, (16, 8))
+    assert got.shape == (8, 16, 3)
+    assert np.all(np.abs(got.astype(int) - (16 if full else 0)) <= 1), got[0, 0]
+
+
+# ------------------------------------------------------- seconds to frames (media.timecode)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "fps", "frames"),
+    [
+        (0.5, 25, 13),  # 12.5: half up (round() gives 12)
+        (0.1, 25, 3),  # 2.5 (round() gives 2)
+        (0.3, 25, 8),  # 7.5 (round() also 8)
+        (2.5, 1, 3),
+        (1.5, 1, 2),
+        (0.02, 25, 1),
+        (0.0999, 25, 2),  # 2.4975: just under half
+        (0.1 + 0.2, 5, 2),  # 1.5000000000000002 in floats: still exactly 1.5 → 2
+        (0.7, 5, 4),  # 3.4999999999999996 in floats: exactly 3.5 → 4
+        (1001 / 30000 * 7, Fraction(30000, 1001), 7),
+        (1001 / 60000, 30000 / 1001, 1),  # half a 29.97 frame
+        (0.0, 25, 0),
+    ],
+)
+def test_frames_of_rounds_half_frames_up(seconds: float, fps: float, frames: int) -> None:
+    from rag_video.media.clip import clip_duration_frames
+
+    assert frames_of(seconds, fps) == frames
+    assert clip_duration_frames(0.0, seconds, fps) == frames  # read_clip's frame count
+
+
+def test_frames_within_rounds_down_exactly_and_bad_times_name_themselves() -> None:
+    assert frames_within(0.1 + 0.2, 10) == 3  # 2.9999… or 3.0000…4 in floats: exactly 3
+    assert frames_within(0.7, 10) == 7
+    assert frames_within(0.39, 10) == 3
+    with pytest.raises(ValueError, match="seconds must be a finite number, got inf"):
+        frames_of(float("inf"), 25)
+    with pytest.raises(ValueError, match="fps must be a finite number, got nan"):
+        frames_of(1.0, float("nan"))
 
 
 def test_yuv_to_bgr_reference_values() -> None:

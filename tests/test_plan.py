@@ -16,13 +16,12 @@ from rag_video.generate.plan import (
     MIN_DEFAULT_S,
     Plan,
     PlannedShot,
-    ScriptError,
     default_duration,
     load_plan,
     plan_from_dict,
     plan_to_dict,
-    split_sentences,
 )
+from rag_video.generate.script import ScriptError, split_sentences
 
 SAMPLES = Path(__file__).parents[1] / "rag_video" / "samples" / "scripts"
 
@@ -455,7 +454,8 @@ def test_billion_laughs_is_refused_quickly(tmp_path):
 
 
 def test_plans_are_capped_in_shots_length_and_file_size(tmp_path):
-    from rag_video.generate.plan import MAX_SCRIPT_BYTES, MAX_SHOTS
+    from rag_video.generate.plan import MAX_SHOTS
+    from rag_video.generate.script import MAX_SCRIPT_BYTES
 
     many = write(tmp_path, "many.txt", "\n\n".join(f"shot {i}" for i in range(MAX_SHOTS + 1)))
     assert (

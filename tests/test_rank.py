@@ -5,13 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from rag_video.retrieve.rank import (
-    AssignmentResult,
-    assign_shots,
-    assignment_details,
-    mmr,
-    reciprocal_rank_fusion,
-)
+from rag_video.retrieve.assign import AssignmentResult, assign_shots, assignment_details
+from rag_video.retrieve.rank import mmr, reciprocal_rank_fusion
 
 # --------------------------------------------------------------------------- RRF
 

@@ -92,8 +92,10 @@ def test_make_refuses_a_source_through_a_symlink_and_an_alias(lib, tmp_path):
     alias.parent.mkdir()
     with lib.store.writer():
         from rag_video.ingest.commit import set_path
+        from rag_video.schema import SourceRow
 
-        set_path(lib.store, row, row["path"], [*(row["aliases"] or []), str(alias)])
+        source = SourceRow.from_row(row)
+        set_path(lib.store, source, row["path"], [*(row["aliases"] or []), str(alias)])
     try:
         with pytest.raises(UsageError, match="library source"):
             check_output(alias, lib.store)
@@ -103,7 +105,7 @@ def test_make_refuses_a_source_through_a_symlink_and_an_alias(lib, tmp_path):
             )  # its .json/.txt/.srt are side outputs
     finally:
         with lib.store.writer():
-            set_path(lib.store, row, row["path"], row["aliases"] or [])
+            set_path(lib.store, source, row["path"], row["aliases"] or [])
 
 
 @pytest.mark.parametrize(
@@ -164,11 +166,11 @@ def _dead_pid() -> int:
 
 def test_make_removes_the_partials_of_killed_makes_only(lib, tmp_path):
     """kill -9 during make left `.OUT.*.partial*` files that no later run removed."""
-    from rag_video.generate import make as making
     from rag_video.generate import outputs
+    from rag_video.generate.make import check_output
 
     out = tmp_path / "v.mp4"
-    tmp = making._tmp(out, "ab" * 16)
+    tmp = outputs.partial_name(out, "ab" * 16)
     assert f".{os.getpid()}.partial" in tmp.name and tmp.parent == out.parent
     dead, live = (
         _dead_pid(),
@@ -187,7 +189,7 @@ def test_make_removes_the_partials_of_killed_makes_only(lib, tmp_path):
         for path in [*stale, running, *unrelated, segment]:
             path.write_bytes(b"x")
         outputs._cleaned.discard(str(lib.store.root))  # as in a fresh process
-        assert making.check_output(out, lib.store) == out
+        assert check_output(out, lib.store) == out
         assert not any(p.exists() for p in stale) and not segment.exists()
         assert running.exists() and all(p.exists() for p in unrelated)
     finally:
@@ -366,11 +368,11 @@ def test_a_failing_commit_batch_lands_its_good_files_one_by_one(tmp_path, caplog
         result = analyze_file(
             path, content_id(path, size), size, path.stat().st_mtime, IngestOptions()
         )
-        batch.append((result, None, None))
-    batch[2][0].shots[0]["text"] = "bad \ud800 text"  # what no UTF-8 writer accepts
+        batch.append(commit.Ready(result))
+    batch[2].result.shots[0]["text"] = "bad \ud800 text"  # what no UTF-8 writer accepts
     with store.writer(), caplog.at_level(logging.WARNING):
         failures = commit.commit(store, batch, schema.DEFAULT_DIM)
-    assert [f[0].source["path"] for f in failures] == [str(tmp_path / "v2.mp4")]
+    assert [f.source.path for f in failures] == [str(tmp_path / "v2.mp4")]
     rows = {Path(r["path"]).name: r for r in store.read("sources").to_pylist()}
     assert {n: r["status"] for n, r in rows.items()} == {
         "v0.mp4": "ok",
@@ -521,7 +523,8 @@ def test_sql_results_python_cannot_hold_are_one_line(lib, tmp_path):
 
 
 def test_sql_memory_is_limited_and_running_out_is_one_line(lib):
-    from rag_video.sql import SqlError, SqlSession
+    from rag_video.sql import SqlSession
+    from rag_video.sqlcheck import SqlError
 
     with SqlSession(lib.store) as session:
         limit = session.con.execute(
@@ -575,7 +578,7 @@ def test_a_file_that_cannot_be_committed_counts_as_failed_in_the_summary(tmp_pat
     real = commit.write_shots
 
     def refuse_v1(store, batch, dim):
-        if any(r[0].source["path"].endswith("v1.mp4") for r in batch):
+        if any(r.source.path.endswith("v1.mp4") for r in batch):
             raise ValueError("simulated unwritable row")
         return real(store, batch, dim)
 

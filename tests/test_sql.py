@@ -21,7 +21,8 @@ import rag_video
 from rag_video import schema
 from rag_video.cli import main
 from rag_video.errors import UsageError
-from rag_video.sql import SANDBOX, SqlError, SqlSession, display_columns, run_sql
+from rag_video.sql import SANDBOX, SqlSession, display_columns, run_sql
+from rag_video.sqlcheck import SqlError
 
 ORPHAN = "0rphan000000000000000000000000000"
 

@@ -72,7 +72,7 @@ def _analyze(path: Path, detector: str = "adaptive", min_shot: float = 0.6):
     result = analyze_file(
         path, "vfr", path.stat().st_size, 0.0, IngestOptions(detector=detector, min_shot=min_shot)
     )
-    assert result.ok, result.source["error"]
+    assert result.ok, result.source.error
     return result
 
 
@@ -153,10 +153,10 @@ def test_source_and_last_shot_end_with_the_last_frames_own_duration(vfr_files, n
     path = vfr_files[name]
     result = _analyze(path)
     source = result.source
-    assert source["frames"] == N_FRAMES
-    assert source["duration_s"] == pytest.approx(END_S, abs=_tolerance(name))
-    assert source["duration_s"] == pytest.approx(_container_duration(path), abs=_tolerance(name))
-    assert result.shots[-1]["end_s"] == source["duration_s"]
+    assert source.frames == N_FRAMES
+    assert source.duration_s == pytest.approx(END_S, abs=_tolerance(name))
+    assert source.duration_s == pytest.approx(_container_duration(path), abs=_tolerance(name))
+    assert result.shots[-1]["end_s"] == source.duration_s
     assert result.shots[-1]["end_frame"] == N_FRAMES
 
 
@@ -207,7 +207,7 @@ def test_a_dropped_frame_gap_stays_inside_its_shot(gap_file):
     assert got[0][2:] == pytest.approx((0.0, 3.0, 3.0))
     assert got[1][2:] == pytest.approx((3.0, 3.6, 0.6))  # exactly the minimum shot: kept
     assert (
-        result.source["duration_s"]
+        result.source.duration_s
         == pytest.approx(3.6)
         == pytest.approx(_container_duration(gap_file))
     )

@@ -9,6 +9,7 @@ float32, L2-normalised numpy vectors, whatever precision the model ran in.
 The package, by job (imports run downward):
 
 - `registry`: model names, the project's configs, open_clip registration, `model_dim`, seeds;
+- `config`: `EncoderConfig`, the encoder config stored in the shots table's metadata;
 - `weights`: fetching weights, the hub/offline policy, `EncoderUnavailable` and its message;
 - `preprocess`: `Preprocessor`, open_clip's eval transform as batched torch ops;
 - `encoder`: `Encoder`, the precision policy and `load_encoder`.
@@ -21,6 +22,7 @@ imports them.
 from __future__ import annotations
 
 from rag_video.devices import cpu_supports_bf16
+from rag_video.embed.config import EncoderConfig
 from rag_video.embed.encoder import Encoder, load_encoder
 from rag_video.embed.preprocess import Preprocessor
 from rag_video.embed.registry import UnknownModel, list_models, list_pretrained_tags, model_dim
@@ -28,6 +30,7 @@ from rag_video.embed.weights import EncoderUnavailable
 
 __all__ = [
     "Encoder",
+    "EncoderConfig",
     "EncoderUnavailable",
     "Preprocessor",
     "UnknownModel",

@@ -18,6 +18,7 @@ import numpy as np
 
 from rag_video.devices import UnknownDevice, cpu_supports_bf16, resolve_device
 from rag_video.embed import weights
+from rag_video.embed.config import model_id
 from rag_video.embed.preprocess import Preprocessor
 from rag_video.embed.registry import (
     HF_HUB_PREFIX,
@@ -93,7 +94,7 @@ class Encoder:
         self.model = model
         self.name = name
         self.pretrained = "none" if pretrained in NO_WEIGHTS else str(pretrained)
-        self.model_id = f"{name}/{self.pretrained}"
+        self.model_id = model_id(name, self.pretrained)
         self.device = device
         self.precision = precision
         self.batch_size = batch_size

@@ -1,23 +1,17 @@
-# Over 450 lines, kept whole for now (issue 11): timing and orchestration of assembly; next cut:
-# audio mixing to media/audio.py.
 """Assemble planned segments into one H.264 + AAC mp4: conform, transitions, audio, subtitles.
 
-Timing is exact. Segment ``i`` owns output frames ``[b[i-1], b[i])`` where
-``b[i] = round((d_0 + … + d_i) * fps)`` — rounding is carried, so the output has exactly
-``round(sum(durations) * fps)`` frames and no segment drifts. A crossfade of ``F`` frames is centred
-on a seam: ``F // 2`` frames before it, the rest after. Over it the outgoing segment continues past
-its out point and the incoming one starts before its in point, using their *handles* (source time
-available beyond ``in_s``/``out_s``); where a handle is short the segment's first or last frame is
-held. So a crossfade never shortens the video.
+Timing is exact and planned by `timing` (segment ``i`` owns output frames ``[b[i-1], b[i])``,
+rounding carried; a crossfade is centred on its seam and borrows the neighbours' handles, so it
+never shortens the video).
 
 Work streams segment by segment: each source range is decoded (seek + decode, only that range),
 conformed and encoded as it goes; only a crossfade's few frames are held back. Audio is written per
 segment beside its video: the sources' own audio (silence for segments without any), a music file
-trimmed to the video and faded out, or none. Captions go to an SRT file and, with
-``burn_subtitles``, onto the frames. The mp4 is written under a temporary name and renamed at the
+trimmed to the video and faded out, or none. Captions go to an SRT file and, with a
+``caption_overlay``, onto the frames. The mp4 is written under a temporary name and renamed at the
 end: a failure anywhere leaves neither the output nor the temporary file (nor the SRT).
 
-This module owns the timing and the orchestration; a segment's frames come from
+This module owns the orchestration; a segment's span comes from `timing`, its frames from
 `segment_frames`, its sound from `soundtrack`.
 """
 
@@ -25,34 +19,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rag_video.generate.segment_frames import blend, segment_frames
 from rag_video.generate.soundtrack import SAMPLE_RATE, AudioTrack, parse_audio
-from rag_video.media.clip import (
-    check_fit,
-)
+from rag_video.generate.timing import SegmentPlan, plan_segments, probe_all
+from rag_video.media.captions import Overlay
+from rag_video.media.clip import check_fit
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
-from rag_video.media.probe import MediaError, VideoInfo, probe
+from rag_video.media.probe import MediaError
 from rag_video.media.subtitles import format_srt, strip_tags
-
-if TYPE_CHECKING:
-    from rag_video.generate.draft import Overlay
 
 log = logging.getLogger(__name__)
 
 KINDS = ("source", "frames", "file")
 TRANSITIONS = ("cut", "crossfade")
 AUDIO_MODES = ("sources", "none")
+
+CaptionOverlay = Callable[[str, tuple[int, int]], Overlay]
+"""Draws a caption's text for frames of a size (as `media.captions.caption_overlay` does)."""
 
 
 @dataclass
@@ -174,102 +166,6 @@ class AssemblyReport:
     encode_seconds: float = 0.0
 
 
-# ------------------------------------------------------------------------------------ planning
-
-
-@dataclass
-class _Plan:
-    """A segment resolved against the output: frame span, seams, probe facts."""
-
-    index: int
-    seg: Segment
-    start: int
-    n: int
-    info: VideoInfo | None = None
-    pre: int = 0  # frames of the crossfade before the seam (shown from before in_s)
-    post: int = 0  # frames of the crossfade after the next seam (shown from after out_s)
-    xfade_in: int = 0
-    held: int = 0
-
-    @property
-    def end(self) -> int:
-        return self.start + self.n
-
-
-def frame_boundaries(durations: Sequence[float], fps: float | Fraction) -> list[int]:
-    """Cumulative frame boundaries ``b[i] = round((d_0 + … + d_i) * fps)`` (half up; rounding
-    carried)."""
-    rate = frame_rate(fps)
-    total, out = Fraction(0), []
-    for d in durations:
-        total += Fraction(d).limit_denominator(
-            1_000_000
-        )  # 0.1 is one tenth, not its binary neighbour
-        out.append(math.floor(total * rate + Fraction(1, 2)))  # half up
-    return out
-
-
-def _probe_all(segments: Sequence[Segment]) -> dict[str, VideoInfo]:
-    """Probe every distinct file once (fails early with MediaError, before anything is written)."""
-    infos: dict[str, VideoInfo] = {}
-    for seg in segments:
-        if seg.path is not None and str(seg.path) not in infos:
-            infos[str(seg.path)] = probe(seg.path)
-    return infos
-
-
-def segment_durations(
-    segments: Sequence[Segment],
-    fps: float | Fraction | None = None,
-    infos: dict[str, VideoInfo] | None = None,
-) -> list[float]:
-    """Planned duration of each segment (see :class:`Segment` for the defaults)."""
-    out = []
-    for i, seg in enumerate(segments):
-        if seg.duration_s is not None:
-            out.append(float(seg.duration_s))
-        elif seg.out_s is not None:
-            out.append(float(seg.out_s - seg.in_s))
-        elif seg.kind == "file":
-            info = (infos or {}).get(str(seg.path)) or probe(seg.file_path)
-            out.append(max(0.0, info.duration_s - seg.in_s))
-        elif isinstance(seg.frames, Sequence) and fps is not None:
-            out.append(len(seg.frames) / float(frame_rate(fps)))
-        else:
-            raise ValueError(f"segment {i}: duration_s is required for kind={seg.kind!r} here")
-        if not out[-1] > 0:
-            raise ValueError(f"segment {i}: duration must be positive, got {out[-1]!r}")
-    return out
-
-
-def _plan(
-    segments: Sequence[Segment],
-    rate: Fraction,
-    transition: str,
-    crossfade_s: float,
-    infos: dict[str, VideoInfo],
-) -> list[_Plan]:
-    bounds = frame_boundaries(segment_durations(segments, rate, infos), rate)
-    plans, start = [], 0
-    for i, (seg, end) in enumerate(zip(segments, bounds, strict=True)):
-        plans.append(
-            _Plan(
-                i,
-                seg,
-                start,
-                end - start,
-                infos.get(str(seg.path)) if seg.path is not None else None,
-            )
-        )
-        start = end
-    if transition == "crossfade":
-        want = int(round(crossfade_s * rate))
-        for a, b in zip(plans, plans[1:], strict=False):
-            f = min(want, a.n, b.n)
-            a.post, b.pre, b.xfade_in = f - f // 2, f // 2, f
-    return plans
-
-
 # ------------------------------------------------------------------------------------ assemble
 
 
@@ -277,12 +173,16 @@ class _Output:
     """Writes frames to the encoder, burning in the caption of the segment each frame belongs to."""
 
     def __init__(
-        self, writer: VideoWriter, plans: list[_Plan], size: tuple[int, int], burn: bool
+        self,
+        writer: VideoWriter,
+        plans: list[SegmentPlan],
+        size: tuple[int, int],
+        caption_overlay: CaptionOverlay | None,
     ) -> None:
         self.writer = writer
         self.plans = plans
         self.size = size
-        self.burn = burn
+        self.caption_overlay = caption_overlay
         self.count = 0
         self._seg = 0
         self._overlays: dict[int, Overlay] = {}
@@ -291,20 +191,18 @@ class _Output:
         while self._seg < len(self.plans) - 1 and self.count >= self.plans[self._seg].end:
             self._seg += 1
         caption = self.plans[self._seg].seg.caption
-        if self.burn and caption and caption.strip():
-            frame = self._overlay(self._seg, caption).apply(frame)
+        if self.caption_overlay is not None and caption and caption.strip():
+            frame = self._overlay(self.caption_overlay, self._seg, caption).apply(frame)
         self.writer.write(frame)
         self.count += 1
 
-    def _overlay(self, index: int, caption: str) -> Overlay:
-        from rag_video.generate.draft import caption_overlay
-
+    def _overlay(self, draw: CaptionOverlay, index: int, caption: str) -> Overlay:
         if index not in self._overlays:
-            self._overlays = {index: caption_overlay(strip_tags(caption).strip(), self.size)}
+            self._overlays = {index: draw(strip_tags(caption).strip(), self.size)}
         return self._overlays[index]
 
 
-def _write_srt_tmp(tmp: Path, final: Path, plans: list[_Plan], rate: Fraction) -> None:
+def _write_srt_tmp(tmp: Path, final: Path, plans: list[SegmentPlan], rate: Fraction) -> None:
     cues = [(float(p.start / rate), float(p.end / rate), p.seg.caption or "") for p in plans]
     try:
         tmp.write_text(format_srt(cues), encoding="utf-8")
@@ -312,7 +210,7 @@ def _write_srt_tmp(tmp: Path, final: Path, plans: list[_Plan], rate: Fraction) -
         raise MediaError(f"cannot write subtitles {final}: {exc.strerror or exc}") from None
 
 
-def _take(it: Iterator[np.ndarray], plan: _Plan) -> np.ndarray:
+def _take(it: Iterator[np.ndarray], plan: SegmentPlan) -> np.ndarray:
     frame = next(it, None)
     if frame is None:
         raise MediaError(f"segment {plan.index}: ran out of frames")
@@ -320,7 +218,7 @@ def _take(it: Iterator[np.ndarray], plan: _Plan) -> np.ndarray:
 
 
 def _render(
-    plans: list[_Plan],
+    plans: list[SegmentPlan],
     out: _Output,
     audio: AudioTrack,
     rate: Fraction,
@@ -346,11 +244,11 @@ def _render(
             tail = [_take(it, plan) for _ in range(before_next + plan.post)]
 
 
-def _before_next(plans: list[_Plan], plan: _Plan) -> int:
+def _before_next(plans: list[SegmentPlan], plan: SegmentPlan) -> int:
     return plans[plan.index + 1].pre if plan.index + 1 < len(plans) else 0
 
 
-def _placements(plans: list[_Plan], rate: Fraction, has_audio: bool) -> list[Placement]:
+def _placements(plans: list[SegmentPlan], rate: Fraction, has_audio: bool) -> list[Placement]:
     out = []
     for p in plans:
         seg = p.seg
@@ -407,7 +305,7 @@ def assemble(
     audio: str | os.PathLike[str] | None = "sources",
     music_fade_s: float = 1.0,
     subtitles_path: str | os.PathLike[str] | None = None,
-    burn_subtitles: bool = False,
+    caption_overlay: CaptionOverlay | None = None,
     crf: int = 20,
     preset: str = "veryfast",
     metadata: dict[str, str] | None = None,
@@ -422,7 +320,8 @@ def assemble(
         audio: ``"sources"`` (each segment's own audio, silence where none; no track when no
             segment has audio), ``"none"``, or a music file path (any other string is one):
             trimmed to the video, faded out over ``music_fade_s``.
-        subtitles_path: write the captions there as SRT. burn_subtitles: draw them on the frames.
+        subtitles_path: write the captions there as SRT. caption_overlay: draws each caption
+            onto its segment's frames (e.g. `media.captions.caption_overlay`); None: not burnt in.
         crf / preset: x264 quality and speed. metadata: extra container tags.
 
     Raises ``MediaError`` for unreadable inputs or outputs and ``ValueError`` for bad arguments;
@@ -432,8 +331,8 @@ def assemble(
     _check_args(segments, size, fit, transition, crossfade_s)
     rate = frame_rate(fps)
     mode, music = parse_audio(audio)
-    infos = _probe_all(segments)
-    plans = _plan(segments, rate, transition, crossfade_s, infos)
+    infos = probe_all(segments)
+    plans = plan_segments(segments, rate, transition, crossfade_s, infos)
     total = plans[-1].end
     if total == 0:
         raise ValueError(f"segments last less than one frame at {float(rate):g} fps")
@@ -455,7 +354,7 @@ def assemble(
         ) as writer:
             if srt is not None and srt_tmp is not None:
                 _write_srt_tmp(srt_tmp, srt, plans, rate)
-            output = _Output(writer, plans, writer.size, burn_subtitles)
+            output = _Output(writer, plans, writer.size, caption_overlay)
             _render(plans, output, track, rate, writer.size, fit)
             if output.count != total:
                 raise MediaError(f"internal: wrote {output.count} frames, planned {total}")
@@ -492,12 +391,11 @@ def assemble(
 __all__ = [
     "AUDIO_MODES",
     "AssemblyReport",
+    "CaptionOverlay",
     "KINDS",
     "Placement",
     "SAMPLE_RATE",
     "Segment",
     "TRANSITIONS",
     "assemble",
-    "frame_boundaries",
-    "segment_durations",
 ]

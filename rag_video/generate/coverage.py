@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag_video.retrieve import rank
+from rag_video.retrieve import assign
 
 METHODS = ("single", "continue", "montage", "retime")
 DEFAULT_ORDER = METHODS
@@ -176,7 +176,7 @@ class Planner:
                     & (sub >= np.asarray([self.floor[i] for i in need])[:, None])
                 )
             allowed = np.where(ok, sub, -np.inf)
-            columns = rank.assign_shots(
+            columns = assign.assign_shots(
                 allowed,
                 candidate_source=[r["source_id"] for r in self.rows],
                 candidate_start=[r["start_s"] for r in self.rows],

@@ -1,12 +1,7 @@
-# Over 450 lines, kept whole for now (issue 11): retrieval eligibility and decisions; next cut: the
-# text inverted index apart.
-"""Plan-wide retrieval and the per-shot decision: reuse, restyle or fill.
+"""The per-shot decision: reuse, restyle or fill.
 
-Every planned shot queries the library (its text, fused with its reference image when given) for
-candidates at least ``--min-cut`` long (or the planned duration, when shorter) whose crop to the
-output aspect keeps at least ``MIN_AREA_KEPT`` of the picture (the crop window is then chosen
-from the content, see :mod:`reframe`). One assignment over the whole plan (Hungarian, with a
-continuity tie-break) picks a different source shot for each planned shot; :mod:`coverage` then
+One assignment over the whole plan (Hungarian, with a continuity tie-break) picks a different
+source shot for each planned shot among its candidates (:mod:`candidates`); :mod:`coverage` then
 covers shots longer than their match (the match continued, several shots cut together, a bounded
 retime). The chosen candidate's score then decides:
 
@@ -14,100 +9,28 @@ retime). The chosen candidate's score then decides:
     fill_threshold <= score < reuse     → restyle (video-to-video from the source shot)
     score < fill_threshold, or nothing  → fill    (generate, conditioned on the best partial match)
 
-With no embeddings in the library, candidates come from full-text search over sidecar and subtitle
-text instead, scored on their own scale: the share of the query's words (lower-cased, stop words
-dropped, plurals folded) found in the shot's text, in [0, 1], with their own thresholds
-(TEXT_REUSE, TEXT_FILL). BM25 scores are not used as scores: they depend on the library's size.
+Text-matched candidates are decided on their own scale (:mod:`text_match`).
 
 The script's ``decision:`` outranks the score: a forced reuse or restyle takes its best candidate
 not used by another shot (or the best one anyway when all are taken, and says so), and is never
 turned into a fill while the library has an eligible shot; a forced fill takes no footage.
-Candidates dropped for their length or aspect are listed per shot with the reason.
 """
 
 from __future__ import annotations
 
-import logging
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag_video.errors import UsageError
 from rag_video.generate import coverage as cover
+from rag_video.generate.candidates import Retrieval
 from rag_video.generate.plan import Plan
-from rag_video.generate.reframe import kept_area
-from rag_video.retrieve import rank
-from rag_video.retrieve.fts import text_match_scores
-from rag_video.retrieve.query import Searcher, ShotQuery
-from rag_video.store import Store, sql_in
+from rag_video.generate.shot import Decision
+from rag_video.retrieve import assign
 
-log = logging.getLogger(__name__)
-
-CANDIDATES_PER_SHOT = 12
-MIN_AREA_KEPT = (
-    0.25  # a candidate is eligible when cropping it to the output aspect keeps this much
-)
-TEXT_REUSE, TEXT_FILL = 0.75, 0.4
-CONTINUE_SIMILARITY = (
-    0.8  # cosine between a shot and its source's next shot that continues the scene
-)
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "and",
-        "or",
-        "with",
-        "by",
-        "for",
-        "from",
-        "over",
-        "under",
-        "into",
-        "its",
-        "his",
-        "her",
-        "their",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "this",
-        "that",
-        "these",
-        "those",
-        "as",
-        "it",
-    ]
-)
-FRESH_PENALTY = 0.05  # per earlier use of a shot, with --fresh
-CANDIDATE_COLUMNS = [
-    "row_key",
-    "shot_id",
-    "source_id",
-    "path",
-    "start_s",
-    "end_s",
-    "duration_s",
-    "start_frame",
-    "end_frame",
-    "fps",
-    "width",
-    "height",
-    "thumbnail",
-    "keyframe_times",
-    "embedding",
-    "text",
-]
-_EPS = 1e-6
+# cosine between a shot and its source's next shot that continues the scene
+CONTINUE_SIMILARITY = 0.8
 
 
 @dataclass
@@ -115,269 +38,18 @@ class Choice:
     """The decision for one planned shot, with everything the manifest reports about it."""
 
     index: int
-    decision: str
+    decision: Decision
     score: float | None
     candidate: dict | None  # the assigned source shot row (the coverage's first piece)
     reason: dict
     candidates: list[dict] = field(default_factory=list)  # top few {shot_id, score, path, start_s}
     coverage: cover.Coverage | None = None  # pieces index into the retrieval's rows
     dropped: list[dict] = field(default_factory=list)  # candidates not eligible, with why
-    too_short: list[dict] = field(
-        default_factory=list
-    )  # eligible but no method reached the duration
+    # eligible, but no method reached the duration
+    too_short: list[dict] = field(default_factory=list)
 
 
-@dataclass
-class Retrieval:
-    """Candidates of a whole plan: rows, scores (planned × rows; -inf = not eligible), how
-    scored."""
-
-    rows: list[dict]
-    scores: np.ndarray
-    mode: str  # "vector" | "text"
-    dropped: list[list[dict]]
-    vectors: np.ndarray | None = None
-
-    def next_row(self, j: int) -> int | None:
-        """Column of the shot that follows row ``j`` in its source (when it was fetched)."""
-        row = self.rows[j]
-        return self._next.get((row["source_id"], row["end_frame"]))
-
-    def __post_init__(self) -> None:
-        self._next = {(r["source_id"], r["start_frame"]): k for k, r in enumerate(self.rows)}
-
-
-def aspect_predicate(ratio: float, min_kept: float = MIN_AREA_KEPT) -> str:
-    """Lance filter: cropping the shot to `ratio` keeps at least `min_kept` of it."""
-    lo, hi = min_kept * ratio, ratio / min_kept
-    return f"(width >= {lo:.6f} * height AND width <= {hi:.6f} * height)"
-
-
-def min_length(duration: float, min_cut: float) -> float:
-    """Shortest candidate a planned shot of `duration` can use (a sub-shot of `min_cut`, or all
-    of it)."""
-    return min(duration, min_cut)
-
-
-def why_dropped(
-    row: dict, duration: float, ratio: float, min_cut: float, letterbox: bool
-) -> str | None:
-    """Why `row` cannot serve a planned shot (None when it can)."""
-    if row["duration_s"] < min_length(duration, min_cut) - _EPS:
-        return f"lasts {row['duration_s']:.2f} s, under --min-cut {min_cut:g} s"
-    kept = kept_area((row["width"], max(row["height"], 1)), (ratio, 1.0))
-    if not letterbox and kept < MIN_AREA_KEPT:
-        return f"a crop to the output aspect keeps {kept:.0%} of it (< {MIN_AREA_KEPT:.0%})"
-    return None
-
-
-def _query_vectors(searcher: Searcher, plan: Plan) -> np.ndarray:
-    vecs = searcher.vectors_for(texts=[s.text for s in plan.shots])
-    for i, shot in enumerate(plan.shots):
-        if shot.image is not None:
-            img = searcher.vectors_for(images=[shot.image])[0]
-            vecs[i] = vecs[i] / np.linalg.norm(vecs[i]) + img / np.linalg.norm(img)
-    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
-
-
-def words(text: str | None) -> set[str]:
-    """Content words of a text for the text score: lower-cased, stop words out, plurals folded."""
-    out = set()
-    for word in re.findall(r"[\w']+", (text or "").lower()):
-        if word not in STOP_WORDS:
-            out.add(
-                word[:-1]
-                if len(word) > 3 and word.endswith("s") and not word.endswith("ss")
-                else word
-            )
-    return out
-
-
-def text_score(query: str, text: str | None) -> float:
-    """Share of the query's content words found in `text` (0..1)."""
-    wanted = words(query)
-    return len(wanted & words(text)) / len(wanted) if wanted else 0.0
-
-
-def _text_scores(queries: list[str], texts: list[str | None]) -> np.ndarray:
-    """`text_score` of every query against every text; -inf where they share no word (no
-    candidate)."""
-    out = np.full((len(queries), len(texts)), -np.inf)
-    having: dict[str, list[int]] = {}
-    for j, text in enumerate(texts):
-        for word in words(text):
-            having.setdefault(word, []).append(j)
-    for i, query in enumerate(queries):
-        wanted = words(query)
-        counts: dict[int, int] = {}
-        for word in wanted:
-            for j in having.get(word, ()):
-                counts[j] = counts.get(j, 0) + 1
-        for j, n in counts.items():
-            out[i, j] = n / len(wanted)
-    return out
-
-
-def _fetch(store: Store, keys: list[int]) -> list[dict]:
-    if not keys:
-        return []
-    table = store.visible_shots(columns=CANDIDATE_COLUMNS, where=sql_in("row_key", keys))
-    return sorted(table.to_pylist(), key=lambda r: r["row_key"])
-
-
-def _with_next_shots(store: Store, rows: list[dict]) -> list[dict]:
-    """`rows` plus the next shots of their sources, up to MAX_CONTINUE deep (for `continue`)."""
-    if not rows:
-        return rows
-    table = store.visible_shots(
-        columns=CANDIDATE_COLUMNS, where=sql_in("source_id", sorted({r["source_id"] for r in rows}))
-    )
-    by_start = {(r["source_id"], r["start_frame"]): r for r in table.to_pylist()}
-    have = {r["row_key"]: r for r in rows}
-    for row in rows:
-        cur = row
-        for _ in range(cover.MAX_CONTINUE - 1):
-            nxt = by_start.get((cur["source_id"], cur["end_frame"]))
-            if nxt is None:
-                break
-            have.setdefault(nxt["row_key"], nxt)
-            cur = nxt
-    return sorted(have.values(), key=lambda r: r["row_key"])
-
-
-def _eligible(
-    plan: Plan, rows: list[dict], scores: np.ndarray, ratio: float, min_cut: float, letterbox: bool
-) -> np.ndarray:
-    """`scores` with -inf where `why_dropped` would refuse the pair (vectorised over the plan)."""
-    if not rows:
-        return scores
-    length = np.asarray([r["duration_s"] for r in rows], np.float64)
-    need = np.asarray([min_length(s.duration_s, min_cut) for s in plan.shots], np.float64)
-    ok = length[None, :] >= need[:, None] - _EPS
-    if not letterbox:
-        kept = np.asarray(
-            [kept_area((r["width"], max(r["height"], 1)), (ratio, 1.0)) for r in rows]
-        )
-        ok &= (kept >= MIN_AREA_KEPT)[None, :]
-    return np.where(ok, scores, -np.inf)
-
-
-def _dropped(
-    plan: Plan,
-    hits: list[list[tuple[dict, float | None]]],
-    ratio: float,
-    min_cut: float,
-    letterbox: bool,
-) -> list[list[dict]]:
-    out = []
-    for shot, shot_hits in zip(plan.shots, hits, strict=False):
-        listed = []
-        for row, score in shot_hits:
-            why = why_dropped(row, shot.duration_s, ratio, min_cut, letterbox)
-            if why:
-                listed.append(
-                    {
-                        "shot_id": row["shot_id"],
-                        "score": None if score is None else float(score),
-                        "why": why,
-                    }
-                )
-        out.append(listed[:5])
-    return out
-
-
-def _vector_candidates(
-    searcher: Searcher, plan: Plan, ratio: float, min_cut: float, letterbox: bool
-) -> Retrieval:
-    from rag_video import progress
-
-    vecs = _query_vectors(searcher, plan)
-    pool: dict[int, dict] = {}
-    hits = []
-    with progress.bar(len(plan.shots), "retrieve") as advance:
-        for i, shot in enumerate(plan.shots):
-            where = f"duration_s >= {min_length(shot.duration_s, min_cut) - _EPS:.6f}"
-            if not letterbox:
-                where += f" AND {aspect_predicate(ratio)}"
-            for row in (
-                ShotQuery(searcher, vector=vecs[i])
-                .where(where)
-                .limit(CANDIDATES_PER_SHOT)
-                .to_list()
-            ):
-                pool.setdefault(row["row_key"], row)
-            hits.append(
-                [
-                    (r, r.get("score"))
-                    for r in ShotQuery(searcher, vector=vecs[i]).limit(5).to_list()
-                ]
-            )
-            advance()
-    rows = _with_next_shots(searcher.store, _fetch(searcher.store, list(pool)))
-    if not rows:
-        return Retrieval(
-            [],
-            np.zeros((len(plan.shots), 0)),
-            "vector",
-            _dropped(plan, hits, ratio, min_cut, letterbox),
-            vecs,
-        )
-    emb = np.asarray([r["embedding"] for r in rows], np.float32)
-    scores = _eligible(plan, rows, (vecs @ emb.T).astype(np.float64), ratio, min_cut, letterbox)
-    return Retrieval(rows, scores, "vector", _dropped(plan, hits, ratio, min_cut, letterbox), vecs)
-
-
-def _text_candidates(
-    store: Store, plan: Plan, ratio: float, min_cut: float, letterbox: bool
-) -> Retrieval:
-    hits = [dict(text_match_scores(store, s.text, limit=CANDIDATES_PER_SHOT)) for s in plan.shots]
-    rows = _with_next_shots(store, _fetch(store, sorted({k for h in hits for k in h})))
-    scores = _text_scores([s.text for s in plan.shots], [r["text"] for r in rows])
-    by_key = {r["row_key"]: j for j, r in enumerate(rows)}
-    listed = [
-        [(rows[by_key[k]], scores[i, by_key[k]]) for k in h if k in by_key]
-        for i, h in enumerate(hits)
-    ]
-    dropped = _dropped(plan, listed, ratio, min_cut, letterbox)
-    return Retrieval(
-        rows, _eligible(plan, rows, scores, ratio, min_cut, letterbox), "text", dropped
-    )
-
-
-def retrieve(
-    searcher: Searcher, plan: Plan, ratio: float, *, min_cut: float = 1.0, letterbox: bool = False
-) -> Retrieval:
-    """Candidates for the whole plan and their scores (planned shots × candidates; -inf = not
-    eligible)."""
-    store = searcher.store
-    if store.visible_shots(columns=["row_key"]).num_rows == 0:
-        raise UsageError(f"library {store.root} has no shots: run `rag-video ingest` first")
-    if store.embed_model():
-        return _vector_candidates(searcher, plan, ratio, min_cut, letterbox)
-    has_text = store.visible_shots(columns=["row_key"], where="text IS NOT NULL").num_rows
-    if not has_text:
-        raise UsageError(
-            f"library {store.root} has neither embeddings nor text to search: "
-            "run `rag-video embed` (or add sidecar descriptions and re-ingest)"
-        )
-    log.warning(
-        "the library has no embeddings: matching shots by their sidecar and subtitle text "
-        "(score = share of the shot's words found; run `rag-video embed` for visual matching)"
-    )
-    return _text_candidates(store, plan, ratio, min_cut, letterbox)
-
-
-def usage_penalty(store: Store, rows: list[dict]) -> np.ndarray:
-    """--fresh: a penalty per candidate for each earlier render that used it."""
-    used = store.read("renders", columns=["shot_id"]).column("shot_id").to_pylist()
-    counts: dict[str, int] = {}
-    for sid in used:
-        if sid:
-            counts[sid] = counts.get(sid, 0) + 1
-    return np.asarray([FRESH_PENALTY * counts.get(r["shot_id"], 0) for r in rows], np.float64)
-
-
-def _by_score(score: float | None, reuse_th: float, fill_th: float) -> str:
+def _by_score(score: float | None, reuse_th: float, fill_th: float) -> Decision:
     if score is None or score < fill_th:
         return "fill"
     return "reuse" if score >= reuse_th else "restyle"
@@ -387,10 +59,10 @@ def _decision(
     score: float | None,
     assigned: bool,
     shared: bool,
-    override: str | None,
+    override: Decision | None,
     reuse_th: float,
     fill_th: float,
-) -> tuple[str, str]:
+) -> tuple[Decision, str]:
     if override == "fill":
         return "fill", "decision set by the script (fill)"
     if override and assigned:
@@ -438,7 +110,7 @@ def _allowed(plan: Plan, scores: np.ndarray, fill_th: float) -> np.ndarray:
     return allowed
 
 
-def _continues_test(ret: Retrieval, floor: list[float]):
+def _continues_test(ret: Retrieval, floor: list[float]) -> Callable[[int, int, int], bool]:
     emb = None
     if ret.mode == "vector" and ret.rows and all(r.get("embedding") is not None for r in ret.rows):
         emb = np.asarray([r["embedding"] for r in ret.rows], np.float32)
@@ -473,11 +145,11 @@ def decide(
     allowed = _allowed(plan, scores, fill_threshold) if rows else scores
     shared = [False] * n
     columns: list[int | None] = [None] * n
-    details: list[rank.AssignmentResult | None] = [None] * n
+    details: list[assign.AssignmentResult | None] = [None] * n
     if rows:
         sources = [r["source_id"] for r in rows]
         starts = [r["start_s"] for r in rows]
-        columns = rank.assign_shots(
+        columns = assign.assign_shots(
             allowed, candidate_source=sources, candidate_start=starts, fresh_penalty=fresh_penalty
         )
         for i, shot in enumerate(plan.shots):  # the script's word: the best candidate even if taken
@@ -488,7 +160,7 @@ def decide(
             ):
                 columns[i], shared[i] = int(np.argmax(np.nan_to_num(allowed[i], neginf=-9.0))), True
         details = list(
-            rank.assignment_details(
+            assign.assignment_details(
                 scores, columns, candidate_source=sources, candidate_start=starts
             )
         )

@@ -24,7 +24,6 @@ import contextlib
 import functools
 import gc
 import logging
-import math
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -34,25 +33,32 @@ import numpy as np
 from rag_video.generate.adapters import (
     Adapter,
     FillAdapter,
-    ModelSpec,
     RestyleAdapter,
     StepCounter,
-    UnsupportedModel,
     effective_strength,
     first_line,
     load_pipeline,
     parse_model_spec,
     quiet_library,
-    read_pipeline_class,
     resolve_adapter,
-    supported_pipelines,
 )
 from rag_video.generate.base import (
     FillContext,
+    FillRequest,
     GenerationError,
     Generator,
-    GenResult,
-    ModelUnavailable,
+    Rendering,
+    RestyleRequest,
+)
+from rag_video.generate.windows import (
+    Windows,
+    blend_windows,
+    native_gen_size,
+    plan_windows,
+    resample_frames,
+    resample_index,
+    resize_frames,
+    round_size,
 )
 
 __all__ = [
@@ -60,20 +66,14 @@ __all__ = [
     "DEFAULT_MODELS",
     "DEFAULT_RESTYLE_MODEL",
     "DiffusionGenerator",
-    "FillContext",
-    "GenResult",
-    "GenerationError",
-    "ModelSpec",
-    "ModelUnavailable",
-    "UnsupportedModel",
-    "load_pipeline",
-    "parse_model_spec",
-    "read_pipeline_class",
     "strength_from_score",
-    "supported_pipelines",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: One pipeline call waiting for its seeded `torch.Generator` (and, until the loop adds it, the
+#: step-counting callback).
+Call = Callable[..., np.ndarray]
 
 #: Default restyle model: Stable Diffusion 1.5 with the AnimateDiff v1-5-2 motion adapter.
 DEFAULT_RESTYLE_MODEL = (
@@ -102,104 +102,10 @@ def strength_from_score(
     return lo + min(1.0, max(0.0, t)) * (hi - lo)
 
 
-# ------------------------------------------------------ frames: windows, blending, conforming
-
-
-def plan_windows(n_frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
-    """Cover [0, n_frames) with windows of `window` frames overlapping by at least `overlap`.
-
-    One window when n_frames <= window; otherwise the fewest windows whose starts are spread
-    evenly, the first at 0 and the last ending at n_frames.
-    """
-    if n_frames <= window:
-        return [(0, n_frames)]
-    overlap = min(max(1, overlap), window - 1)
-    count = math.ceil((n_frames - overlap) / (window - overlap))
-    starts = [round(i * (n_frames - window) / (count - 1)) for i in range(count)]
-    return [(s, s + window) for s in starts]
-
-
-def window_weights(windows: list[tuple[int, int]]) -> list[np.ndarray]:
-    """Per-window frame weights: linear ramps across each overlap with a neighbour, 1 elsewhere."""
-    weights = []
-    for i, (start, end) in enumerate(windows):
-        w = np.ones(end - start, dtype=np.float32)
-        if i > 0 and windows[i - 1][1] > start:
-            n = windows[i - 1][1] - start
-            w[:n] = np.minimum(w[:n], (np.arange(n) + 1) / (n + 1))
-        if i + 1 < len(windows) and windows[i + 1][0] < end:
-            n = end - windows[i + 1][0]
-            w[-n:] = np.minimum(w[-n:], 1.0 - (np.arange(n) + 1) / (n + 1))
-        weights.append(w)
-    return weights
-
-
-def blend_windows(
-    chunks: list[np.ndarray], windows: list[tuple[int, int]], n_frames: int
-) -> np.ndarray:
-    """Crossfade window outputs (each (len, H, W, 3) uint8) into one (n_frames, H, W, 3) uint8."""
-    if len(chunks) == 1:
-        return chunks[0]
-    acc = np.zeros((n_frames, *chunks[0].shape[1:]), dtype=np.float32)
-    total = np.zeros(n_frames, dtype=np.float32)
-    for chunk, (start, end), w in zip(chunks, windows, window_weights(windows), strict=False):
-        acc[start:end] += chunk.astype(np.float32) * w[:, None, None, None]
-        total[start:end] += w
-    return np.clip(acc / total[:, None, None, None] + 0.5, 0, 255).astype(np.uint8)
-
-
-def resample_index(m: int, n: int) -> list[int]:
-    """Indices of n frames sampled evenly (nearest) from m; the first and last are kept."""
-    if n == 1 or m == 1:
-        return [0] * n
-    return [int(i) for i in np.floor(np.arange(n) * (m - 1) / (n - 1) + 0.5)]
-
-
-def resample_frames(frames: np.ndarray, n: int) -> np.ndarray:
-    """Nearest-frame resampling in time to exactly n frames."""
-    return frames if len(frames) == n else frames[resample_index(len(frames), n)]
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> list[np.ndarray]:
-    """Resize every frame to size (width, height); area filter when shrinking."""
-    import cv2
-
-    w, h = size
-    if frames.shape[1:3] == (h, w):
-        return [np.ascontiguousarray(f) for f in frames]
-    shrink = w * h < frames.shape[1] * frames.shape[2]
-    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    return [cv2.resize(f, (w, h), interpolation=interp) for f in frames]
-
-
-def round_size(size: tuple[float, float], multiple: int) -> tuple[int, int]:
-    """Round (width, height) to the nearest multiples of `multiple` (at least one multiple)."""
-    w, h = (max(multiple, int(round(v / multiple)) * multiple) for v in size)
-    return w, h
-
-
-def native_gen_size(
-    native: tuple[int, int], size: tuple[int, int], multiple: int
-) -> tuple[int, int]:
-    """The native pixel count at the aspect ratio of `size`, rounded to `multiple`."""
-    area = native[0] * native[1]
-    aspect = size[0] / size[1]
-    return round_size((math.sqrt(area * aspect), math.sqrt(area / aspect)), multiple)
-
-
 def compose_prompt(prompt: str, style: str | None) -> str:
     """The text a pipeline is prompted with: the shot's text, then its style."""
     parts = [p.strip() for p in (prompt, style) if p and p.strip()]
     return ", ".join(parts)
-
-
-def _check_request(*, n_frames: int, size: tuple[int, int], steps: int) -> None:
-    if n_frames < 1:
-        raise GenerationError(f"n_frames={n_frames} must be at least 1")
-    if len(size) != 2 or min(size) < 1:
-        raise GenerationError(f"size={size} must be (width, height) with both >= 1")
-    if steps < 1:
-        raise GenerationError(f"steps={steps} must be at least 1")
 
 
 # ---------------------------------------------------------------- the generator
@@ -216,6 +122,8 @@ class DiffusionGenerator(Generator):
     """
 
     name = "diffusion"
+    min_steps = 1
+    zero_strength = False
 
     def __init__(
         self,
@@ -268,6 +176,10 @@ class DiffusionGenerator(Generator):
         self.load_seconds += time.perf_counter() - started
         return adapter
 
+    def prepare(self, role: str) -> None:
+        """Load the role's pipeline (before the template starts timing the shot)."""
+        self.adapter(role)
+
     def close(self) -> None:
         """Release the loaded pipelines and free accelerator memory."""
         self._adapters.clear()
@@ -291,7 +203,7 @@ class DiffusionGenerator(Generator):
             return round_size(self.gen_size, adapter.size_multiple)
         return native_gen_size(adapter.native_size, size, adapter.size_multiple)
 
-    def _windows(self, adapter: Adapter, n_frames: int) -> tuple[list[tuple[int, int]], int]:
+    def _windows(self, adapter: Adapter, n_frames: int) -> tuple[Windows, int]:
         """Windows over the shot and the frame count each pipeline call generates."""
         window = min(adapter.frame_window, self.max_window or adapter.frame_window)
         window = adapter.valid_frames(max(2, window), up=False)
@@ -303,85 +215,65 @@ class DiffusionGenerator(Generator):
 
     # -- the two shot kinds
 
-    def restyle(
-        self,
-        clip_frames: list[np.ndarray],
-        prompt: str,
-        style: str | None,
-        strength: float,
-        size: tuple[int, int],
-        steps: int,
-        *,
-        seed: int = 0,
-    ) -> GenResult:
+    def restyle_frames(self, request: RestyleRequest) -> Rendering:
         """Restyle the retrieved clip (video-to-video at `strength`), window by window."""
-        if not clip_frames:
-            raise GenerationError("clip_frames is empty: restyle needs the retrieved clip's frames")
-        if not 0.0 < strength <= 1.0:
-            raise GenerationError(f"strength={strength} must be in (0, 1]")
-        n = len(clip_frames)
-        _check_request(n_frames=n, size=size, steps=steps)
         adapter = cast(RestyleAdapter, self.adapter("restyle"))
-        used = effective_strength(strength, steps)
-        gen_size = self._gen_size(adapter, size)
-        windows, per_call = self._windows(adapter, n)
-        text = compose_prompt(prompt, style)
-        counter, started = StepCounter(), time.perf_counter()
-        chunks: list[np.ndarray] = []
-        for start, end in windows:
-            source = [
-                np.asarray(clip_frames[start + i]) for i in resample_index(end - start, per_call)
-            ]
-            out = self._run(
-                adapter,
-                functools.partial(
-                    adapter.run, source, text, used, steps, gen_size, callback=counter
-                ),
-                seed,
-            )
-            chunks.append(resample_frames(out, end - start))
-        return self._result(
-            adapter, chunks, windows, n, size, counter, started, seed, used, per_call
-        )
+        clip, steps = request.clip_frames, request.steps
+        used = effective_strength(request.strength, steps)
+        gen_size = self._gen_size(adapter, request.size)
+        text = compose_prompt(request.prompt, request.style)
 
-    def fill(
-        self,
-        context_frames: FillContext,
-        prompt: str,
-        n_frames: int,
-        size: tuple[int, int],
-        steps: int,
-        *,
-        seed: int = 0,
-    ) -> GenResult:
+        def window_call(i: int, windows: Windows, per_call: int, chunks: list[np.ndarray]) -> Call:
+            start, end = windows[i]
+            source = [np.asarray(clip[start + j]) for j in resample_index(end - start, per_call)]
+            return functools.partial(adapter.run, source, text, used, steps, gen_size)
+
+        return self._windowed(adapter, len(clip), request, used, window_call)
+
+    def fill_frames(self, request: FillRequest) -> Rendering:
         """Generate n_frames conditioned on the retrieved context, window by window."""
-        _check_request(n_frames=n_frames, size=size, steps=steps)
         adapter = cast(FillAdapter, self.adapter("fill"))
-        context, reverse = adapter.plan_context(context_frames)
-        gen_size = self._gen_size(adapter, size)
-        windows, per_call = self._windows(adapter, n_frames)
-        counter, started = StepCounter(), time.perf_counter()
+        planned, reverse = adapter.plan_context(request.context)
+        gen_size = self._gen_size(adapter, request.size)
+        prompt, steps = request.prompt, request.steps
+
+        def window_call(i: int, windows: Windows, per_call: int, chunks: list[np.ndarray]) -> Call:
+            window_context = self._window_context(planned, i, windows, chunks)
+            return functools.partial(adapter.run, window_context, prompt, per_call, steps, gen_size)
+
+        made = self._windowed(adapter, request.n_frames, request, None, window_call)
+        if reverse:
+            made.frames.reverse()
+        return made
+
+    def _windowed(
+        self,
+        adapter: Adapter,
+        n: int,
+        request: RestyleRequest | FillRequest,
+        strength: float | None,
+        window_call: Callable[[int, Windows, int, list[np.ndarray]], Call],
+    ) -> Rendering:
+        """Run one pipeline call per window (`window_call` builds window i's call from the
+        windows, the frames per call and the chunks so far), blend and conform the chunks."""
+        windows, per_call = self._windows(adapter, n)
+        counter = StepCounter()
         chunks: list[np.ndarray] = []
         for i, (start, end) in enumerate(windows):
-            window_context = self._window_context(context, i, windows, chunks)
-            out = self._run(
-                adapter,
-                functools.partial(
-                    adapter.run, window_context, prompt, per_call, steps, gen_size, callback=counter
-                ),
-                seed,
-            )
-            chunks.append(resample_frames(out, end - start))
-        result = self._result(
-            adapter, chunks, windows, n_frames, size, counter, started, seed, None, per_call
+            call = functools.partial(window_call(i, windows, per_call, chunks), callback=counter)
+            chunks.append(resample_frames(self._run(adapter, call, request.seed), end - start))
+        return Rendering(
+            frames=resize_frames(blend_windows(chunks, windows, n), request.size),
+            model=adapter.model,
+            generator=adapter.pipeline_class,
+            steps=counter.calls,
+            strength=strength,
+            latent_frames=adapter.latent_frames(per_call),
         )
-        if reverse:
-            result.frames.reverse()
-        return result
 
     @staticmethod
     def _window_context(
-        context: FillContext, i: int, windows: list[tuple[int, int]], chunks: list[np.ndarray]
+        context: FillContext, i: int, windows: Windows, chunks: list[np.ndarray]
     ) -> FillContext:
         """The context of window i: window 0 sees the retrieved frames; later windows start from
         the previous window's frame at their start; only the last sees the next shot's frame."""
@@ -403,31 +295,6 @@ class DiffusionGenerator(Generator):
             raise
         except Exception as exc:  # pipeline failures of every kind, out-of-memory included
             raise _generation_error(adapter, exc) from exc
-
-    def _result(
-        self,
-        adapter: Adapter,
-        chunks: list[np.ndarray],
-        windows: list[tuple[int, int]],
-        n: int,
-        size: tuple[int, int],
-        counter: StepCounter,
-        started: float,
-        seed: int,
-        strength: float | None,
-        per_call: int,
-    ) -> GenResult:
-        frames = resize_frames(blend_windows(chunks, windows, n), size)
-        return GenResult(
-            frames=frames,
-            generator=adapter.pipeline_class,
-            model=adapter.model,
-            steps=counter.calls,
-            seconds=time.perf_counter() - started,
-            strength=strength,
-            seed=seed,
-            latent_frames=adapter.latent_frames(per_call),
-        )
 
 
 def _generation_error(adapter: Adapter, exc: BaseException) -> GenerationError:

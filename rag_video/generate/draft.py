@@ -1,5 +1,3 @@
-# Over 450 lines, kept whole for now (issue 11): the draft generator and its caption overlay; next
-# cut: the overlay to its own module.
 """The draft renderer: restyle and fill without a model, in seconds.
 
 - **restyle** is a colour/look transfer (Reinhard et al. 2001: match the per-channel mean and
@@ -13,25 +11,28 @@
   when the context is empty.
 
 Drafted frames carry a small corner label (``DRAFT restyle`` / ``DRAFT fill``) unless
-``label=False``. Also home of the text overlays (labels, captions, title cards) that assembly
-uses to burn in subtitles.
+``label=False``; labels and title cards are drawn by :mod:`rag_video.media.captions`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rag_video.generate.base import FillContext, GenerationError, Generator, GenResult
-from rag_video.generate.trim import best_window, frame_sharpness
+from rag_video.generate.base import (
+    FillRequest,
+    GenerationError,
+    Generator,
+    Rendering,
+    RestyleRequest,
+)
+from rag_video.media.captions import label_overlay, title_card
 from rag_video.media.clip import conform_frame
 
 log = logging.getLogger(__name__)
@@ -169,157 +170,6 @@ def apply_lut(rgb: np.ndarray, lut: np.ndarray, strength: float) -> np.ndarray:
     return cv2.addWeighted(graded, float(strength), rgb, 1.0 - float(strength), 0.0)
 
 
-# ------------------------------------------------------------------------------------ text overlays
-
-_FONT_NAMES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf")
-
-
-@functools.lru_cache(maxsize=32)
-def font(px: int):
-    """A TrueType font of ``px`` pixels: DejaVu Sans when installed, else Pillow's bundled font."""
-    from PIL import ImageFont
-
-    for name in _FONT_NAMES:
-        try:
-            return ImageFont.truetype(name, px)
-        except OSError:
-            continue
-    return ImageFont.load_default(size=px)
-
-
-def wrap_text(text: str, fnt, max_width: float) -> list[str]:
-    """Greedy word wrap of ``text`` (explicit newlines kept) to lines at most ``max_width`` wide."""
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        line = ""
-        for word in paragraph.split():
-            trial = f"{line} {word}".strip()
-            if line and fnt.getlength(trial) > max_width:
-                lines.append(line)
-                line = word
-            else:
-                line = trial
-        lines.append(line)
-    return [ln for ln in lines if ln] or [""]
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """An RGBA picture placed at ``(x, y)`` on frames; :meth:`apply` returns a new frame."""
-
-    rgb: np.ndarray  # h×w×3 float32
-    alpha: np.ndarray  # h×w×1 float32 in 0..1
-    x: int
-    y: int
-
-    def apply(self, frame: np.ndarray) -> np.ndarray:
-        """A copy of ``frame`` with the overlay blended in (the input is never modified)."""
-        out = frame.copy()
-        h, w = self.alpha.shape[:2]
-        region = out[self.y : self.y + h, self.x : self.x + w].astype(np.float32)
-        out[self.y : self.y + h, self.x : self.x + w] = np.clip(
-            region + (self.rgb - region) * self.alpha, 0, 255
-        ).astype(np.uint8)
-        return out
-
-
-def _overlay_from_rgba(rgba: np.ndarray, x: int, y: int, size: tuple[int, int]) -> Overlay:
-    """Crop an RGBA picture placed at (x, y) to the frame and keep its non-empty box."""
-    w, h = size
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(w, x + rgba.shape[1]), min(h, y + rgba.shape[0])
-    part = rgba[y0 - y : y1 - y, x0 - x : x1 - x]
-    rows, cols = np.nonzero(part[..., 3])
-    if rows.size == 0:
-        part, x0, y0 = np.zeros((1, 1, 4), np.uint8), 0, 0
-    else:
-        part = part[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-        x0, y0 = x0 + int(cols.min()), y0 + int(rows.min())
-    return Overlay(
-        part[..., :3].astype(np.float32), part[..., 3:].astype(np.float32) / 255.0, x0, y0
-    )
-
-
-def caption_overlay(
-    text: str, size: tuple[int, int], *, font_px: int | None = None, margin_frac: float = 0.06
-) -> Overlay:
-    """Subtitle text for ``size`` frames: white, black-outlined, word-wrapped, bottom centre."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    px = font_px or max(10, round(h / 16))
-    fnt = font(px)
-    stroke = max(1, px // 12)
-    lines = wrap_text(text, fnt, w * 0.9)
-    spacing = max(2, px // 5)
-    canvas = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(canvas)
-    block = "\n".join(lines)
-    box = draw.multiline_textbbox(
-        (0, 0), block, font=fnt, spacing=spacing, align="center", stroke_width=stroke
-    )
-    tw, th = box[2] - box[0], box[3] - box[1]
-    x = (w - tw) // 2 - box[0]
-    y = h - round(h * margin_frac) - th - box[1]
-    draw.multiline_text(
-        (x, y),
-        block,
-        font=fnt,
-        fill=(255, 255, 255, 255),
-        spacing=spacing,
-        align="center",
-        stroke_width=stroke,
-        stroke_fill=(0, 0, 0, 255),
-    )
-    return _overlay_from_rgba(np.asarray(canvas), 0, 0, size)
-
-
-def label_overlay(text: str, size: tuple[int, int]) -> Overlay:
-    """A small top-left label (light text on a translucent dark box) for ``size`` frames."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    px = max(8, round(h / 24))
-    fnt = font(px)
-    pad = max(2, px // 3)
-    left, top, right, bottom = fnt.getbbox(text)
-    box_w, box_h = right - left + 2 * pad, bottom - top + 2 * pad
-    canvas = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 150))
-    ImageDraw.Draw(canvas).text((pad - left, pad - top), text, font=fnt, fill=(255, 230, 120, 255))
-    margin = max(2, px // 2)
-    return _overlay_from_rgba(np.asarray(canvas), margin, margin, size)
-
-
-def title_card(
-    text: str, size: tuple[int, int], *, background: tuple[int, int, int] = (22, 26, 36)
-) -> np.ndarray:
-    """A card of ``text`` (word-wrapped, centred, white) on a dark vertical gradient."""
-    from PIL import Image, ImageDraw
-
-    w, h = size
-    ramp = np.linspace(1.15, 0.7, h, dtype=np.float32)[:, None, None]
-    bg = np.clip(np.asarray(background, np.float32)[None, None, :] * ramp, 0, 255).astype(np.uint8)
-    card = Image.fromarray(np.ascontiguousarray(np.broadcast_to(bg, (h, w, 3))))
-    px = max(10, round(h / 12))
-    fnt = font(px)
-    lines = wrap_text(text.strip() or " ", fnt, w * 0.8)
-    while len(lines) * px * 1.3 > h * 0.85 and px > 8:  # long text: shrink to fit
-        px = max(8, round(px * 0.85))
-        fnt = font(px)
-        lines = wrap_text(text.strip() or " ", fnt, w * 0.8)
-    draw = ImageDraw.Draw(card)
-    draw.multiline_text(
-        (w / 2, h / 2),
-        "\n".join(lines),
-        font=fnt,
-        fill=(245, 245, 240),
-        anchor="mm",
-        align="center",
-        spacing=max(2, px // 4),
-    )
-    return np.asarray(card).copy()
-
-
 # ------------------------------------------------------------------------------------ Ken Burns
 
 #: How far a Ken Burns move zooms in over the whole fill.
@@ -387,28 +237,16 @@ def load_image(image: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
         raise GenerationError(f"reference image {image}: cannot read ({exc})") from None
 
 
-def _check_request(size: tuple[int, int], n: int, what: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise GenerationError(f"size must be (width, height), got {size!r}") from None
-    if w < 2 or h < 2:
-        raise GenerationError(f"size must be at least 2x2, got {size!r}")
-    if n < 1:
-        raise GenerationError(f"{what} must be at least 1, got {n!r}")
-    return w, h
-
-
 class DraftGenerator(Generator):
     """Model-free restyle (LAB look transfer) and fill (Ken Burns over a keyframe, or a title card).
 
     Args:
-        reference: the plan's reference image (array or file) restyles move toward, unless a call
-            passes its own ``reference``.
+        reference: the plan's reference image (array or file) restyles move toward.
         label: burn ``DRAFT restyle`` / ``DRAFT fill`` into a corner of drafted frames.
     """
 
     name = "draft"
+    min_size = 2
 
     def __init__(
         self, *, reference: np.ndarray | str | os.PathLike[str] | None = None, label: bool = True
@@ -416,81 +254,42 @@ class DraftGenerator(Generator):
         self.reference = load_image(reference) if reference is not None else None
         self.label = label
 
-    def restyle(
-        self,
-        clip_frames: list[np.ndarray],
-        prompt: str,
-        style: str | None,
-        strength: float,
-        size: tuple[int, int],
-        steps: int,
-        *,
-        seed: int = 0,
-        reference: np.ndarray | str | os.PathLike[str] | None = None,
-    ) -> GenResult:
+    def restyle_frames(self, request: RestyleRequest) -> Rendering:
         """``clip_frames`` at ``size`` graded toward the reference image or the style's look.
 
         ``steps`` is ignored (no denoiser; the result reports 0). ``model`` in the result names the
         target (``reinhard-lab:reference`` or ``reinhard-lab:<look>``).
         """
-        t0 = time.perf_counter()
-        size = _check_request(size, len(clip_frames), "len(clip_frames)")
-        if not 0.0 <= strength <= 1.0:
-            raise GenerationError(f"strength must be in [0, 1], got {strength!r}")
-        frames = [conform_frame(f, size, "crop") for f in clip_frames]
-        ref = load_image(reference) if reference is not None else self.reference
+        size = request.size
+        frames = [conform_frame(f, size, "crop") for f in request.clip_frames]
         src = lab_stats(frames)
-        if ref is not None:
-            target, model = lab_stats([ref]), "reinhard-lab:reference"
+        if self.reference is not None:
+            target, model = lab_stats([self.reference]), "reinhard-lab:reference"
         else:
-            look = resolve_look(style, prompt)
+            look = resolve_look(request.style, request.prompt)
             target, model = look_target(LOOKS[look], src), f"reinhard-lab:{look}"
         lut = transfer_lut(src, target)
-        out = [apply_lut(f, lut, strength) for f in frames]
-        out = self._labelled(out, "DRAFT restyle", size)
-        return GenResult(
-            out,
-            generator=self.name,
+        out = [apply_lut(f, lut, request.strength) for f in frames]
+        return Rendering(
+            self._labelled(out, "DRAFT restyle", size),
             model=model,
-            steps=0,
-            seconds=time.perf_counter() - t0,
-            strength=float(strength),
-            seed=seed,
+            strength=float(request.strength),
         )
 
-    def fill(
-        self,
-        context_frames: FillContext,
-        prompt: str,
-        n_frames: int,
-        size: tuple[int, int],
-        steps: int,
-        *,
-        seed: int = 0,
-    ) -> GenResult:
+    def fill_frames(self, request: FillRequest) -> Rendering:
         """``n_frames`` at ``size``: a Ken Burns move over the context's keyframe, or a title card.
 
         The keyframe is ``reference``, else ``first``, else ``last``. ``model`` in the result is
         ``ken-burns`` or ``title-card``.
         """
-        t0 = time.perf_counter()
-        size = _check_request(size, n_frames, "n_frames")
-        ctx = context_frames or FillContext()
+        ctx, n, size = request.context, request.n_frames, request.size
         key = next((f for f in (ctx.reference, ctx.first, ctx.last) if f is not None), None)
         if key is not None:
-            frames, model = ken_burns(load_image(key), n_frames, size, seed=seed), "ken-burns"
+            frames, model = ken_burns(load_image(key), n, size, seed=request.seed), "ken-burns"
         else:
-            card = title_card(prompt, size)
-            frames, model = [card] * n_frames, "title-card"
-        frames = self._labelled(frames, "DRAFT fill", size)
-        return GenResult(
-            frames,
-            generator=self.name,
-            model=model,
-            steps=0,
-            seconds=time.perf_counter() - t0,
-            seed=seed,
-        )
+            card = title_card(request.prompt, size)
+            frames, model = [card] * n, "title-card"
+        return Rendering(self._labelled(frames, "DRAFT fill", size), model=model)
 
     def _labelled(
         self, frames: list[np.ndarray], text: str, size: tuple[int, int]
@@ -513,19 +312,11 @@ __all__ = [
     "DraftGenerator",
     "LabStats",
     "Look",
-    "Overlay",
     "apply_lut",
-    "best_window",
-    "caption_overlay",
-    "font",
-    "frame_sharpness",
     "ken_burns",
     "lab_stats",
-    "label_overlay",
     "load_image",
     "look_target",
     "resolve_look",
-    "title_card",
     "transfer_lut",
-    "wrap_text",
 ]

@@ -1,10 +1,10 @@
-# Over 450 lines, kept whole for now (issue 11): the make pipeline, stage by stage; next cut: per-
-# shot clip preparation apart.
-"""`make`: script → plan → plan-wide retrieval → reuse/restyle/fill → assembled video and exports.
+"""`make`: script → plan → plan-wide retrieval → reuse/restyle/fill → assembled video and exports,
+stage by stage, and how a make renders (`MakeOptions`).
 
 Outputs beside OUT.mp4: OUT.manifest.json (also the --json document), OUT.otio, OUT.html,
 OUT.srt, OUT.credits.txt. All are written under temporary names and renamed together at the end,
-so a failed make leaves no partial outputs. One `renders` row per planned shot is appended last.
+so a failed make leaves no partial outputs (:mod:`record`). One `renders` row per clip shown is
+appended last.
 """
 
 from __future__ import annotations
@@ -13,34 +13,33 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-from rag_video import schema
 from rag_video.errors import UsageError
-from rag_video.generate import decide as deciding
-from rag_video.generate import export, storyboard
-from rag_video.generate import manifest as manifest_io
+from rag_video.generate import outputs
 from rag_video.generate.assemble import assemble
 from rag_video.generate.base import Generator
 from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
-from rag_video.generate.plan import Plan, load_plan, plan_from_dict, plan_to_dict
-from rag_video.generate.reframe import FITS, crop_for
-from rag_video.generate.render import RenderSettings, ShotJob, render_job, segment_for
+from rag_video.generate.jobs import jobs_from_manifest, plan_jobs
+from rag_video.generate.plan import Plan, load_plan, plan_from_dict
+from rag_video.generate.record import (
+    OUTPUT_SUFFIXES,
+    build_manifest,
+    record_renders,
+    thumbnails,
+    write_outputs,
+)
+from rag_video.generate.reframe import FITS
+from rag_video.generate.render import RenderSettings, render_job, segment_for
+from rag_video.generate.shot import ShotJob
+from rag_video.media.captions import caption_overlay
 from rag_video.retrieve.query import Searcher
-from rag_video.store import Store, sql_in
+from rag_video.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 24.0
 DEFAULT_HEIGHT = 720
-OUTPUT_SUFFIXES = {
-    "manifest": ".manifest.json",
-    "otio": ".otio",
-    "html": ".html",
-    "srt": ".srt",
-    "credits": ".credits.txt",
-}
 
 
 @dataclass
@@ -128,8 +127,6 @@ def check_output(out: Path, store: Store | None = None) -> Path:
     """The absolute output path, once it is safe to write (see generate/outputs.py: never a
     library source, its sidecar, the library's storage, or a file that is not a rag-video
     output); also removes the temporary files of killed makes."""
-    from rag_video.generate import outputs
-
     out = Path(out).expanduser().absolute()
     if not out.parent.is_dir():
         raise UsageError(f"output folder {str(out.parent)!r} does not exist")
@@ -140,132 +137,6 @@ def check_output(out: Path, store: Store | None = None) -> Path:
         outputs.check_library_writable(store)
         outputs.clean_stale_partials(store, out, OUTPUT_SUFFIXES.values())
     return out
-
-
-# ---- planning ---------------------------------------------------------------------------
-def _keyframe(row: dict | None) -> dict | None:
-    if not row or not row.get("keyframe_times"):
-        return None
-    times = row["keyframe_times"]
-    return {"shot_id": row["shot_id"], "path": row["path"], "time_s": times[len(times) // 2]}
-
-
-def _clip(rows: list[dict], piece, source_duration: float, size: tuple[int, int], fit: str) -> dict:
-    """One clip of a covered shot: the best trim window of its source range, its speed and crop."""
-    from rag_video.generate.trim import best_trim_start, sample_range
-
-    first, last = rows[piece.rows[0]], rows[piece.rows[-1]]
-    start, end = first["start_s"], last["end_s"]
-    need = min(
-        piece.length_s * piece.speed, end - start
-    )  # source seconds shown (a hold shows fewer)
-    # one decode serves the trim window and the reframe track (measured on the chosen window's
-    # frames)
-    sampled = sample_range(first["path"], start, end) if end - start - need > 1e-6 else None
-    in_s = best_trim_start(first["path"], start, end, need, sampled=sampled)
-    out_s = in_s + need
-    window = None
-    if sampled is not None:
-        frames, rate = sampled
-        k = round((in_s - start) * rate)
-        window = (frames[k : k + max(1, round(need * rate))], rate)
-    return {
-        "shot_id": first["shot_id"],
-        "shot_ids": [rows[j]["shot_id"] for j in piece.rows],
-        "path": first["path"],
-        "in_s": in_s,
-        "out_s": out_s,
-        "speed": piece.speed,
-        "duration_s": piece.length_s,
-        "crop": crop_for(
-            first["path"], in_s, out_s, (first["width"], first["height"]), size, fit, sampled=window
-        ),
-        "fps": first["fps"],
-        "source_duration_s": source_duration,
-        "shot_start_s": start,
-        "shot_end_s": end,
-        "handle_before_s": in_s - start,
-        "handle_after_s": end - out_s,
-    }
-
-
-def plan_jobs(
-    searcher: Searcher, plan: Plan, size: tuple[int, int], fps: float, opts: MakeOptions
-) -> tuple[list[ShotJob], str]:
-    """Retrieve for the whole plan, decide and cover every shot, and resolve the media it uses."""
-    from rag_video import progress
-
-    ratio = size[0] / size[1]
-    ret = deciding.retrieve(
-        searcher, plan, ratio, min_cut=opts.min_cut, letterbox=opts.fit == "letterbox"
-    )
-    reuse_th, fill_th = (
-        (opts.reuse_threshold, opts.fill_threshold)
-        if ret.mode == "vector"
-        else (deciding.TEXT_REUSE, deciding.TEXT_FILL)
-    )
-    penalty = deciding.usage_penalty(searcher.store, ret.rows) if opts.fresh and ret.rows else None
-    choices = deciding.decide(
-        plan,
-        ret,
-        reuse_threshold=reuse_th,
-        fill_threshold=fill_th,
-        fresh_penalty=penalty,
-        fps=fps,
-        min_cut=opts.min_cut,
-        order=opts.order,
-    )
-    by_id = {r["shot_id"]: r for r in ret.rows}
-    lengths = dict(
-        zip(
-            *searcher.store.read("sources", columns=["source_id", "duration_s"])
-            .to_pydict()
-            .values(),
-            strict=False,
-        )
-    )
-    jobs = []
-    with progress.bar(len(plan.shots), "plan") as advance:
-        for shot, choice in zip(plan.shots, choices, strict=False):
-            job = ShotJob(
-                shot.index,
-                shot.text,
-                shot.caption,
-                shot.duration_s,
-                shot.style,
-                choice.decision,
-                choice.score,
-                choice.reason,
-                choice.candidates,
-                seed=opts.seed,
-                dropped=choice.dropped,
-                too_short=choice.too_short,
-            )
-            partial = choice.candidate or (
-                by_id.get(choice.candidates[0]["shot_id"]) if choice.candidates else None
-            )
-            if choice.decision in ("reuse", "restyle") and choice.coverage is not None:
-                job.source = [
-                    _clip(ret.rows, p, lengths[ret.rows[p.rows[0]]["source_id"]], size, opts.fit)
-                    for p in choice.coverage.pieces
-                    if p.length_s > 1e-6
-                ]
-            job.reference = _keyframe(partial)
-            jobs.append(job)
-            advance()
-    return jobs, ret.mode
-
-
-def jobs_from_manifest(manifest: dict) -> list[ShotJob]:
-    """The saved decisions of an earlier make (for --from): no re-planning."""
-    fields = ShotJob.__dataclass_fields__
-    jobs = []
-    for shot in manifest["shots"]:
-        job = ShotJob(**{k: v for k, v in shot.items() if k in fields})
-        if isinstance(job.source, dict):  # a manifest written before sources became clip lists
-            job.source = [{"speed": 1.0, "crop": None, "duration_s": job.duration_s, **job.source}]
-        jobs.append(job)
-    return jobs
 
 
 # ---- rendering --------------------------------------------------------------------------
@@ -302,10 +173,10 @@ def render_all(
             if (
                 job.decision == "restyle" and job.strength is None
             ):  # on the scale the score came from
-                assert job.score is not None  # a restyle shot was given a candidate, so a score
-                job.strength = strength_from_score(
-                    job.score, job.reason["reuse_threshold"], job.reason["fill_threshold"]
-                )
+                reuse_th, fill_th = job.reason.reuse_threshold, job.reason.fill_threshold
+                # a restyle shot was given a candidate, so a score
+                assert job.score is not None and reuse_th is not None and fill_th is not None
+                job.strength = strength_from_score(job.score, reuse_th, fill_th)
             over = opts.max_gen_seconds is not None and spent >= opts.max_gen_seconds
             use = draft if over else generator
             if over and generator is not draft:
@@ -315,142 +186,6 @@ def render_all(
             )
             spent += job.seconds
             advance()
-
-
-# ---- outputs ----------------------------------------------------------------------------
-def _media(job: ShotJob) -> list[dict]:
-    """The clips and the reference frame a shot shows or draws on."""
-    return [*job.source, *([job.reference] if job.reference else [])]
-
-
-def _credits(store: Store, jobs: list[ShotJob]) -> list[dict]:
-    ids = {m["shot_id"].split(":")[0] for j in jobs for m in _media(j)}
-    rows = store.read(
-        "sources",
-        columns=["source_id", "path", "title", "license", "creator"],
-        where=sql_in("source_id", sorted(ids)),
-    ).to_pylist()
-    return [
-        {k: r[k] for k in ("path", "title", "license", "creator")}
-        for r in sorted(rows, key=lambda r: r["path"])
-    ]
-
-
-def _thumbnails(store: Store, jobs: list[ShotJob]) -> dict[str, bytes]:
-    ids = {c["shot_id"] for j in jobs for c in j.candidates} | {
-        m["shot_id"] for j in jobs for m in _media(j)
-    }
-    rows = store.read(
-        "shots", columns=["shot_id", "thumbnail"], where=sql_in("shot_id", sorted(ids))
-    )
-    return {r["shot_id"]: r["thumbnail"] for r in rows.to_pylist() if r["thumbnail"]}
-
-
-def build_manifest(
-    run_id: str,
-    script: Path,
-    store: Store,
-    out: Path,
-    plan: Plan,
-    fps: float,
-    size: tuple[int, int],
-    aspect: str,
-    jobs: list[ShotJob],
-    report,
-) -> dict:
-    shots, placements = [], iter(report.segments)
-    for job in jobs:
-        entry = asdict(job)
-        placed = [
-            next(placements) for _ in range(len(job.source) if job.decision == "reuse" else 1)
-        ]
-        for clip, where in zip(
-            entry["source"], placed if job.decision == "reuse" else [], strict=False
-        ):
-            clip.update(out_start_s=where.start_s, out_end_s=where.end_s)
-        entry.update(out_start_s=placed[0].start_s, out_end_s=placed[-1].end_s)
-        shots.append(entry)
-    return {
-        "run_id": run_id,
-        "script": str(script),
-        "library": str(store.root),
-        "created_at": datetime.now(UTC).isoformat(),
-        "fps": fps,
-        "size": list(size),
-        "aspect": aspect,
-        "duration_s": report.duration_s,
-        "output": str(out),
-        "title": plan.title,
-        "frames": report.frames,
-        "has_audio": report.has_audio,
-        "shots": shots,
-        "credits": _credits(store, jobs),
-        "plan": plan_to_dict(plan),
-        "fallbacks": sum(1 for j in jobs if j.fallback),
-    }
-
-
-def _tmp(path: Path, run_id: str) -> Path:
-    from rag_video.generate.outputs import partial_name
-
-    return partial_name(path, run_id)  # carries the pid: a killed make's leftovers are known
-
-
-def write_outputs(
-    manifest: dict, out: Path, thumbnails: dict, run_id: str, video_tmp: Path
-) -> dict[str, Path]:
-    """Write every export to a temporary name, then rename them all (the video last but one)."""
-    stem = out.with_suffix("")
-    finals = {
-        name: Path(f"{stem}{suffix}")
-        for name, suffix in OUTPUT_SUFFIXES.items()
-        if name != "srt" or export.has_captions(manifest)
-    }
-    temps = {name: _tmp(path, run_id) for name, path in finals.items()}
-    try:
-        manifest_io.write_manifest(manifest, temps["manifest"])
-        export.write_otio(manifest, temps["otio"])
-        storyboard.write_html(manifest, thumbnails, temps["html"])
-        if "srt" in temps:
-            export.write_srt(manifest, temps["srt"])
-        export.write_credits(manifest, temps["credits"])
-    except BaseException:
-        for tmp in [*temps.values(), video_tmp]:
-            tmp.unlink(missing_ok=True)
-        raise
-    os.replace(video_tmp, out)
-    for name, tmp in temps.items():
-        os.replace(tmp, finals[name])
-    if (
-        "srt" not in finals
-    ):  # an earlier output's captions (check_outputs vouched for it) would mislead
-        Path(f"{stem}{OUTPUT_SUFFIXES['srt']}").unlink(missing_ok=True)
-    return {"video": out, **finals}
-
-
-def record_renders(store: Store, manifest: dict, lock_timeout: float) -> None:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "run_id": manifest["run_id"],
-            "shot_index": s["index"],
-            "text": s["text"],
-            "decision": s["decision"],
-            "shot_id": clip.get("shot_id") if clip else None,
-            "score": s["score"],
-            "generator": s["generator"],
-            "model": s["model"],
-            "steps": s["steps"],
-            "strength": s["strength"],
-            "seed": s["seed"],
-            "seconds": s["seconds"],
-            "created_at": now,
-        }
-        for s in manifest["shots"]
-        for clip in (s["source"] or [None])
-    ]  # a row per clip
-    with store.writer(lock_timeout):
-        store.add("renders", schema.to_table(rows, schema.RENDERS), schema.RENDERS)
 
 
 def _load(
@@ -471,12 +206,20 @@ def _jobs(
     opts: MakeOptions,
     from_manifest: dict | None,
 ) -> tuple[list[ShotJob], str]:
-    if from_manifest is None:
-        return plan_jobs(searcher, plan, size, fps, opts)
-    jobs = jobs_from_manifest(from_manifest)
-    for job in jobs:  # decisions and sources are kept; what they render to is made afresh
-        job.segment, job.fallback = None, None
-    return jobs, from_manifest.get("mode", "vector")
+    if from_manifest is not None:
+        return jobs_from_manifest(from_manifest), from_manifest.get("mode", "vector")
+    return plan_jobs(
+        searcher,
+        plan,
+        size,
+        fps,
+        thresholds=(opts.reuse_threshold, opts.fill_threshold),
+        min_cut=opts.min_cut,
+        fit=opts.fit,
+        order=opts.order,
+        fresh=opts.fresh,
+        seed=opts.seed,
+    )
 
 
 def make(
@@ -521,13 +264,13 @@ def make(
     segments = [seg for j in jobs for seg in segment_for(j)]
     report = assemble(
         segments,
-        _tmp(out, run_id),
+        outputs.partial_name(out, run_id),
         fps=fps,
         size=size,
         fit=opts.frame_fit,
         transition=opts.transition,
         audio=(music or "sources") if opts.audio else "none",
-        burn_subtitles=opts.burn_subtitles,
+        caption_overlay=caption_overlay if opts.burn_subtitles else None,
         crf=opts.crf,
         preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
         metadata={"rag_video_run": run_id},
@@ -539,6 +282,6 @@ def make(
         final=opts.final,
         timings={k: round(v, 3) for k, v in clock.items() if k != "start"},
     )
-    write_outputs(manifest, out, _thumbnails(store, jobs), run_id, Path(report.path))
+    write_outputs(manifest, out, thumbnails(store, jobs), run_id, Path(report.path))
     record_renders(store, manifest, lock_timeout)
     return manifest

@@ -1,6 +1,6 @@
 """The manifest contract: what `make` decided and rendered for each planned shot (pydantic
-models, validated on read), and the helpers every exporter shares. Keys in DESIGN.md,
-"Manifest"; `source` is the list of clips a shot shows.
+models, validated on read; a shot is a :class:`rag_video.generate.shot.ShotJob`), and the
+helpers every exporter shares. Keys in DESIGN.md, "Manifest".
 """
 
 from __future__ import annotations
@@ -9,17 +9,18 @@ import json
 import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from rag_video.errors import UsageError
+from rag_video.generate.shot import Record, ShotJob
+from rag_video.jsonable import to_jsonable
 
 log = logging.getLogger(__name__)
-
-Decision = Literal["reuse", "restyle", "fill"]
-DECISIONS: tuple[str, ...] = ("reuse", "restyle", "fill")
 
 
 class ManifestError(UsageError):
@@ -29,88 +30,18 @@ class ManifestError(UsageError):
 # ---------------------------------------------------------------- the manifest contract
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+def _placed(shot: ShotJob) -> ShotJob:
+    """A manifest's shot has its place in the output."""
+    for key in ("out_start_s", "out_end_s"):
+        if key not in shot.model_fields_set:
+            raise PydanticCustomError("missing", f"{key}: Field required")
+    return shot
 
 
-class Reason(_Record):
-    """Why a shot got its decision: its score against the thresholds, runner-up, override."""
-
-    score: float | None = None
-    reuse_threshold: float | None = None
-    fill_threshold: float | None = None
-    runner_up: float | None = None
-    override: str | None = None
-    text: str = ""
-    coverage: dict[str, Any] | None = None  # {method, why}: how footage covers the planned duration
+PlacedShot = Annotated[ShotJob, AfterValidator(_placed)]
 
 
-class Source(_Record):
-    """One clip a planned shot shows: a range of a source file (seconds), its speed and crop.
-
-    ``duration_s`` is what the clip lasts in the output (``(out_s - in_s) / speed``, plus any held
-    frames); ``crop`` is its crop track (:mod:`rag_video.generate.reframe`), None for a letterbox or
-    an old manifest; ``out_start_s``/``out_end_s`` where it lands in the output."""
-
-    shot_id: str
-    path: str
-    in_s: float = Field(ge=0)
-    out_s: float = Field(ge=0)
-    fps: float = Field(gt=0)
-    source_duration_s: float = Field(gt=0)
-    speed: float = Field(default=1.0, gt=0, le=1)
-    duration_s: float | None = None
-    crop: dict[str, Any] | None = None
-    shot_ids: list[str] = []
-    out_start_s: float | None = None
-    out_end_s: float | None = None
-
-
-class Candidate(_Record):
-    """One retrieved candidate of a shot."""
-
-    shot_id: str
-    score: float
-    path: str = ""
-    start_s: float | None = None
-
-
-class ManifestShot(_Record):
-    """One planned shot of the output and how it was rendered."""
-
-    index: int
-    text: str
-    caption: str | None = None
-    duration_s: float = Field(gt=0)
-    out_start_s: float = Field(ge=0)
-    out_end_s: float = Field(gt=0)
-    decision: Decision
-    score: float | None = None
-    reason: Reason = Reason()
-    source: list[Source] = []
-    reference: dict[str, Any] | None = None
-    dropped: list[dict[str, Any]] = []
-    too_short: list[dict[str, Any]] = []
-    segment: str | None = None
-    generator: str = ""
-    model: str | None = None
-    steps: int = 0
-    strength: float | None = None
-    seed: int | None = None
-    seconds: float = 0.0
-    candidates: list[Candidate] = []
-    fallback: str | None = None
-
-    @field_validator("source", mode="before")
-    @classmethod
-    def _clip_list(cls, value: Any) -> Any:
-        """One clip (manifests before coverage) or none is a list of clips too."""
-        if value is None:
-            return []
-        return [value] if isinstance(value, Mapping) else value
-
-
-class Credit(_Record):
+class Credit(Record):
     """Attribution of one source file."""
 
     path: str
@@ -119,7 +50,7 @@ class Credit(_Record):
     creator: str | None = None
 
 
-class Manifest(_Record):
+class Manifest(Record):
     """A `make` run: output format, shots in output order, credits."""
 
     run_id: str = ""
@@ -132,7 +63,7 @@ class Manifest(_Record):
     duration_s: float = Field(ge=0)
     output: str = ""
     title: str | None = None
-    shots: list[ManifestShot]
+    shots: list[PlacedShot]
     credits: list[Credit] = []
 
 
@@ -162,25 +93,16 @@ def write_exact(path: str | os.PathLike, text: str) -> Path:
 # ---------------------------------------------------------------- manifest JSON
 
 
-def _json_default(value: Any) -> Any:
-    """Paths and numpy scalars/arrays as plain JSON values."""
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(
-        f"manifest: value of type {type(value).__name__} is not JSON-serialisable: {value!r}"[:200]
-    )
-
-
 def manifest_json(manifest: Mapping[str, Any]) -> str:
     """The manifest dict as given (extra keys kept), as JSON with indent 2 and a final newline."""
     try:
         return (
             json.dumps(
-                dict(manifest), indent=2, ensure_ascii=False, allow_nan=False, default=_json_default
+                dict(manifest),
+                indent=2,
+                ensure_ascii=False,
+                allow_nan=False,
+                default=partial(to_jsonable, strict=True),
             )
             + "\n"
         )

@@ -39,7 +39,16 @@ log = logging.getLogger(__name__)
 SIDECAR_SUFFIXES = (".json", ".txt", ".srt")  # what ingest reads beside a video (ingest/sidecar.py)
 # the library's own entries (also how Library(create=False) recognises a library folder)
 STORAGE = frozenset(
-    {"lance", "index", "generated", "meta.json", ".write.lock", ".make.lock", "rag-video.toml"}
+    {
+        "lance",
+        "index",
+        "generated",
+        "meta.json",
+        ".write.lock",
+        ".write.lock.holder",
+        ".make.lock",
+        "rag-video.toml",
+    }
 )
 RUN_TAG = "rag_video_run"  # container tag of every make output (its run id)
 MAKE_LOCK = ".make.lock"

@@ -1,7 +1,6 @@
-# Over 450 lines, kept whole for now (issue 11): the plan models and their validation; next cut:
-# validation rules apart from models.
 """Scripts for `rag-video make`: plain text, YAML/JSON storyboards and SRT validated into a `Plan`
-(the files are read by `generate.script`; this module holds the plan models and their checks).
+(the files are read by `generate.script`; this module holds the plan models and builds them;
+the field checks are in `generate.plan_fields`, the error messages in `generate.plan_errors`).
 
 Every format is first turned into the same raw storyboard (a mapping with a `shots:` list), then
 validated once by pydantic, so every mistake gets the same kind of message: one line naming the
@@ -31,69 +30,36 @@ Shots without a duration get `default_duration(text)`.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    computed_field,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
+
+from rag_video.generate.plan_errors import from_validation
+from rag_video.generate.plan_fields import (
+    Aspect,
+    Duration,
+    ExistingPath,
+    Fps,
+    OptionalText,
+    ShotText,
 )
-from pydantic_core import ErrorDetails
-
 from rag_video.generate.script import (
-    MAX_SCRIPT_BYTES,
-    MAX_YAML_NODES,
     SRT_EXTENSIONS,
-    STORYBOARD_EXTENSIONS,
     SUPPORTED,
     TEXT_EXTENSIONS,
     ScriptError,
     parse_structured,
     read_script,
-    split_sentences,
     srt_raw,
     storyboard_raw,
     text_raw,
 )
+from rag_video.generate.shot import Decision
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "Decision",
-    "Plan",
-    "PlannedShot",
-    "ScriptError",
-    "default_duration",
-    "load_plan",
-    "plan_from_dict",
-    "plan_to_dict",
-    "split_sentences",
-    "BASE_S",
-    "WORDS_PER_S",
-    "MIN_DEFAULT_S",
-    "MAX_DEFAULT_S",
-    "MAX_SHOT_S",
-    "MIN_SHOT_S",
-    "MAX_SHOTS",
-    "MAX_PLAN_S",
-    "MAX_SCRIPT_BYTES",
-    "MAX_YAML_NODES",
-    "COMMON_ASPECTS",
-    "TEXT_EXTENSIONS",
-    "STORYBOARD_EXTENSIONS",
-    "SRT_EXTENSIONS",
-]
 
 # Default shot length: a base for the eye to settle plus reading/narration time at about
 # 2.5 words per second (a relaxed narration pace), clamped so that a one-word shot is not a
@@ -102,86 +68,10 @@ BASE_S = 1.0
 WORDS_PER_S = 2.5
 MIN_DEFAULT_S = 2.0
 MAX_DEFAULT_S = 8.0
-MAX_SHOT_S = 60.0  # the longest single shot a script may ask for
-MIN_SHOT_S = 0.1  # the shortest (a couple of frames at any common rate)
-MAX_FPS = 240.0
 # Bounds on what one script may ask for: retrieval and the plan-wide assignment grow with the
 # number of shots (a 2 000-shot plan assigns over ~24 000 candidates), rendering with the length.
 MAX_SHOTS = 2000
 MAX_PLAN_S = 3 * 3600.0
-COMMON_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "21:9")
-
-
-Decision = Literal["reuse", "restyle", "fill"]
-
-
-# ----------------------------------------------------------------------------- field validators
-
-
-def _stripped(value: str) -> str:
-    text = value.strip()
-    if not text:
-        raise ValueError("must not be empty")
-    return text
-
-
-def _optional_stripped(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return value.strip() or None
-
-
-_ASPECT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$", re.ASCII)
-
-
-def _aspect(value: str | None) -> str | None:
-    """Normalise "W:H" (W, H positive numbers); the common ones are listed in the error."""
-    if value is None:
-        return None
-    match = _ASPECT.match(value)
-    if not match or float(match[1]) <= 0 or float(match[2]) <= 0:
-        raise ValueError(f"must be W:H with positive numbers, e.g. {', '.join(COMMON_ASPECTS)}")
-    return f"{match[1]}:{match[2]}"
-
-
-def _existing_path(value: Path | None, info: ValidationInfo) -> Path | None:
-    """Resolve a reference path relative to the script's folder (validation context
-    ``base_dir``) and require the file to exist."""
-    if value is None:
-        return None
-    base = (info.context or {}).get("base_dir")
-    path = value.expanduser()
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    path = path.resolve()
-    if not path.is_file():
-        raise ValueError(f"file not found: {path}")
-    return path
-
-
-ShotText = Annotated[str, AfterValidator(_stripped)]
-OptionalText = Annotated[str | None, AfterValidator(_optional_stripped)]
-
-
-def _not_bool(value: Any) -> Any:
-    """YAML's `true` is not a number of seconds (pydantic would read it as 1)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number, not true/false")  # noqa: TRY004 - pydantic wants ValueError
-    return value
-
-
-def _min_duration(value: float) -> float:
-    if value < MIN_SHOT_S:
-        raise ValueError(f"must be at least {MIN_SHOT_S:g} seconds")
-    return value
-
-
-Duration = Annotated[
-    float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_SHOT_S), AfterValidator(_min_duration)
-]
-Fps = Annotated[float, BeforeValidator(_not_bool), Field(gt=0, le=MAX_FPS)]
-Aspect = Annotated[str | None, AfterValidator(_aspect)]
-ExistingPath = Annotated[Path | None, AfterValidator(_existing_path)]
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -286,83 +176,6 @@ def default_duration(text: str) -> float:
     return round(min(MAX_DEFAULT_S, max(MIN_DEFAULT_S, seconds)), 1)
 
 
-# ----------------------------------------------------------------------------- error messages
-
-_MESSAGES = {
-    "missing": "is required",
-    "string_type": "must be text",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "path_type": "must be a file path",
-    "list_type": "must be a list",
-    "model_type": "must be a mapping of fields",
-    "dict_type": "must be a mapping of fields",
-    "model_attributes_type": "must be a mapping of fields",
-}
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    shown = repr(value) if isinstance(value, str) else str(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
-def _describe(error: ErrorDetails, allowed: tuple[str, ...]) -> str:
-    """A short human message for one pydantic error dict."""
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        key = str(error["loc"][-1])
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
-        return f"unknown field ({hint})"
-    if kind == "greater_than":
-        message = f"must be greater than {_show(ctx['gt'])}"
-    elif kind == "less_than_equal":
-        message = f"must be at most {_show(ctx['le'])}"
-    elif kind == "greater_than_equal":
-        message = f"must be at least {_show(ctx['ge'])}"
-    elif kind == "too_short":
-        message = f"must have at least {ctx['min_length']} item(s)"
-    elif kind == "literal_error":
-        message = f"must be {ctx['expected']}"
-    elif kind == "value_error":
-        message = str(ctx.get("error", error["msg"]))
-    else:
-        message = _MESSAGES.get(kind, error["msg"].removeprefix("Input ").lower())
-    if kind == "missing" or "file not found" in message or not error["loc"]:
-        return message
-    return f"{message} (got {_show(error.get('input'))})"
-
-
-def _from_validation(
-    exc: ValidationError, source: str, *, top: type[BaseModel], shot: type[BaseModel]
-) -> ScriptError:
-    """Turn a pydantic ValidationError into a one-line ScriptError: its first error, then up to
-    three more, each with its place (``also: shot 2: duration: …``)."""
-    errors = exc.errors(include_url=False)
-
-    def place(error: ErrorDetails) -> tuple[int | None, str | None, str]:
-        loc = list(error["loc"])
-        allowed = tuple(top.model_fields)
-        shot_no = None
-        if len(loc) >= 2 and loc[0] == "shots" and isinstance(loc[1], int):
-            shot_no, loc, allowed = loc[1] + 1, loc[2:], tuple(shot.model_fields)
-        return shot_no, ".".join(str(part) for part in loc) or None, _describe(error, allowed)
-
-    shot_no, field, detail = place(errors[0])
-    others = []
-    for error in errors[1:4]:
-        n, f, d = place(error)
-        others.append(": ".join(x for x in (f"shot {n}" if n else None, f, d) if x))
-    if others:
-        more = f"; and {len(errors) - 4} more" if len(errors) > 4 else ""
-        detail += f" (also: {'; '.join(others)}{more})"
-    return ScriptError(source, detail, shot=shot_no, field=field)
-
-
 # ----------------------------------------------------------------------------- building the plan
 
 
@@ -370,7 +183,7 @@ def _validate_spec(raw: dict[str, Any], source: str, base_dir: Path) -> _Storybo
     try:
         return _StoryboardSpec.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise _from_validation(exc, source, top=_StoryboardSpec, shot=_ShotSpec) from exc
+        raise from_validation(exc, source, top=_StoryboardSpec, shot=_ShotSpec) from exc
 
 
 def _plan_from_spec(
@@ -406,7 +219,7 @@ def _validate_plan(raw: dict[str, Any], source: str) -> Plan:
     try:
         return Plan.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise _from_validation(exc, source, top=Plan, shot=PlannedShot) from exc
+        raise from_validation(exc, source, top=Plan, shot=PlannedShot) from exc
 
 
 def load_plan(

@@ -12,9 +12,10 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,42 +27,13 @@ from rag_video.generate.base import (
     GenResult,
     ModelUnavailable,
 )
+from rag_video.generate.shot import ShotJob, SourceClip
 from rag_video.media.clip import clip_duration_frames, iter_clip
 from rag_video.media.encode import VideoWriter, frame_rate
+from rag_video.media.timecode import frames_of
 from rag_video.store import atomic_write_text
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ShotJob:
-    """A planned shot with its decision and the media it draws on (the manifest's shot entry)."""
-
-    index: int
-    text: str
-    caption: str | None
-    duration_s: float
-    style: str | None
-    decision: str
-    score: float | None
-    reason: dict
-    candidates: list[dict] = field(default_factory=list)
-    # the clips shown, in order: {shot_id, shot_ids, path, in_s, out_s, speed, duration_s, crop,
-    # fps, source_duration_s, shot_start_s, shot_end_s, handle_before_s, handle_after_s}
-    source: list[dict] = field(default_factory=list)
-    reference: dict | None = None  # {shot_id, path, time_s, role}: the frame a fill starts from
-    dropped: list[dict] = field(default_factory=list)  # candidates not eligible, with why
-    too_short: list[dict] = field(default_factory=list)  # candidates no coverage could stretch
-    strength: float | None = None
-    segment: str | None = None
-    generator: str = "source"
-    model: str | None = None
-    steps: int = 0
-    seed: int | None = None
-    seconds: float = 0.0
-    latent_frames: int = 0
-    cached: bool = False
-    fallback: str | None = None
 
 
 @dataclass
@@ -93,29 +65,31 @@ def _frame_at(ref: dict | None, size, fit) -> np.ndarray | None:
     )
 
 
-def _boundaries(jobs: list[ShotJob], i: int, s: RenderSettings) -> tuple[dict | None, dict | None]:
+def _boundary(clip: SourceClip, time_s: float, role: str) -> dict[str, Any]:
+    """A frame of a neighbouring shot's clip, as a reference {shot_id, path, in_s, crop, time_s,
+    role}."""
+    return {
+        "shot_id": clip.shot_id,
+        "path": clip.path,
+        "in_s": clip.in_s,
+        "crop": clip.crop,
+        "time_s": time_s,
+        "role": role,
+    }
+
+
+def _boundaries(
+    jobs: list[ShotJob], i: int, s: RenderSettings
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The previous shot's last shown frame and the next shot's first, when they show footage."""
     prev = jobs[i - 1].source[-1] if i > 0 and jobs[i - 1].source else None
     nxt = jobs[i + 1].source[0] if i + 1 < len(jobs) and jobs[i + 1].source else None
-    first = last = None
-    if prev:
-        first = {
-            "shot_id": prev["shot_id"],
-            "path": prev["path"],
-            "in_s": prev["in_s"],
-            "crop": prev.get("crop"),
-            "time_s": max(prev["in_s"], prev["out_s"] - 1.0 / s.fps),
-            "role": "previous shot's last frame",
-        }
-    if nxt:
-        last = {
-            "shot_id": nxt["shot_id"],
-            "path": nxt["path"],
-            "in_s": nxt["in_s"],
-            "crop": nxt.get("crop"),
-            "time_s": nxt["in_s"],
-            "role": "next shot's first frame",
-        }
+    first = (
+        _boundary(prev, max(prev.in_s, prev.out_s - 1.0 / s.fps), "previous shot's last frame")
+        if prev
+        else None
+    )
+    last = _boundary(nxt, nxt.in_s, "next shot's first frame") if nxt else None
     return first, last
 
 
@@ -147,24 +121,24 @@ def name_reference(jobs: list[ShotJob], i: int, s: RenderSettings) -> None:
         job.reference = first or last
 
 
-def clip_frames(clips: list[dict], s: RenderSettings) -> list[np.ndarray]:
+def clip_frames(clips: list[SourceClip], s: RenderSettings) -> list[np.ndarray]:
     """The frames a shot's clips show at the output rate and size (retimed, cropped, held)."""
     rate = frame_rate(s.fps)
     frames: list[np.ndarray] = []
     for clip in clips:
-        n = max(1, round(clip["duration_s"] * s.fps))
-        src_rate = rate / Fraction(clip.get("speed") or 1.0).limit_denominator(10_000)
-        content = min(n, max(1, clip_duration_frames(clip["in_s"], clip["out_s"], src_rate)))
+        n = max(1, frames_of(clip.length_s, s.fps))
+        src_rate = rate / Fraction(clip.speed or 1.0).limit_denominator(10_000)
+        content = min(n, max(1, clip_duration_frames(clip.in_s, clip.out_s, src_rate)))
         got = list(
             iter_clip(
-                clip["path"],
-                clip["in_s"],
+                clip.path,
+                clip.in_s,
                 content,
                 fps=src_rate,
                 size=s.size,
                 fit=s.fit,
-                crop=clip.get("crop"),
-                crop_origin_s=clip["in_s"],
+                crop=clip.crop,
+                crop_origin_s=clip.in_s,
             )
         )
         frames += got + got[-1:] * (n - len(got))
@@ -233,10 +207,14 @@ def render_generated(
     job: ShotJob, jobs: list[ShotJob], generator: Generator, s: RenderSettings, model: str | None
 ) -> None:
     """Produce (or find cached) the segment of a restyle or fill shot; fills in job's spend."""
-    n_frames = max(1, round(job.duration_s * s.fps))
+    n_frames = max(1, frames_of(job.duration_s, s.fps))
     name_reference(jobs, job.index, s)
     first, last = _boundaries(jobs, job.index, s)
-    inputs = {"source": job.source, "reference": job.reference, "neighbours": [first, last]}
+    inputs = {
+        "source": [c.model_dump() for c in job.source],
+        "reference": job.reference,
+        "neighbours": [first, last],
+    }
     key = _cache_key(job, generator, model, s, n_frames, inputs)
     path = s.generated_dir / f"{key}.mp4"
     meta_path = path.with_suffix(".json")
@@ -301,15 +279,15 @@ def segment_for(job: ShotJob) -> list[Segment]:
         return [
             Segment(
                 "source",
-                path=c["path"],
-                in_s=c["in_s"],
-                out_s=c["out_s"],
-                duration_s=c["duration_s"],
-                handle_before_s=c.get("handle_before_s", 0.0),
-                handle_after_s=c.get("handle_after_s", 0.0),
+                path=c.path,
+                in_s=c.in_s,
+                out_s=c.out_s,
+                duration_s=c.length_s,
+                handle_before_s=c.handle_before_s,
+                handle_after_s=c.handle_after_s,
                 caption=job.caption,
-                crop=c.get("crop"),
-                speed=c.get("speed") or 1.0,
+                crop=c.crop,
+                speed=c.speed or 1.0,
                 name=f"shot {job.index + 1}" + (f".{k + 1}" if len(job.source) > 1 else ""),
             )
             for k, c in enumerate(job.source)

@@ -4,7 +4,6 @@ range is short), a drafted or generated file, or frames held in memory."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Generator, Iterator, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -17,11 +16,10 @@ from rag_video.media.clip import (
     iter_clip,
 )
 from rag_video.media.probe import MediaError
+from rag_video.media.timecode import frames_within
 
 if TYPE_CHECKING:
-    from rag_video.generate.assemble import _Plan
-
-_EPS = 1e-6
+    from rag_video.generate.timing import SegmentPlan
 
 
 def _held(
@@ -43,11 +41,11 @@ def _held(
 
 
 def _available(want: int, handle_s: float, rate: Fraction) -> int:
-    return max(0, min(want, int(math.floor(handle_s * rate + _EPS))))
+    return max(0, min(want, frames_within(handle_s, rate)))
 
 
 def _file_frames(
-    plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
+    plan: SegmentPlan, rate: Fraction, size: tuple[int, int], fit: str
 ) -> Generator[np.ndarray, None, None]:
     seg = plan.seg
     src_rate = rate / Fraction(seg.speed).limit_denominator(
@@ -79,7 +77,7 @@ def _file_frames(
 
 
 def _memory_frames(
-    plan: _Plan, size: tuple[int, int], fit: str
+    plan: SegmentPlan, size: tuple[int, int], fit: str
 ) -> Generator[np.ndarray, None, None]:
     frames = plan.seg.frames
     if frames is None:  # Segment.__post_init__ requires frames for kind="frames"
@@ -125,7 +123,7 @@ def _check_frame(frame: np.ndarray, index: int) -> np.ndarray:
 
 
 def segment_frames(
-    plan: _Plan, rate: Fraction, size: tuple[int, int], fit: str
+    plan: SegmentPlan, rate: Fraction, size: tuple[int, int], fit: str
 ) -> Generator[np.ndarray, None, None]:
     """``pre + n + post`` conformed frames of the plan's segment (a generator: close it)."""
     if plan.seg.kind == "frames":

@@ -16,6 +16,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from rag_video.media.timecode import frames_of
+
 log = logging.getLogger(__name__)
 
 #: Motion above this many times the shot's median counts as a cut-like spike.
@@ -153,7 +155,7 @@ def best_trim_start(
         path, in_s, out_s, sample_fps=sample_fps, rotation=rotation
     )
     sharp, motion = clip_measures(frames)
-    n = max(1, int(round(duration_s * rate)))
+    n = max(1, frames_of(duration_s, rate))
     offset = best_window(sharp, motion, n) / float(rate)
     return float(min(in_s + offset, in_s + spare))
 

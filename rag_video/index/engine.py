@@ -1,5 +1,5 @@
-# Over 450 lines, kept whole for now (issue 11): the ShotIndex class (~410 lines alone); next cut:
-# a key<->position map with tombstones.
+# Just over 400 lines, kept whole: one class, ShotIndex, whose methods each delegate to a helper
+# module (keymap, policy, tuning, search, gpu, persist); splitting it would split its API.
 """The shot index: a FAISS index keyed by the shots table's stable ``row_key``.
 
 The Lance ``shots`` table is the truth; this index is a rebuildable accelerator built and updated
@@ -14,18 +14,18 @@ is chosen by :mod:`~rag_video.index.policy`, its search parameter tuned by
 :mod:`~rag_video.index.tuning`; :mod:`~rag_video.index.search` and :mod:`~rag_video.index.gpu`
 run the searches, :mod:`~rag_video.index.persist` saves and loads.
 
-Removals are tombstones for every type (HNSW cannot delete): tombstoned keys are filtered out of
-every search with a FAISS ``IDSelectorBitmap`` and results are refilled to ``k``; once the
-tombstoned share passes ``rebuild_share`` (20 % by default) :attr:`ShotIndex.needs_rebuild`
-turns true. Searches run on the inner index with internal positions; the ``IndexIDMap2`` wrapper
-is the persisted position -> row_key map.
+Removals are tombstones for every type (HNSW cannot delete), kept by the key <-> position map
+(:mod:`~rag_video.index.keymap`): tombstoned keys are filtered out of every search with a FAISS
+``IDSelectorBitmap`` and results are refilled to ``k``; once the tombstoned share passes
+``rebuild_share`` (20 % by default) :attr:`ShotIndex.needs_rebuild` turns true. Searches run on
+the inner index with internal positions; the ``IndexIDMap2`` wrapper is the persisted position ->
+row_key map.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import numpy as np
 from rag_video.index.errors import IndexUnavailable
 from rag_video.index.gpu import GPU_MAX_K, UseGpu, gpu_search, to_gpu, want_gpu
 from rag_video.index.inputs import KeySet, as_keys, as_unit_vectors, check_unique
+from rag_video.index.keymap import KeyDiff, KeyMap
 from rag_video.index.persist import IndexMeta, load_index, save_index, utc_now
 from rag_video.index.policy import (
     check_type,
@@ -42,31 +43,15 @@ from rag_video.index.policy import (
     new_base,
 )
 from rag_video.index.runtime import load_faiss, omp_threads
-from rag_video.index.search import approximate, exhaustive
+from rag_video.index.search import InnerIndex
 from rag_video.index.tuning import tune as tune_search_param
 
-__all__ = ["IndexUnavailable", "KeyDiff", "ShotIndex"]
+__all__ = ["IndexUnavailable", "ShotIndex"]
 
 logger = logging.getLogger(__name__)
 
 EXACT_CANDIDATES_MAX = 8192  # scanning 8k x 512-d vectors takes ~3 ms on one core
 DEFAULT_REBUILD_SHARE = 0.2
-
-
-@dataclass(frozen=True)
-class KeyDiff:
-    """What the index lacks compared with the table's current keys (see
-    :meth:`ShotIndex.diff_keys`).
-
-    ``missing``: keys in the table, not in the index (fetch their vectors and ``add`` them).
-    ``stale``: live keys in the index, gone from the table (``remove`` them).
-    ``revived``: tombstoned keys that are back in the table; row keys are never reused, so
-    a non-empty array means the index cannot be patched and must be rebuilt.
-    """
-
-    missing: np.ndarray
-    stale: np.ndarray
-    revived: np.ndarray
 
 
 class ShotIndex:
@@ -108,11 +93,7 @@ class ShotIndex:
         self.created_at = created_at or utc_now()
         self.rebuild_share = rebuild_share
         self.exact_candidates_max = EXACT_CANDIDATES_MAX
-        self._keys = faiss.vector_to_array(index.id_map).astype(np.int64)
-        self._sorted_keys = np.sort(self._keys)
-        self._order = np.argsort(self._keys, kind="stable")
-        self._tombstones: set[int] = set()
-        self._live = np.ones(len(self._keys), dtype=bool)
+        self._keys = KeyMap(faiss.vector_to_array(index.id_map).astype(np.int64))
         self._gpu: Any = None
         if tombstones:
             self.remove(np.fromiter(tombstones, dtype=np.int64, count=len(tombstones)))
@@ -195,12 +176,12 @@ class ShotIndex:
     @property
     def n_total(self) -> int:
         """Vectors stored, tombstoned ones included."""
-        return len(self._keys)
+        return self._keys.n_total
 
     @property
     def n_live(self) -> int:
         """Vectors that searches can return."""
-        return self.n_total - len(self._tombstones)
+        return self.n_total - len(self._keys.tombstones)
 
     def __len__(self) -> int:
         return self.n_live
@@ -208,12 +189,12 @@ class ShotIndex:
     @property
     def tombstones(self) -> frozenset[int]:
         """Keys removed from results but still stored."""
-        return frozenset(self._tombstones)
+        return self._keys.tombstones
 
     @property
     def tombstone_share(self) -> float:
         """Share of stored vectors that are tombstoned (0 for an empty index)."""
-        return len(self._tombstones) / self.n_total if self.n_total else 0.0
+        return len(self._keys.tombstones) / self.n_total if self.n_total else 0.0
 
     @property
     def needs_rebuild(self) -> bool:
@@ -244,10 +225,7 @@ class ShotIndex:
 
     def keys(self) -> np.ndarray:
         """Live keys, ascending."""
-        live = self._sorted_keys
-        if self._tombstones:
-            live = live[self._live[self._order]]
-        return live.copy()
+        return self._keys.live_keys()
 
     def update_version(self, table_version: int) -> None:
         """Record that the index now reflects ``table_version`` of the shots table."""
@@ -272,15 +250,7 @@ class ShotIndex:
 
     def diff_keys(self, table_keys: np.ndarray) -> KeyDiff:
         """Compare the table's current keys with the index (see :class:`KeyDiff`)."""
-        table_keys = np.unique(as_keys(table_keys, "table_keys"))
-        present = np.isin(table_keys, self._sorted_keys, assume_unique=True)
-        tomb = np.fromiter(self._tombstones, dtype=np.int64, count=len(self._tombstones))
-        live = self.keys()
-        return KeyDiff(
-            missing=table_keys[~present],
-            stale=live[~np.isin(live, table_keys, assume_unique=True)],
-            revived=np.sort(tomb[np.isin(tomb, table_keys)]),
-        )
+        return self._keys.diff(table_keys)
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -294,7 +264,7 @@ class ShotIndex:
         if not len(keys):
             return
         check_unique(keys, "keys")
-        clash = keys[self._contains(keys)]
+        clash = keys[self._keys.contains(keys)]
         if clash.size:
             raise ValueError(
                 f"keys already in the index (row keys are never reused): {clash[:5].tolist()}"
@@ -302,20 +272,12 @@ class ShotIndex:
         self._idmap.add_with_ids(vectors, keys)
         if self._gpu is not None:
             self._gpu.add(vectors)
-        self._keys = np.concatenate([self._keys, keys])
-        self._live = np.concatenate([self._live, np.ones(len(keys), dtype=bool)])
-        self._order = np.argsort(self._keys, kind="stable")
-        self._sorted_keys = self._keys[self._order]
+        self._keys.append(keys)
 
     def remove(self, keys: np.ndarray | set[int] | list[int]) -> int:
         """Tombstone ``keys`` (unknown and already removed keys are ignored); returns how many
         keys were newly tombstoned."""
-        keys = as_keys(keys, "keys")
-        positions = self._positions(keys)
-        positions = positions[self._live[positions]]
-        self._live[positions] = False
-        self._tombstones.update(int(k) for k in self._keys[positions])
-        return len(positions)
+        return self._keys.tombstone(as_keys(keys, "keys"))
 
     # -- search ----------------------------------------------------------------------------
 
@@ -337,28 +299,14 @@ class ShotIndex:
         if not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"k must be an int >= 1, got k={k!r}")
         queries = as_unit_vectors(queries, self.dim, "queries")
-        mask = self._candidate_mask(allowed, exclude)
+        mask = self._keys.candidate_mask(allowed, exclude)
         with omp_threads(len(queries)):
             scores, positions = self._search_positions(queries, int(k), mask)
         valid = positions >= 0
         keys = np.full(positions.shape, -1, dtype=np.int64)
-        keys[valid] = self._keys[positions[valid]]
+        keys[valid] = self._keys.keys[positions[valid]]
         scores = np.where(positions >= 0, scores, -np.inf).astype(np.float32)
         return scores, keys
-
-    def _candidate_mask(self, allowed: KeySet, exclude: KeySet) -> np.ndarray | None:
-        """Positions a search may return, or None when every stored vector may be returned."""
-        if allowed is None and exclude is None and not self._tombstones:
-            return None
-        if allowed is None:
-            mask = self._live.copy()
-        else:
-            mask = np.zeros(self.n_total, dtype=bool)
-            mask[self._positions(as_keys(allowed, "allowed"))] = True
-            mask &= self._live
-        if exclude is not None:
-            mask[self._positions(as_keys(exclude, "exclude"))] = False
-        return mask
 
     def _search_positions(
         self, queries: np.ndarray, k: int, mask: np.ndarray | None
@@ -371,40 +319,20 @@ class ShotIndex:
         if candidates == self.n_total:
             mask = None  # nothing filtered out: no selector needed
         want = min(k, candidates)
+        inner = InnerIndex(self._base, self.index_type, self.params)
         if self._gpu is not None and k + self.n_total - candidates <= GPU_MAX_K:
             scores, pos = gpu_search(self._gpu, queries, k, mask, self.n_total)
         elif self.index_type == "flat" or (
             mask is not None and candidates <= self.exact_candidates_max
         ):
-            scores, pos = exhaustive(self._base, self.index_type, self.params, queries, k, mask)
+            scores, pos = inner.exhaustive(queries, k, mask)
         else:
             share = candidates / self.n_total
-            scores, pos = approximate(
-                self._base, self.index_type, self.params, queries, k, mask, share
-            )
+            scores, pos = inner.approximate(queries, k, mask, share)
         short = np.flatnonzero((pos >= 0).sum(axis=1) < want)
         if short.size:
-            scores[short], pos[short] = exhaustive(
-                self._base, self.index_type, self.params, queries[short], k, mask
-            )
+            scores[short], pos[short] = inner.exhaustive(queries[short], k, mask)
         return scores, pos
-
-    # -- lookups ---------------------------------------------------------------------------
-
-    def _positions(self, keys: np.ndarray) -> np.ndarray:
-        """Internal positions of the stored ``keys`` (unknown keys are dropped)."""
-        if not len(keys) or not self.n_total:
-            return np.empty(0, dtype=np.int64)
-        at = np.searchsorted(self._sorted_keys, keys)
-        at = np.minimum(at, self.n_total - 1)
-        found = self._sorted_keys[at] == keys
-        return self._order[at[found]]
-
-    def _contains(self, keys: np.ndarray) -> np.ndarray:
-        if not self.n_total:
-            return np.zeros(len(keys), dtype=bool)
-        at = np.minimum(np.searchsorted(self._sorted_keys, keys), self.n_total - 1)
-        return self._sorted_keys[at] == keys
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -427,7 +355,7 @@ class ShotIndex:
             n=self.n_total,
             table_version=self.table_version,
             model_id=self.model_id,
-            tombstones=sorted(self._tombstones),
+            tombstones=sorted(self._keys.tombstones),
             rebuild_share=self.rebuild_share,
             params=self.params,
             created_at=self.created_at,
@@ -470,7 +398,7 @@ class ShotIndex:
             "n": self.n_live,
             "n_total": self.n_total,
             "dim": self.dim,
-            "tombstones": len(self._tombstones),
+            "tombstones": len(self._keys.tombstones),
             "tombstone_share": round(self.tombstone_share, 4),
             "needs_rebuild": self.needs_rebuild,
             "rebuild_reason": self.rebuild_reason,
@@ -487,5 +415,5 @@ class ShotIndex:
     def __repr__(self) -> str:
         return (
             f"ShotIndex(type={self.index_type}, n={self.n_live}, dim={self.dim}, "
-            f"tombstones={len(self._tombstones)}, table_version={self.table_version})"
+            f"tombstones={len(self._keys.tombstones)}, table_version={self.table_version})"
         )

@@ -1,8 +1,9 @@
 """Per-file work of ingest: probe → one decode pass → shots, keyframes, thumbnails, stats.
 
 This is the unit of work of every runner (local processes or Ray): it takes a path and returns
-plain rows plus the keyframe images to embed. It never touches storage and never imports torch
-(except inside the `transnet` detector).
+its `sources` row (a `schema.SourceRow`), its shot rows (dicts keyed by the shots table's columns)
+and the keyframe images to embed. It never touches storage and never imports torch (except
+inside the `transnet` detector).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from rag_video.ingest.sidecar import Sidecar, read_sidecar
 from rag_video.media.decode import decode, prefetched
 from rag_video.media.image import decode_rgb, encode_rgb
 from rag_video.media.probe import MediaError, VideoInfo, probe
+from rag_video.media.timecode import frames_of
+from rag_video.schema import SourceRow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ class IngestOptions:
 class FileResult:
     """What ingest learned about one file: its sources row, shot rows and keyframes to embed."""
 
-    source: dict
+    source: SourceRow
     shots: list[dict] = field(default_factory=list)
     keyframes: list[list[np.ndarray]] = field(default_factory=list)  # RGB per shot
     seconds: float = 0.0
@@ -56,30 +59,22 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
-        return self.source["status"] == "ok"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
+        return self.source.ok
 
 
 def failed_result(
     path: Path, source_id: str, size: int, mtime: float, error: str, options: IngestOptions
 ) -> FileResult:
-    """A `sources` row recording why a file could not be ingested."""
+    """The result of a file that could not be ingested: a `sources` row saying why."""
     return FileResult(
-        source={
-            "source_id": source_id,
-            "path": str(path),
-            "aliases": [],
-            "size_bytes": size,
-            "mtime": mtime,
-            "status": "failed",
-            "error": error,
-            "generated": False,
-            "ingested_at": now_utc(),
-            "pipeline_version": options.pipeline_version,
-        }
+        source=SourceRow.failed(
+            source_id=source_id,
+            path=str(path),
+            size_bytes=size,
+            mtime=mtime,
+            error=error,
+            pipeline_version=options.pipeline_version,
+        )
     )
 
 
@@ -117,7 +112,7 @@ def sample_interval_s(fps: float, samples_per_second: float) -> float:
     applied to the frames' timestamps (so a variable-rate one is sampled evenly in time)."""
     if not fps > 0:
         return 1.0 / samples_per_second
-    return max(1, round(fps / samples_per_second)) / fps
+    return max(1, frames_of(1 / samples_per_second, fps)) / fps
 
 
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
@@ -189,33 +184,31 @@ def _source_row(
     times: FrameTimes,
     car: Sidecar,
     options: IngestOptions,
-) -> dict:
+) -> SourceRow:
     tags = " ".join(info.tags.values()).lower()
-    return {
-        "source_id": source_id,
-        "path": str(path),
-        "aliases": [],
-        "size_bytes": size,
-        "mtime": mtime,
-        "duration_s": times.end_s,
-        "fps": info.fps,
-        "frames": len(times),
-        "width": info.width,
-        "height": info.height,
-        "rotation": info.rotation,
-        "video_codec": info.video_codec,
-        "has_audio": info.has_audio,
-        "title": car.title,
-        "description": car.description,
-        "tags": car.tags,
-        "license": car.license,
-        "creator": car.creator,
-        "generated": GENERATED_TAG in tags,
-        "status": "ok",
-        "error": None,
-        "ingested_at": now_utc(),
-        "pipeline_version": options.pipeline_version,
-    }
+    return SourceRow(
+        source_id=source_id,
+        path=str(path),
+        size_bytes=size,
+        mtime=mtime,
+        duration_s=times.end_s,
+        fps=info.fps,
+        frames=len(times),
+        width=info.width,
+        height=info.height,
+        rotation=info.rotation,
+        video_codec=info.video_codec,
+        has_audio=info.has_audio,
+        title=car.title,
+        description=car.description,
+        tags=car.tags,
+        license=car.license,
+        creator=car.creator,
+        generated=GENERATED_TAG in tags,
+        status="ok",
+        ingested_at=datetime.now(UTC),
+        pipeline_version=options.pipeline_version,
+    )
 
 
 def analyze_file(

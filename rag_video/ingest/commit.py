@@ -1,25 +1,28 @@
 """Writing ingest results with the sources row as commit marker.
 
 Order per batch of sources: (1) drop leftover shots with their source_ids, (2) append their
-shots, (3) upsert their `sources` rows (the commit), (4) retire whatever sources previously lived
-at the same paths. A crash between any two steps leaves rows that no query sees (shots without an
-ok source) or an extra source row at a path; `cleanup()` at the start of the next run removes
-both.
+shots (and store their encoder's config in the table's schema metadata if it is not there yet),
+(3) upsert their `sources` rows (the commit), (4) retire whatever sources previously lived at the
+same paths. A crash between any two steps leaves rows that no query sees (shots without an ok
+source) or an extra source row at a path; `cleanup()` at the start of the next run removes both.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from rag_video import hooks, schema
+from rag_video.embed.config import EncoderConfig
 from rag_video.errors import one_line
-from rag_video.ingest.analyze import FileResult, now_utc
+from rag_video.ingest.analyze import FileResult
 from rag_video.ingest.sidecar import clean_text
+from rag_video.schema import SourceRow
 from rag_video.store import Store, sql_in, sql_str
 
 log = logging.getLogger(__name__)
@@ -37,27 +40,51 @@ def _rows_reader(table: pa.Table) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(table.schema, batches())
 
 
-Ready = tuple[FileResult, "np.ndarray | None", "str | None"]  # result, shot vectors, model id
+@dataclass(frozen=True)
+class Ready:
+    """A file's results ready to commit: its rows, its shots' vectors (None: embedding deferred)
+    and the encoder that made them."""
+
+    result: FileResult
+    vectors: np.ndarray | None = None
+    encoder: EncoderConfig | None = None
+
+    @property
+    def source(self) -> SourceRow:
+        return self.result.source
 
 
 def write_shots(store: Store, batch: list[Ready], dim: int) -> None:
     """Replace the shots of the batch's sources with their new rows (not yet visible: no commit)."""
-    store.delete("shots", sql_in("source_id", [r.source["source_id"] for r, _, _ in batch]))
-    keys = iter(store.allocate_row_keys(sum(len(r.shots) for r, _, _ in batch)).tolist())
+    store.delete("shots", sql_in("source_id", [r.source.source_id for r in batch]))
+    keys = iter(store.allocate_row_keys(sum(len(r.result.shots) for r in batch)).tolist())
     rows = []
-    for result, vectors, model_id in batch:
-        for i, shot in enumerate(result.shots):
+    for ready in batch:
+        vectors, encoder = ready.vectors, ready.encoder
+        for i, shot in enumerate(ready.result.shots):
             vec = None if vectors is None else vectors[i].astype(np.float32).tolist()
             rows.append(
                 {
                     **shot,
                     "row_key": next(keys),
                     "embedding": vec,
-                    "embed_model": model_id if vec is not None else None,
+                    "embed_model": encoder.model_id if vec is not None and encoder else None,
                 }
             )
     table = schema.to_table(rows, schema.shots_schema(dim))
     store.add("shots", _rows_reader(table), schema.shots_schema(dim))
+    encoders = [r.encoder for r in batch if r.vectors is not None and r.encoder is not None]
+    if encoders:
+        record_encoder(store, encoders[0])
+
+
+def record_encoder(store: Store, encoder: EncoderConfig) -> None:
+    """Store `encoder` in the shots table's schema metadata unless it is there already (the
+    caller holds the write lock and has just written vectors made by it)."""
+    ds = store.dataset("shots")
+    if ds is None or EncoderConfig.from_metadata(ds.schema.metadata) == encoder:
+        return
+    ds.update_schema_metadata(encoder.to_metadata())
 
 
 def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> list[Ready]:
@@ -86,15 +113,15 @@ def commit(store: Store, batch: list[Ready], dim: int = schema.DEFAULT_DIM) -> l
 
 
 def _commit_batch(store: Store, batch: list[Ready], dim: int) -> None:
-    with_shots = [ready for ready in batch if ready[0].ok and ready[0].shots]
+    with_shots = [ready for ready in batch if ready.result.ok and ready.result.shots]
     if with_shots:
         write_shots(store, with_shots, dim)
         hooks.fire("commit.shots_written")
-    sources = [result.source for result, _, _ in batch]
-    store.upsert("sources", "source_id", schema.to_table(sources, schema.SOURCES), schema.SOURCES)
-    retire_paths(store, {src["path"]: src["source_id"] for src in sources})
-    for result, _, _ in batch:
-        hooks.fire("commit.source_committed", source_id=result.source["source_id"])
+    sources = [ready.source for ready in batch]
+    store.upsert("sources", "source_id", schema.sources_table(sources), schema.SOURCES)
+    retire_paths(store, {src.path: src.source_id for src in sources})
+    for src in sources:
+        hooks.fire("commit.source_committed", source_id=src.source_id)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -104,33 +131,30 @@ def _one_line(exc: BaseException) -> str:
 
 def _record_failure(store: Store, ready: Ready, exc: Exception, dim: int) -> Ready:
     """Record a file whose results could not be written as `failed`, with the reason."""
-    src = ready[0].source
+    src = ready.source
     error = f"could not be committed: {type(exc).__name__}: {_one_line(exc)}"
-    row = {
-        "source_id": src["source_id"],
-        "path": src["path"],
-        "aliases": src.get("aliases") or [],
-        "size_bytes": src.get("size_bytes"),
-        "mtime": src.get("mtime"),
-        "status": "failed",
-        "error": error,
-        "generated": False,
-        "ingested_at": now_utc(),
-        "pipeline_version": src.get("pipeline_version"),
-    }
-    failed = (FileResult(source=row), None, None)
-    log.warning("%s: %s", src["path"], error)
+    row = SourceRow.failed(
+        source_id=src.source_id,
+        path=src.path,
+        aliases=src.aliases,
+        size_bytes=src.size_bytes,
+        mtime=src.mtime,
+        error=error,
+        pipeline_version=src.pipeline_version,
+    )
+    failed = Ready(FileResult(source=row))
+    log.warning("%s: %s", src.path, error)
     try:
         _commit_batch(store, [failed], dim)
     except Exception as again:  # noqa: BLE001 - e.g. a path that is not valid UTF-8
         log.warning(
-            "%s: not recorded either: %s: %s", src["path"], type(again).__name__, _one_line(again)
+            "%s: not recorded either: %s: %s", src.path, type(again).__name__, _one_line(again)
         )
     return failed
 
 
-def _source_rows(store: Store, where: str) -> list[dict]:
-    return store.read("sources", where=where).to_pylist()
+def _source_rows(store: Store, where: str) -> list[SourceRow]:
+    return [SourceRow.from_row(r) for r in store.read("sources", where=where).to_pylist()]
 
 
 def drop_sources(store: Store, source_ids: list[str]) -> None:
@@ -141,11 +165,11 @@ def drop_sources(store: Store, source_ids: list[str]) -> None:
         store.delete("shots", sql_in("source_id", source_ids))
 
 
-def set_path(store: Store, row: dict, path: str, aliases: list[str]) -> None:
+def set_path(store: Store, row: SourceRow, path: str, aliases: list[str]) -> None:
     """Move a source to `path` (and its shots' copied path column)."""
-    row = {**row, "path": path, "aliases": sorted(set(aliases) - {path})}
-    store.upsert("sources", "source_id", schema.to_table([row], schema.SOURCES), schema.SOURCES)
-    store.update("shots", f"source_id = {sql_str(row['source_id'])}", {"path": path})
+    row = replace(row, path=path, aliases=sorted(set(aliases) - {path}))
+    store.upsert("sources", "source_id", schema.sources_table([row]), schema.SOURCES)
+    store.update("shots", f"source_id = {sql_str(row.source_id)}", {"path": path})
 
 
 def retire_paths(store: Store, keepers: dict[str, str]) -> None:
@@ -155,19 +179,19 @@ def retire_paths(store: Store, keepers: dict[str, str]) -> None:
         return
     gone = []
     for row in _source_rows(store, sql_in("path", keepers)):
-        if row["source_id"] == keepers[row["path"]]:
+        if row.source_id == keepers[row.path]:
             continue
-        alive = [a for a in row["aliases"] or [] if a not in keepers and Path(a).is_file()]
-        if alive and row["status"] == "ok":
-            set_path(store, row, alive[0], row["aliases"])
+        alive = [a for a in row.aliases or [] if a not in keepers and Path(a).is_file()]
+        if alive and row.ok:
+            set_path(store, row, alive[0], row.aliases)
         else:
-            gone.append(row["source_id"])
+            gone.append(row.source_id)
     drop_sources(store, gone)
     listed = ", ".join(sql_str(p) for p in keepers)
     for row in _source_rows(store, f"array_has_any(aliases, [{listed}])"):
-        kept = [a for a in row["aliases"] if keepers.get(a, row["source_id"]) == row["source_id"]]
-        if kept != row["aliases"]:
-            set_path(store, row, row["path"], kept)
+        kept = [a for a in row.aliases if keepers.get(a, row.source_id) == row.source_id]
+        if kept != row.aliases:
+            set_path(store, row, row.path, kept)
 
 
 def cleanup(store: Store) -> int:

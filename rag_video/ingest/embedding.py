@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag_video import schema
+from rag_video.embed.config import EncoderConfig
 from rag_video.ingest.analyze import FileResult
+from rag_video.ingest.commit import Ready, record_encoder
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +61,33 @@ class EmbedQueue:
                 return None
         return self.encoder
 
-    def put(self, result: FileResult) -> list[tuple]:
-        """Queue a result; returns (result, vectors, model_id) tuples ready to commit."""
+    def put(self, result: FileResult) -> list[Ready]:
+        """Queue a result; returns the results now ready to commit."""
         if not result.ok or self.load is None or self.unavailable:
-            return [(result, None, None)]
+            return [Ready(result)]
         self.pending.append(result)
         if sum(len(k) for r in self.pending for k in r.keyframes) >= self.batch_images:
             return self.flush()
         return []
 
-    def flush(self) -> list[tuple]:
+    def flush(self) -> list[Ready]:
+        """Embed every queued result; returns them ready to commit."""
         pending, self.pending = self.pending, []
         if not pending:
             return []
         encoder = self._encoder()
         if encoder is None:
-            return [(r, None, None) for r in pending]
+            return [Ready(r) for r in pending]
         vectors = shot_vectors(encoder, [k for r in pending for k in r.keyframes])
+        config = EncoderConfig.from_encoder(encoder)
         ready, at = [], 0
         for r in pending:
-            ready.append((r, vectors[at : at + len(r.shots)], encoder.model_id))
+            ready.append(Ready(r, vectors[at : at + len(r.shots)], config))
             at += len(r.shots)
         return ready
 
 
-def fill_embeddings(
-    store, encoder, shots, *, rotation_of, advance=lambda n=1: None
-) -> tuple[int, list[str]]:
+def fill_embeddings(store, encoder, shots, *, advance=lambda n=1: None) -> tuple[int, list[str]]:
     """Embed `shots` (rows of the shots table) from their keyframes, decoded at their stored times.
 
     Returns (shots embedded, problems); a source whose file is gone stays deferred.
@@ -99,11 +101,11 @@ def fill_embeddings(
     for row in shots:
         by_source.setdefault(row["source_id"], []).append(row)
     dim = store.shots_dim()
-    for source_id, rows in by_source.items():
+    for rows in by_source.values():
         rows.sort(key=lambda r: r["start_s"])
         try:  # one open and one pass of seeks per source, in time order
             times = [t for r in rows for t in r["keyframe_times"]]
-            flat = frames_at(rows[0]["path"], times, rotation=rotation_of(source_id))
+            flat = frames_at(rows[0]["path"], times)
             images, at = [], 0
             for r in rows:
                 images.append(flat[at : at + len(r["keyframe_times"])])
@@ -123,4 +125,6 @@ def fill_embeddings(
         )
         done += len(rows)
         advance(len(rows))
+    if done:
+        record_encoder(store, EncoderConfig.from_encoder(encoder))
     return done, problems

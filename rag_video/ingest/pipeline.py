@@ -7,13 +7,16 @@ library's write lock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rag_video import hooks, progress
@@ -27,6 +30,7 @@ from rag_video.ingest.analyze import (
 from rag_video.ingest.commit import Ready
 from rag_video.ingest.discover import Candidate, discover
 from rag_video.ingest.embedding import EmbedQueue
+from rag_video.schema import SourceRow
 from rag_video.store import Store, sql_str
 
 log = logging.getLogger(__name__)
@@ -88,7 +92,8 @@ def _analyze_all(
             while queue or running:
                 while queue and len(running) < workers * 2:
                     candidate = queue.pop()
-                    running[pool.submit(run_worker, candidate, options)] = candidate
+                    with _sigint_ignored():  # a worker spawned here starts deaf to Ctrl-C
+                        running[pool.submit(run_worker, candidate, options)] = candidate
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     candidate = running.pop(future)
@@ -114,11 +119,24 @@ def _analyze_all(
             raise
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this (main) thread for the block. A process spawned meanwhile inherits
+    the ignored disposition through exec, so a Ctrl-C that lands while it is still importing
+    (before `_leave_sigint_to_parent` runs) cannot print a traceback from it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _leave_sigint_to_parent() -> None:
     """In worker processes: ignore Ctrl-C. The parent stops the workers itself and says so in one
     line, instead of every worker printing a traceback."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -176,7 +194,9 @@ class Ingest:
         self.store, self.options, self.runner, self.dim = store, options, runner, dim
         self.commit_batch = commit_batch
         self.summary = IngestSummary()
-        self._existing = {r["source_id"]: r for r in store.read("sources").to_pylist()}
+        self._existing = {
+            r["source_id"]: SourceRow.from_row(r) for r in store.read("sources").to_pylist()
+        }
         self._new_aliases: dict[str, list[str]] = {}  # same content at several paths this run
         self._pending: list[Ready] = []
         self._pending_since = 0.0
@@ -189,20 +209,20 @@ class Ingest:
             current = (  # the file's row when it is up to date, else None
                 row
                 if row is not None
-                and row["status"] == "ok"
-                and row["pipeline_version"] == self.options.pipeline_version
+                and row.ok
+                and row.pipeline_version == self.options.pipeline_version
                 else None
             )
             if cand.source_id in seen:
                 self.summary.unchanged += 1
                 if current is not None:
-                    self._alias(cand, current["path"])
+                    self._alias(cand, current.path)
                 else:
                     self._new_aliases.setdefault(cand.source_id, []).append(str(cand.path))
                 continue
             seen[cand.source_id] = cand
             if current is not None:
-                self._alias(cand, current["path"])
+                self._alias(cand, current.path)
                 self.summary.unchanged += 1
                 self.summary.shots += self._shot_count(cand.source_id)
             else:
@@ -215,35 +235,37 @@ class Ingest:
 
     def _alias(self, cand: Candidate, known_path: str) -> None:
         """`cand` has content already in the library under `known_path`: move or alias it."""
-        row = self.store.read("sources", where=f"source_id = {sql_str(cand.source_id)}").to_pylist()
-        if not row:
+        rows = self.store.read("sources", where=f"source_id = {sql_str(cand.source_id)}")
+        if not rows.num_rows:
             return
-        row, path = row[0], str(cand.path)
-        if path == row["path"] or path in (row["aliases"] or []):
+        row, path = SourceRow.from_row(rows.to_pylist()[0]), str(cand.path)
+        aliases = row.aliases or []
+        if path == row.path or path in aliases:
             return
-        if Path(row["path"]).is_file() and Path(row["path"]) != cand.path:
-            committer.set_path(self.store, row, row["path"], [*(row["aliases"] or []), path])
+        if Path(row.path).is_file() and Path(row.path) != cand.path:
+            committer.set_path(self.store, row, row.path, [*aliases, path])
         else:
-            committer.set_path(self.store, row, path, [*(row["aliases"] or []), row["path"]])
+            committer.set_path(self.store, row, path, [*aliases, row.path])
         committer.retire_paths(self.store, {path: cand.source_id})
         log.info("%s: same content as %s", path, known_path)
 
     def _queue(self, ready: Ready) -> None:
         """Collect a result; commit the batch when it is full or has waited long enough."""
-        result, vectors, _ = ready
-        extra = self._new_aliases.get(result.source["source_id"])
+        result = ready.result
+        extra = self._new_aliases.get(result.source.source_id)
         if extra and result.ok:
-            result.source["aliases"] = sorted(set(result.source["aliases"] or []) | set(extra))
+            aliases = sorted(set(result.source.aliases or []) | set(extra))
+            result.source = replace(result.source, aliases=aliases)
         if not self._pending:
             self._pending_since = time.monotonic()
         self._pending.append(ready)
         if result.ok:
             self.summary.ingested += 1
             self.summary.shots += len(result.shots)
-            if vectors is None:
+            if ready.vectors is None:
                 self.summary.deferred_embeddings += len(result.shots)
         else:
-            self._fail(result.source["path"], result.source["error"])
+            self._fail(result.source.path, result.source.error or "")
         if (
             len(self._pending) >= self.commit_batch
             or time.monotonic() - self._pending_since >= COMMIT_SECONDS
@@ -253,17 +275,17 @@ class Ingest:
     def _flush(self) -> None:
         """Commit the pending batch; a file that could not be committed counts as failed."""
         if self._pending:
-            sent = {ready[0].source["source_id"]: ready for ready in self._pending}
-            for failed, _, _ in committer.commit(self.store, self._pending, self.dim):
-                result, vectors, _ = sent[failed.source["source_id"]]
-                if result.ok:
+            sent = {ready.source.source_id: ready for ready in self._pending}
+            for failed in committer.commit(self.store, self._pending, self.dim):
+                ready = sent[failed.source.source_id]
+                if ready.result.ok:
                     self.summary.ingested -= 1
-                    self.summary.shots -= len(result.shots)
-                    if vectors is None:
-                        self.summary.deferred_embeddings -= len(result.shots)
+                    self.summary.shots -= len(ready.result.shots)
+                    if ready.vectors is None:
+                        self.summary.deferred_embeddings -= len(ready.result.shots)
                     self.summary.failed += 1
                     self.summary.failures.append(
-                        {"path": failed.source["path"], "error": failed.source["error"]}
+                        {"path": failed.source.path, "error": failed.source.error}
                     )
             self._pending = []
 
@@ -278,7 +300,7 @@ class Ingest:
         self.summary.files = len(candidates) + len(refused)
         for path, error in refused:
             self._queue(
-                (failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options), None, None)
+                Ready(failed_result(path, f"unreadable:{path}", 0, 0.0, error, self.options))
             )
         self._flush()
         committer.cleanup(self.store)
@@ -293,7 +315,7 @@ class Ingest:
                 self._queue(ready)
                 deferred = len(stages) > 1 and queue is not None and queue.unavailable
                 advances[-1](
-                    item=_name(ready[0]), description="embed (deferred)" if deferred else None
+                    item=_name(ready.result), description="embed (deferred)" if deferred else None
                 )
             self._flush()
         self.summary.seconds = time.perf_counter() - started
@@ -301,7 +323,7 @@ class Ingest:
 
 
 def _name(result: FileResult) -> str:
-    return Path(result.source["path"]).name
+    return Path(result.source.path).name
 
 
 def ingest(

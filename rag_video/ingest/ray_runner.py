@@ -3,12 +3,13 @@
     files ─► ray.data.from_items (one block per file)
           ─► .map(analyze)                 tasks: probe → one decode → shots → keyframes → stats
           ─► .map_batches(EmbedActor, …)   actor pool: encoder loaded once per actor (GPU if any)
-          ─► driver: iter_rows → Ready tuples → Ingest commits (sources row as commit marker)
+          ─► driver: iter_rows → FileRow → Ready → Ingest commits (sources row as commit marker)
 
 Workers only compute and return rows; the driver commits, one source at a time, exactly as with
 the local runner, so a killed job leaves whole sources only and a rerun finishes the rest. Rows
-cross Ray as bytes (pickled `FileResult` without images; keyframes as lossless PNG), so blocks are
-plain Arrow binary columns and the pixels the encoder sees are the local runner's pixels.
+cross Ray as `FileRow`s, converted to and from dict rows at each stage's edge: bytes (pickled
+`FileResult` without images; keyframes as lossless PNG), so blocks are plain Arrow binary columns
+and the pixels the encoder sees are the local runner's pixels.
 
 A file whose worker process dies is retried `max_retries` times (Ray task retries); after that its
 block is skipped (`DataContext.max_errored_blocks`) and the driver records a failed `sources` row.
@@ -24,13 +25,14 @@ import re
 import sys
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rag_video import schema
+from rag_video.embed.config import EncoderConfig
 from rag_video.errors import RagVideoError, UsageError
 from rag_video.ingest.analyze import FileResult, IngestOptions, failed_result
 from rag_video.ingest.discover import Candidate
@@ -97,50 +99,98 @@ class RayPlan:
 
 
 # ---- rows that cross Ray -------------------------------------------------------------------
-def pack(result: FileResult, keep_keyframes: bool) -> dict[str, Any]:
-    """A result as an Arrow-friendly row: the rows pickled, keyframes as lossless PNG bytes."""
-    keyframes = (
-        [[encode_rgb(img) for img in shot] for shot in result.keyframes]
-        if keep_keyframes and result.ok
-        else []
-    )
-    bare = replace(result, keyframes=[])
-    return {
-        "source_id": result.source["source_id"],
-        "result": pickle.dumps(bare, protocol=5),
-        "keyframes": pickle.dumps(keyframes, protocol=5),
-    }
+def candidate_row(candidate: Candidate) -> dict[str, Any]:
+    """A file to analyse as a Ray row."""
+    path, size, mtime = str(candidate.path), candidate.size, candidate.mtime
+    return {"path": path, "size": size, "mtime": mtime, "source_id": candidate.source_id}
 
 
-def unpack_result(row: dict[str, Any]) -> FileResult:
-    """The FileResult of a packed row (without keyframes: the driver only commits rows)."""
-    return pickle.loads(row["result"])
+def candidate_of(row: dict[str, Any]) -> Candidate:
+    """The file a Ray row names (`candidate_row` inverted)."""
+    return Candidate(Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"])
 
 
-def unpack_keyframes(row: dict[str, Any]) -> list[list[np.ndarray]]:
-    """The keyframe images of a packed row, pixel-identical to the analysed ones."""
-    return [
-        [decode_rgb(data, "keyframe") for data in shot] for shot in pickle.loads(row["keyframes"])
-    ]
+@dataclass(frozen=True)
+class FileRow:
+    """One file's results as they cross Ray between the stages and to the driver.
+
+    `result`: the pickled `FileResult` without images; `keyframes`: its keyframes as lossless PNG
+    bytes (pickled, b"" once embedded or when not embedding); `vectors`: float32 bytes, shots ×
+    dim (b"": none); `encoder`: the JSON `EncoderConfig` of the vectors; `deferred`: why embeddings
+    were deferred; `fatal`: a usage error the driver must raise ("" for none).
+    """
+
+    source_id: str
+    result: bytes
+    keyframes: bytes = b""
+    vectors: bytes = b""
+    encoder: str = ""
+    deferred: str = ""
+    fatal: str = ""
+
+    @classmethod
+    def pack(cls, result: FileResult, keep_keyframes: bool) -> FileRow:
+        """A finished file; its keyframes travel only when `keep_keyframes` and it is ok."""
+        keyframes = b""
+        if keep_keyframes and result.ok:
+            pngs = [[encode_rgb(img) for img in shot] for shot in result.keyframes]
+            keyframes = pickle.dumps(pngs, protocol=5)
+        bare = replace(result, keyframes=[])
+        return cls(result.source.source_id, pickle.dumps(bare, protocol=5), keyframes)
+
+    def unpack_result(self) -> FileResult:
+        """The FileResult (without keyframes: the driver only commits rows)."""
+        result: FileResult = pickle.loads(self.result)
+        return result
+
+    def unpack_keyframes(self) -> list[list[np.ndarray]]:
+        """The keyframe images, pixel-identical to the analysed ones."""
+        shots = pickle.loads(self.keyframes) if self.keyframes else []
+        return [[decode_rgb(data, "keyframe") for data in shot] for shot in shots]
+
+    def ready(self, dim: int) -> Ready:
+        """The file ready to commit."""
+        result = self.unpack_result()
+        if not self.vectors:
+            return Ready(result)
+        vectors = np.frombuffer(self.vectors, np.float32).reshape(len(result.shots), dim)
+        return Ready(result, vectors, EncoderConfig.model_validate_json(self.encoder))
+
+    def to_row(self) -> dict[str, Any]:
+        """The Ray row (every field a column)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FileRow:
+        """A Ray row back into the record (a missing column takes its default)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+    @classmethod
+    def from_batch(cls, batch: dict[str, np.ndarray]) -> list[FileRow]:
+        """The records of a Ray Data numpy batch."""
+        names = [f.name for f in fields(cls) if f.name in batch]
+        return [
+            cls(**{name: batch[name][i] for name in names}) for i in range(len(batch["source_id"]))
+        ]
+
+    @classmethod
+    def to_batch(cls, rows: list[FileRow]) -> dict[str, list[Any]]:
+        """A Ray Data batch (columns) of records."""
+        return {f.name: [getattr(r, f.name) for r in rows] for f in fields(cls)}
 
 
 # ---- worker side ---------------------------------------------------------------------------
 def analyze_row(
     row: dict[str, Any], *, options: IngestOptions, keep_keyframes: bool
 ) -> dict[str, Any]:
-    """Ray Data `map` function: one candidate row in, one packed result row out."""
-    candidate = Candidate(
-        Path(row["path"]), int(row["size"]), float(row["mtime"]), row["source_id"]
-    )
-    return pack(run_worker(candidate, options), keep_keyframes)
+    """Ray Data `map` function: one candidate row in, one `FileRow` row out."""
+    return FileRow.pack(run_worker(candidate_of(row), options), keep_keyframes).to_row()
 
 
 class EmbedActor:
-    """Ray Data `map_batches` class: loads the encoder once, embeds the shots of a batch of files.
-
-    Output rows add `vectors` (float32 bytes, shots × dim), `model_id`, `deferred` (why embeddings
-    were deferred, or "") and `fatal` (a usage error the driver must raise, or "").
-    """
+    """Ray Data `map_batches` class: loads the encoder once, embeds the shots of a batch of files
+    (`FileRow`s in, the same with `vectors`, `encoder`, `deferred` and `fatal` set and the
+    keyframes dropped out)."""
 
     def __init__(self, spec: EncoderSpec):
         from rag_video.embed import EncoderUnavailable
@@ -153,34 +203,33 @@ class EmbedActor:
         except RagVideoError as exc:
             self.fatal = str(exc)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
         from rag_video.ingest.embedding import shot_vectors
 
-        keys = ("source_id", "result", "keyframes")
-        rows = [{k: batch[k][i] for k in keys} for i in range(len(batch["source_id"]))]
-        images = [unpack_keyframes(r) for r in rows]
+        rows = FileRow.from_batch(batch)
+        images = [r.unpack_keyframes() for r in rows]
         flat = [shot for per_file in images for shot in per_file]
         vectors = shot_vectors(self.encoder, flat) if self.encoder is not None and flat else None
-        model_id = self.encoder.model_id if self.encoder is not None else ""
-        out: dict[str, list[Any]] = {
-            "source_id": [],
-            "result": [],
-            "vectors": [],
-            "model_id": [],
-            "deferred": [],
-            "fatal": [],
-        }
-        at = 0
+        config = (
+            EncoderConfig.from_encoder(self.encoder).model_dump_json()
+            if self.encoder is not None
+            else ""
+        )
+        out, at = [], 0
         for row, per_file in zip(rows, images, strict=False):
             mine = vectors[at : at + len(per_file)] if vectors is not None and per_file else None
-            out["source_id"].append(row["source_id"])
-            out["result"].append(row["result"])
-            out["vectors"].append(mine.tobytes() if mine is not None else b"")
-            out["model_id"].append(model_id if mine is not None else "")
-            out["deferred"].append(self.deferred)
-            out["fatal"].append(self.fatal)
+            out.append(
+                FileRow(
+                    row.source_id,
+                    row.result,
+                    vectors=mine.tobytes() if mine is not None else b"",
+                    encoder=config if mine is not None else "",
+                    deferred=self.deferred,
+                    fatal=self.fatal,
+                )
+            )
             at += len(per_file)
-        return out
+        return FileRow.to_batch(out)
 
 
 # ---- driver side ---------------------------------------------------------------------------
@@ -263,10 +312,7 @@ def build_dataset(
 ):
     """The lazy Ray Data pipeline: analyze every file, then (if `encoder`) embed in an actor
     pool."""
-    items = [
-        {"path": str(c.path), "size": c.size, "mtime": c.mtime, "source_id": c.source_id}
-        for c in todo
-    ]
+    items = [candidate_row(c) for c in todo]
     ds = ray.data.from_items(items, override_num_blocks=len(items))
     with warnings.catch_warnings():
         # Ray Data deprecates ray_remote_args but names no other way to bound task retries
@@ -289,18 +335,6 @@ def build_dataset(
         compute=ray.data.ActorPoolStrategy(size=plan.embed_actors),
         num_gpus=gpus,
         num_cpus=0 if gpus else 1,
-    )
-
-
-def _ready(row: dict[str, Any], dim: int) -> Ready:
-    result = unpack_result(row)
-    vectors = row.get("vectors") or b""
-    if not vectors:
-        return result, None, None
-    return (
-        result,
-        np.frombuffer(vectors, np.float32).reshape(len(result.shots), dim),
-        row["model_id"],
     )
 
 
@@ -360,14 +394,14 @@ def _stream(
     """Yield each finished file, then a failed row for every file whose worker kept crashing."""
     seen, warned = set(), False
     dim = encoder.dim if encoder else schema.DEFAULT_DIM
-    for row in ds.iter_rows():
-        if row.get("fatal"):
-            raise UsageError(row["fatal"])
-        if row.get("deferred") and not warned:
-            log.warning("embeddings deferred: %s", row["deferred"])
+    for row in map(FileRow.from_row, ds.iter_rows()):
+        if row.fatal:
+            raise UsageError(row.fatal)
+        if row.deferred and not warned:
+            log.warning("embeddings deferred: %s", row.deferred)
             warned = True
-        seen.add(row["source_id"])
-        yield _ready(row, dim)
+        seen.add(row.source_id)
+        yield row.ready(dim)
     for candidate in todo:
         if candidate.source_id not in seen:
-            yield _crashed(candidate, options, plan.max_retries + 1), None, None
+            yield Ready(_crashed(candidate, options, plan.max_retries + 1))

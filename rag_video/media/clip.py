@@ -1,13 +1,12 @@
-# Over 450 lines, kept whole for now (issue 11): the clip reader (video and audio of one range);
-# next cut: audio range reading to media/audio.py.
-"""Read a time range of a source as frames (or audio) conformed to an output rate and size.
+"""Read a time range of a source as frames conformed to an output rate and size (its audio:
+:mod:`rag_video.media.audio`).
 
 Only the range is decoded: the reader seeks to the keyframe before the start and decodes forward.
 Times are seconds from the video stream's start, as everywhere in rag-video. The output is a
 constant-rate sequence of *ticks* ``start_s + k / fps``; each tick shows the decoded frame whose
 timestamp is nearest to it (ties go to the later frame), so a 25 fps source conformed to 24 or
-30 fps gives exactly ``round((out_s - in_s) * fps)`` frames. Ticks after the last frame of the
-file hold the last frame.
+30 fps gives exactly ``(out_s - in_s) * fps`` frames rounded to the nearest, halves up
+(:func:`clip_duration_frames`). Ticks after the last frame of the file hold the last frame.
 
 Frames are conformed to ``size`` (width, height) with ``fit``:
 
@@ -18,14 +17,14 @@ A ``crop`` track (see :mod:`rag_video.generate.reframe`) moves the crop window o
 of cutting the centre. ``rotation=None`` (the default) applies the file's own display rotation:
 every read of source frames goes through this reader, so rotated phone footage is upright.
 
-Scaling and YUV→RGB conversion are one swscale call at the scaled size; display rotation is
-applied after it; crop and pad are array slices.
+Scaling and YUV→RGB conversion are one swscale call at the scaled size, display rotation is
+applied after it (both :mod:`rag_video.media.frames`, as for every reader); crop and pad are array
+slices.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -36,8 +35,9 @@ import av.error
 import numpy as np
 
 from rag_video.media.encode import frame_rate
-from rag_video.media.probe import MediaError, check_readable, open_video, rotation_of
-from rag_video.media.seek import upright
+from rag_video.media.frames import display_size, rotation_of, upright_rgb
+from rag_video.media.probe import MediaError, open_video
+from rag_video.media.timecode import exact, frames_of
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,7 @@ class _Conformer:
     ) -> None:
         cc = stream.codec_context
         self.rotation = rotation % 360
-        sar = stream.sample_aspect_ratio
-        coded = (cc.width, cc.height)
-        display_w = round(coded[0] * sar) if sar and sar > 0 else coded[0]
-        display = (display_w, coded[1])
-        if self.rotation in (90, 270):
-            display = (display[1], display[0])
+        display = display_size(cc.width, cc.height, stream.sample_aspect_ratio, self.rotation)
         self.size = size or (display[0] // 2 * 2 or display[0], display[1] // 2 * 2 or display[1])
         self.fit = fit
         self.crop, self.origin = None, origin
@@ -153,9 +148,6 @@ class _Conformer:
                 max(self.size[0], round(self.size[0] / cw)),
                 max(self.size[1], round(self.size[1] / ch)),
             )
-        self.swscale_size = (
-            (self.scaled[1], self.scaled[0]) if self.rotation in (90, 270) else self.scaled
-        )
 
     def _offset(self, t: float | None) -> tuple[int, int]:
         if self.crop is None:
@@ -168,9 +160,9 @@ class _Conformer:
         )
 
     def __call__(self, frame: av.VideoFrame, t: float | None = None) -> np.ndarray:
-        w, h = self.swscale_size
-        rgb = frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
-        return place(upright(rgb, self.rotation), self.size, self.fit, self._offset(t))
+        # output-sized pictures: swscale picks its thread count
+        rgb = upright_rgb(frame, self.scaled, self.rotation, threads=0)
+        return place(rgb, self.size, self.fit, self._offset(t))
 
 
 _Conform = Callable[[av.VideoFrame, "float | None"], np.ndarray]
@@ -356,7 +348,7 @@ def read_clip(
 ) -> list[np.ndarray]:
     """RGB frames of ``path`` from ``in_s`` to ``out_s`` at ``fps`` (default: the source's rate).
 
-    Exactly ``round((out_s - in_s) * fps)`` frames, conformed to ``size`` (w, h; default: the
+    Exactly :func:`clip_duration_frames` frames, conformed to ``size`` (w, h; default: the
     display size, rounded down to even) with ``fit`` (``crop`` | ``letterbox``) or a ``crop``
     track, with ``rotation`` (clockwise degrees, as :func:`probe` reports; None: the file's)
     applied.
@@ -380,104 +372,10 @@ def source_rate(path: str | os.PathLike[str]) -> Fraction:
         return Fraction(rate) if rate and 0 < rate <= 1000 else Fraction(25)
 
 
-# ---------------------------------------------------------------------------------------- audio
-
-
-def has_audio(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` has an audio stream (False for unreadable files)."""
-    try:
-        with av.open(str(check_readable(path))) as container:
-            return bool(container.streams.audio)
-    except (MediaError, av.error.FFmpegError, OSError):
-        return False
-
-
-def read_audio(
-    path: str | os.PathLike[str],
-    in_s: float,
-    out_s: float,
-    sample_rate: int = 48000,
-    *,
-    channels: int | None = None,
-) -> np.ndarray | None:
-    """Float32 samples ``(channels, n)`` of ``path`` from ``in_s`` to ``out_s``, or None without
-    audio.
-
-    ``n == round((out_s - in_s) * sample_rate)`` exactly: the range is zero-padded where the audio
-    does not reach. Times are seconds from the video stream's start (from the audio stream's own
-    start for audio-only files such as music). ``channels`` (1 or 2) down/up-mixes; default keeps
-    the source's channel count (more than two are mixed to stereo).
-    """
-    if not out_s > in_s:
-        raise ValueError(f"out_s must be after in_s, got in_s={in_s!r} out_s={out_s!r}")
-    if in_s < 0:
-        raise ValueError(f"in_s must be >= 0, got {in_s!r}")
-    p = check_readable(path)
-    try:
-        container = av.open(str(p))
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
-    with container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        clock = container.streams.video[0] if container.streams.video else stream
-        start = _stream_start(clock)
-        n_out = int(round((out_s - in_s) * sample_rate))
-        n_ch = channels or min(2, stream.codec_context.channels or 2)
-        layout = "stereo" if n_ch == 2 else "mono"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-        out = np.zeros((n_ch, n_out), dtype=np.float32)
-        _fill_audio(container, stream, resampler, out, in_s, start, sample_rate, p)
-        return out
-
-
-def _fill_audio(
-    container: av.container.InputContainer,
-    stream: av.AudioStream,
-    resampler: av.AudioResampler,
-    out: np.ndarray,
-    in_s: float,
-    start: float,
-    sample_rate: int,
-    path: Path,
-) -> None:
-    """Decode from the seek point and copy the samples that fall in ``out``'s range into it."""
-    _seek(container, stream, in_s, start)
-    position: int | None = None  # output index of the next resampled sample
-    n_out = out.shape[1]
-    try:
-        for frame in container.decode(stream):
-            if position is None:
-                t = _frame_time(frame, start)
-                position = int(round(((t if t is not None else 0.0) - in_s) * sample_rate))
-            for chunk in resampler.resample(frame):
-                position = _place(out, chunk.to_ndarray(), position)
-            if position >= n_out:
-                return
-        for chunk in resampler.resample(None):
-            position = _place(out, chunk.to_ndarray(), position if position is not None else 0)
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"audio decode failed: {path}: {exc.strerror or exc}") from None
-
-
-def _place(out: np.ndarray, data: np.ndarray, position: int) -> int:
-    """Copy ``data`` (channels, m) to ``out`` at ``position`` (clipped to its range); next
-    position."""
-    m = data.shape[1]
-    lo, hi = max(0, position), min(out.shape[1], position + m)
-    if hi > lo:
-        out[:, lo:hi] = data[: out.shape[0], lo - position : hi - position]
-    return position + m
-
-
 def clip_duration_frames(in_s: float, out_s: float, fps: float | Fraction) -> int:
-    """Frames ``read_clip(in_s, out_s, fps)`` returns: ``round((out_s - in_s) * fps)``, half up."""
-    rate = frame_rate(fps)
-    span = Fraction(out_s).limit_denominator(1_000_000) - Fraction(in_s).limit_denominator(
-        1_000_000
-    )
-    return math.floor(span * rate + Fraction(1, 2))
+    """Frames ``read_clip(in_s, out_s, fps)`` returns: ``out_s - in_s`` in whole frames at
+    ``fps``, a half frame rounding up (:func:`~rag_video.media.timecode.frames_of`)."""
+    return frames_of(exact(out_s, "out_s") - exact(in_s, "in_s"), frame_rate(fps))
 
 
 __all__ = [
@@ -486,10 +384,8 @@ __all__ = [
     "clip_duration_frames",
     "conform_frame",
     "fit_geometry",
-    "has_audio",
     "iter_clip",
     "place",
-    "read_audio",
     "read_clip",
     "source_rate",
     "window_at",

@@ -1,4 +1,4 @@
-# Over 450 lines, kept whole for now (issue 11): the one decode loop with prefetch and seek; next
+# Over 400 lines, kept whole for now (issue 11): the one decode loop with prefetch and seek; next
 # cut: sampling policy apart from decoding.
 """The one decode pass of ingest: every frame as a tiny upright BGR picture, some also as RGB.
 
@@ -18,22 +18,21 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import av.error
 import numpy as np
 
-from rag_video.media.probe import (
-    MediaError,
-    average_fps,
+from rag_video.media.frames import (
     display_size,
-    open_video,
+    is_full_range,
     rotation_of,
-    stream_duration,
+    short_side_size,
+    upright,
+    upright_rgb,
 )
+from rag_video.media.probe import MediaError, average_fps, open_video, stream_duration
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ _KR_KB: dict[int, tuple[float, float]] = {
     9: (0.2627, 0.0593),  # BT.2020 non-constant
     10: (0.2627, 0.0593),  # BT.2020 constant (approximated)
 }
-_AVCOL_RANGE_JPEG = 2
 # The strided view keeps about this many source rows / columns per output pixel for the area
 # resize to average (aliasing control at almost no cost).
 _OVERSAMPLE_ROWS = 2
@@ -266,7 +264,6 @@ class _Converter:
         rgb_short_side: int,
     ) -> None:
         self.rotation = rotation_of(first, stream)
-        self._k = (-self.rotation // 90) % 4  # np.rot90 turns counter-clockwise
         w, h = detect_size
         self._small_coded = (h, w) if self.rotation in (90, 270) else (w, h)
         self._sar = stream.sample_aspect_ratio
@@ -274,32 +271,13 @@ class _Converter:
 
     def small(self, frame: av.VideoFrame) -> np.ndarray:
         """Tiny upright BGR picture at ``detect_size``."""
-        return self._upright(small_bgr(frame, self._small_coded))
+        return upright(small_bgr(frame, self._small_coded), self.rotation)
 
     def rgb(self, frame: av.VideoFrame) -> np.ndarray:
         """Upright RGB picture with short side ``rgb_short_side`` (display aspect)."""
-        w, h = rgb_coded_size(frame.width, frame.height, self._sar, self.rotation, self._short)
+        display = display_size(frame.width, frame.height, self._sar, self.rotation)
         # one swscale thread: more only add overhead here
-        kwargs: dict[str, Any] = {"interpolation": "AREA", "threads": 1}
-        if frame.color_range == _AVCOL_RANGE_JPEG:
-            kwargs["src_color_range"] = "JPEG"
-        return self._upright(frame.to_ndarray(width=w, height=h, format="rgb24", **kwargs))
-
-    def _upright(self, img: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.rot90(img, self._k)) if self._k else img
-
-
-def rgb_coded_size(
-    width: int, height: int, sar: Fraction | None, rotation: int, short_side: int
-) -> tuple[int, int]:
-    """Size to scale a coded ``width``×``height`` picture to, so that once rotated for display it
-    has short side ``short_side`` and the display aspect ratio."""
-    dw, dh = display_size(width, height, sar, rotation)
-    if dw <= dh:
-        out_w, out_h = short_side, max(1, round(dh * short_side / dw))
-    else:
-        out_w, out_h = max(1, round(dw * short_side / dh)), short_side
-    return (out_h, out_w) if rotation in (90, 270) else (out_w, out_h)
+        return upright_rgb(frame, short_side_size(display, self._short), self.rotation, threads=1)
 
 
 def small_bgr(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
@@ -315,7 +293,7 @@ def small_bgr(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
         dtype = np.uint8 if bits == 8 else np.dtype("<u2")
         y, u, v = (_shrink(_plane_view(planes[i], dtype), size) for i in range(3))
         return yuv_to_bgr(
-            y, u, v, bits=bits, full_range=_full_range(frame), colorspace=frame.colorspace
+            y, u, v, bits=bits, full_range=is_full_range(frame), colorspace=frame.colorspace
         )
     if name in _SEMI_PLANAR_UV and _positive_strides(planes, 2):
         iu, iv = _SEMI_PLANAR_UV[name]
@@ -326,7 +304,7 @@ def small_bgr(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
             uv[..., iu],
             uv[..., iv],
             bits=8,
-            full_range=_full_range(frame),
+            full_range=is_full_range(frame),
             colorspace=frame.colorspace,
         )
     w, h = size
@@ -336,10 +314,6 @@ def small_bgr(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
 def _positive_strides(planes: tuple[av.video.plane.VideoPlane, ...], n_planes: int) -> bool:
     """True when the first ``n_planes`` planes exist and are stored top-down (positive stride)."""
     return len(planes) >= n_planes and all(planes[i].line_size > 0 for i in range(n_planes))
-
-
-def _full_range(frame: av.VideoFrame) -> bool:
-    return frame.color_range == _AVCOL_RANGE_JPEG or frame.format.name.startswith("yuvj")
 
 
 def _plane_view(

@@ -26,6 +26,7 @@ import av.error
 import numpy as np
 
 from rag_video.media.probe import MediaError
+from rag_video.media.timecode import frames_of
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class VideoWriter:
         self._closed = False
         self._container = self._open(output_tags(metadata))
         try:
-            self._video = self._add_video(
-                int(crf), preset, gop or max(1, int(round(2 * self.rate)))
-            )
+            self._video = self._add_video(int(crf), preset, gop or max(1, frames_of(2, self.rate)))
             self._audio = self._add_audio() if audio else None
         except BaseException:
             self.abort()

@@ -10,13 +10,14 @@ import logging
 import os
 import stat
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.error
 
 from rag_video.errors import RagVideoError
+from rag_video.media.frames import display_size, rotation_of
+from rag_video.media.timecode import frames_of
 
 log = logging.getLogger(__name__)
 
@@ -135,30 +136,6 @@ def first_frame(
     raise MediaError(f"no video frames decoded: {p}")
 
 
-def rotation_of(frame: av.VideoFrame, stream: av.VideoStream) -> int:
-    """Clockwise display rotation (0/90/180/270) from the frame's display matrix.
-
-    PyAV reports ``frame.rotation`` counter-clockwise; an old-style ``rotate`` stream tag
-    (clockwise) is the fallback when the frame carries no matrix.
-    """
-    ccw = frame.rotation or 0
-    if ccw:
-        return int(round(-ccw / 90.0)) % 4 * 90
-    tag = stream.metadata.get("rotate")
-    try:
-        return int(round(float(tag) / 90.0)) % 4 * 90 if tag else 0
-    except ValueError:
-        log.warning("ignoring unreadable rotate tag %r", tag)
-        return 0
-
-
-def display_size(width: int, height: int, sar: Fraction | None, rotation: int) -> tuple[int, int]:
-    """Display size of a ``width``×``height`` coded picture after sample aspect and rotation."""
-    if sar and sar > 0 and sar != 1:
-        width = max(1, int(round(width * sar)))
-    return (height, width) if rotation in (90, 270) else (width, height)
-
-
 def average_fps(stream: av.VideoStream, frames: int, duration_s: float) -> float:
     """The stream's average frame rate, falling back to guessed/base rate, then frames/duration."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
@@ -182,7 +159,7 @@ def stream_duration(container: av.container.InputContainer, stream: av.VideoStre
 def _frame_count(stream: av.VideoStream, duration_s: float, fps: float) -> int:
     if stream.frames and stream.frames > 0:
         return int(stream.frames)
-    return int(round(duration_s * fps)) if duration_s > 0 else 0
+    return frames_of(duration_s, fps) if duration_s > 0 else 0
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:

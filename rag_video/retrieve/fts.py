@@ -36,14 +36,14 @@ def text_matches(
     """row_keys of shots whose text matches `text`, best first (empty without an index).
 
     Raw candidates: the caller keeps the ones it may show (visible, embedded, not excluded), so
-    this over-fetches by a margin. `where` (one predicate: index.sync.check_predicate) is applied
-    as a pre-filter."""
+    this over-fetches by a margin. `where` (one predicate: index.predicate.check_predicate) is
+    applied as a pre-filter."""
     table = store.table("shots")
     if table is None or not text.strip() or not has_fts_index(table):
         return []
     query = table.search(text, query_type="fts").select(["row_key", "_score"])
     if where:
-        from rag_video.index.sync import check_predicate
+        from rag_video.index.predicate import check_predicate
 
         query = query.where(check_predicate(where), prefilter=True)
     rows = query.limit(limit * 2 + 20).to_arrow()

@@ -1,5 +1,3 @@
-# Over 450 lines, kept whole for now (issue 11): one query builder and its fusion; next cut:
-# search_many's batching into its own module.
 """The search builder, in LanceDB's style: methods return the query, `to_*()` runs it.
 
     (lib.search(text="a rabbit in a meadow").where("duration_s > 2").diversify(0.5).limit(5)
@@ -13,7 +11,6 @@ the shots' text (sidecar titles, descriptions, tags and subtitles) by reciprocal
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,11 +19,22 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pyarrow as pa
 
-from rag_video import schema
+from rag_video.embed.config import encoder_of
 from rag_video.errors import UsageError
-from rag_video.index.sync import IndexManager, TableState, check_predicate, embedding_matrix
+from rag_video.index.predicate import check_predicate
+from rag_video.index.state import RESULT_COLUMNS, TableState, embedding_matrix
+from rag_video.index.sync import IndexManager
 from rag_video.retrieve import rank
 from rag_video.retrieve.fts import text_matches
+from rag_video.retrieve.results import (
+    admitted,
+    check_limit,
+    normalised,
+    result_schema,
+    results_table,
+    searchable_count,
+    vector_hits,
+)
 from rag_video.store import Store, sql_in
 from rag_video.vectors import unit_rows
 
@@ -34,42 +42,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
-RESULT_COLUMNS = [
-    "shot_id",
-    "path",
-    "start_s",
-    "end_s",
-    "duration_s",
-    "source_id",
-    "row_key",
-    "start_frame",
-    "end_frame",
-    "fps",
-    "width",
-    "height",
-    "transition_in",
-    "text",
-    "brightness",
-    "motion",
-    "dominant_colors",
-    "thumbnail",
-]
 MMR_POOL = 4  # diversify picks from this many times the limit (per pass)
 GROUP_PENALTY = 0.05  # MMR: per already-picked shot of the same source
-MODEL_PREFIXES = ("hf-hub:", "local-dir:")
-LOSSY_TYPES = ("ivfpq",)  # compressed vectors: candidates are re-ranked by exact cosine
-REFINE_FACTOR = 4  # ... from this many times the wanted count
-MAX_LIMIT = 10_000  # results per query; fetches are also clamped to the library's size
 MAX_IMAGE_PIXELS = 89_478_485  # a query image larger than this is refused (PIL's bomb threshold)
-
-
-def split_model_id(model_id: str) -> tuple[str, str]:
-    """`"{model}/{pretrained}"` back into its parts (hf-hub:/local-dir: names contain slashes)."""
-    if model_id.startswith(MODEL_PREFIXES):
-        model, _, pretrained = model_id.rpartition("/")
-    else:
-        model, _, pretrained = model_id.partition("/")
-    return model, pretrained or "none"
 
 
 class Searcher:
@@ -85,7 +60,8 @@ class Searcher:
         if model_id is None:
             raise UsageError("the library has no embeddings yet: run `rag-video embed`")
         if self._encoder is None or self._encoder.model_id != model_id:
-            self._encoder = self._load_encoder(*split_model_id(model_id))
+            config = encoder_of(self.index.state().dataset, model_id)
+            self._encoder = self._load_encoder(config.model, config.pretrained)
         return self._encoder
 
     def vectors_for(self, *, texts: Sequence[str] = (), images: Sequence[Any] = ()) -> np.ndarray:
@@ -216,21 +192,21 @@ class ShotQuery:
     # ---- execution ---------------------------------------------------------------------
     def _query_vector(self, state: TableState) -> tuple[np.ndarray, int | None]:
         if self._vector is not None:
-            return _normalised(self._vector), None
+            return normalised(self._vector), None
         if self._like is not None:
             key, vec = self._s.shot_vector(self._like, state)
-            return _normalised(vec), key
+            return normalised(vec), key
         vecs = self._s.vectors_for(
             texts=[self._text] if self._text else [],
             images=[self._image] if self._image is not None else [],
         )
         vecs = unit_rows(vecs)
-        return _normalised(vecs.mean(axis=0)), None
+        return normalised(vecs.mean(axis=0)), None
 
     def to_arrow(self) -> pa.Table:
         """Run the query: one row per result, best first, with `score` (cosine) and `rank`."""
         if self._text and self._image is None and self._s.store.embed_model() is None:
-            return self._text_only()
+            return self.text_only()
         state, index = self._s.ready()
         allowed = (
             state.matching(self._where) if self._where else None
@@ -241,20 +217,22 @@ class ShotQuery:
             raise UsageError(
                 f"query vector has {vec.shape[0]} dimensions; the index has {index.dim}"
             )
-        fetch = min(self._k * (MMR_POOL if self._lambda is not None else 1), _searchable(state))
-        order, scores = _hits(index, state, vec, fetch, allowed, excluded)
+        fetch = min(
+            self._k * (MMR_POOL if self._lambda is not None else 1), searchable_count(state)
+        )
+        order, scores = vector_hits(index, state, vec, fetch, allowed, excluded)
         if self._lambda is not None:
             order = self._widen_pool(index, state, vec, order, scores, allowed, excluded)
-        if like_key is not None and _admitted(np.asarray([like_key]), allowed, excluded)[0]:
+        if like_key is not None and admitted(np.asarray([like_key]), allowed, excluded)[0]:
             order = [like_key] + [k for k in order if k != like_key]
             scores[like_key] = 1.0
         if self._text:
             order = self._fuse_text(state, order, fetch, allowed, excluded)
         if self._lambda is None:
-            return _results(state, order[: self._k], scores)
+            return results_table(state, order[: self._k], scores)
         return self._diversified(state, order, scores, vec, self._lambda)
 
-    def _text_only(self, first: bool = True) -> pa.Table:
+    def text_only(self, first: bool = True) -> pa.Table:
         """A library without embeddings still answers text queries, by full-text matches alone
         (score null: there is no vector match). `first`: the first query of a batch checks the
         predicate and warns; the others of the batch share it."""
@@ -291,7 +269,7 @@ class ShotQuery:
         raw = np.asarray(
             text_matches(self._s.store, self._text, where=self._where, limit=fetch), np.int64
         )
-        keys = raw[state.is_searchable(raw) & _admitted(raw, allowed, excluded)][:fetch]
+        keys = raw[state.is_searchable(raw) & admitted(raw, allowed, excluded)][:fetch]
         if not len(keys):
             return order
         fused = rank.reciprocal_rank_fusion([order, keys.tolist()])
@@ -319,8 +297,8 @@ class ShotQuery:
         banned = state.keys_of_sources(crowded)
         if excluded is not None:
             banned = np.concatenate([banned, excluded])
-        more, more_scores = _hits(
-            index, state, vec, min(self._k * MMR_POOL, _searchable(state)), allowed, banned
+        more, more_scores = vector_hits(
+            index, state, vec, min(self._k * MMR_POOL, searchable_count(state)), allowed, banned
         )
         seen = set(order)
         scores.update(more_scores)
@@ -337,7 +315,7 @@ class ShotQuery:
         rows = state.take(order, ["row_key", "source_id", "embedding"])
         rows = rows.filter(rows.column("embedding").is_valid())
         if rows.num_rows == 0:
-            return _results(state, order[: self._k], scores)
+            return results_table(state, order[: self._k], scores)
         vectors = embedding_matrix(rows)
         vectors = unit_rows(vectors)
         picks = rank.mmr(
@@ -349,7 +327,7 @@ class ShotQuery:
             group_penalty=GROUP_PENALTY,
         )
         keys = rows.column("row_key").to_pylist()
-        return _results(state, [keys[i] for i in picks], scores)
+        return results_table(state, [keys[i] for i in picks], scores)
 
     def to_list(self) -> list[dict]:
         """Run the query; one dict per result."""
@@ -358,153 +336,3 @@ class ShotQuery:
     def to_pandas(self) -> pd.DataFrame:
         """Run the query; a DataFrame, one row per result."""
         return self.to_arrow().to_pandas()
-
-
-def check_limit(k: Any) -> int:
-    """A result limit as an int in [1, MAX_LIMIT] (a usage error naming it otherwise)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_LIMIT:
-        raise UsageError(f"--limit {k!r}: must be a whole number from 1 to {MAX_LIMIT}")
-    return int(k)
-
-
-def _searchable(state: TableState) -> int:
-    """How many shots a search can return (at least 1): fetches never ask for more."""
-    return max(1, int(state.searchable.sum()))
-
-
-def _admitted(
-    keys: np.ndarray, allowed: np.ndarray | None, excluded: np.ndarray | None
-) -> np.ndarray:
-    """Which keys pass the filter (`allowed`, None = all) and are not excluded."""
-    ok = np.ones(len(keys), bool) if allowed is None else np.isin(keys, allowed)
-    if excluded is not None:
-        ok &= ~np.isin(keys, excluded)
-    return ok
-
-
-def _hits(
-    index, state: TableState, vec: np.ndarray, fetch: int, allowed, excluded
-) -> tuple[list[int], dict[int, float]]:
-    """The index's top `fetch` keys for one query vector, and their cosine scores."""
-    exclude = excluded if excluded is not None and len(excluded) else None
-    wanted = fetch * REFINE_FACTOR if index.index_type in LOSSY_TYPES else fetch
-    wanted = max(1, min(wanted, len(state.keys)))
-    scores, keys = index.search(vec[None, :], wanted, allowed=allowed, exclude=exclude)
-    if index.index_type in LOSSY_TYPES:
-        scores, keys = _refine(state, vec[None, :], keys, fetch)
-    hits = [(int(k), float(s)) for k, s in zip(keys[0], scores[0], strict=False) if k >= 0]
-    return [k for k, _ in hits], dict(hits)
-
-
-def _refine(
-    state: TableState, queries: np.ndarray, keys: np.ndarray, k: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank a lossy index's candidates by exact cosine from the stored embeddings (LanceDB's
-    refine step): better recall, and `score` stays the true cosine similarity."""
-    flat = np.unique(keys[keys >= 0])
-    got, vectors = state.vectors(flat)
-    at = {int(key): i for i, key in enumerate(got)}
-    out_scores = np.full((len(queries), k), -np.inf, np.float32)
-    out_keys = np.full((len(queries), k), -1, np.int64)
-    for q, row in enumerate(keys):
-        cand = np.asarray([key for key in row if key >= 0 and int(key) in at], np.int64)
-        if not len(cand):
-            continue
-        exact = vectors[[at[int(key)] for key in cand]] @ queries[q]
-        best = np.argsort(-exact, kind="stable")[:k]
-        out_scores[q, : len(best)], out_keys[q, : len(best)] = exact[best], cand[best]
-    return out_scores, out_keys
-
-
-def _normalised(vec: np.ndarray) -> np.ndarray:
-    vec = np.asarray(vec, np.float32).reshape(-1)
-    norm = float(np.linalg.norm(vec))
-    if not np.isfinite(norm) or norm == 0:
-        raise UsageError("query vector must be finite and non-zero")
-    return vec / norm
-
-
-@functools.cache
-def result_schema() -> pa.Schema:
-    """Columns of a result table: the shot columns of RESULT_COLUMNS, then score and rank."""
-    shots = schema.shots_schema()
-    return pa.schema(
-        [shots.field(c) for c in RESULT_COLUMNS]
-        + [pa.field("score", pa.float64()), pa.field("rank", pa.int32())]
-    )
-
-
-def _results(state: TableState, keys: list[int], scores: dict[int, float]) -> pa.Table:
-    """Result rows for `keys` (in that order) with their scores and 1-based ranks."""
-    rows = state.take(keys, RESULT_COLUMNS) if keys else None
-    out_schema = result_schema()
-    if rows is None or rows.num_rows == 0:
-        return out_schema.empty_table()
-    got = rows.column("row_key").to_pylist()
-    score = pa.array([scores.get(k) for k in got], pa.float64())
-    ranks = pa.array(np.arange(1, len(got) + 1, dtype=np.int32))
-    rows = rows.select(RESULT_COLUMNS).append_column("score", score).append_column("rank", ranks)
-    return rows.cast(out_schema)
-
-
-def search_many(
-    searcher: Searcher,
-    *,
-    texts: Sequence[str] = (),
-    vectors: np.ndarray | None = None,
-    where: str | None = None,
-    limit: int = 10,
-) -> list[pa.Table]:
-    """Many vector searches at once: one encoder batch, one index call, one row fetch.
-    Returns one result table per query (texts first, then the given vectors). Like a single
-    search, text queries on a library without embeddings get full-text matches (score null)."""
-    limit = check_limit(limit)  # before any query is encoded
-    if texts and (vectors is None or not len(vectors)) and searcher.store.embed_model() is None:
-        return [
-            ShotQuery(searcher, text=t).where(where).limit(limit)._text_only(first=i == 0)
-            for i, t in enumerate(texts)
-        ]
-    parts = [searcher.vectors_for(texts=texts)] if texts else []
-    if vectors is not None and len(vectors):
-        parts.append(np.asarray(vectors, np.float32).reshape(len(vectors), -1))
-    if not parts:
-        return []
-    queries = np.concatenate(parts)
-    queries = unit_rows(queries)
-    state, index = searcher.ready()
-    if queries.shape[1] != index.dim:
-        raise UsageError(
-            f"query vectors have {queries.shape[1]} dimensions; the index has {index.dim}"
-        )
-    allowed = state.matching(where) if where else None
-    lossy = index.index_type in LOSSY_TYPES
-    limit = min(limit, _searchable(state))
-    scores, keys = index.search(queries, limit * REFINE_FACTOR if lossy else limit, allowed=allowed)
-    if lossy:
-        scores, keys = _refine(state, queries, keys, limit)
-    wanted = sorted({int(k) for k in keys.ravel() if k >= 0})
-    table = state.take(wanted, RESULT_COLUMNS) if wanted else None
-    at = (
-        {k: i for i, k in enumerate(table.column("row_key").to_pylist())}
-        if table is not None
-        else {}
-    )
-    results = []
-    for q in range(len(queries)):
-        hits = [
-            (int(k), float(s))
-            for k, s in zip(keys[q], scores[q], strict=False)
-            if k >= 0 and int(k) in at
-        ]
-        results.append(_slice(table, at, hits))
-    return results
-
-
-def _slice(table: pa.Table | None, at: dict[int, int], hits: list[tuple[int, float]]) -> pa.Table:
-    out_schema = result_schema()
-    if table is None or not hits:
-        return out_schema.empty_table()
-    rows = table.take(pa.array([at[k] for k, _ in hits], pa.int64())).select(RESULT_COLUMNS)
-    rows = rows.append_column("score", pa.array([s for _, s in hits], pa.float64()))
-    rows = rows.append_column("rank", pa.array(np.arange(1, len(hits) + 1, dtype=np.int32)))
-    return rows.cast(out_schema)

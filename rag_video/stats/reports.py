@@ -106,7 +106,7 @@ class LibraryStats:
 
         Shape: {library, created_at, reports: {name: {title, total_rows, rows}}}.
         """
-        from rag_video.sqlformat import plain
+        from rag_video.jsonable import to_jsonable
 
         return {
             "library": self.library,
@@ -115,7 +115,7 @@ class LibraryStats:
                 r.name: {
                     "title": r.title,
                     "total_rows": r.total_rows,
-                    "rows": [{k: plain(v) for k, v in row.items()} for row in r.rows],
+                    "rows": [to_jsonable(row, finite=True) for row in r.rows],
                 }
                 for r in self.reports
             },

@@ -70,6 +70,11 @@ class SVDFill(_SDFamily, FillAdapter):
     def frame_window(self) -> int:
         return int(self.pipe.unet.config.num_frames)
 
+    def valid_frames(self, n: int, *, up: bool = True) -> int:
+        """At least 2: with one frame the pipeline's guidance ramp is a single value (1.0), it
+        drops classifier-free guidance and fails on its doubled image latents."""
+        return max(2, n)
+
     def plan_context(self, context: FillContext) -> tuple[FillContext, bool]:
         if context.reference is not None or context.first is not None:
             return context, False

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from rag_video.media.timecode import frames_of
+
 DESCRIPTOR_SIZE: tuple[int, int] = (16, 9)
 
 
@@ -33,7 +35,7 @@ def _normalised(a: np.ndarray) -> np.ndarray:
 
 def _window_lengths(fps: float, longest_s: float) -> tuple[int, ...]:
     """Dissolve window lengths: 4 frames up to ``longest_s`` seconds, ~1.4× apart."""
-    longest = max(6, int(round(longest_s * fps)))
+    longest = max(6, frames_of(longest_s, fps))
     lengths: list[int] = []
     length = 4.0
     while int(round(length)) <= longest:
