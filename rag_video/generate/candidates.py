@@ -24,6 +24,7 @@ from rag_video.generate.text_match import text_scores
 from rag_video.retrieve.fts import text_match_scores
 from rag_video.retrieve.query import Searcher, ShotQuery
 from rag_video.store import Store, sql_in
+from rag_video.vectors import unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ def _query_vectors(searcher: Searcher, plan: Plan) -> np.ndarray:
     for i, shot in enumerate(plan.shots):
         if shot.image is not None:
             img = searcher.vectors_for(images=[shot.image])[0]
-            vecs[i] = vecs[i] / np.linalg.norm(vecs[i]) + img / np.linalg.norm(img)
-    return vecs / np.linalg.norm(vecs, axis=1, keepdims=True)
+            vecs[i] = unit_rows(vecs[i : i + 1])[0] + unit_rows(img[None])[0]
+    return unit_rows(vecs)
 
 
 def _fetch(store: Store, keys: list[int]) -> list[dict]:

@@ -28,6 +28,7 @@ from rag_video.generate.candidates import Retrieval
 from rag_video.generate.plan import Plan
 from rag_video.generate.shot import Decision
 from rag_video.retrieve import assign
+from rag_video.vectors import unit_rows
 
 # cosine between a shot and its source's next shot that continues the scene
 CONTINUE_SIMILARITY = 0.8
@@ -113,8 +114,7 @@ def _allowed(plan: Plan, scores: np.ndarray, fill_th: float) -> np.ndarray:
 def _continues_test(ret: Retrieval, floor: list[float]) -> Callable[[int, int, int], bool]:
     emb = None
     if ret.mode == "vector" and ret.rows and all(r.get("embedding") is not None for r in ret.rows):
-        emb = np.asarray([r["embedding"] for r in ret.rows], np.float32)
-        emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = unit_rows([r["embedding"] for r in ret.rows])
 
     def continues(i: int, j: int, k: int) -> bool:
         if np.isfinite(ret.scores[i, k]) and ret.scores[i, k] >= floor[i]:

@@ -17,6 +17,7 @@ from rag_video import schema
 from rag_video.embed.config import EncoderConfig
 from rag_video.ingest.analyze import FileResult
 from rag_video.ingest.commit import Ready, record_encoder
+from rag_video.vectors import unit_rows
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,11 @@ def shot_vectors(encoder, images_per_shot: list[list[np.ndarray]]) -> np.ndarray
     """One L2-normalised vector per shot: the mean of its keyframes' vectors."""
     flat = [img for imgs in images_per_shot for img in imgs]
     vecs = encoder.encode_images(flat)
-    out, at = np.zeros((len(images_per_shot), vecs.shape[1]), np.float32), 0
+    means, at = np.zeros((len(images_per_shot), vecs.shape[1]), np.float32), 0
     for i, imgs in enumerate(images_per_shot):
-        mean = vecs[at : at + len(imgs)].mean(axis=0)
-        out[i] = mean / max(np.linalg.norm(mean), 1e-12)
+        means[i] = vecs[at : at + len(imgs)].mean(axis=0)
         at += len(imgs)
-    return out
+    return unit_rows(means)
 
 
 @dataclass

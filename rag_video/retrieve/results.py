@@ -14,6 +14,7 @@ import pyarrow as pa
 from rag_video import schema
 from rag_video.errors import UsageError
 from rag_video.index.state import RESULT_COLUMNS, TableState
+from rag_video.vectors import unit_rows
 
 if TYPE_CHECKING:
     from rag_video.index.engine import ShotIndex
@@ -89,7 +90,7 @@ def normalised(vec: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vec))
     if not np.isfinite(norm) or norm == 0:
         raise UsageError("query vector must be finite and non-zero")
-    return vec / norm
+    return unit_rows(vec[None])[0]
 
 
 @functools.cache
