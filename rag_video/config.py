@@ -25,6 +25,7 @@ ENV_PREFIX = "RAG_VIDEO_"
 CONFIG_NAME = "rag-video.toml"
 Detector = Literal["adaptive", "content", "threshold", "histogram", "transnet"]
 IndexType = Literal["auto", "flat", "hnsw", "ivf", "ivfpq"]
+DecodeDevice = Literal["auto", "cpu", "cuda"]  # media.hwdecode: auto = NVDEC when present
 DETECTORS: tuple[str, ...] = get_args(Detector)
 INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 DEFAULT_LIBRARY = "rag-video-library"
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     min_shot: float = Field(0.6, ge=0)
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1)
     embed: bool = True
+    decode_device: DecodeDevice = "auto"
     commit_batch: int = Field(32, ge=1)  # sources landed per commit (three Lance writes per batch)
     # embeddings
     model: str = "ViT-B-32"

@@ -3,12 +3,16 @@
 Shared by the open_clip encoders (`rag_video.embed`) and the diffusers pipelines
 (`rag_video.generate.adapters`). ``"auto"`` (or None) means the same for both: CUDA
 when torch sees a GPU, else the CPU. torch is imported only inside `resolve_device`, and only when
-it is needed, so importing this module stays light.
+it is needed, so importing this module stays light. `cuda_device_count` asks the CUDA driver
+directly (no torch), for code that must not load torch to learn whether there is a GPU (video
+decode on NVDEC).
 """
 
 from __future__ import annotations
 
+import ctypes
 import platform
+import sys
 from functools import lru_cache
 
 from rag_video.errors import UsageError
@@ -44,6 +48,24 @@ def resolve_device(device: str | None = AUTO, *, check: bool = True) -> str:
     if kind == "cuda" and not torch.cuda.is_available():
         raise UnknownDevice(f"device={device!r} requested but CUDA is not available")
     return str(device)
+
+
+@lru_cache(maxsize=1)
+def cuda_device_count() -> int:
+    """CUDA devices the NVIDIA driver reports (honouring ``CUDA_VISIBLE_DEVICES``), without torch.
+
+    0 when there is no driver library or no device. Loads ``libcuda`` and calls ``cuInit``, so
+    call it in the process that will use the GPU (ingest workers are spawned, not forked).
+    """
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return int(count.value)
 
 
 @lru_cache(maxsize=1)

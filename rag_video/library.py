@@ -24,6 +24,7 @@ from rag_video.generate.outputs import STORAGE  # what a library folder holds
 from rag_video.ingest.analyze import IngestOptions
 from rag_video.ingest.embedding import EmbedQueue, fill_embeddings
 from rag_video.ingest.pipeline import IngestSummary
+from rag_video.media.hwdecode import resolve_decode_device
 from rag_video.store import Store
 
 if TYPE_CHECKING:
@@ -71,8 +72,13 @@ class Library:
                 f"switch models with `rag-video embed --reembed --model ...`"
             )
 
-    def load_encoder(self, model: str | None = None, pretrained: str | None = None):
-        """The library's encoder (the configured one unless named)."""
+    def load_encoder(
+        self,
+        model: str | None = None,
+        pretrained: str | None = None,
+        towers: Iterable[str] = ("image", "text"),
+    ):
+        """The library's encoder (the configured one unless named), with `towers` loaded."""
         from rag_video.embed import load_encoder
 
         return load_encoder(
@@ -80,6 +86,7 @@ class Library:
             _pretrained(pretrained or self.settings.pretrained),
             device=None if self.settings.device == "auto" else self.settings.device,
             precision=self.settings.precision,
+            towers=tuple(towers),
         )
 
     def _embed_queue(self, embed: bool, model: str, pretrained: str) -> EmbedQueue:
@@ -128,8 +135,11 @@ class Library:
         if detector not in DETECTORS:
             raise UsageError(f"detector {detector!r} is not one of {', '.join(DETECTORS)}")
         options = IngestOptions(
-            detector=detector, min_shot=s.min_shot if min_shot is None else min_shot
+            detector=detector,
+            min_shot=s.min_shot if min_shot is None else min_shot,
+            decode_device=s.decode_device,
         )
+        resolve_decode_device(s.decode_device)  # decode_device=cuda without a GPU fails here
         queue = self._embed_queue(
             s.embed if embed is None else embed, model or s.model, pretrained or s.pretrained
         )

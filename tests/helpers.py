@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import synth
@@ -26,11 +27,30 @@ def fault_env(faults: dict | str | Path) -> dict[str, str]:
     }
 
 
-def make_footage(folder: Path) -> dict[str, Path]:
-    """Write a.mp4 (3 shots, 90 frames) and b.mp4 (2 shots, 70 frames) with a JSON sidecar for a."""
-    folder.mkdir(parents=True, exist_ok=True)
+# Where make_footage keeps the one encoding of a.mp4 and b.mp4 it copies from; conftest sets it
+# to a session folder. None: encode every time.
+FOOTAGE_CACHE: Path | None = None
+
+
+def _encode_footage(folder: Path) -> None:
     synth.make_video(folder / "a.mp4", SPEC_A, seed=1)
     synth.make_video(folder / "b.mp4", SPEC_B, seed=2)
+
+
+def make_footage(folder: Path) -> dict[str, Path]:
+    """Write a.mp4 (3 shots, 90 frames) and b.mp4 (2 shots, 70 frames) with a JSON sidecar for a.
+
+    The videos are encoded once per session (into FOOTAGE_CACHE) and copied: the same bytes as a
+    fresh encoding (fixed seeds), new files with new modification times."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if FOOTAGE_CACHE is None:
+        _encode_footage(folder)
+    else:
+        if not (FOOTAGE_CACHE / "b.mp4").exists():
+            FOOTAGE_CACHE.mkdir(parents=True, exist_ok=True)
+            _encode_footage(FOOTAGE_CACHE)
+        for name in ("a.mp4", "b.mp4"):
+            shutil.copyfile(FOOTAGE_CACHE / name, folder / name)
     (folder / "a.json").write_text(
         json.dumps(
             {

@@ -387,3 +387,43 @@ def test_drafted_file_segment_and_rotated_source(tmp_path):
     )  # grey ramp, rows 54..104
     upright = frames_at(rotated, [0.0], short_side=90)[0]
     assert upright.shape == (160, 90, 3) and _psnr(out[15], upright) >= 30
+
+
+def test_stream_segment_is_made_when_reached_held_at_its_end_and_closed(tmp_path, footage):
+    events: list[str] = []
+
+    def source(level: int, n: int):
+        def make():
+            events.append(f"made {level}")
+            try:
+                for _ in range(n):
+                    yield np.full((90, 160, 3), level, np.uint8)
+            finally:
+                events.append(f"closed {level}")
+
+        return make
+
+    segments = [
+        Segment("stream", stream=source(40, 10), duration_s=0.6, name="draft a"),  # 10 of 15
+        Segment("source", path=footage["red"], in_s=0.0, out_s=0.4),
+        Segment("stream", stream=source(200, 30), duration_s=0.4),  # 10 of 30
+    ]
+    with pytest.raises(ValueError, match="stream"):
+        Segment("stream", stream=source(0, 1))  # no duration
+    report = assemble(
+        segments,
+        tmp_path / "s.mp4",
+        fps=25,
+        size=SIZE,
+        crf=0,
+        transition="crossfade",
+        crossfade_s=0.2,
+    )
+    assert events == ["made 40", "closed 40", "made 200", "closed 200"]
+    assert report.frames == 35 and [p.frames for p in report.segments] == [15, 10, 10]
+    assert report.segments[0].kind == "stream" and report.segments[0].path is None
+    # the short stream holds its last frame; the crossfades hold ends (no handles)
+    assert report.segments[0].in_s is None
+    assert [p.held_frames for p in report.segments] == [3, 5, 2]
+    out = _decode(report.path)
+    assert abs(float(out[0].mean()) - 40) < 3 and abs(float(out[-1].mean()) - 200) < 3

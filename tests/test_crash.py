@@ -52,11 +52,22 @@ def clean(footage, tmp_path_factory):
     return clean_snapshot(tmp_path_factory.mktemp("clean"), footage)
 
 
-@pytest.mark.parametrize(
-    "point", ["after_sources=1", "after_sources=2", "between_writes", "inside_write"]
-)
-@pytest.mark.parametrize("batch", ["1", "32"])
-def test_named_crash_points_resume_to_a_clean_library(point, batch, footage, clean, tmp_path):
+# Every case is two CLI processes; the quick loop (-m "not slow") keeps the crash inside one
+# batch's write, the other seven run in the full suite.
+CRASH_CASES = [
+    pytest.param(
+        batch,
+        point,
+        id=f"{batch}-{point}",
+        marks=() if (batch, point) == ("32", "inside_write") else pytest.mark.slow,
+    )
+    for batch in ("1", "32")
+    for point in ("after_sources=1", "after_sources=2", "between_writes", "inside_write")
+]
+
+
+@pytest.mark.parametrize(("batch", "point"), CRASH_CASES)
+def test_named_crash_points_resume_to_a_clean_library(batch, point, footage, clean, tmp_path):
     """With one source per commit the crash lands between sources; with 32 the three files share
     one batch, so it lands between that batch's writes."""
     proc = _cli(
@@ -72,6 +83,7 @@ def test_named_crash_points_resume_to_a_clean_library(point, batch, footage, cle
     assert snapshot(open_library(tmp_path / "lib")) == clean
 
 
+@pytest.mark.slow
 def test_sigkill_mid_ingest_resumes_to_a_clean_library(footage, clean, tmp_path):
     lib = tmp_path / "lib"
     proc = _cli(lib, footage)

@@ -51,11 +51,11 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory) -> dict[str, str]:
+def tiny(tiny_pipelines_root) -> dict[str, str]:
     """Folders of every tiny pipeline, built once per test session."""
     import tiny_pipelines
 
-    root = tmp_path_factory.mktemp("tiny_pipelines")
+    root = tiny_pipelines_root
     folders = {name: str(path) for name, path in tiny_pipelines.build_all(root).items()}
     folders["sd15_base"] = str(Path(folders["sd15_adapter"]) / "base")
     folders["motion_adapter"] = str(Path(folders["sd15_adapter"]) / "adapter")

@@ -232,6 +232,64 @@ def test_local_checkpoint_path(tmp_path: Path, tiny: embed.Encoder) -> None:
     np.testing.assert_array_equal(loaded.encode_images(images), tiny.encode_images(images))
 
 
+TEXTS = ["a dog on a beach", "city traffic at night, neon signs and rain", "x"]
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_text_tower_alone_from_a_checkpoint(tmp_path: Path, tiny: embed.Encoder, suffix) -> None:
+    checkpoint = tmp_path / f"rv_tiny{suffix}"
+    state = {k: v.contiguous() for k, v in tiny.model.state_dict().items()}
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(checkpoint))
+    else:
+        torch.save(state, checkpoint)
+    text = load_encoder(TINY, str(checkpoint), device="cpu", precision="auto", towers=["text"])
+    assert text.towers == ("text",) and text.precision == "fp32"  # small batches: fp32 on CPU
+    assert text.model_id == f"RV-Tiny/{checkpoint}" and text.dim == tiny.dim
+    assert not any(k.startswith("visual.") for k in text.model.state_dict())
+    np.testing.assert_allclose(text.encode_text(TEXTS), tiny.encode_text(TEXTS), atol=1e-6)
+    with pytest.raises(ValueError, match="without its image tower"):
+        text.encode_images(_images()[:1])
+    both = load_encoder(TINY, str(checkpoint), device="cpu", precision="fp32")
+    assert both.towers == ("image", "text")
+    np.testing.assert_array_equal(
+        both.encode_images(_images()[:2]), tiny.encode_images(_images()[:2])
+    )
+
+
+def test_text_tower_of_random_weights_loads_whole(tiny: embed.Encoder) -> None:
+    """Random weights depend on the vision tower's initialisation first: built whole, same text
+    vectors as the full encoder."""
+    text = load_encoder(TINY, "none", device="cpu", precision="fp32", towers=("text",))
+    assert text.towers == ("image", "text")
+    np.testing.assert_array_equal(text.encode_text(TEXTS), tiny.encode_text(TEXTS))
+
+
+def test_text_encoding_skips_padding_matches_open_clip(tiny: embed.Encoder) -> None:
+    """Encoding only up to the longest text's end token matches open_clip's full-context run."""
+    tokens = tiny.tokenizer(TEXTS)
+    with torch.inference_mode():
+        full = torch.nn.functional.normalize(tiny.model.encode_text(tokens), dim=-1).numpy()
+    np.testing.assert_allclose(tiny.encode_text(TEXTS), full, atol=1e-6)
+
+
+def test_auto_on_cpu_encodes_texts_in_fp32_whatever_the_towers(tiny: embed.Encoder) -> None:
+    """A bf16 encoder (auto on a bf16 CPU) hands texts to an fp32 twin: every encoder of a
+    library gives a query the same vector."""
+    both = load_encoder(TINY, "none", device="cpu", precision="auto")
+    text = load_encoder(TINY, "none", device="cpu", precision="auto", towers=("text",))
+    assert text.precision == "fp32"
+    np.testing.assert_allclose(both.encode_text(TEXTS), tiny.encode_text(TEXTS), atol=1e-6)
+    np.testing.assert_allclose(text.encode_text(TEXTS), tiny.encode_text(TEXTS), atol=1e-6)
+
+
+def test_bad_towers_name_the_value() -> None:
+    with pytest.raises(ValueError, match="towers=\\('audio',\\)"):
+        load_encoder(TINY, "none", towers=("audio",))
+
+
 def test_missing_weights_offline_raise_encoder_unavailable(tmp_path: Path) -> None:
     # A fresh, empty HF cache and HF_HUB_OFFLINE=1: nothing can be downloaded.
     out = _run(

@@ -189,6 +189,7 @@ def test_ctrl_c_in_a_command_is_one_line_and_exit_130(libs, monkeypatch):
     assert "interrupted" in line
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_parallel_ingest_stops_workers_with_one_line(tmp_path):
     """A real Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while spawned
     workers analyze files: exit 130, one line, no worker tracebacks, and a rerun finishes."""

@@ -180,6 +180,7 @@ def test_otio_points_at_original_sources(lib, tmp_path):
         fps=FPS,
         reuse_threshold=-1.0,
         fill_threshold=-2.0,
+        keep_segments=True,  # drafts get files the timeline can point at
     )
     timeline = otio.adapters.read_from_file(str(tmp_path / "x.otio"))
     clips = list(timeline.find_clips())
@@ -207,13 +208,94 @@ def test_rerender_from_manifest_uses_the_saved_plan_and_the_cache(lib, tmp_path)
         fps=FPS,
         reuse_threshold=-1.0,
         fill_threshold=-2.0,
+        keep_segments=True,
     )
     again = lib.make(
-        None, tmp_path / "b.mp4", from_manifest=tmp_path / "a.manifest.json", size=SIZE, fps=FPS
+        None,
+        tmp_path / "b.mp4",
+        from_manifest=tmp_path / "a.manifest.json",
+        size=SIZE,
+        fps=FPS,
+        keep_segments=True,
     )
     assert [s["source"] for s in again["shots"]] == [s["source"] for s in first["shots"]]
     assert [s["segment"] for s in again["shots"]] == [s["segment"] for s in first["shots"]]
     assert all(s["cached"] for s in again["shots"] if s["decision"] != "reuse")
+
+
+def _generated(lib) -> set[Path]:
+    folder = lib.store.generated_dir
+    return set(folder.iterdir()) if folder.exists() else set()
+
+
+def test_drafts_stream_into_the_output_without_segment_files(lib, tmp_path):
+    before = _generated(lib)
+    m = lib.make(
+        _script(tmp_path, MIXED, "stream.yaml"),
+        tmp_path / "s.mp4",
+        size=SIZE,
+        fps=FPS,
+        reuse_threshold=-1.0,
+        fill_threshold=-2.0,
+        seed=5,  # a cache key no other test's drafts share
+    )
+    drafted = [s for s in m["shots"] if s["decision"] != "reuse"]
+    assert [s["decision"] for s in drafted] == ["restyle", "fill"]
+    assert all(s["segment"] is None and s["generator"] == "draft" for s in drafted)
+    assert all(s["model"] and not s["cached"] and s["seed"] == 5 for s in drafted)
+    assert _generated(lib) == before
+    assert _count_frames(tmp_path / "s.mp4")[0] == round(4.2 * FPS) == m["frames"]
+
+
+def test_keep_segments_writes_draft_files_and_names_them(lib, tmp_path):
+    m = lib.make(
+        _script(tmp_path, MIXED, "keep.yaml"),
+        tmp_path / "k.mp4",
+        size=SIZE,
+        fps=FPS,
+        reuse_threshold=-1.0,
+        fill_threshold=-2.0,
+        seed=6,
+        keep_segments=True,
+    )
+    drafted = [s for s in m["shots"] if s["decision"] != "reuse"]
+    assert len(drafted) == 2
+    for shot in drafted:
+        path = Path(shot["segment"])
+        assert path.parent == lib.store.generated_dir and path.exists()
+        assert _count_frames(path)[0] == round(shot["duration_s"] * FPS)
+
+
+def test_make_from_a_streamed_manifest_streams_again(lib, tmp_path):
+    first = lib.make(
+        _script(tmp_path, MIXED, "again.yaml"),
+        tmp_path / "f.mp4",
+        size=SIZE,
+        fps=FPS,
+        reuse_threshold=-1.0,
+        fill_threshold=-2.0,
+        transition="crossfade",
+    )
+    before = _generated(lib)
+    again = lib.make(
+        None,
+        tmp_path / "g.mp4",
+        from_manifest=tmp_path / "f.manifest.json",
+        size=SIZE,
+        fps=FPS,
+        transition="crossfade",
+    )
+    assert _generated(lib) == before
+    assert [s["segment"] for s in again["shots"]] == [None, None, None]
+    assert [s["model"] for s in again["shots"]] == [s["model"] for s in first["shots"]]
+    a, b = _count_frames(tmp_path / "f.mp4"), _count_frames(tmp_path / "g.mp4")
+    assert a == b and again["frames"] == first["frames"] == a[0]
+    with av.open(str(tmp_path / "f.mp4")) as c, av.open(str(tmp_path / "g.mp4")) as d:
+        pairs = zip(c.decode(video=0), d.decode(video=0), strict=True)
+        worst = min(
+            _psnr(x.to_ndarray(format="rgb24"), y.to_ndarray(format="rgb24")) for x, y in pairs
+        )
+    assert worst >= 40  # the same plan drawn the same way
 
 
 def test_crossfade_and_letterbox_keep_the_duration(lib, tmp_path):
@@ -305,6 +387,7 @@ def test_cli_make_json_is_the_manifest(lib, tmp_path):
             "-1",
             "--fill-threshold",
             "-2",
+            "--keep-segments",
             "--json",
         ],
         catch_exceptions=False,
@@ -312,6 +395,7 @@ def test_cli_make_json_is_the_manifest(lib, tmp_path):
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc == json.loads((tmp_path / "cli.manifest.json").read_text())
+    assert all(s["segment"] for s in doc["shots"] if s["decision"] != "reuse")
     bad = CliRunner().invoke(
         main,
         [
@@ -341,10 +425,10 @@ def test_demo_runs_offline_and_shows_every_decision(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
+def tiny_models(tiny_pipelines_root):
     import tiny_pipelines
 
-    return tiny_pipelines.build_all(tmp_path_factory.mktemp("models"), ["animatediff", "svd"])
+    return tiny_pipelines.build_all(tiny_pipelines_root, ["animatediff", "svd"])
 
 
 FINAL = [
@@ -370,6 +454,7 @@ def _final(lib, tmp_path, tiny_models, name, **kw):
     return lib.make(_script(tmp_path, FINAL), tmp_path / name, **{**args, **kw})
 
 
+@pytest.mark.slow
 def test_final_render_spends_diffusion_only_on_restyle_and_fill_and_caches(
     lib, tmp_path, tiny_models
 ):
@@ -406,6 +491,7 @@ def test_final_render_spends_diffusion_only_on_restyle_and_fill_and_caches(
     assert all(s["cached"] and s["steps"] == 0 for s in again["shots"] if s["decision"] != "reuse")
 
 
+@pytest.mark.slow
 def test_a_failed_generation_falls_back_to_the_draft_and_exits_1(
     lib, tmp_path, tiny_models, monkeypatch
 ):

@@ -40,9 +40,10 @@ def worker_faults(tmp_path_factory):
             os.environ[key] = value
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def local_ray(worker_faults):
-    """One local Ray for the module; the runner uses it as it is and leaves it running."""
+    """One local Ray for the module (started by the first test that asks for it); the runner uses
+    it as it is and leaves it running."""
     import logging
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
@@ -74,6 +75,8 @@ def _shots(lib) -> dict[str, dict]:
     }
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_ray_ingest_equals_local_ingest_and_rerun_is_a_noop(footage, tmp_path):
     paths = [*footage, SAMPLE]
     local = open_library(tmp_path / "local", workers=2, **TINY)
@@ -105,6 +108,8 @@ def test_ray_ingest_equals_local_ingest_and_rerun_is_a_noop(footage, tmp_path):
     assert {t: on_ray.store.version(t) for t in ("sources", "shots")} == versions
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_bad_files_become_the_same_failed_rows_as_locally(footage, tmp_path):
     folder = tmp_path / "mixed"
     bad = synth.write_bad_files(folder)
@@ -125,6 +130,8 @@ def test_bad_files_become_the_same_failed_rows_as_locally(footage, tmp_path):
     assert all(rows[str(p)]["status"] == "failed" and rows[str(p)]["error"] for p in bad.values())
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_worker_killed_once_is_retried_and_the_job_completes(
     footage, clean, tmp_path, worker_faults
 ):
@@ -142,6 +149,8 @@ def test_worker_killed_once_is_retried_and_the_job_completes(
     assert snapshot(lib) == clean
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(
     footage, clean, tmp_path, worker_faults
 ):
@@ -167,6 +176,8 @@ def test_worker_that_always_dies_is_recorded_failed_after_bounded_retries(
     assert snapshot(lib) == clean
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_cli_ingest_ray_starts_its_own_ray_survives_a_killed_worker_and_prints_one_json(
     footage, clean, tmp_path
 ):
@@ -233,6 +244,8 @@ def test_without_ray_installed_ray_ingest_says_how_to_install(footage, tmp_path,
     ]
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
 def test_unreachable_weights_defer_embeddings_with_one_warning(footage, tmp_path, caplog):
     lib = open_library(tmp_path / "lib", model="ViT-B-32", pretrained="laion2b_s34b_b79k")
     summary = lib.ingest(footage[:2], ray="local")

@@ -113,8 +113,12 @@ def test_decode_times_and_samples_follow_the_timestamps(vfr_files, name):
     )  # every 20th frame at 60 fps
 
 
+# TransNetV2 over 310 frames is the long case (slow); test_shots covers it in the quick loop.
+DETECTORS = ["adaptive", "content", "histogram", "threshold"]
+
+
 @pytest.mark.parametrize("name", ["mp4", "mkv-bframes"])
-@pytest.mark.parametrize("detector", ["adaptive", "content", "histogram", "threshold", "transnet"])
+@pytest.mark.parametrize("detector", [*DETECTORS, pytest.param("transnet", marks=pytest.mark.slow)])
 def test_every_detector_keeps_the_shots_of_the_1_fps_segments(vfr_files, name, detector):
     """Before, the minimum shot (0.6 s) was 11 frames at the average rate (17.7 fps): the 2-, 3-
     and 5-frame shots at 1 fps were dropped by every detector."""

@@ -1,4 +1,4 @@
-"""Upkeep commands: prune, optimize, and listing the embedding models."""
+"""Upkeep commands: prune, optimize, and listing the embedding models and the voices."""
 
 from __future__ import annotations
 
@@ -27,3 +27,21 @@ def models() -> None:
     from rag_video.library import Library
 
     render.names(Library.models(), "models")
+
+
+@main.command()
+@json_option
+def voices() -> None:
+    """List the speech engines and the voices available here (for --voice ENGINE:VOICE)."""
+    from dataclasses import asdict
+
+    from rag_video.cli.app import emit_json, want_json
+    from rag_video.output import print_table
+    from rag_video.voice import list_voices
+
+    found = list_voices()
+    if want_json():
+        emit_json(asdict(found))
+        return
+    print_table([vars(e) for e in found.engines], title="engines")
+    print_table([vars(v) for v in found.voices], title=f"{len(found.voices)} voices")

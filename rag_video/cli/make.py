@@ -111,6 +111,12 @@ def _made(name: str) -> Callable[[], Any]:
 @click.option(
     "--max-gen-seconds", type=click.FloatRange(min=0), help="Generation budget; then drafts."
 )
+@click.option(
+    "--keep-segments",
+    is_flag=True,
+    help="Also write drafted shots to segment files in the library (by default they stream "
+    "into the output and the manifest's segment is null).",
+)
 @json_option
 def make(
     script: str | None,

@@ -12,6 +12,7 @@ The package, by job (imports run downward):
 - `config`: `EncoderConfig`, the encoder config stored in the shots table's metadata;
 - `weights`: fetching weights, the hub/offline policy, `EncoderUnavailable` and its message;
 - `preprocess`: `Preprocessor`, open_clip's eval transform as batched torch ops;
+- `build`: the open_clip model, both towers or the text tower alone from a checkpoint file;
 - `encoder`: `Encoder`, the precision policy and `load_encoder`.
 
 Device choice and the CPU's bf16 support live in `rag_video.devices`. torch and open_clip are

@@ -1,23 +1,28 @@
 """The open_clip encoder: loading a model and turning frames and texts into unit vectors.
 
 Owns `Encoder` (batched image/text encoding, float32 L2-normalised numpy out whatever precision
-the model runs in), the precision policy (``auto`` → fp16 on CUDA, bf16 on CPUs with native bf16,
-else fp32) and `load_encoder`, which resolves the name (`registry`), the weights (`weights`) and
-the device (`rag_video.devices`) before building the model. torch and open_clip are imported
-inside the functions that need them.
+the model runs in), the precision policy (``auto`` → fp16 on CUDA; on CPU, images in bf16 where it
+is native and texts always in fp32, by a text-only fp32 twin when the model itself runs in bf16)
+and `load_encoder`,
+which resolves the name (`registry`), the weights (`weights`) and the device
+(`rag_video.devices`) before `build` makes the model with the towers asked for. torch and
+open_clip are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag_video.devices import UnknownDevice, cpu_supports_bf16, resolve_device
 from rag_video.embed import weights
+from rag_video.embed.build import TOWERS, build_model, check_towers
 from rag_video.embed.config import model_id
 from rag_video.embed.preprocess import Preprocessor
 from rag_video.embed.registry import (
@@ -28,7 +33,6 @@ from rag_video.embed.registry import (
     UnknownModel,
     check_model_name,
     open_clip_module,
-    seed_for,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# model name -> its open_clip tokenizer (building one reads and parses the BPE vocabulary)
+_TOKENIZERS: dict[str, Any] = {}
 
 
 # --------------------------------------------------------------------------- precision
@@ -50,8 +57,10 @@ def _device(device: str | None) -> str:
         raise UnknownModel(str(exc)) from exc
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    """``auto`` → fp16 on CUDA, bf16 on CPUs with native bf16, fp32 otherwise.
+def resolve_precision(precision: str, device: str, towers: Collection[str] = TOWERS) -> str:
+    """``auto`` → fp16 on CUDA; on CPU bf16 where it is native and fp32 otherwise, and fp32 for a
+    text-only encoder (texts on CPU run in fp32: CPU bf16 kernels cost seconds on their first call
+    and are slower on a few dozen tokens).
 
     The other precisions pass through; one not in `PRECISIONS` raises UnknownModel.
     """
@@ -61,7 +70,7 @@ def resolve_precision(precision: str, device: str) -> str:
         return precision
     if device.startswith("cuda"):
         return "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
+    return "bf16" if "image" in towers and cpu_supports_bf16() else "fp32"
 
 
 def _dtype(precision: str) -> torch.dtype:
@@ -78,7 +87,8 @@ class Encoder:
     """A loaded open_clip model: images and texts in, float32 L2-normalised vectors out.
 
     Attributes: `model_id` (``"{model}/{pretrained}"``), `dim`, `device`, `precision` (resolved:
-    ``fp32``/``bf16``/``fp16``), `image_size` (short side of the model input, pixels), `batch_size`.
+    ``fp32``/``bf16``/``fp16``), `image_size` (short side of the model input, pixels), `batch_size`,
+    `towers` (``("image", "text")``, or ``("text",)`` for a text-only encoder).
     """
 
     def __init__(
@@ -90,8 +100,13 @@ class Encoder:
         device: str,
         precision: str,
         batch_size: int = 64,
+        towers: Collection[str] = TOWERS,
+        text_twin: Callable[[], Encoder] | None = None,
     ):
         self.model = model
+        self.towers = check_towers(towers)
+        self._twin_loader = text_twin
+        self._twin: Encoder | None = None
         self.name = name
         self.pretrained = "none" if pretrained in NO_WEIGHTS else str(pretrained)
         self.model_id = model_id(name, self.pretrained)
@@ -101,7 +116,6 @@ class Encoder:
         self.preprocess = Preprocessor(getattr(model.visual, "preprocess_cfg", {}) or {})
         self.image_size = min(self.preprocess.size)
         self.dim = int(self._output_dim())
-        self._tokenizer: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -120,16 +134,18 @@ class Encoder:
 
     @property
     def tokenizer(self) -> Any:
-        """open_clip's tokenizer for the model (built on first use)."""
-        if self._tokenizer is None:
+        """open_clip's tokenizer for the model (built once a process, on first use)."""
+        if self.name not in _TOKENIZERS:
             with weights.fetch_errors(self.name, self.pretrained):
-                self._tokenizer = open_clip_module().get_tokenizer(self.name)
-        return self._tokenizer
+                _TOKENIZERS[self.name] = open_clip_module().get_tokenizer(self.name)
+        return _TOKENIZERS[self.name]
 
     def encode_images(
         self, images: Sequence[np.ndarray], *, batch_size: int | None = None
     ) -> np.ndarray:
         """(n, dim) float32 L2-normalised embeddings of HxWx3 uint8 RGB arrays of any sizes."""
+        if "image" not in self.towers:
+            raise ValueError(f"{self!r} was loaded without its image tower (towers={self.towers})")
         step = self._batch_size(batch_size)
         chunks = [
             self._encode_image_batch(images[i : i + step]) for i in range(0, len(images), step)
@@ -162,9 +178,44 @@ class Encoder:
     def _encode_text_batch(self, texts: list[str]) -> np.ndarray:
         import torch
 
+        if self._twin_loader is not None:  # texts run in the twin's precision (fp32)
+            if self._twin is None:
+                self._twin = self._twin_loader()
+            return self._twin._encode_text_batch(texts)
+
         with torch.inference_mode():
             tokens = self.tokenizer(texts).to(self.device)
-            return _normalised(self.model.encode_text(tokens))
+            return _normalised(_encode_tokens(self.model, tokens))
+
+
+def _encode_tokens(model: Any, tokens: torch.Tensor) -> torch.Tensor:
+    """open_clip's `CLIP.encode_text`, run on the tokens up to the longest text's end token.
+
+    With a causal mask and the end token's feature pooled (``argmax``: it has the highest id), the
+    padding after it never reaches the output, so the rest of the 77-token context is skipped
+    (the result matches the full run to float rounding). Other text towers run whole.
+    """
+    import torch
+
+    mask = getattr(model, "attn_mask", None)
+    if (
+        getattr(model, "text_pool_type", None) != "argmax"
+        or not isinstance(mask, torch.Tensor)
+        or not hasattr(model, "token_embedding")
+    ):
+        return model.encode_text(tokens)
+    ends = tokens.argmax(dim=-1)
+    n = int(ends.max()) + 1
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens[:, :n]).to(cast_dtype)
+    x = x + model.positional_embedding[:n].to(cast_dtype)
+    x = model.transformer(x, attn_mask=mask[:n, :n])
+    x = model.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), ends]
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
 def _normalised(features: torch.Tensor) -> np.ndarray:
@@ -177,38 +228,6 @@ def _normalised(features: torch.Tensor) -> np.ndarray:
 # --------------------------------------------------------------------------- loading
 
 
-def _build_model(open_clip: Any, model: str, pretrained: str | None, precision: str) -> Any:
-    """The open_clip model on CPU: pretrained weights, or random weights seeded from the name.
-
-    bf16/fp16 use open_clip's own mixed precision (OpenAI-style: matmul weights in low precision,
-    LayerNorm in fp32), cast after the fp32 initialisation so random weights match across
-    precisions.
-    """
-    import torch
-
-    if pretrained in NO_WEIGHTS:
-        logger.warning(
-            "encoder %s uses random weights (--pretrained none): similarities are only meaningful "
-            "for near-duplicates",
-            model,
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed_for(model))
-            with weights.fetch_errors(model, pretrained):
-                return open_clip.create_model(
-                    model,
-                    pretrained=None,
-                    load_weights=False,
-                    pretrained_text=False,
-                    precision=precision,
-                )
-    tag = None if pretrained == SCHEMA_WEIGHTS else pretrained
-    with weights.fetch_errors(model, pretrained):
-        return open_clip.create_model(
-            model, pretrained=tag, require_pretrained=True, precision=precision
-        )
-
-
 def load_encoder(
     model: str = "ViT-B-32",
     pretrained: str | None = "laion2b_s34b_b79k",
@@ -216,6 +235,7 @@ def load_encoder(
     device: str | None = None,
     precision: str = "auto",
     batch_size: int = 64,
+    towers: Collection[str] = TOWERS,
 ) -> Encoder:
     """Load an open_clip encoder.
 
@@ -227,15 +247,22 @@ def load_encoder(
     open_clip's mixed precision (matmul weights and activations in bf16/fp16, LayerNorm in fp32;
     outputs are always float32). Autocast is not used: under autocast torch's
     nn.MultiheadAttention leaves its fused inference path and copies expanded weights on every
-    call (half the CPU time of ViT-B-32).
+    call (half the CPU time of ViT-B-32). With ``auto`` on CPU texts always run in fp32 (a
+    text-only fp32 twin, loaded on the first text, when the model runs in bf16), so every
+    encoder of a library gives its queries the same vectors. `towers`: ``("text",)`` loads the
+    text tower alone when the weights are a plain open_clip checkpoint file (a tag's download or
+    a path; the rest load whole), for a plan or search that only encodes texts.
 
     Raises `EncoderUnavailable` when the weights are neither cached nor downloadable, and
     `UnknownModel` (a ValueError) for names, tags, devices or precisions that do not resolve.
     """
     if precision not in PRECISIONS:
         raise UnknownModel(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+    towers = check_towers(towers)
+    started = time.perf_counter()
     with weights.once_per_process(model, pretrained):
-        open_clip = open_clip_module()
+        open_clip = open_clip_module()  # the first call imports torch and open_clip
+        imported = time.perf_counter() - started
         check_model_name(open_clip, model)
         if model.startswith((HF_HUB_PREFIX, LOCAL_DIR_PREFIX)) and pretrained not in NO_WEIGHTS:
             pretrained = (
@@ -244,10 +271,19 @@ def load_encoder(
         elif pretrained not in NO_WEIGHTS and os.path.isfile(os.path.expanduser(pretrained)):
             pretrained = os.path.expanduser(pretrained)
         resolved_device = _device(device)
-        resolved_precision = resolve_precision(precision, resolved_device)
-        weights.fetch_weights(open_clip, model, pretrained)
-        net = _build_model(open_clip, model, pretrained, resolved_precision)
+        resolved_precision = resolve_precision(precision, resolved_device, towers)
+        checkpoint = weights.fetch_weights(open_clip, model, pretrained)
+        net = build_model(
+            open_clip, model, pretrained, resolved_precision, checkpoint=checkpoint, towers=towers
+        )
     net = net.to(resolved_device).eval().requires_grad_(False)
+    loaded = ("image", "text") if hasattr(net.visual, "parameters") else ("text",)
+    twin: Callable[[], Encoder] | None = None
+    if precision == "auto" and resolved_precision != "fp32" and resolved_device == "cpu":
+        twin = functools.partial(
+            load_encoder, model, pretrained, device="cpu", precision="fp32", towers=("text",)
+        )
+
     encoder = Encoder(
         net,
         name=model,
@@ -255,6 +291,15 @@ def load_encoder(
         device=resolved_device,
         precision=resolved_precision,
         batch_size=batch_size,
+        towers=loaded,
+        text_twin=twin,
     )
-    logger.info("loaded %r", encoder)
+    seconds = time.perf_counter() - started
+    logger.info(
+        "loaded %r in %.2f s (%.2f s of imports)",
+        encoder,
+        seconds,
+        imported,
+        extra={"encoder_load_s": round(seconds, 3), "encoder_import_s": round(imported, 3)},
+    )
     return encoder

@@ -145,18 +145,20 @@ def fetch_errors(model: str, pretrained: str | None) -> Iterator[None]:
         raise translated from exc
 
 
-def fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
+def fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> str | None:
     """Make sure the weights are local (downloading them when allowed) before the model is built.
 
-    open_clip falls back to random weights when an ``hf-hub:`` checkpoint is missing, and wraps hub
-    errors in generic exceptions, so availability is settled here first.
+    Returns the local checkpoint file of a pretrained tag or file path (None for random weights
+    and ``hf-hub:``/``local-dir:`` models). open_clip falls back to random weights when an
+    ``hf-hub:`` checkpoint is missing, and wraps hub errors in generic exceptions, so
+    availability is settled here first.
     """
     from open_clip.pretrained import download_pretrained, download_pretrained_from_hf
 
     if model.startswith(LOCAL_DIR_PREFIX) or (
         pretrained in NO_WEIGHTS and not model.startswith(HF_HUB_PREFIX)
     ):
-        return
+        return None
     if pretrained is None or not os.path.isfile(pretrained):
         hub.offline()  # one quick probe per process; unreachable means local cache only
     with fetch_errors(model, pretrained):
@@ -167,9 +169,11 @@ def fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
                 download_pretrained_from_hf(
                     repo
                 )  # open_clip would silently fall back to random weights
-            return
-        if pretrained in NO_WEIGHTS or os.path.isfile(pretrained):
-            return
+            return None
+        if pretrained in NO_WEIGHTS:
+            return None
+        if os.path.isfile(pretrained):
+            return pretrained
         tag_cfg = open_clip.get_pretrained_cfg(model.replace("/", "-"), pretrained)
         if not tag_cfg:
             tags = ", ".join(list_pretrained_tags(model)) or "none known"
@@ -177,4 +181,4 @@ def fetch_weights(open_clip: Any, model: str, pretrained: str | None) -> None:
                 f"pretrained={pretrained!r} is neither a pretrained tag of {model} ({tags}) "
                 "nor a file"
             )
-        download_pretrained(tag_cfg)
+        return str(download_pretrained(tag_cfg)) or None

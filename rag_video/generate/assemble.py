@@ -12,7 +12,8 @@ trimmed to the video and faded out, or none. Captions go to an SRT file and, wit
 end: a failure anywhere leaves neither the output nor the temporary file (nor the SRT).
 
 This module owns the orchestration; a segment's span comes from `timing`, its frames from
-`segment_frames`, its sound from `soundtrack`.
+`segment_frames`, its sound from `soundtrack`. (It stays whole at ~400 lines: `Segment`,
+`Placement` and `AssemblyReport` are the contract the streaming loop below honours.)
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from rag_video.media.subtitles import format_srt, strip_tags
 
 log = logging.getLogger(__name__)
 
-KINDS = ("source", "frames", "file")
+KINDS = ("source", "frames", "stream", "file")
 TRANSITIONS = ("cut", "crossfade")
 AUDIO_MODES = ("sources", "none")
 
@@ -58,6 +59,9 @@ class Segment:
       before ``in_s`` / after ``out_s`` may be shown during crossfades.
     - ``frames``: in-memory RGB uint8 frames (a sequence, stretched or held to the planned length;
       or any iterable, taken in order and held at its end — then ``duration_s`` is required).
+    - ``stream``: RGB uint8 frames made on demand: ``stream()`` is called when assembly reaches
+      the segment and its iterable is taken in order and held at its end (``duration_s`` is
+      required). A drafted shot streams into the output encoder this way, never written to a file.
     - ``file``: a drafted/generated segment file ``path``, from ``in_s`` (default 0).
 
     ``duration_s`` is the planned duration; by default ``out_s - in_s`` (source, and file with
@@ -84,6 +88,7 @@ class Segment:
     name: str | None = None
     crop: dict | None = None
     speed: float = 1.0
+    stream: Callable[[], Iterable[np.ndarray]] | None = None
 
     @property
     def file_path(self) -> str | os.PathLike[str]:
@@ -105,6 +110,8 @@ class Segment:
             )
         if self.kind == "frames" and self.frames is None:
             raise ValueError("Segment.frames is required for kind='frames'")
+        if self.kind == "stream" and (self.stream is None or self.duration_s is None):
+            raise ValueError("Segment.stream and duration_s are required for kind='stream'")
         if self.in_s < 0:
             raise ValueError(f"Segment.in_s must be >= 0, got {self.in_s!r}")
         if self.duration_s is not None and not self.duration_s > 0:
@@ -122,7 +129,7 @@ class Placement:
 
     ``start_frame``/``end_frame`` (exclusive) and ``start_s``/``end_s`` are the segment's own span
     (seams at the middle of crossfades). ``in_s``/``out_s`` are the times of ``path`` shown at the
-    span's first frame and just after its last (``None`` for frames segments).
+    span's first frame and just after its last (``None`` for frames and stream segments).
     ``crossfade_frames`` is the length of the crossfade into this segment (0 for a cut);
     ``held_frames`` counts frames held because a handle was too short for a crossfade.
     """
@@ -252,7 +259,7 @@ def _placements(plans: list[SegmentPlan], rate: Fraction, has_audio: bool) -> li
     out = []
     for p in plans:
         seg = p.seg
-        in_s = float(seg.in_s) if seg.kind != "frames" else None
+        in_s = float(seg.in_s) if seg.kind not in ("frames", "stream") else None
         out.append(
             Placement(
                 index=p.index,

@@ -31,7 +31,7 @@ from rag_video.generate.record import (
     write_outputs,
 )
 from rag_video.generate.reframe import FITS
-from rag_video.generate.render import RenderSettings, render_job, segment_for
+from rag_video.generate.render import DraftStream, RenderSettings, render_job, segment_for
 from rag_video.generate.shot import ShotJob
 from rag_video.media.captions import caption_overlay
 from rag_video.retrieve.query import Searcher
@@ -69,6 +69,7 @@ class MakeOptions:
     restyle_model: str | None = None
     fill_model: str | None = None
     gen_size: tuple[int, int] | None = None
+    keep_segments: bool = False  # also write draft shots to segment files (else they stream)
 
     def __post_init__(self) -> None:
         if self.reuse_threshold <= self.fill_threshold:
@@ -161,12 +162,15 @@ def render_all(
     draft: Generator,
     rs: RenderSettings,
     opts: MakeOptions,
-) -> None:
-    """Render every restyle/fill shot (reuse shots need no rendering), within the time budget."""
+) -> dict[int, DraftStream]:
+    """Render every restyle/fill shot (reuse shots need no rendering), within the time budget.
+
+    Returns the streamed draft shots' frame sources by shot index (made during assembly)."""
     from rag_video import progress
     from rag_video.generate.diffusion import strength_from_score
 
     spent = 0.0
+    streams: dict[int, DraftStream] = {}
     todo = [j for j in jobs if j.decision != "reuse"]
     with progress.bar(len(todo), "render") as advance:
         for job in todo:
@@ -181,11 +185,14 @@ def render_all(
             use = draft if over else generator
             if over and generator is not draft:
                 job.fallback = f"--max-gen-seconds {opts.max_gen_seconds:g} spent"
-            render_job(
+            stream = render_job(
                 job, jobs, use, draft, rs, opts.model(job.decision) if use is not draft else None
             )
+            if stream is not None:
+                streams[job.index] = stream
             spent += job.seconds
             advance()
+    return streams
 
 
 def _load(
@@ -247,12 +254,19 @@ def make(
     lap("retrieve_s")
     generator, draft = _generators(opts, plan)
     try:
-        render_all(
+        streams = render_all(
             jobs,
             generator,
             draft,
             RenderSettings(
-                fps, size, opts.frame_fit, opts.steps, opts.seed, store.generated_dir, opts.gen_size
+                fps,
+                size,
+                opts.frame_fit,
+                opts.steps,
+                opts.seed,
+                store.generated_dir,
+                opts.gen_size,
+                opts.keep_segments,
             ),
             opts,
         )
@@ -261,7 +275,7 @@ def make(
     lap("render_s")
     run_id = uuid.uuid4().hex
     music = opts.music or plan.music
-    segments = [seg for j in jobs for seg in segment_for(j)]
+    segments = [seg for j in jobs for seg in segment_for(j, streams.get(j.index))]
     report = assemble(
         segments,
         outputs.partial_name(out, run_id),
@@ -276,6 +290,9 @@ def make(
         metadata={"rag_video_run": run_id},
     )
     lap("encode_s")
+    drafted = sum(st.seconds for st in streams.values())  # streamed drafts render inside assembly
+    clock["render_s"] += drafted
+    clock["encode_s"] -= drafted
     manifest = build_manifest(run_id, script, store, out, plan, fps, size, aspect, jobs, report)
     manifest.update(
         mode=mode,

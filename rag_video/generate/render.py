@@ -1,6 +1,8 @@
 """Rendering one planned shot: reuse → a trimmed source range; restyle and fill → frames from a
-generator, written as a labelled segment under the library's `generated/` and cached there by
-everything that determines them (so re-running a make regenerates nothing unchanged).
+generator. A model's frames are written as a labelled segment under the library's `generated/`
+and cached there by everything that determines them (so re-running a make regenerates nothing
+unchanged). A draft's frames stream straight into the output encoder (a `DraftStream`, made when
+assembly reaches the shot; no segment file) unless `keep_segments` asks for the file.
 
 A failed generation in a final render falls back to the draft renderer for that shot, and the
 shot says so (`fallback`).
@@ -12,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,6 +48,7 @@ class RenderSettings:
     seed: int
     generated_dir: Path
     gen_size: tuple[int, int] | None = None
+    keep_segments: bool = False  # write draft shots to segment files too (else they stream)
 
 
 def _frame_at(ref: dict | None, size, fit) -> np.ndarray | None:
@@ -248,6 +252,51 @@ def render_generated(
     job.latent_frames = result.latent_frames
 
 
+@dataclass
+class DraftStream:
+    """A streamed draft shot's frame source (`Segment.stream`): calling it makes the shot's frames
+    with the draft generator and yields them one by one, filling in the job's spend.
+
+    The draft generator returns a whole shot at once, so one shot's frames are held while it
+    streams (released as they are yielded); no other shot's are. ``seconds`` is the wall time
+    spent making them (clip decode and draft)."""
+
+    job: ShotJob
+    jobs: list[ShotJob]
+    generator: Generator
+    settings: RenderSettings
+    seconds: float = 0.0
+
+    def __call__(self) -> Iterator[np.ndarray]:
+        t0 = time.perf_counter()
+        job, s = self.job, self.settings
+        result = _generate(
+            job, self.jobs, self.generator, s, max(1, frames_of(job.duration_s, s.fps))
+        )
+        self.seconds += time.perf_counter() - t0
+        job.generator, job.model = result.generator, result.model
+        job.steps, job.seconds, job.seed = result.steps, result.seconds, result.seed
+        job.latent_frames = result.latent_frames
+        return _drain(result.frames)
+
+
+def _drain(frames: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """`frames` in order, each dropped from the list as it is yielded."""
+    frames.reverse()
+    while frames:
+        yield frames.pop()
+
+
+def stream_draft(
+    job: ShotJob, jobs: list[ShotJob], draft: Generator, s: RenderSettings
+) -> DraftStream:
+    """Prepare a draft shot to stream into the output: no segment file, nothing cached."""
+    name_reference(jobs, job.index, s)
+    job.segment, job.generator, job.model, job.cached = None, draft.name, None, False
+    job.steps, job.seconds, job.seed, job.latent_frames = 0, 0.0, s.seed, 0
+    return DraftStream(job, jobs, draft, s)
+
+
 def render_job(
     job: ShotJob,
     jobs: list[ShotJob],
@@ -255,8 +304,12 @@ def render_job(
     draft: Generator,
     s: RenderSettings,
     model: str | None,
-) -> None:
-    """Render a restyle/fill shot with `generator`, falling back to `draft` if generation fails."""
+) -> DraftStream | None:
+    """Render a restyle/fill shot with `generator`, falling back to `draft` if generation fails.
+
+    A draft render streams (returned as a `DraftStream`) unless `s.keep_segments`."""
+    if generator is draft and not s.keep_segments:
+        return stream_draft(job, jobs, draft, s)
     try:
         render_generated(job, jobs, generator, s, model)
     except ModelUnavailable:
@@ -268,11 +321,15 @@ def render_job(
         log.warning(
             "shot %d: generation failed (%s); using the draft render", job.index + 1, job.fallback
         )
+        if not s.keep_segments:
+            return stream_draft(job, jobs, draft, s)
         render_generated(job, jobs, draft, s, None)
+    return None
 
 
-def segment_for(job: ShotJob) -> list[Segment]:
-    """The assembly segments that show `job`: one per clip of a reuse, one file otherwise."""
+def segment_for(job: ShotJob, stream: DraftStream | None = None) -> list[Segment]:
+    """The assembly segments that show `job`: one per clip of a reuse, its `stream` when the
+    shot is a streamed draft, one file otherwise."""
     if job.decision == "reuse":
         if not job.source:
             raise ValueError(f"shot {job.index + 1}: a reuse needs at least one source clip")
@@ -291,6 +348,17 @@ def segment_for(job: ShotJob) -> list[Segment]:
                 name=f"shot {job.index + 1}" + (f".{k + 1}" if len(job.source) > 1 else ""),
             )
             for k, c in enumerate(job.source)
+        ]
+    if stream is not None:
+        return [
+            Segment(
+                "stream",
+                stream=stream,
+                duration_s=job.duration_s,
+                caption=job.caption,
+                audio=False,
+                name=f"shot {job.index + 1}",
+            )
         ]
     return [
         Segment(

@@ -1,10 +1,11 @@
 """The frames of one planned segment for `assemble`: a source range decoded and conformed (its
 handles used for crossfades, retimed, cropped along its track, its last frame held where the
-range is short), a drafted or generated file, or frames held in memory."""
+range is short), a drafted or generated file, frames held in memory, or frames streamed from a
+frame source as they are made."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
@@ -95,6 +96,34 @@ def _memory_frames(
     )
 
 
+def _stream_frames(
+    plan: SegmentPlan, size: tuple[int, int], fit: str
+) -> Generator[np.ndarray, None, None]:
+    source = plan.seg.stream
+    if source is None:  # Segment.__post_init__ requires stream for kind="stream"
+        raise ValueError(f"segment {plan.index}: stream is required")
+    plan.held = plan.pre + plan.post
+    return _closing_stream(source, plan, size, fit)
+
+
+def _closing_stream(
+    source: Callable[[], Iterable[np.ndarray]], plan: SegmentPlan, size: tuple[int, int], fit: str
+) -> Generator[np.ndarray, None, None]:
+    """The frame source's frames (it is called on the first frame asked for), closed after."""
+    it = iter(source())
+    try:
+        picks = _take_or_hold(it, plan.n, plan.index)
+        yield from _held(
+            (conform_frame(_check_frame(f, plan.index), size, fit) for f in picks),
+            plan.pre,
+            plan.post,
+        )
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
 def _take_or_hold(it: Iterator[np.ndarray], n: int, index: int) -> Iterator[np.ndarray]:
     last: np.ndarray | None = None
     for _ in range(n):
@@ -128,6 +157,8 @@ def segment_frames(
     """``pre + n + post`` conformed frames of the plan's segment (a generator: close it)."""
     if plan.seg.kind == "frames":
         return _memory_frames(plan, size, fit)
+    if plan.seg.kind == "stream":
+        return _stream_frames(plan, size, fit)
     return _file_frames(plan, rate, size, fit)
 
 

@@ -2,7 +2,9 @@
 runs on one thread.
 
 faiss is imported here, lazily (``rag-video --help`` must not pay for it), and every index module
-gets it through :func:`load_faiss`, which sets the thread count once.
+gets it through :func:`load_faiss`, which sets the thread count once. Either faiss build works:
+faiss-cpu (the default dependency) or faiss-gpu-cu12 (README, "GPU"); GPU symbols are only touched
+in `index.gpu`, after ``faiss.get_num_gpus()`` says there is a GPU.
 
 threadpoolctl could scope the thread count too, but it is not a dependency, and it finds the
 OpenMP runtime by walking the loaded libraries on each use: too slow for a ~1 ms search, and it
@@ -17,6 +19,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from rag_video.index.errors import IndexUnavailable
 
 SERIAL_QUERIES = 8  # smaller batches search on one OpenMP thread (see omp_threads)
 
@@ -47,7 +51,12 @@ def cpu_budget() -> int:
 def load_faiss() -> Any:
     """Import faiss and set its OpenMP thread count once (oversubscribed threads ruin latency)."""
     global _threads_configured
-    import faiss
+    try:
+        import faiss
+    except ImportError as exc:
+        raise IndexUnavailable(
+            f"faiss is not installed ({exc}): pip install faiss-cpu, or faiss-gpu-cu12 for a GPU"
+        ) from None
 
     if not _threads_configured:
         faiss.omp_set_num_threads(cpu_budget())

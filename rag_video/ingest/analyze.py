@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from rag_video.ingest import keyframes as kf
+from rag_video.ingest.detect.base import BLOCK_FRAMES
 from rag_video.ingest.shots import DetectorError, FrameTimes, make_detector, spans_from_boundaries
 from rag_video.ingest.sidecar import Sidecar, read_sidecar
+from rag_video.media import hwdecode
 from rag_video.media.decode import decode, prefetched
 from rag_video.media.image import decode_rgb, encode_rgb
 from rag_video.media.probe import MediaError, VideoInfo, probe
@@ -41,6 +43,7 @@ class IngestOptions:
     min_shot: float = 0.6
     samples_per_second: float = 3.0
     rgb_short_side: int = 224
+    decode_device: str = "auto"  # not in the pipeline version: cuts do not depend on it
 
     @property
     def pipeline_version(self) -> str:
@@ -116,8 +119,21 @@ def sample_interval_s(fps: float, samples_per_second: float) -> float:
 
 
 def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) -> _Pass:
+    """Decode once (in a background thread), feeding the detector and the motion values blocks
+    of :data:`BLOCK_FRAMES` small frames, and keeping the sampled RGB frames."""
     every_s = sample_interval_s(info.fps, options.samples_per_second)
+    hwdecode.configure(options.decode_device)  # NVDEC or the CPU for this process
     state, prev = _Pass(), None
+    block: list[np.ndarray] = []
+
+    def measure() -> np.ndarray:
+        first = len(state.motion)
+        frames = np.stack(block)
+        detector.process_block(first, frames, np.asarray(state.times[first:], np.float64))
+        state.motion.extend(kf.motion_values(prev, frames))
+        block.clear()
+        return frames[-1]
+
     for frame in prefetched(
         decode(
             path,
@@ -126,12 +142,14 @@ def _decode_pass(path: Path, info: VideoInfo, detector, options: IngestOptions) 
             rgb_every_s=every_s,
         )
     ):
-        detector.process(frame.index, frame.small, frame.time_s)
         state.times.append(frame.time_s)
-        state.motion.append(0.0 if prev is None else kf.motion_value(prev, frame.small))
-        prev = frame.small
+        block.append(frame.small)
         if frame.rgb is not None:
             state.keep(frame.index, frame.rgb)
+        if len(block) == BLOCK_FRAMES:
+            prev = measure()
+    if block:
+        measure()
     return state
 
 

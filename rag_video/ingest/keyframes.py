@@ -236,6 +236,24 @@ def motion_value(prev_small_bgr: np.ndarray | None, small_bgr: np.ndarray) -> fl
     return float(np.abs(diff).mean() / 255.0)
 
 
+def motion_values(prev_small_bgr: np.ndarray | None, frames_bgr: np.ndarray) -> list[float]:
+    """:func:`motion_value` of every frame of a block (n×h×w×3 uint8 BGR) against the frame
+    before it (``prev_small_bgr`` for the first; ``None``: the first frame of a video, 0.0).
+    The same floats, one vectorised pass."""
+    if frames_bgr.shape[0] == 0:
+        return []
+    if prev_small_bgr is not None and prev_small_bgr.shape != frames_bgr.shape[1:]:
+        raise ValueError(
+            "prev_small_bgr and frames_bgr differ in frame shape: "
+            f"{prev_small_bgr.shape} vs {frames_bgr.shape[1:]}"
+        )
+    f = frames_bgr.astype(np.float32)
+    before = f[:-1] if prev_small_bgr is None else np.concatenate([prev_small_bgr[None], f[:-1]])
+    diff = (f[1:] if prev_small_bgr is None else f) - before
+    values = (np.abs(diff @ _LUMA[::-1]).mean(axis=(1, 2)) / 255.0).tolist()
+    return [0.0, *values] if prev_small_bgr is None else values
+
+
 def thumbnail_jpeg(rgb: np.ndarray, width: int = 160, quality: int = 80) -> bytes:
     """JPEG bytes of ``rgb`` (h×w×3 uint8) scaled to ``width`` pixels wide, aspect kept."""
     from PIL import Image

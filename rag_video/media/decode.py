@@ -32,7 +32,8 @@ from rag_video.media.frames import (
     upright,
     upright_rgb,
 )
-from rag_video.media.probe import MediaError, average_fps, open_video, stream_duration
+from rag_video.media.hwdecode import open_for_decode
+from rag_video.media.probe import MediaError, average_fps, stream_duration
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _decode_frames(
     threads: bool | int,
     strict: bool,
 ) -> Iterator[DecodedFrame]:
-    container, stream = open_video(p)
+    container, stream = open_for_decode(p)  # NVDEC when configured (media.hwdecode)
     try:
         _configure_threads(stream, threads)
         clock = _Clock(container, stream)

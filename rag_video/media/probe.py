@@ -79,15 +79,17 @@ def check_readable(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def open_video(path: str | os.PathLike[str]) -> tuple[av.container.InputContainer, av.VideoStream]:
+def open_video(
+    path: str | os.PathLike[str], *, hwaccel: av.codec.hwaccel.HWAccel | None = None
+) -> tuple[av.container.InputContainer, av.VideoStream]:
     """Open ``path`` and return ``(container, first real video stream)``.
 
     The caller closes the container. Raises :class:`MediaError` for missing, empty, non-media,
-    text, still-image and audio-only files.
+    text, still-image and audio-only files. ``hwaccel``: decode on that device (media.hwdecode).
     """
     p = check_readable(path)
     try:
-        container = av.open(str(p), mode="r")
+        container = av.open(str(p), mode="r", hwaccel=hwaccel)
     except av.error.FFmpegError as exc:
         raise MediaError(_open_failure_message(p, exc)) from None
     try:

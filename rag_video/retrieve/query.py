@@ -12,6 +12,7 @@ the shots' text (sidecar titles, descriptions, tags and subtitles) by reciprocal
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -54,23 +55,39 @@ class Searcher:
         self.store, self.index, self._load_encoder = store, index, load_encoder
         self._encoder = None
 
-    def encoder(self):
-        """The encoder the table was embedded with (queries must use the same one)."""
+    def encoder(self, towers: Sequence[str] = ("image", "text")):
+        """The encoder the table was embedded with (queries must use the same one), with at least
+        `towers` loaded: a text query loads the text tower alone, an image query both."""
         model_id = self.index.state().model_id
         if model_id is None:
             raise UsageError("the library has no embeddings yet: run `rag-video embed`")
-        if self._encoder is None or self._encoder.model_id != model_id:
+        current = self._encoder
+        if (
+            current is None
+            or current.model_id != model_id
+            or not set(towers) <= set(current.towers)
+        ):
             config = encoder_of(self.index.state().dataset, model_id)
-            self._encoder = self._load_encoder(config.model, config.pretrained)
+            self._encoder = self._load_encoder(config.model, config.pretrained, towers=towers)
         return self._encoder
 
     def vectors_for(self, *, texts: Sequence[str] = (), images: Sequence[Any] = ()) -> np.ndarray:
         """Query vectors for texts, then images (file paths or RGB arrays), in one batch each."""
+        towers = ("image", "text") if images else ("text",)
         parts = []
         if texts:
-            parts.append(self.encoder().encode_text(list(texts)))
+            encoder = self.encoder(towers)
+            started = time.perf_counter()
+            parts.append(encoder.encode_text(list(texts)))
+            seconds = time.perf_counter() - started
+            log.debug(
+                "encoded %d query texts in %.2f s",
+                len(texts),
+                seconds,
+                extra={"query_encode_s": round(seconds, 3)},
+            )
         if images:
-            parts.append(self.encoder().encode_images([_load_image(i) for i in images]))
+            parts.append(self.encoder(towers).encode_images([_load_image(i) for i in images]))
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
     def shot_vector(self, shot_id: str, state: TableState | None = None) -> tuple[int, np.ndarray]:

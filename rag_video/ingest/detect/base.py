@@ -3,7 +3,9 @@
 A detector is fed every decoded frame, in order, as a small BGR image of its ``frame_size`` with
 its presentation time (``process(index, frame_bgr, time_s)``), then ``finish(n_frames, end_s)``
 returns the boundaries: the first frame of every new shot with the kind of transition into it
-(``cut`` | ``fade`` | ``dissolve``). :func:`spans_from_boundaries` turns them into shots tiling
+(``cut`` | ``fade`` | ``dissolve``). Ingest feeds blocks of frames with their times instead
+(``process_block(first, frames, times_s)``, by default ``process`` on each frame), so a detector
+can vectorise over a block. :func:`spans_from_boundaries` turns them into shots tiling
 ``[0, n_frames)``. Frame numbers count decoded frames from 0; every length in seconds (the
 minimum shot, a shot of black) is measured on the frames' timestamps (:class:`FrameTimes`), so
 variable-frame-rate files are cut the same as constant-rate ones.
@@ -41,6 +43,8 @@ from rag_video.errors import RagVideoError
 KINDS: tuple[str, ...] = ("cut", "fade", "dissolve")
 DETECTORS = config.DETECTORS
 DEFAULT_DETECTOR = "adaptive"
+BLOCK_FRAMES = 64
+"""Frames per :meth:`ShotDetector.process_block` call in ingest."""
 SMALL_SIZE: tuple[int, int] = (64, 36)
 """Frame size (w, h) of the PySceneDetect-based detectors: enough for shot changes, cheap."""
 _DARK_LUMA = 18.0  # mean luma below which a frame counts as black (fades, shots of black)
@@ -81,6 +85,14 @@ class ShotDetector(ABC):
     @abstractmethod
     def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
         """Consume frame ``index`` (h×w×3 uint8 BGR) shown at ``time_s`` seconds."""
+
+    def process_block(self, first: int, frames_bgr: np.ndarray, times_s: np.ndarray) -> None:
+        """Consume the frames ``first, first+1, …`` (n×h×w×3 uint8 BGR) shown at ``times_s``.
+
+        The same as :meth:`process` on each frame in turn; detectors that vectorise over a
+        block override it. Ingest feeds blocks of :data:`BLOCK_FRAMES` frames."""
+        for k in range(frames_bgr.shape[0]):
+            self.process(first + k, frames_bgr[k], float(times_s[k]))
 
     @abstractmethod
     def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
@@ -265,6 +277,38 @@ class _OrderedInput:
 
             frame_bgr = cv2.resize(frame_bgr, self.size, interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(frame_bgr)
+
+    def accept_block(self, first: int, frames_bgr: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+        """:meth:`accept` for a block of frames (n×h×w×3 uint8) with their times."""
+        if first != self.count:
+            raise DetectorError(
+                f"process_block: first must be {self.count} (frames in order), got {first}"
+            )
+        if frames_bgr.ndim != 4 or frames_bgr.shape[3] != 3 or frames_bgr.dtype != np.uint8:
+            raise DetectorError(
+                "process_block: frames_bgr must be n×h×w×3 uint8, "
+                f"got {frames_bgr.shape} {frames_bgr.dtype}"
+            )
+        times = np.asarray(times_s, dtype=np.float64)
+        if times.shape != (frames_bgr.shape[0],):
+            raise DetectorError(
+                f"process_block: times_s must hold one time per frame ({frames_bgr.shape[0]}), "
+                f"got shape {times.shape}"
+            )
+        steps = np.diff(np.concatenate([self.times[-1:], times]))
+        if not np.all(np.isfinite(times)) or np.any(steps < 0):
+            raise DetectorError(
+                f"process_block: times_s must be finite and non-decreasing, got {times[:5]!r}..."
+            )
+        self.times.extend(times.tolist())
+        self.count += frames_bgr.shape[0]
+        if (frames_bgr.shape[2], frames_bgr.shape[1]) != self.size:
+            import cv2
+
+            return np.stack(
+                [cv2.resize(f, self.size, interpolation=cv2.INTER_AREA) for f in frames_bgr]
+            )
+        return np.ascontiguousarray(frames_bgr)
 
     def frame_times(self, n_frames: int, end_s: float | None) -> FrameTimes:
         """Times of ``n_frames`` frames: the ones seen, continued at ``fps`` past the last one."""

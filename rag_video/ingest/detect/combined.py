@@ -1,12 +1,11 @@
-# Over 400 lines, kept whole: one detector; ~95 lines are the docstring describing its algorithm,
-# and its signals (measures.py) already live apart; the rest is one state machine over frames.
 """The ``adaptive`` detector (the default): several signals combined, built to hold up on real
 footage (64×36).
 
 
 1. **Hard cuts.** Two candidate sources:
 
-   - PySceneDetect's AdaptiveDetector: frames whose HSV content change is large
+   - PySceneDetect's AdaptiveDetector (recomputed over blocks, bit for bit, in
+     :mod:`.content`): frames whose HSV content change is large
      (≥ ``min_content_val``) and ≥ 3× the mean change of the two frames on either side, so
      steady motion raises its own baseline;
    - the same ratio test on the *motion-compensated* change (RMS difference left after the
@@ -54,22 +53,24 @@ a blend of its ends; it is then found off-centre or missed. The windows inside t
 side) count frames at the average rate, so on a variable-frame-rate file they stretch or
 shrink in time where the rate differs from the average.
 
-Everything is computed streaming: ``process`` keeps the last ~2 s of 16×9 thumbnails, a few
-frames and a few floats per frame, so memory stays small on long files.
+Everything is computed streaming, over blocks of frames (:mod:`.signals`): cheap vectorised
+scores on every frame, the motion-compensated, flash and dissolve checks only where a cheap
+score rises; the last ~2 s of small frames, a few floats per frame and sparse events are kept,
+so memory stays small on long files.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from rag_video.ingest.detect.base import (
     _DARK_LUMA,
     _TIME_EPS,
+    BLOCK_FRAMES,
     SMALL_SIZE,
     Boundary,
     FrameTimes,
@@ -78,19 +79,8 @@ from rag_video.ingest.detect.base import (
     _OrderedInput,
     _runs,
 )
-from rag_video.ingest.detect.measures import (
-    _blur,
-    _crossing,
-    _descriptor,
-    _detail,
-    _luma,
-    _mad,
-    _normalised,
-    _shift_match,
-    _shift_ratio,
-    _window_lengths,
-    _zoom_match,
-)
+from rag_video.ingest.detect.measures import _shift_ratio, _window_lengths
+from rag_video.ingest.detect.signals import SignalCollector
 from rag_video.media.timecode import frames_of
 
 logger = logging.getLogger(__name__)
@@ -133,31 +123,6 @@ class _Fade:
     end: int
 
 
-@dataclass
-class _Window:
-    """A dissolve window that passed: ends ``t - length`` and ``t``."""
-
-    t: int
-    length: int
-    change: float
-    residual: float
-    crossing: int  # first frame whose picture is nearer to B than to A (projection >= 0.5)
-
-
-@dataclass
-class _Signals:
-    """What ``process`` keeps for ``finish``: a few floats per frame plus sparse events."""
-
-    luma: list[float] = field(default_factory=list)
-    detail: list[float] = field(default_factory=list)  # RMS fine detail of each frame
-    shifted: list[float] = field(default_factory=list)  # RMS change t-1→t at the best global shift
-    compensated: list[float] = field(default_factory=list)  # ... at the best global shift or zoom
-    unshifted: list[float] = field(default_factory=list)  # RMS change t-1→t
-    candidates: set[int] = field(default_factory=set)  # AdaptiveDetector's cut candidates
-    returns: dict[int, float] = field(default_factory=dict)  # spike → closest return (RMS)
-    windows: list[_Window] = field(default_factory=list)  # dissolve windows that passed
-
-
 class CombinedDetector(ShotDetector):
     """The ``adaptive`` detector: AdaptiveDetector cuts + motion and flash checks + fades +
     dissolves.
@@ -168,110 +133,36 @@ class CombinedDetector(ShotDetector):
     frame_size = SMALL_SIZE
 
     def __init__(self, *, fps: float, min_shot_s: float, params: _Params | None = None) -> None:
-        from scenedetect.detectors import AdaptiveDetector
-
         self.fps, self.min_shot_s = fps, min_shot_s
         self.p = params or _Params()
-        self._adaptive = AdaptiveDetector(
-            adaptive_threshold=self.p.adaptive_threshold,
-            min_scene_len=1,
-            window_width=self.p.window_width,
-            min_content_val=self.p.min_content_val,
-            kernel_size=3,
-        )
         self._input = _OrderedInput(self.frame_size, fps)
         self.lengths = _window_lengths(fps, self.p.dissolve_max_s)
         self.transient_frames = max(2, frames_of(self.p.transient_s, fps))
-        self._descs: deque[np.ndarray] = deque(maxlen=max(self.lengths) + 1)
-        self._frames: deque[np.ndarray] = deque(maxlen=self.transient_frames + 2)  # _blur()red
-        self._pending: dict[int, np.ndarray] = {}  # spike frame → the frame before it
-        self.signals = _Signals()
+        self._collector = SignalCollector(self.p, self.lengths, self.transient_frames)
+        self.signals = self._collector.signals
+        self._queued: list[np.ndarray] = []  # frames given one at a time, measured as a block
 
     # ---- streaming
 
     def process(self, index: int, frame_bgr: np.ndarray, time_s: float | None = None) -> None:
-        from scenedetect import FrameTimecode
+        self._queued.append(self._input.accept(index, frame_bgr, time_s))
+        if len(self._queued) >= BLOCK_FRAMES:
+            self._flush()
 
-        frame = self._input.accept(index, frame_bgr, time_s)
-        for tc in self._adaptive.process_frame(FrameTimecode(index, fps=self.fps), frame):
-            self.signals.candidates.add(tc.frame_num)
-        blurred = _blur(frame)
-        shifted, unshifted = _shift_match(self._frames[-1], blurred) if self._frames else (0.0, 0.0)
-        self.signals.shifted.append(shifted)
-        self.signals.compensated.append(
-            min(shifted, _zoom_match(self._frames[-1], blurred))
-            if shifted >= self.p.zoom_min
-            else shifted
-        )
-        self.signals.unshifted.append(unshifted)
-        self.signals.luma.append(_luma(frame))
-        self.signals.detail.append(_detail(frame))
-        self._track_returns(index, blurred, shifted)
-        self._frames.append(blurred)
-        self._descs.append(_descriptor(frame))
-        self._test_windows(index)
+    def process_block(self, first: int, frames_bgr: np.ndarray, times_s: np.ndarray) -> None:
+        self._flush()
+        self._collector.add(self._input.accept_block(first, frames_bgr, times_s))
 
-    def _track_returns(self, t: int, frame: np.ndarray, shifted: float) -> None:
-        """For every recent spike, how close (motion-compensated) the picture comes back to it.
-
-        A spike at ``s`` returns if a frame soon after matches frame ``s-1`` (into a flash) or
-        if frame ``s`` matches a frame shortly before ``s-1`` (out of a flash).
-        """
-        returns = self.signals.returns
-        for s in [s for s in self._pending if t - s > self.transient_frames]:
-            del self._pending[s]
-        for s, before in self._pending.items():
-            returns[s] = min(returns[s], _shift_match(before, frame, reach=1 / 3)[0])
-        if shifted < self.p.transient_min or not self._frames:
-            return
-        before = self._frames[-1]
-        earlier = [
-            self._frames[-k]
-            for k in range(2, min(len(self._frames), self.transient_frames + 1) + 1)
-        ]
-        returns[t] = min(
-            (_shift_match(f, frame, reach=1 / 3)[0] for f in earlier), default=math.inf
-        )
-        self._pending[t] = before
-
-    def _test_windows(self, t: int) -> None:
-        """Test every dissolve window ending at frame ``t``."""
-        ring = list(self._descs)
-        b = ring[-1]
-        for length in self.lengths:
-            if length >= len(ring):
-                break
-            a = ring[-1 - length]
-            change = _mad(a, b)
-            if change < self.p.dissolve_min_change:
-                continue
-            m = ring[-1 - length // 2]
-            residual = _mad(m, (a + b) * 0.5)
-            if residual > min(self.p.dissolve_blend * change, self.p.dissolve_max_residual):
-                continue
-            luma = self.signals.luma
-            if min(luma[t - length], luma[t - length // 2], luma[t]) < self.p.dark_luma:
-                continue  # a dip to black is a fade
-            if _mad(_normalised(a), _normalised(b)) < self.p.dissolve_min_norm_change:
-                continue  # the same picture, lit differently
-            detail = self.signals.detail
-            if detail[t - length // 2] > self.p.dissolve_detail * 0.5 * (
-                detail[t - length] + detail[t]
-            ):
-                continue  # the middle is as sharp as the ends: motion or zoom, not a double image
-            crossing = t - length + _crossing(ring[-1 - length :])
-            self.signals.windows.append(_Window(t, length, change, residual, crossing))
+    def _flush(self) -> None:
+        if self._queued:
+            block, self._queued = np.stack(self._queued), []
+            self._collector.add(block)
 
     # ---- decision
 
     def finish(self, n_frames: int, end_s: float | None = None) -> list[Boundary]:
-        from scenedetect import FrameTimecode
-
-        if self._input.count:
-            for tc in self._adaptive.post_process(
-                FrameTimecode(self._input.count - 1, fps=self.fps)
-            ):
-                self.signals.candidates.add(tc.frame_num)
+        self._flush()
+        self._collector.finish()
         times = self._input.frame_times(n_frames, end_s)
         fades = self._fades(times)
         cuts = self._cuts(fades)

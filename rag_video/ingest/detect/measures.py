@@ -204,3 +204,80 @@ def _detail(frame_bgr: np.ndarray) -> float:
 
     f = frame_bgr.astype(np.float32)
     return math.sqrt(float(np.mean((f - cv2.GaussianBlur(f, (0, 0), 1.5)) ** 2)))
+
+
+# ---- block measures: one vectorised call per block of frames (n×h×w×3 uint8 BGR)
+
+
+def block_luma(frames_bgr: np.ndarray) -> list[float]:
+    """:func:`_luma` of every frame of a block (the same floats)."""
+    n = frames_bgr.shape[0]
+    count = frames_bgr.shape[1] * frames_bgr.shape[2]
+    b, g, r = (frames_bgr.reshape(n, -1, 3).sum(axis=1, dtype=np.int64) * (1.0 / count)).T
+    return (0.114 * b + 0.587 * g + 0.299 * r).tolist()
+
+
+def block_descriptors(frames_bgr: np.ndarray) -> np.ndarray:
+    """:func:`_descriptor` of every frame of a block, as uint8 (n×9×16×3).
+
+    One area resize of the frames stacked on top of each other; when the frame height is a
+    multiple of the descriptor's, no output pixel straddles two frames, so it equals the
+    per-frame resize."""
+    import cv2
+
+    n, h, w = frames_bgr.shape[:3]
+    dw, dh = DESCRIPTOR_SIZE
+    if h % dh or w % dw:
+        return np.stack(
+            [cv2.resize(f, DESCRIPTOR_SIZE, interpolation=cv2.INTER_AREA) for f in frames_bgr]
+        )
+    stacked = cv2.resize(
+        frames_bgr.reshape(n * h, w, 3), (dw, n * dh), interpolation=cv2.INTER_AREA
+    )
+    return stacked.reshape(n, dh, dw, 3)
+
+
+def block_shift_bounds(previous: np.ndarray | None, frames_bgr: np.ndarray) -> np.ndarray:
+    """An upper bound of the unshifted change of :func:`_shift_match` (and so of its shifted one)
+    for every frame of a block against the frame before it (``previous`` before the first; 0
+    for the very first frame of a video).
+
+    The blur of :func:`_blur` averages each pixel with its 3×3 neighbours (weights summing to 1),
+    so the squared blurred difference over the centre is at most the squared raw difference over
+    the centre grown by one pixel (Jensen). No blur, no template match: a few numpy operations.
+    """
+    n, h, w = frames_bgr.shape[:3]
+    sx, sy = _margins(frames_bgr[0], 0.25)
+    template_size = (h - 2 * sy) * (w - 2 * sx) * 3
+    region = frames_bgr[:, sy - 1 : h - sy + 1, sx - 1 : w - sx + 1].astype(np.int32)
+    if previous is None:
+        before = np.concatenate([region[:1], region[:-1]])
+    else:
+        prev = previous[sy - 1 : h - sy + 1, sx - 1 : w - sx + 1].astype(np.int32)
+        before = np.concatenate([prev[None], region[:-1]])
+    d = region - before
+    return np.sqrt((d * d).sum(axis=(1, 2, 3), dtype=np.int64) / float(template_size))
+
+
+def window_scores(
+    descs: np.ndarray, first: int, lengths: tuple[int, ...]
+) -> tuple[np.ndarray, ...]:
+    """``change`` and ``residual`` (as :func:`_mad` measures them) of every dissolve window ending
+    at ``descs[first:]``, one column per length: ``change`` = |A - B|, ``residual`` =
+    |M - (A+B)/2| for ``A = t-L``, ``M = t-L//2``, ``B = t``; NaN where the window reaches before
+    ``descs[0]``. ``descs`` are uint8 descriptors; every sum is an exact integer, so the values
+    are those of :func:`_mad`."""
+    d = descs.reshape(descs.shape[0], -1).astype(np.int32)
+    size = d.shape[1]
+    t = np.arange(first, d.shape[0])
+    change = np.full((t.size, len(lengths)), np.nan)
+    residual = np.full((t.size, len(lengths)), np.nan)
+    for j, length in enumerate(lengths):
+        ok = t - length >= 0
+        if not ok.any():
+            continue
+        tt = t[ok]
+        a, m, b = d[tt - length], d[tt - length // 2], d[tt]
+        change[ok, j] = np.abs(a - b).sum(axis=1) / size
+        residual[ok, j] = np.abs(2 * m - a - b).sum(axis=1) / (2.0 * size)
+    return change, residual
