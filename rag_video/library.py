@@ -30,6 +30,7 @@ from rag_video.store import Store
 if TYPE_CHECKING:
     from rag_video.generate.make import MakeOptions
     from rag_video.stats import LibraryStats
+    from rag_video.voice.base import Voices
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,13 @@ class Library:
         from rag_video.retrieve.sheet import contact_sheet
 
         return contact_sheet(rows, path)
+
+    @staticmethod
+    def voices() -> Voices:
+        """The speech engines (available or not, with why) and the voices installed here."""
+        from rag_video.voice import list_voices
+
+        return list_voices()
 
     @staticmethod
     def models() -> list[str]:

@@ -36,10 +36,10 @@ def voices() -> None:
     from dataclasses import asdict
 
     from rag_video.cli.app import emit_json, want_json
+    from rag_video.library import Library
     from rag_video.output import print_table
-    from rag_video.voice import list_voices
 
-    found = list_voices()
+    found = Library.voices()
     if want_json():
         emit_json(asdict(found))
         return
