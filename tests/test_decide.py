@@ -94,3 +94,37 @@ def test_text_scores_agree_with_text_score():
         for j, t in enumerate(texts):
             want = text_score(q, t)
             assert got[i, j] == (want if want > 0 else -np.inf)
+
+
+def test_a_reference_image_adds_its_unit_vector_to_the_shots_text_vector(tmp_path):
+    """A shot with `image:` queries with unit(unit(text) + unit(image)); the other shots with
+    their text alone, all encoded in one call."""
+    import json
+
+    from helpers import TINY, make_footage
+
+    from rag_video import open_library
+    from rag_video.generate.candidates import _query_vectors
+    from rag_video.generate.plan import load_plan
+    from rag_video.media.image import encode_rgb
+    from rag_video.vectors import unit_rows
+
+    files = make_footage(tmp_path / "footage")
+    lib = open_library(tmp_path / "lib", workers=1, **TINY)
+    lib.ingest([files["a"].parent])
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(encode_rgb(np.full((32, 48, 3), (200, 40, 40), np.uint8)))
+    board = tmp_path / "board.yaml"
+    board.write_text(
+        json.dumps({"shots": [{"text": "a red field"}, {"text": "a boat", "image": str(ref)}]})
+    )
+    searcher = lib._searcher()
+    loads = []
+    real_load = searcher._load_encoder
+    searcher._load_encoder = lambda *a, **kw: loads.append(kw["towers"]) or real_load(*a, **kw)
+    got = _query_vectors(searcher, load_plan(board))
+    assert loads == [("image", "text")]  # one load with both towers, not text then both
+    text = unit_rows(searcher.vectors_for(texts=["a red field", "a boat"]))
+    image = unit_rows(searcher.vectors_for(images=[ref]))
+    np.testing.assert_allclose(got[0], text[0], atol=1e-5)
+    np.testing.assert_allclose(got[1], unit_rows(text[1:] + image)[0], atol=1e-5)

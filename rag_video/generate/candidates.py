@@ -98,12 +98,17 @@ def why_dropped(
 
 
 def _query_vectors(searcher: Searcher, plan: Plan) -> np.ndarray:
-    vecs = searcher.vectors_for(texts=[s.text for s in plan.shots])
-    for i, shot in enumerate(plan.shots):
-        if shot.image is not None:
-            img = searcher.vectors_for(images=[shot.image])[0]
-            vecs[i] = unit_rows(vecs[i : i + 1])[0] + unit_rows(img[None])[0]
-    return unit_rows(vecs)
+    """One unit query vector per planned shot: its text's, plus its reference image's when it
+    has one (the sum of the two unit vectors). Texts and images are encoded in one call, so an
+    image in the plan loads the encoder once."""
+    with_image = [i for i, s in enumerate(plan.shots) if s.image is not None]
+    vecs = searcher.vectors_for(
+        texts=[s.text for s in plan.shots], images=[plan.shots[i].image for i in with_image]
+    )
+    n = len(plan.shots)
+    texts, images = unit_rows(vecs[:n]), unit_rows(vecs[n:])
+    texts[with_image] += images
+    return unit_rows(texts)
 
 
 def _fetch(store: Store, keys: list[int]) -> list[dict]:
