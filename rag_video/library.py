@@ -1,5 +1,6 @@
-# Over 400 lines, kept whole: the public front door, one thin method per operation that calls
-# into its layer; splitting it would split the API users read.
+# Just over 400 lines, kept whole: the public front door, one thin method per operation that calls
+# into its layer (prune's work is ingest.commit.prune, compaction Store.compact, make options
+# MakeOptions.from_settings); about half the lines are the docstrings users read.
 """The public Python API: a library directory and what can be done with it.
 
 lib = rag_video.open_library("lib")
@@ -283,20 +284,10 @@ class Library:
 
     def optimize(self) -> dict:
         """Compact the Lance tables, fold new rows into their indices, rebuild the FAISS index."""
-        import warnings
-        from datetime import timedelta
-
         from rag_video.retrieve.fts import ensure_fts_index
 
         with self.store.writer(self.settings.lock_timeout):
-            for name in ("sources", "shots", "renders"):
-                table = self.store.table(name)
-                if table is not None:
-                    with warnings.catch_warnings():  # we hold the write lock; old versions go
-                        warnings.filterwarnings(
-                            "ignore", message=r"optimize\(cleanup_older_than=0\)"
-                        )
-                        table.optimize(cleanup_older_than=timedelta(0))
+            self.store.compact(("sources", "shots", "renders"))
             ensure_fts_index(self.store)
             info = {}
             if self.store.embed_model():
@@ -309,28 +300,9 @@ class Library:
         """One validated MakeOptions from `fields` (None means 'not given'): thresholds and
         diffusion models default to the library's settings, the rest to MakeOptions' defaults.
         A bad or unknown option is a UsageError naming it and its value."""
-        from dataclasses import fields as dataclass_fields
-
         from rag_video.generate.make import MakeOptions
 
-        known = {f.name for f in dataclass_fields(MakeOptions)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            name = unknown[0]
-            raise UsageError(
-                f"make option {name}={fields[name]!r}: not one of {', '.join(sorted(known))}"
-            )
-        s = self.settings
-        given = {k: v for k, v in fields.items() if v is not None}
-        return MakeOptions(
-            **{
-                "reuse_threshold": s.reuse_threshold,
-                "fill_threshold": s.fill_threshold,
-                "restyle_model": s.restyle_model,
-                "fill_model": s.fill_model,
-                **given,
-            }
-        )
+        return MakeOptions.from_settings(self.settings, **fields)
 
     def make(
         self,
@@ -380,28 +352,10 @@ class Library:
     # ---- maintenance -------------------------------------------------------------------
     def prune(self) -> dict:
         """Drop sources whose files (and every alias) are gone; move ones whose path went."""
-        from rag_video.ingest import commit
+        from rag_video.ingest.commit import prune
 
-        dropped, moved = [], 0
         with self.store.writer(self.settings.lock_timeout):
-            for row in self.store.read("sources").to_pylist():
-                if Path(row["path"]).is_file():
-                    continue
-                alive = [a for a in row["aliases"] or [] if Path(a).is_file()]
-                if alive and row["status"] == "ok":
-                    source = schema.SourceRow.from_row(row)
-                    commit.set_path(self.store, source, alive[0], row["aliases"])
-                    moved += 1
-                else:
-                    dropped.append(row)
-            commit.drop_sources(self.store, [r["source_id"] for r in dropped])
-            orphans = commit.cleanup(self.store)
-        return {
-            "pruned": len(dropped),
-            "moved": moved,
-            "orphan_sources_cleaned": orphans,
-            "paths": [r["path"] for r in dropped],
-        }
+            return prune(self.store)
 
     # ---- reads -------------------------------------------------------------------------
     def sources(self) -> pa.Table:

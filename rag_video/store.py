@@ -249,6 +249,20 @@ class Store:
         if tbl is not None and where != "false":
             tbl.delete(where)
 
+    def compact(self, names: Iterable[str]) -> None:
+        """Compact tables `names` and drop their old versions (the caller holds the write lock,
+        so no reader of ours is on an old version)."""
+        import warnings
+        from datetime import timedelta
+
+        self._require_writer()
+        for name in names:
+            table = self.table(name)
+            if table is not None:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")
+                    table.optimize(cleanup_older_than=timedelta(0))
+
     def update(self, name: str, where: str, values: dict[str, Any]) -> None:
         self._require_writer()
         tbl = self.table(name)

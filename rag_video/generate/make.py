@@ -14,7 +14,9 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rag_video.errors import UsageError
 from rag_video.generate import outputs
@@ -36,6 +38,9 @@ from rag_video.generate.shot import ShotJob
 from rag_video.media.captions import caption_overlay
 from rag_video.retrieve.query import Searcher
 from rag_video.store import Store
+
+if TYPE_CHECKING:
+    from rag_video.config import Settings
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 24.0
@@ -70,6 +75,29 @@ class MakeOptions:
     fill_model: str | None = None
     gen_size: tuple[int, int] | None = None
     keep_segments: bool = False  # also write draft shots to segment files (else they stream)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **fields: Any) -> MakeOptions:
+        """Options from `fields` (None means 'not given'): thresholds and diffusion models
+        default to `settings`, the rest to the defaults here. A bad or unknown option is a
+        UsageError naming it and its value."""
+        known = {f.name for f in dataclass_fields(cls)}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            name = unknown[0]
+            raise UsageError(
+                f"make option {name}={fields[name]!r}: not one of {', '.join(sorted(known))}"
+            )
+        given = {k: v for k, v in fields.items() if v is not None}
+        return cls(
+            **{
+                "reuse_threshold": settings.reuse_threshold,
+                "fill_threshold": settings.fill_threshold,
+                "restyle_model": settings.restyle_model,
+                "fill_model": settings.fill_model,
+                **given,
+            }
+        )
 
     def __post_init__(self) -> None:
         if self.reuse_threshold <= self.fill_threshold:

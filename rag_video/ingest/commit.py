@@ -210,3 +210,26 @@ def cleanup(store: Store) -> int:
         log.info("removing shots of %d unfinished sources", len(orphans))
         store.delete("shots", sql_in("source_id", orphans))
     return len(orphans)
+
+
+def prune(store: Store) -> dict:
+    """Drop sources whose files (and every alias) are gone, move ones whose path went to a live
+    alias, and clean orphaned shots; the caller holds the write lock. Returns the report
+    `rag-video prune --json` prints."""
+    dropped, moved = [], 0
+    for row in store.read("sources").to_pylist():
+        if Path(row["path"]).is_file():
+            continue
+        alive = [a for a in row["aliases"] or [] if Path(a).is_file()]
+        if alive and row["status"] == "ok":
+            set_path(store, SourceRow.from_row(row), alive[0], row["aliases"])
+            moved += 1
+        else:
+            dropped.append(row)
+    drop_sources(store, [r["source_id"] for r in dropped])
+    return {
+        "pruned": len(dropped),
+        "moved": moved,
+        "orphan_sources_cleaned": cleanup(store),
+        "paths": [r["path"] for r in dropped],
+    }
