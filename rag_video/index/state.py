@@ -51,12 +51,6 @@ LARGE_COLUMNS = ("text", "dominant_colors", "thumbnail")
 CACHED_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in LARGE_COLUMNS)
 
 
-def state_version(store: Store) -> int:
-    """One int naming the library state an index reflects:
-    ``shots version << 32 | sources version``."""
-    return (store.version("shots") << VERSION_SHIFT) | store.version("sources")
-
-
 def embedding_matrix(table: pa.Table) -> np.ndarray:
     """The non-null `embedding` values of `table` as a float32 (n, dim) array."""
     col = table.column("embedding").combine_chunks()
@@ -207,6 +201,8 @@ class TableVersions:
             return 0 if ds is None else int(ds.latest_version)
 
     def state_version(self) -> tuple[int, int, int]:
+        """(one int naming the library state an index reflects, ``shots version << 32 |
+        sources version``; the shots version; the sources version)."""
         shots, sources = self.latest("shots"), self.latest("sources")
         return (shots << VERSION_SHIFT) | sources, shots, sources
 
