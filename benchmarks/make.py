@@ -9,7 +9,9 @@ query encoding, retrieval, planning, render and encode seconds (from the manifes
 and the encoder's log records; ``encoder_load_s`` includes ``encoder_import_s``, the import of
 torch and open_clip), the make's wall time inside the process and the process's wall
 time; the decisions; and the ratio of make time to output duration (target: <= 6 s on 2 cores
-with embeddings, i.e. <= 0.2).
+with embeddings, i.e. <= 0.2). A third run, ``narrated``, makes the same script on the embedded
+library with ``--narrate`` (eSpeak NG, each shot's text spoken and its shot lengthened to the
+speech) over the demo's music bed (ducked, mastered to -14 LUFS), beside the silent one.
 
     python benchmarks/make.py [--size 1280x720] [--preset ultrafast] [--repeats 1] [--table]
 """
@@ -30,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FOOTAGE = ROOT / "rag_video" / "samples" / "footage"
+MUSIC = ROOT / "rag_video" / "samples" / "music" / "meadow.m4a"
 MODEL = "ViT-B-32"
 TEXTS = [
     "a rabbit stretches in a sunny meadow",
@@ -98,7 +101,9 @@ class _Stages(logging.Handler):
                 self.seconds[key] = self.seconds.get(key, 0.0) + float(getattr(record, key))
 
 
-def child(root: str, settings: str, board: str, out: str, size: str, preset: str | None) -> None:
+def child(
+    root: str, settings: str, board: str, out: str, size: str, preset: str | None, narrate: bool
+) -> None:
     """One make in this (fresh) process, as a user's: prints its stage seconds as JSON."""
     stages = _Stages()
     for name in ("rag_video.embed.encoder", "rag_video.retrieve.query"):
@@ -110,7 +115,8 @@ def child(root: str, settings: str, board: str, out: str, size: str, preset: str
     w, h = map(int, size.split("x"))
     started = time.perf_counter()
     lib = open_library(root, create=False, **json.loads(settings))
-    manifest = lib.make(board, out, size=(w, h), fps=24, preset=preset)
+    sound = {"narrate": True, "music": MUSIC} if narrate else {}
+    manifest = lib.make(board, out, size=(w, h), fps=24, preset=preset, **sound)
     total = time.perf_counter() - started
     timings = dict(manifest["timings"])
     load = stages.seconds.get("encoder_load_s", 0.0)
@@ -124,6 +130,7 @@ def child(root: str, settings: str, board: str, out: str, size: str, preset: str
         "make_s": round(total, 3),
         "duration_s": manifest["duration_s"],
         "shots": len(manifest["shots"]),
+        "loudness_lufs": (manifest.get("sound") or {}).get("integrated_lufs"),
         "decisions": {
             d: sum(s["decision"] == d for s in manifest["shots"])
             for d in ("reuse", "restyle", "fill")
@@ -132,7 +139,14 @@ def child(root: str, settings: str, board: str, out: str, size: str, preset: str
     print(json.dumps(run))
 
 
-def run_make(root: Path, settings: dict[str, Any], board: Path, out: Path, args: Any) -> dict:
+def run_make(
+    root: Path,
+    settings: dict[str, Any],
+    board: Path,
+    out: Path,
+    args: Any,
+    narrate: bool = False,
+) -> dict:
     """One make in a fresh process; its stage seconds plus the process's wall time."""
     cmd = [
         sys.executable,
@@ -147,6 +161,8 @@ def run_make(root: Path, settings: dict[str, Any], board: Path, out: Path, args:
     ]
     if args.preset:
         cmd += ["--preset", args.preset]
+    if narrate:
+        cmd.append("--narrate")
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -174,10 +190,11 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=1, help="makes per library (median)")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--narrate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=4, metavar=("LIB", "SETTINGS", "SCRIPT", "OUT"))
     args = parser.parse_args()
     if args.child:
-        child(*args.child, size=args.size, preset=args.preset)
+        child(*args.child, size=args.size, preset=args.preset, narrate=args.narrate)
         return
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
@@ -194,6 +211,13 @@ def main() -> None:
             )
             for kind, (root, settings) in libraries.items()
         }
+        root, settings = libraries["embedded"]
+        runs["narrated"] = median_run(
+            [
+                run_make(root, settings, board, tmp / f"out_narrated_{i}.mp4", args, True)
+                for i in range(args.repeats)
+            ]
+        )
     embedded = runs["embedded"]
     result = {
         "size": args.size,
@@ -202,6 +226,8 @@ def main() -> None:
         "model": f"{MODEL} from a local safetensors checkpoint (random weights)",
         "embedded": embedded,
         "no_embed": runs["no_embed"],
+        "narrated": runs["narrated"],
+        "narrated_over_silent": round(runs["narrated"]["make_s"] / embedded["make_s"], 3),
         "make_over_duration": round(embedded["make_s"] / embedded["duration_s"], 3),
         "make_over_duration_no_embed": round(
             runs["no_embed"]["make_s"] / runs["no_embed"]["duration_s"], 3

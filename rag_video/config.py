@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     fill_threshold: float = 0.20
     restyle_model: str | None = None
     fill_model: str | None = None
+    voice: str = "espeak:en-us"  # narration voice, ENGINE:VOICE (`rag-video voices` lists them)
     lock_timeout: float = Field(30.0, ge=0)
 
     @classmethod

@@ -440,3 +440,174 @@ def test_bad_manifest_names_the_field(manifest, tmp_path):
         storyboard.storyboard_html(manifest, {})
     with pytest.raises(ManifestError, match="not JSON"):
         manifest_io.manifest_json({"score": float("nan")})
+
+
+# ---------------------------------------------------------------- sound: audio tracks, subtitles
+
+
+def _wav(path: Path, seconds: float, rate: int = 22050) -> Path:
+    import wave
+
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as fh:
+        fh.setnchannels(1)
+        fh.setsampwidth(2)
+        fh.setframerate(rate)
+        fh.writeframes(samples.tobytes())
+    return path
+
+
+def _audio(path, in_s, out_s, start_s, text=None, shot=None) -> dict:
+    return {
+        "path": str(path),
+        "in_s": in_s,
+        "out_s": out_s,
+        "start_s": start_s,
+        "end_s": start_s + out_s - in_s,
+        "text": text,
+        "shot": shot,
+    }
+
+
+@pytest.fixture
+def sounded(manifest, tmp_path) -> dict:
+    """The three-shot manifest with narration on shots 0 and 1 (speech WAVs), music from
+    10.0 s of its file and shot 0's own sound, stems listed out of track order."""
+    speech = [_wav(tmp_path / f"speech{k}.wav", s) for k, s in enumerate((1.5, 1.2))]
+    music = tmp_path / "music" / "theme.ogg"
+    manifest["sound"] = {
+        "stems": [
+            {"name": "sources", "clips": [_audio(BBB, 1.0, 3.0, 0.0, shot=0)]},
+            {"name": "music", "clips": [_audio(music, 10.0, 14.6, 0.0)], "integrated_lufs": -30.0},
+            {
+                "name": "narration",
+                "clips": [
+                    _audio(speech[1], 0.0, 1.2, 2.1, text="The forest at dusk", shot=1),
+                    _audio(speech[0], 0.0, 1.5, 0.1, text="A rabbit wakes up", shot=0),
+                ],
+                "integrated_lufs": -19.5,
+                "true_peak_dbtp": -3.2,
+                "path": str(tmp_path / "OUT.narration.wav"),
+            },
+        ],
+        "voice": "espeak:en-us",
+        "source_audio": "duck",
+        "target_lufs": -16.0,
+        "integrated_lufs": -16.1,
+        "true_peak_dbtp": -1.4,
+    }
+    return manifest
+
+
+def _seconds(rt) -> float:
+    return rt.to_seconds()
+
+
+def test_otio_sound_adds_an_audio_track_per_stem(sounded, tmp_path):
+    frame = 1 / sounded["fps"]
+    timeline = _read_otio(sounded, tmp_path)
+    tracks = list(timeline.tracks)
+    assert [t.kind for t in tracks] == [otio.schema.TrackKind.Video] + [
+        otio.schema.TrackKind.Audio
+    ] * 3
+    assert [t.name for t in tracks] == ["V1", "A1 narration", "A2 music", "A3 sources"]
+    narration, music, sources = tracks[1:]
+    # narration: a gap of 0.1 s, the first speech 0.1–1.6, a gap, the second 2.1–3.3
+    assert [type(c).__name__ for c in narration] == ["Gap", "Clip", "Gap", "Clip"]
+    clips = [c for c in narration if isinstance(c, otio.schema.Clip)]
+    expect = [(0.0, 1.5, 0.1, "A rabbit wakes up", 0), (0.0, 1.2, 2.1, "The forest at dusk", 1)]
+    for clip, (in_s, out_s, start_s, text, shot) in zip(clips, expect, strict=True):
+        assert _seconds(clip.source_range.start_time) == pytest.approx(in_s, abs=frame)
+        assert _seconds(clip.source_range.end_time_exclusive()) == pytest.approx(out_s, abs=frame)
+        placed = clip.range_in_parent()
+        assert _seconds(placed.start_time) == pytest.approx(start_s, abs=frame)
+        assert _seconds(placed.duration) == pytest.approx(out_s - in_s, abs=frame)
+        assert clip.media_reference.target_url == (tmp_path / f"speech{shot}.wav").as_uri()
+        assert _seconds(clip.media_reference.available_range.end_time_exclusive()) >= out_s
+        assert clip.metadata["rag_video"]["text"] == text
+        assert clip.metadata["rag_video"]["shot"] == shot
+        assert clip.metadata["rag_video"]["stem"] == "narration"
+    assert narration.metadata["rag_video"]["path"] == str(tmp_path / "OUT.narration.wav")
+    assert narration.metadata["rag_video"]["integrated_lufs"] == -19.5
+    # music: in/out points inside its file, from the start of the output
+    (theme,) = list(music)
+    assert _seconds(theme.source_range.start_time) == pytest.approx(10.0, abs=frame)
+    assert _seconds(theme.source_range.end_time_exclusive()) == pytest.approx(14.6, abs=frame)
+    assert _seconds(theme.range_in_parent().start_time) == 0.0
+    rate = otio_export.AUDIO_RATE  # sample-exact: 10.0–14.6 s of the file at 48 kHz
+    assert theme.source_range == otio.opentime.TimeRange(
+        otio.opentime.RationalTime(480_000, rate), otio.opentime.RationalTime(220_800, rate)
+    )
+    assert theme.media_reference.target_url == (tmp_path / "music" / "theme.ogg").as_uri()
+    assert music.metadata["rag_video"]["path"] is None
+    # sources: shot 0's own sound, the same in/out points as its picture
+    (own,) = list(sources)
+    assert own.media_reference.target_url == BBB.resolve().as_uri()
+    assert _seconds(own.source_range.start_time) == pytest.approx(1.0, abs=frame)
+    assert _seconds(own.source_range.duration) == pytest.approx(2.0, abs=frame)
+    assert own.metadata["rag_video"]["stem"] == "sources"
+    assert timeline.metadata["rag_video"]["sound"]["voice"] == "espeak:en-us"
+    assert timeline.metadata["rag_video"]["sound"]["integrated_lufs"] == -16.1
+
+
+def test_otio_sound_leaves_the_video_track_as_it_was(sounded, tmp_path):
+    with_sound = otio_export.build_timeline(sounded)
+    silent = otio_export.build_timeline({k: v for k, v in sounded.items() if k != "sound"})
+    assert len(silent.tracks) == 1
+    assert otio.adapters.write_to_string(with_sound.tracks[0], "otio_json") == (
+        otio.adapters.write_to_string(silent.tracks[0], "otio_json")
+    )
+    assert "sound" not in silent.metadata["rag_video"]
+
+
+def test_otio_stems_without_clips_have_no_track(sounded, tmp_path):
+    sounded["sound"]["stems"][2]["clips"] = []  # no narration
+    sounded["sound"]["stems"].append({"name": "music", "clips": []})
+    tracks = list(_read_otio(sounded, tmp_path).tracks)
+    assert [t.name for t in tracks] == ["V1", "A1 music", "A2 sources"]
+    sounded["sound"]["stems"] = []
+    timeline = otio_export.build_timeline(sounded)
+    assert [t.name for t in timeline.tracks] == ["V1"]
+
+
+def test_srt_from_subtitle_cues(manifest, tmp_path):
+    manifest["subtitles"] = [
+        {"start_s": 2.25, "end_s": 3.5, "text": "The forest\nat dusk."},
+        {"start_s": 0.1, "end_s": 1.6, "text": "A rabbit wakes up,"},
+        {"start_s": 3.6, "end_s": 4.6, "text": "  "},
+    ]
+    cues = parse_srt(
+        srt_export.write_srt(manifest, tmp_path / "OUT.srt").read_text(encoding="utf-8")
+    )
+    # the cues, not the shots' captions, numbered in time order, lines kept, empty skipped
+    assert [(c.index, c.start_s, c.end_s, c.text) for c in cues] == [
+        (1, 0.1, 1.6, "A rabbit wakes up,"),
+        (2, 2.25, 3.5, "The forest\nat dusk."),
+    ]
+    for shot in manifest["shots"]:
+        shot["caption"] = None
+    assert srt_export.has_captions(manifest)
+    manifest["subtitles"] = []  # a manifest with subtitles and none to show: no SRT
+    manifest["shots"][0]["caption"] = "Morning"
+    assert srt_export.srt_text(manifest) == ""
+    assert not srt_export.has_captions(manifest)
+    manifest["subtitles"] = None  # before narration: one cue per captioned shot
+    assert srt_export.has_captions(manifest)
+    assert [c.text for c in parse_srt(srt_export.srt_text(manifest))] == ["Morning"]
+    manifest["shots"][0]["caption"] = None
+    assert not srt_export.has_captions(manifest)
+
+
+def test_otio_overlapping_audio_clips_follow_each_other(sounded, caplog):
+    narration = sounded["sound"]["stems"][2]
+    narration["clips"][0]["start_s"] = 1.4  # 0.2 s before the first speech (0.1–1.6) ends
+    narration["clips"][0]["end_s"] = 2.6
+    with caplog.at_level("WARNING", logger="rag_video.generate.export.otio"):
+        timeline = otio_export.build_timeline(sounded)
+    track = timeline.tracks[1]
+    assert [type(c).__name__ for c in track] == ["Gap", "Clip", "Clip"]
+    assert track[2].range_in_parent().start_time.to_seconds() == pytest.approx(1.6)
+    assert "narration clip speech1.wav at 1.400 s overlaps the clip before by 0.200 s" in (
+        caplog.text
+    )

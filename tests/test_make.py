@@ -311,8 +311,8 @@ def test_crossfade_and_letterbox_keep_the_duration(lib, tmp_path):
         fit="letterbox",
         audio=False,
     )
-    frames, _, size, has_audio = _count_frames(out)
-    assert (frames, size, has_audio) == (round(4.2 * FPS), (180, 320), False)
+    frames, _, size, has_audio = _count_frames(out)  # --no-audio: a silent stream (always one)
+    assert (frames, size, has_audio) == (round(4.2 * FPS), (180, 320), True)
     assert m["duration_s"] == pytest.approx(4.2)
 
 
@@ -639,6 +639,7 @@ def test_the_script_music_is_the_soundtrack(lib, tmp_path):
         fill_threshold=-2.0,
     )
     assert m["has_audio"]
+    assert [s["name"] for s in m["sound"]["stems"]] == ["music", "sources"]
     silent = lib.make(
         script,
         tmp_path / "s.mp4",
@@ -648,7 +649,7 @@ def test_the_script_music_is_the_soundtrack(lib, tmp_path):
         fill_threshold=-2.0,
         audio=False,
     )
-    assert not silent["has_audio"]
+    assert silent["has_audio"] and silent["sound"]["stems"] == []  # a silent stream
     with av.open(str(tmp_path / "m.mp4")) as c:
         audio = c.streams.audio[0]
         assert float(audio.duration * audio.time_base) == pytest.approx(1.0, abs=0.05)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -83,8 +84,67 @@ def _made(name: str) -> Callable[[], Any]:
 @click.option(
     "--music", type=click.Path(exists=True, dir_okay=False), help="Soundtrack (trimmed, faded)."
 )
-@click.option("--no-audio", is_flag=True, help="Silent output (no music, no source audio).")
-@click.option("--burn-subtitles", is_flag=True, help="Burn captions into the picture.")
+@click.option(
+    "--no-audio",
+    is_flag=True,
+    help="No music and no source audio (a silent audio stream; not with narration).",
+)
+@click.option(
+    "--narrate/--no-narrate",
+    default=None,
+    help="Speak every shot (a storyboard shot's narration, else its text) / speak none "
+    "[default: a storyboard's narration: fields].",
+)
+@option(
+    "--voice",
+    shown_default=lambda: f"the script's voice:, else {setting('voice')()}",
+    help="Narration voice ENGINE:VOICE (see `rag-video voices`); giving one narrates.",
+)
+@option("--speech-rate", type=float, shown_default=_made("speech_rate"), help="Speaking pace.")
+@option(
+    "--breath",
+    type=float,
+    shown_default=_made("breath"),
+    help="Seconds of quiet after a shot's narration before its cut.",
+)
+@click.option("--beat-sync", is_flag=True, help="Move cuts to the music's beats.")
+@option(
+    "--beat-tolerance",
+    type=float,
+    shown_default=_made("beat_tolerance"),
+    help="Share of a shot a cut may move to reach a beat.",
+)
+@option(
+    "--duck",
+    type=float,
+    shown_default=_made("duck"),
+    help="dB the music (and ducked source audio) drops under the narration.",
+)
+@option(
+    "--source-audio",
+    type=click.Choice(["keep", "duck", "mute"]),
+    shown_default=_made("source_audio"),
+    help="The footage's own sound under narration.",
+)
+@option(
+    "--loudness",
+    type=float,
+    shown_default=_made("loudness"),
+    help="Integrated loudness of the mix, LUFS (-23 for broadcast).",
+)
+@option(
+    "--true-peak", type=float, shown_default=_made("true_peak"), help="True-peak ceiling, dBTP."
+)
+@click.option(
+    "--stems",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Also write the narration, music, source-audio stems and the mix as WAV here.",
+)
+@click.option(
+    "--burn-subtitles",
+    is_flag=True,
+    help="Burn the subtitles into the picture (the narration's cues, else the captions).",
+)
 @option("--crf", type=click.IntRange(0, 51), shown_default=_made("crf"))
 @click.option("--preset", help="x264 preset [default: ultrafast for drafts, veryfast for --final].")
 @click.option("--by-sentence", is_flag=True, help="Plain text: one shot per sentence.")

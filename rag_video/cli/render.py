@@ -135,3 +135,13 @@ def make_manifest(manifest: dict[str, Any]) -> None:
     print_table(
         rows, title=f"{manifest['output']} ({manifest['duration_s']:.2f}s)", whole=["source"]
     )
+    sound = manifest.get("sound")
+    if sound and sound.get("integrated_lufs") is not None:
+        stems = ", ".join(s["name"] for s in sound["stems"]) or "silence"
+        log.warning(
+            "sound: %s; %.1f LUFS, true peak %.1f dBTP%s",
+            stems,
+            sound["integrated_lufs"],
+            sound["true_peak_dbtp"],
+            f"; voice {sound['voice']}" if sound.get("voice") else "",
+        )

@@ -29,14 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_video.generate.manifest import Cue, Sound
 from rag_video.generate.segment_frames import blend, segment_frames
-from rag_video.generate.soundtrack import SAMPLE_RATE, AudioTrack, parse_audio
+from rag_video.generate.soundtrack import SAMPLE_RATE, AudioTrack, SoundSpec, parse_audio
 from rag_video.generate.timing import SegmentPlan, plan_segments, probe_all
 from rag_video.media.captions import Overlay
 from rag_video.media.clip import check_fit
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError
 from rag_video.media.subtitles import format_srt, strip_tags
+from rag_video.media.timecode import frames_of
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +167,11 @@ class AssemblyReport:
     frames: int
     duration_s: float
     transition: str
-    audio: str  # "sources" | "music" | "none"
+    audio: str  # "mix" | "sources" | "music" | "none"
     has_audio: bool
     subtitles_path: Path | None
     segments: list[Placement] = field(default_factory=list)
+    sound: Sound | None = None  # the stems and loudness of the mix (None without audio)
     seconds: float = 0.0
     encode_seconds: float = 0.0
 
@@ -176,30 +179,43 @@ class AssemblyReport:
 # ------------------------------------------------------------------------------------ assemble
 
 
+def _caption_spans(
+    plans: list[SegmentPlan], rate: Fraction, captions: Sequence[Cue] | None
+) -> list[tuple[int, int, str]]:
+    """(first frame, end frame, text) of every caption shown: the cues, else each segment's."""
+    if captions is None:
+        return [
+            (p.start, p.end, p.seg.caption or "") for p in plans if (p.seg.caption or "").strip()
+        ]
+    return [(frames_of(c.start_s, rate), frames_of(c.end_s, rate), c.text) for c in captions]
+
+
 class _Output:
-    """Writes frames to the encoder, burning in the caption of the segment each frame belongs to."""
+    """Writes frames to the encoder, burning in the caption shown at each frame."""
 
     def __init__(
         self,
         writer: VideoWriter,
-        plans: list[SegmentPlan],
+        spans: list[tuple[int, int, str]],
         size: tuple[int, int],
         caption_overlay: CaptionOverlay | None,
     ) -> None:
         self.writer = writer
-        self.plans = plans
+        self.spans = sorted(spans)
         self.size = size
         self.caption_overlay = caption_overlay
         self.count = 0
-        self._seg = 0
+        self._next = 0
         self._overlays: dict[int, Overlay] = {}
 
     def write(self, frame: np.ndarray) -> None:
-        while self._seg < len(self.plans) - 1 and self.count >= self.plans[self._seg].end:
-            self._seg += 1
-        caption = self.plans[self._seg].seg.caption
-        if self.caption_overlay is not None and caption and caption.strip():
-            frame = self._overlay(self.caption_overlay, self._seg, caption).apply(frame)
+        if self.caption_overlay is not None:
+            while self._next < len(self.spans) and self.spans[self._next][1] <= self.count:
+                self._next += 1
+            if self._next < len(self.spans):
+                start, _, text = self.spans[self._next]
+                if start <= self.count and text.strip():
+                    frame = self._overlay(self.caption_overlay, self._next, text).apply(frame)
         self.writer.write(frame)
         self.count += 1
 
@@ -209,8 +225,10 @@ class _Output:
         return self._overlays[index]
 
 
-def _write_srt_tmp(tmp: Path, final: Path, plans: list[SegmentPlan], rate: Fraction) -> None:
-    cues = [(float(p.start / rate), float(p.end / rate), p.seg.caption or "") for p in plans]
+def _write_srt_tmp(
+    tmp: Path, final: Path, spans: list[tuple[int, int, str]], rate: Fraction
+) -> None:
+    cues = [(float(a / rate), float(b / rate), text) for a, b, text in spans]
     try:
         tmp.write_text(format_srt(cues), encoding="utf-8")
     except OSError as exc:
@@ -249,6 +267,14 @@ def _render(
             for _ in range(plan.n - after_prev - before_next):
                 out.write(_take(it, plan))
             tail = [_take(it, plan) for _ in range(before_next + plan.post)]
+
+
+def _mode(audio: str | os.PathLike[str] | SoundSpec | None) -> str:
+    if isinstance(audio, SoundSpec):
+        return "mix"
+    if audio is None or audio in ("none", "sources"):
+        return str(audio or "none")
+    return "music"
 
 
 def _before_next(plans: list[SegmentPlan], plan: SegmentPlan) -> int:
@@ -309,9 +335,10 @@ def assemble(
     fit: str = "crop",
     transition: str = "cut",
     crossfade_s: float = 0.5,
-    audio: str | os.PathLike[str] | None = "sources",
+    audio: str | os.PathLike[str] | SoundSpec | None = "sources",
     music_fade_s: float = 1.0,
     subtitles_path: str | os.PathLike[str] | None = None,
+    captions: Sequence[Cue] | None = None,
     caption_overlay: CaptionOverlay | None = None,
     crf: int = 20,
     preset: str = "veryfast",
@@ -324,11 +351,13 @@ def assemble(
         fit: ``crop`` (cover, centre cut) or ``letterbox`` (fit inside, black bars).
         transition: ``cut`` or ``crossfade`` (``crossfade_s`` long, centred on each seam, capped
             by the neighbours' lengths; borrows handles, holds frames when they are short).
-        audio: ``"sources"`` (each segment's own audio, silence where none; no track when no
-            segment has audio), ``"none"``, or a music file path (any other string is one):
-            trimmed to the video, faded out over ``music_fade_s``.
-        subtitles_path: write the captions there as SRT. caption_overlay: draws each caption
-            onto its segment's frames (e.g. `media.captions.caption_overlay`); None: not burnt in.
+        audio: a `soundtrack.SoundSpec` (narration, music and source stems, mixed and
+            mastered), ``"sources"`` (each segment's own audio, silence where none; no track
+            when no segment has audio), ``"none"``, or a music file path (any other string is
+            one): trimmed or looped to the video, faded out over ``music_fade_s``.
+        subtitles_path: write the captions there as SRT. captions: timed cues (output
+            seconds) shown instead of the segments' captions. caption_overlay: draws each
+            caption onto its frames (e.g. `media.captions.caption_overlay`); None: not burnt in.
         crf / preset: x264 quality and speed. metadata: extra container tags.
 
     Raises ``MediaError`` for unreadable inputs or outputs and ``ValueError`` for bad arguments;
@@ -337,13 +366,14 @@ def assemble(
     t0 = time.perf_counter()
     _check_args(segments, size, fit, transition, crossfade_s)
     rate = frame_rate(fps)
-    mode, music = parse_audio(audio)
+    spec = parse_audio(audio, music_fade_s)
     infos = probe_all(segments)
     plans = plan_segments(segments, rate, transition, crossfade_s, infos)
     total = plans[-1].end
     if total == 0:
         raise ValueError(f"segments last less than one frame at {float(rate):g} fps")
-    track = AudioTrack(mode, music, plans, rate, total, music_fade_s)
+    track = AudioTrack(spec, plans, rate, total)
+    spans = _caption_spans(plans, rate, captions)
     out_path = Path(out_path)
     srt = Path(subtitles_path) if subtitles_path is not None else None
     srt_tmp = temporary_path(srt) if srt is not None else None
@@ -360,8 +390,8 @@ def assemble(
             metadata=metadata,
         ) as writer:
             if srt is not None and srt_tmp is not None:
-                _write_srt_tmp(srt_tmp, srt, plans, rate)
-            output = _Output(writer, plans, writer.size, caption_overlay)
+                _write_srt_tmp(srt_tmp, srt, spans, rate)
+            output = _Output(writer, spans, writer.size, caption_overlay)
             _render(plans, output, track, rate, writer.size, fit)
             if output.count != total:
                 raise MediaError(f"internal: wrote {output.count} frames, planned {total}")
@@ -377,10 +407,11 @@ def assemble(
         frames=total,
         duration_s=float(total / rate),
         transition=transition,
-        audio=mode,
+        audio=_mode(audio),
         has_audio=track.enabled,
         subtitles_path=srt,
         segments=_placements(plans, rate, track.enabled),
+        sound=track.mixed.sound if track.mixed is not None else None,
         seconds=time.perf_counter() - t0,
         encode_seconds=writer.encode_seconds,
     )

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from rag_video.errors import UsageError
 from rag_video.generate import outputs
 from rag_video.generate.assemble import assemble
+from rag_video.generate.audio_plan import shot_spans, soundtrack_for, timed_plan
 from rag_video.generate.base import Generator
 from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
 from rag_video.generate.jobs import jobs_from_manifest, plan_jobs
+from rag_video.generate.narration import DEFAULT_BREATH_S
 from rag_video.generate.plan import Plan, load_plan, plan_from_dict
 from rag_video.generate.record import (
     OUTPUT_SUFFIXES,
@@ -35,9 +37,11 @@ from rag_video.generate.record import (
 from rag_video.generate.reframe import FITS
 from rag_video.generate.render import DraftStream, RenderSettings, render_job, segment_for
 from rag_video.generate.shot import ShotJob
+from rag_video.generate.soundtrack import SOURCE_AUDIO
 from rag_video.media.captions import caption_overlay
 from rag_video.retrieve.query import Searcher
 from rag_video.store import Store
+from rag_video.voice.base import DEFAULT_VOICE
 
 if TYPE_CHECKING:
     from rag_video.config import Settings
@@ -75,6 +79,19 @@ class MakeOptions:
     fill_model: str | None = None
     gen_size: tuple[int, int] | None = None
     keep_segments: bool = False  # also write draft shots to segment files (else they stream)
+    # sound (issue 13): narration, beats, the mix
+    narrate: bool | None = None  # True: every shot speaks (its text); False: none; None: script's
+    voice: str | None = None  # ENGINE:VOICE; giving one narrates
+    default_voice: str = DEFAULT_VOICE  # when neither --voice nor the script's voice: names one
+    speech_rate: float = 1.0
+    breath: float = DEFAULT_BREATH_S
+    beat_sync: bool = False
+    beat_tolerance: float = 0.2  # share of the shot a cut may move to reach a beat
+    duck: float = 12.0  # dB the music (and ducked source audio) drops under speech
+    source_audio: str = "duck"  # keep | duck | mute
+    loudness: float = -14.0  # integrated LUFS of the final mix (-23 for broadcast)
+    true_peak: float = -1.0  # dBTP ceiling of the final mix
+    stems: Path | None = None  # write the stems as WAV into this folder
 
     @classmethod
     def from_settings(cls, settings: Settings, **fields: Any) -> MakeOptions:
@@ -95,6 +112,7 @@ class MakeOptions:
                 "fill_threshold": settings.fill_threshold,
                 "restyle_model": settings.restyle_model,
                 "fill_model": settings.fill_model,
+                "default_voice": settings.voice,
                 **given,
             }
         )
@@ -113,6 +131,26 @@ class MakeOptions:
             self.order = parse_order(self.coverage)
         except ValueError as exc:
             raise UsageError(f"--coverage {self.coverage!r}: {exc}") from None
+        self._check_sound()
+
+    def _check_sound(self) -> None:
+        checks = [
+            ("--speech-rate", self.speech_rate, 0.5, 2.5),
+            ("--breath", self.breath, 0.0, 10.0),
+            ("--beat-tolerance", self.beat_tolerance, 0.0, 0.5),
+            ("--duck", self.duck, 0.0, 60.0),
+            ("--loudness", self.loudness, -70.0, -5.0),
+            ("--true-peak", self.true_peak, -20.0, 0.0),
+        ]
+        for flag, value, lo, hi in checks:
+            if not (isinstance(value, int | float) and lo <= value <= hi):
+                raise UsageError(f"{flag} {value!r}: expected {lo:g} to {hi:g}")
+        if self.source_audio not in SOURCE_AUDIO:
+            raise UsageError(
+                f"--source-audio {self.source_audio!r}: expected one of {', '.join(SOURCE_AUDIO)}"
+            )
+        if self.stems is not None and not Path(self.stems).expanduser().is_dir():
+            raise UsageError(f"--stems {str(self.stems)!r}: not an existing folder")
 
     @property
     def frame_fit(self) -> str:
@@ -277,6 +315,8 @@ def make(
 
     plan, script = _load(script, from_manifest, opts)
     fps, size, aspect = output_format(plan, opts)
+    timed = timed_plan(plan, opts, store, fps)
+    plan = timed.plan
     lap("plan_s")
     jobs, mode = _jobs(searcher, plan, size, fps, opts, from_manifest)
     lap("retrieve_s")
@@ -304,6 +344,7 @@ def make(
     run_id = uuid.uuid4().hex
     music = opts.music or plan.music
     segments = [seg for j in jobs for seg in segment_for(j, streams.get(j.index))]
+    sound, cues = soundtrack_for(timed, shot_spans(jobs, segments, fps), opts, music)
     report = assemble(
         segments,
         outputs.partial_name(out, run_id),
@@ -311,7 +352,8 @@ def make(
         size=size,
         fit=opts.frame_fit,
         transition=opts.transition,
-        audio=(music or "sources") if opts.audio else "none",
+        audio=sound,
+        captions=cues,
         caption_overlay=caption_overlay if opts.burn_subtitles else None,
         crf=opts.crf,
         preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
@@ -325,6 +367,9 @@ def make(
     manifest.update(
         mode=mode,
         final=opts.final,
+        sound=report.sound.model_dump() if report.sound is not None else None,
+        subtitles=[c.model_dump() for c in cues] if cues is not None else None,
+        timing=[vars(t) for t in timed.timing],
         timings={k: round(v, 3) for k, v in clock.items() if k != "start"},
     )
     write_outputs(manifest, out, thumbnails(store, jobs), run_id, Path(report.path))

@@ -50,8 +50,59 @@ class Credit(Record):
     creator: str | None = None
 
 
+class Cue(Record):
+    """One subtitle cue: ``text`` (lines joined by "\\n") on screen from ``start_s`` to
+    ``end_s`` (output seconds)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    text: str
+
+
+class AudioClip(Record):
+    """A piece of one stem: ``path`` from ``in_s`` to ``out_s`` (seconds of that file) heard
+    from ``start_s`` to ``end_s`` of the output. ``path`` is a speech cache WAV (narration), the
+    music file, or a source file (its own sound); ``text`` is what a narration clip says."""
+
+    path: str
+    in_s: float = Field(ge=0)
+    out_s: float = Field(ge=0)
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    text: str | None = None
+    shot: int | None = None  # the planned shot's index
+
+
+STEMS = ("narration", "music", "sources")
+"""The stems of a make's mix, in track order."""
+
+
+class Stem(Record):
+    """One stem of the mix: its clips, its loudness before the mix (None: silent), and the WAV
+    written with ``--stems`` (None otherwise)."""
+
+    name: str
+    clips: list[AudioClip] = []
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    path: str | None = None
+
+
+class Sound(Record):
+    """The mix of a make: its stems, how they were mixed, and the loudness of the result."""
+
+    stems: list[Stem] = []
+    voice: str | None = None
+    source_audio: str = "duck"  # keep | duck | mute
+    duck_db: float = 12.0
+    target_lufs: float | None = None  # None: not normalised
+    max_true_peak_dbtp: float | None = None
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+
+
 class Manifest(Record):
-    """A `make` run: output format, shots in output order, credits."""
+    """A `make` run: output format, shots in output order, credits, sound and subtitles."""
 
     run_id: str = ""
     script: str = ""
@@ -65,6 +116,8 @@ class Manifest(Record):
     title: str | None = None
     shots: list[PlacedShot]
     credits: list[Credit] = []
+    sound: Sound | None = None  # None: a manifest from before narration (issue 13)
+    subtitles: list[Cue] | None = None  # None: one cue per captioned shot
 
 
 def parse_manifest(manifest: Mapping[str, Any] | Manifest) -> Manifest:

@@ -14,18 +14,22 @@ Formats (chosen by the file extension):
   ``.md`` files, lines starting with ``#`` are headings, not shots; the first heading, when it
   comes before any shot, becomes the plan's title.
 - storyboard (``.yaml``, ``.yml``, ``.json``): top-level ``title``, ``aspect``, ``fps``,
-  ``music`` and ``shots:``; per shot ``text`` (required: what the shot shows, used for retrieval
-  and generation), ``duration`` (seconds), ``caption`` (on-screen text), ``image`` (reference
-  picture, relative to the script's folder), ``style`` and ``decision`` (``reuse|restyle|fill``,
-  overrides the score thresholds). A shot may be written as a bare string (its text); a top-level
-  list is read as the shots. YAML is read with a ``yaml.SafeLoader`` subclass that does not turn
-  ``16:9`` into the sexagesimal integer 969 (YAML 1.1), so ``aspect: 16:9`` needs no quotes.
+  ``music``, ``voice`` (``ENGINE:VOICE``, see `rag_video.voice`) and ``shots:``; per shot
+  ``text`` (required: what the shot shows, used for retrieval and generation), ``narration``
+  (what is spoken over it), ``duration`` (seconds), ``caption`` (on-screen text), ``image``
+  (reference picture, relative to the script's folder), ``style`` and ``decision``
+  (``reuse|restyle|fill``, overrides the score thresholds). A shot may be written as a bare
+  string (its text); a top-level list is read as the shots. YAML is read with a
+  ``yaml.SafeLoader`` subclass that does not turn ``16:9`` into the sexagesimal integer 969
+  (YAML 1.1), so ``aspect: 16:9`` needs no quotes.
 - SRT (``.srt``): each cue is a shot; its timing gives the duration, its text (as written) the
   caption, and its text without markup (``<i>``, ``{\\an8}``) the query. Gaps and overlaps
   between cues are ignored: shots are laid back to back, so the plan starts at 0 and lasts the
   sum of the cue durations.
 
-Shots without a duration get `default_duration(text)`.
+Shots without a duration get `default_duration(text)`. With ``make --narrate`` a plain-text
+paragraph or an SRT cue is also the shot's narration (`generate.narration`), and a narrated shot
+lasts at least its speech.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class PlannedShot(BaseModel):
     text: ShotText
     duration_s: Duration
     caption: OptionalText = None
+    narration: OptionalText = None  # spoken over the shot (None: silent)
     image: ExistingPath = None  # absolute once validated
     style: OptionalText = None
     decision: Decision | None = None
@@ -93,7 +98,8 @@ class PlannedShot(BaseModel):
 
 
 class Plan(BaseModel):
-    """A validated script: shots back to back from 0, plus output hints (aspect, fps, music)."""
+    """A validated script: shots back to back from 0, plus output hints (aspect, fps, music,
+    voice)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -101,6 +107,7 @@ class Plan(BaseModel):
     aspect: Aspect = None
     fps: Fps | None = None
     music: ExistingPath = None
+    voice: OptionalText = None
     shots: list[PlannedShot] = Field(min_length=1)
     source: str  # the script's path
 
@@ -143,6 +150,7 @@ class _ShotSpec(BaseModel):
     text: ShotText
     duration: Duration | None = None
     caption: OptionalText = None
+    narration: OptionalText = None
     image: ExistingPath = None
     style: OptionalText = None
     decision: Decision | None = None
@@ -162,6 +170,7 @@ class _StoryboardSpec(BaseModel):
     aspect: Aspect = None
     fps: Fps | None = None
     music: ExistingPath = None
+    voice: OptionalText = None
     shots: list[_ShotSpec]
 
 
@@ -196,6 +205,7 @@ def _plan_from_spec(
             "index": i,
             "text": s.text,
             "caption": s.caption,
+            "narration": s.narration,
             "image": s.image,
             "style": s.style,
             "decision": s.decision,
@@ -208,6 +218,7 @@ def _plan_from_spec(
         "aspect": spec.aspect,
         "fps": spec.fps or default_fps,
         "music": spec.music,
+        "voice": spec.voice,
         "shots": shots,
         "source": str(resolved),
     }

@@ -59,6 +59,23 @@ def read_audio(
         return out
 
 
+def audio_duration(path: str | os.PathLike[str]) -> float:
+    """Seconds of the first audio stream of ``path`` (from its container's metadata), 0 without
+    audio."""
+    p = check_readable(path)
+    try:
+        container = av.open(str(p))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
+    with container:
+        if not container.streams.audio:
+            return 0.0
+        stream = container.streams.audio[0]
+        if stream.duration is not None and stream.time_base is not None:
+            return float(stream.duration * stream.time_base)
+        return container.duration / 1e6 if container.duration else 0.0
+
+
 def _fill_audio(
     container: av.container.InputContainer,
     stream: av.AudioStream,
@@ -98,4 +115,4 @@ def _place(out: np.ndarray, data: np.ndarray, position: int) -> int:
     return position + m
 
 
-__all__ = ["read_audio"]
+__all__ = ["audio_duration", "read_audio"]

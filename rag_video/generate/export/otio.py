@@ -7,6 +7,12 @@ source frames); ``restyle``/``fill`` clips reference the drafted or generated se
 media (0..duration at the output fps). Every clip carries ``metadata["rag_video"]`` (decision,
 score, reason, generator, model, source shot…) and one Marker spanning it (name = caption or text,
 colour per decision). A shot without media becomes a Gap; a hole between shots' output times too.
+
+A manifest with ``sound`` adds one audio track per stem that has clips, after the video track, in
+:data:`~rag_video.generate.manifest.STEMS` order ("A1 narration", "A2 music", "A3 sources";
+numbered among the tracks written): a Clip per audio clip referencing its file (source range =
+its in..out points), placed at its output start with Gaps before and between clips, at
+:data:`AUDIO_RATE`. The stem's ``--stems`` WAV and loudness are in the track's metadata.
 """
 
 from __future__ import annotations
@@ -17,7 +23,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rag_video.generate.manifest import Manifest, parse_manifest, title_of, write_exact
+from rag_video.generate.manifest import (
+    STEMS,
+    AudioClip,
+    Manifest,
+    Sound,
+    Stem,
+    parse_manifest,
+    title_of,
+    write_exact,
+)
 from rag_video.generate.shot import ShotJob, SourceClip
 from rag_video.media.timecode import frames_of
 
@@ -25,6 +40,12 @@ log = logging.getLogger(__name__)
 
 MARKER_COLORS: dict[str, str] = {"reuse": "GREEN", "restyle": "ORANGE", "fill": "PURPLE"}
 """OTIO marker colour per decision."""
+AUDIO_RATE = 48_000
+"""The rate of audio tracks' times. Sample-accurate: the mix places every clip to the sample,
+and times at the output fps would move a clip up to half a frame from where it is heard (an
+editor relinking the WAVs would hear the drift against the rendered mix); 48 kHz in/out points
+and placements round-trip to 1/48000 s, far within a frame at any fps. Positions are counted
+in whole samples from the clips' output times, so gaps never accumulate rounding."""
 
 
 def _file_url(path: str) -> str:
@@ -165,8 +186,90 @@ def _shot_items(shot: ShotJob, fps: float, otio) -> list:
     return [clip]
 
 
+def _samples(seconds: float) -> int:
+    return frames_of(seconds, AUDIO_RATE)
+
+
+def _audio_clip(clip: AudioClip, stem: str, available_s: float, otio: Any) -> Any:
+    """A clip of an audio file (speech WAV, music, a source's sound) from its in to its out
+    point; the reference's available range runs from 0 to at least the file's last out point."""
+    rt, tr = otio.opentime.RationalTime, otio.opentime.TimeRange
+    ref = otio.schema.ExternalReference(
+        target_url=_file_url(clip.path),
+        available_range=tr(rt(0, AUDIO_RATE), rt(_samples(available_s), AUDIO_RATE)),
+    )
+    ref.name = Path(clip.path).name
+    start = _samples(clip.in_s)
+    label = (clip.text or "").strip() or Path(clip.path).name
+    prefix = f"{clip.shot:03d} " if clip.shot is not None else ""
+    return otio.schema.Clip(
+        name=f"{prefix}{stem}: {label[:60]}",
+        media_reference=ref,
+        source_range=tr(
+            rt(start, AUDIO_RATE), rt(max(0, _samples(clip.out_s) - start), AUDIO_RATE)
+        ),
+        metadata={
+            "rag_video": {
+                "stem": stem,
+                "shot": clip.shot,
+                "text": clip.text,
+                **clip.model_dump(include={"path", "in_s", "out_s", "start_s", "end_s"}),
+            }
+        },
+    )
+
+
+def _audio_track(stem: Stem, number: int, available: Mapping[str, float], otio: Any) -> Any:
+    """The track of one stem: its clips at their output starts, Gaps before and between."""
+    track = otio.schema.Track(
+        name=f"A{number} {stem.name}",
+        kind=otio.schema.TrackKind.Audio,
+        metadata={
+            "rag_video": stem.model_dump(
+                include={"name", "path", "integrated_lufs", "true_peak_dbtp"}
+            )
+        },
+    )
+    cursor = 0
+    for clip in sorted(stem.clips, key=lambda c: (c.start_s, c.in_s)):
+        start = _samples(clip.start_s)
+        if start > cursor:
+            track.append(
+                otio.schema.Gap(
+                    source_range=otio.opentime.TimeRange(
+                        otio.opentime.RationalTime(0, AUDIO_RATE),
+                        otio.opentime.RationalTime(start - cursor, AUDIO_RATE),
+                    )
+                )
+            )
+        elif start < cursor:
+            log.warning(
+                "%s clip %s at %.3f s overlaps the clip before by %.3f s; it follows it instead",
+                stem.name,
+                Path(clip.path).name,
+                clip.start_s,
+                (cursor - start) / AUDIO_RATE,
+            )
+        item = _audio_clip(clip, stem.name, available[clip.path], otio)
+        track.append(item)
+        cursor = max(cursor, start) + item.source_range.duration.to_frames()
+    return track
+
+
+def _audio_tracks(sound: Sound, otio: Any) -> list[Any]:
+    """One audio track per stem with clips, in STEMS order (other names after, as given)."""
+    available: dict[str, float] = {}
+    for stem in sound.stems:
+        for clip in stem.clips:
+            available[clip.path] = max(available.get(clip.path, 0.0), clip.out_s)
+    order = {name: k for k, name in enumerate(STEMS)}
+    stems = sorted((s for s in sound.stems if s.clips), key=lambda s: order.get(s.name, len(STEMS)))
+    return [_audio_track(stem, k + 1, available, otio) for k, stem in enumerate(stems)]
+
+
 def build_timeline(manifest: Mapping[str, Any] | Manifest):
-    """The `opentimelineio.schema.Timeline` of a manifest (one video track, a clip per shot)."""
+    """The `opentimelineio.schema.Timeline` of a manifest: one video track, a clip per shot, and
+    (a manifest with ``sound``) an audio track per stem with clips."""
     import opentimelineio as otio
 
     m = parse_manifest(manifest)
@@ -207,9 +310,13 @@ def build_timeline(manifest: Mapping[str, Any] | Manifest):
     }
     meta["rag_video"]["size"] = list(m.size)
     meta["rag_video"]["fps"] = fps
+    tracks = [track]
+    if m.sound is not None:
+        meta["rag_video"]["sound"] = m.sound.model_dump(exclude={"stems"})
+        tracks += _audio_tracks(m.sound, otio)
     return otio.schema.Timeline(
         name=title_of(m),
-        tracks=[track],
+        tracks=tracks,
         global_start_time=otio.opentime.RationalTime(0, fps),
         metadata=meta,
     )
