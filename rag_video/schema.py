@@ -154,6 +154,22 @@ RENDERS = pa.schema(
 )
 
 
+RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("script", pa.string()),
+        pa.field("output", pa.string()),  # OUT.mp4 as written (absolute)
+        pa.field("manifest", pa.string()),  # OUT.manifest.json beside it
+        pa.field("title", pa.string()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("shots", pa.int32()),
+        pa.field("final", pa.bool_()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+"""One row per make run: where its output and manifest were written."""
+
+
 def embedding_dim(schema: pa.Schema) -> int:
     """Width of the embedding column of a shots schema."""
     return schema.field("embedding").type.list_size

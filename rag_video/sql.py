@@ -1,11 +1,11 @@
 """Read-only SQL over the library (DuckDB in-process, scanning the Lance tables through Arrow).
 
-The Lance datasets are registered with DuckDB as Arrow datasets (`_sources`, `_shots`, `_renders`),
-never loaded whole: DuckDB hands the scan its projection and the filters Arrow can express, and
-Lance reads only those columns and rows. (DuckDB keeps range filters on floating-point columns for
-itself, because NaN orders differently in Arrow; equality, IN, IS NULL and integer/string ranges
-reach Lance.) Views on top: `sources`, `shots` (only shots whose source has an `ok` row — the
-commit marker), `renders`, `shots_with_source`.
+The Lance datasets are registered with DuckDB as Arrow datasets (`_sources`, `_shots`, `_renders`,
+`_runs`), never loaded whole: DuckDB hands the scan its projection and the filters Arrow can
+express, and Lance reads only those columns and rows. (DuckDB keeps range filters on floating-point
+columns for itself, because NaN orders differently in Arrow; equality, IN, IS NULL and
+integer/string ranges reach Lance.) Views on top: `sources`, `shots` (only shots whose source has an
+`ok` row — the commit marker), `renders`, `runs`, `shots_with_source`.
 
 The connection is sandboxed: external access (files, network), extension install and autoload,
 community and unsigned extensions, Python variable lookups and spilling to disk are off, then the
@@ -25,7 +25,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from rag_video import schema
 from rag_video.errors import one_line
 from rag_video.sqlcheck import CheckedQuery, SqlError, check_statement, walk
 from rag_video.store import TABLES, Store
@@ -54,6 +53,7 @@ VIEWS = {
         "WHERE source_id IN (SELECT source_id FROM _sources WHERE status = 'ok')"
     ),
     "renders": "SELECT * FROM _renders",
+    "runs": "SELECT * FROM _runs",
     "shots_with_source": (
         "SELECT s.*, src.title, src.description, src.tags, src.license, src.creator, "
         "src.duration_s AS source_duration_s, src.video_codec, src.generated "
@@ -100,10 +100,7 @@ def _table_source(store: Store, name: str):
     ds = store.dataset(name)
     if ds is not None:
         return _filter_safe(ds)
-    empty = {"sources": schema.SOURCES, "shots": schema.shots_schema(), "renders": schema.RENDERS}[
-        name
-    ]
-    return empty.empty_table()
+    return store.table_schema(name).empty_table()
 
 
 def _needs_arrow_filter(kind: pa.DataType) -> bool:

@@ -2,7 +2,7 @@
 
 A library is a directory:
 
-    lance/        LanceDB database (tables sources, shots, renders)
+    lance/        LanceDB database (tables sources, shots, renders, runs)
     index/        FAISS index files (a rebuildable accelerator)
     generated/    drafted and generated segments
     meta.json     schema version and the row_key counter
@@ -32,7 +32,7 @@ from rag_video.errors import LibraryLocked, UsageError
 os.environ.setdefault("LANCE_LOG", "error")
 log = logging.getLogger(__name__)
 
-TABLES = ("sources", "shots", "renders")
+TABLES = ("sources", "shots", "renders", "runs")
 LOCK_NAME = ".write.lock"
 HOLDER_NAME = ".write.lock.holder"  # "pid N" of the writer holding LOCK_NAME
 
@@ -153,15 +153,17 @@ class Store:
         """Rows of table `name` (empty with the right columns when the table does not exist)."""
         ds = self.dataset(name)
         if ds is None:
-            empty = self._default_schema(name)
+            empty = self.table_schema(name)
             return empty.empty_table().select(columns) if columns else empty.empty_table()
         return ds.to_table(columns=columns, filter=where)
 
-    def _default_schema(self, name: str) -> pa.Schema:
+    def table_schema(self, name: str) -> pa.Schema:
+        """The schema of table `name` when it is created (one of TABLES)."""
         return {
             "sources": schema.SOURCES,
             "shots": schema.shots_schema(),
             "renders": schema.RENDERS,
+            "runs": schema.RUNS,
         }[name]
 
     def ok_source_ids(self) -> set[str]:

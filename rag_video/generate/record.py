@@ -147,7 +147,8 @@ def write_outputs(
 
 
 def record_renders(store: Store, manifest: dict[str, Any], lock_timeout: float) -> None:
-    """Append a `renders` row per clip of every shot (one for a shot without footage)."""
+    """Append a `renders` row per clip of every shot (one for a shot without footage) and the
+    run's `runs` row (where its output and manifest are)."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -168,5 +169,18 @@ def record_renders(store: Store, manifest: dict[str, Any], lock_timeout: float) 
         for s in manifest["shots"]
         for clip in (s["source"] or [None])
     ]
+    out = Path(manifest["output"])
+    run = {
+        "run_id": manifest["run_id"],
+        "script": manifest["script"],
+        "output": str(out),
+        "manifest": f"{out.with_suffix('')}{OUTPUT_SUFFIXES['manifest']}",
+        "title": manifest["title"],
+        "duration_s": manifest["duration_s"],
+        "shots": len(manifest["shots"]),
+        "final": bool(manifest.get("final")),
+        "created_at": now,
+    }
     with store.writer(lock_timeout):
         store.add("renders", schema.to_table(rows, schema.RENDERS), schema.RENDERS)
+        store.add("runs", schema.to_table([run], schema.RUNS), schema.RUNS)
