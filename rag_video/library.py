@@ -29,7 +29,7 @@ from rag_video.media.hwdecode import resolve_decode_device
 from rag_video.store import Store
 
 if TYPE_CHECKING:
-    from rag_video.generate.make import MakeOptions
+    from rag_video.generate.options import MakeOptions
     from rag_video.stats import LibraryStats
     from rag_video.voice.base import Voices
 
@@ -300,7 +300,7 @@ class Library:
         """One validated MakeOptions from `fields` (None means 'not given'): thresholds and
         diffusion models default to the library's settings, the rest to MakeOptions' defaults.
         A bad or unknown option is a UsageError naming it and its value."""
-        from rag_video.generate.make import MakeOptions
+        from rag_video.generate.options import MakeOptions
 
         return MakeOptions.from_settings(self.settings, **fields)
 
@@ -417,7 +417,8 @@ def option_defaults(command: str) -> dict[str, Any]:
     if command == "make":
         from dataclasses import MISSING, fields
 
-        from rag_video.generate.make import DEFAULT_FPS, DEFAULT_HEIGHT, MakeOptions
+        from rag_video.generate.make import DEFAULT_FPS, DEFAULT_HEIGHT
+        from rag_video.generate.options import MakeOptions
 
         values = {f.name: f.default for f in fields(MakeOptions) if f.default is not MISSING}
         return values | {"fps": DEFAULT_FPS, "height": DEFAULT_HEIGHT}

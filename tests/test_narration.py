@@ -378,3 +378,48 @@ def test_bad_sound_options_are_refused(lib, tmp_path, flag, value):
     assert r.exit_code == 2, r.output
     assert flag.lstrip("-").split("-")[0] in r.stderr.lower() or value in r.stderr
     assert not (tmp_path / "o.mp4").exists()
+
+
+# ------------------------------------------------------------------ on-screen label (issue 15)
+
+
+def test_label_generated_marks_only_generated_segments(lib, tmp_path):
+    board = _board(
+        tmp_path,
+        {
+            "shots": [
+                {"text": "a grey rabbit in a meadow", "duration": 1.0, "decision": "reuse"},
+                {"text": "a dragon over a volcano", "duration": 1.0, "decision": "fill"},
+            ]
+        },
+    )
+    plain = _make(lib, board, tmp_path / "plain.mp4", size=(320, 180))
+    marked = _make(
+        lib,
+        board,
+        tmp_path / "marked.mp4",
+        size=(320, 180),
+        label_generated=True,
+        label_position="bottom-left",
+    )
+    assert plain["label"] is None
+    assert marked["label"]["position"] == "bottom-left"
+    fill = marked["shots"][1]
+    assert marked["label"]["spans"] == [
+        {"start_s": fill["out_start_s"], "end_s": fill["out_end_s"], "text": "AI-generated"}
+    ]
+
+    def frame(path, t):
+        with av.open(str(path)) as c:
+            for f in c.decode(video=0):
+                if f.time is not None and f.time >= t:
+                    return f.to_ndarray(format="rgb24").astype(int)
+        raise AssertionError(t)
+
+    corner = (slice(130, 180), slice(0, 120))  # bottom-left
+    for t, changed in ((0.5, False), (1.5, True)):
+        a, b = frame(tmp_path / "plain.mp4", t), frame(tmp_path / "marked.mp4", t)
+        diff = np.abs(a - b)[corner].mean()
+        assert bool(diff > 5) is changed, (t, diff)
+    r = _cli(lib, "make", str(board), "-o", str(tmp_path / "x.mp4"), "--label-position", "middle")
+    assert r.exit_code == 2

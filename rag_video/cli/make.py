@@ -141,6 +141,17 @@ def _made(name: str) -> Callable[[], Any]:
     help="Also write the narration, music, source-audio stems and the mix as WAV here.",
 )
 @click.option(
+    "--label-generated",
+    is_flag=True,
+    help="Mark restyled and filled segments on screen (recorded in the manifest).",
+)
+@option("--label-text", shown_default=_made("label_text"), help="The mark's text.")
+@option(
+    "--label-position",
+    type=click.Choice(["top-left", "top-right", "bottom-left", "bottom-right"]),
+    shown_default=_made("label_position"),
+)
+@click.option(
     "--burn-subtitles",
     is_flag=True,
     help="Burn the subtitles into the picture (the narration's cues, else the captions).",

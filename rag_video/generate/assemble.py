@@ -12,8 +12,9 @@ trimmed to the video and faded out, or none. Captions go to an SRT file and, wit
 end: a failure anywhere leaves neither the output nor the temporary file (nor the SRT).
 
 This module owns the orchestration; a segment's span comes from `timing`, its frames from
-`segment_frames`, its sound from `soundtrack`. (It stays whole at ~400 lines: `Segment`,
-`Placement` and `AssemblyReport` are the contract the streaming loop below honours.)
+`segment_frames`, its sound from `soundtrack`, its burnt-in text from `layers`. (It stays whole at
+~400 lines: `Segment`, `Placement` and `AssemblyReport` are the contract the streaming loop below
+honours.)
 """
 
 from __future__ import annotations
@@ -29,25 +30,21 @@ from pathlib import Path
 
 import numpy as np
 
+from rag_video.generate.layers import CaptionOverlay, Layer, Output, caption_spans
 from rag_video.generate.manifest import Cue, Sound
 from rag_video.generate.segment_frames import blend, segment_frames
 from rag_video.generate.soundtrack import SAMPLE_RATE, AudioTrack, SoundSpec, parse_audio
 from rag_video.generate.timing import SegmentPlan, plan_segments, probe_all
-from rag_video.media.captions import Overlay
 from rag_video.media.clip import check_fit
 from rag_video.media.encode import VideoWriter, frame_rate, temporary_path
 from rag_video.media.probe import MediaError
-from rag_video.media.subtitles import format_srt, strip_tags
-from rag_video.media.timecode import frames_of
+from rag_video.media.subtitles import format_srt
 
 log = logging.getLogger(__name__)
 
 KINDS = ("source", "frames", "stream", "file")
 TRANSITIONS = ("cut", "crossfade")
 AUDIO_MODES = ("sources", "none")
-
-CaptionOverlay = Callable[[str, tuple[int, int]], Overlay]
-"""Draws a caption's text for frames of a size (as `media.captions.caption_overlay` does)."""
 
 
 @dataclass
@@ -179,52 +176,6 @@ class AssemblyReport:
 # ------------------------------------------------------------------------------------ assemble
 
 
-def _caption_spans(
-    plans: list[SegmentPlan], rate: Fraction, captions: Sequence[Cue] | None
-) -> list[tuple[int, int, str]]:
-    """(first frame, end frame, text) of every caption shown: the cues, else each segment's."""
-    if captions is None:
-        return [
-            (p.start, p.end, p.seg.caption or "") for p in plans if (p.seg.caption or "").strip()
-        ]
-    return [(frames_of(c.start_s, rate), frames_of(c.end_s, rate), c.text) for c in captions]
-
-
-class _Output:
-    """Writes frames to the encoder, burning in the caption shown at each frame."""
-
-    def __init__(
-        self,
-        writer: VideoWriter,
-        spans: list[tuple[int, int, str]],
-        size: tuple[int, int],
-        caption_overlay: CaptionOverlay | None,
-    ) -> None:
-        self.writer = writer
-        self.spans = sorted(spans)
-        self.size = size
-        self.caption_overlay = caption_overlay
-        self.count = 0
-        self._next = 0
-        self._overlays: dict[int, Overlay] = {}
-
-    def write(self, frame: np.ndarray) -> None:
-        if self.caption_overlay is not None:
-            while self._next < len(self.spans) and self.spans[self._next][1] <= self.count:
-                self._next += 1
-            if self._next < len(self.spans):
-                start, _, text = self.spans[self._next]
-                if start <= self.count and text.strip():
-                    frame = self._overlay(self.caption_overlay, self._next, text).apply(frame)
-        self.writer.write(frame)
-        self.count += 1
-
-    def _overlay(self, draw: CaptionOverlay, index: int, caption: str) -> Overlay:
-        if index not in self._overlays:
-            self._overlays = {index: draw(strip_tags(caption).strip(), self.size)}
-        return self._overlays[index]
-
-
 def _write_srt_tmp(
     tmp: Path, final: Path, spans: list[tuple[int, int, str]], rate: Fraction
 ) -> None:
@@ -244,7 +195,7 @@ def _take(it: Iterator[np.ndarray], plan: SegmentPlan) -> np.ndarray:
 
 def _render(
     plans: list[SegmentPlan],
-    out: _Output,
+    out: Output,
     audio: AudioTrack,
     rate: Fraction,
     size: tuple[int, int],
@@ -340,6 +291,8 @@ def assemble(
     subtitles_path: str | os.PathLike[str] | None = None,
     captions: Sequence[Cue] | None = None,
     caption_overlay: CaptionOverlay | None = None,
+    labels: Sequence[Cue] | None = None,
+    label_overlay: CaptionOverlay | None = None,
     crf: int = 20,
     preset: str = "veryfast",
     metadata: dict[str, str] | None = None,
@@ -358,6 +311,8 @@ def assemble(
         subtitles_path: write the captions there as SRT. captions: timed cues (output
             seconds) shown instead of the segments' captions. caption_overlay: draws each
             caption onto its frames (e.g. `media.captions.caption_overlay`); None: not burnt in.
+        labels / label_overlay: more timed text (e.g. "AI-generated" over generated segments)
+            and how it is drawn (e.g. a `media.captions.label_overlay` corner label).
         crf / preset: x264 quality and speed. metadata: extra container tags.
 
     Raises ``MediaError`` for unreadable inputs or outputs and ``ValueError`` for bad arguments;
@@ -373,7 +328,7 @@ def assemble(
     if total == 0:
         raise ValueError(f"segments last less than one frame at {float(rate):g} fps")
     track = AudioTrack(spec, plans, rate, total)
-    spans = _caption_spans(plans, rate, captions)
+    spans = caption_spans(plans, rate, captions)
     out_path = Path(out_path)
     srt = Path(subtitles_path) if subtitles_path is not None else None
     srt_tmp = temporary_path(srt) if srt is not None else None
@@ -391,7 +346,10 @@ def assemble(
         ) as writer:
             if srt is not None and srt_tmp is not None:
                 _write_srt_tmp(srt_tmp, srt, spans, rate)
-            output = _Output(writer, spans, writer.size, caption_overlay)
+            layers = [Layer(spans, caption_overlay)] if caption_overlay is not None else []
+            if labels and label_overlay is not None:
+                layers.append(Layer(caption_spans(plans, rate, labels), label_overlay))
+            output = Output(writer, layers, writer.size)
             _render(plans, output, track, rate, writer.size, fit)
             if output.count != total:
                 raise MediaError(f"internal: wrote {output.count} frames, planned {total}")

@@ -29,7 +29,7 @@ from rag_video.generate.soundtrack import SAMPLE_RATE, SoundSpec, Voiceover, loa
 
 if TYPE_CHECKING:
     from rag_video.generate.assemble import Segment
-    from rag_video.generate.make import MakeOptions
+    from rag_video.generate.options import MakeOptions
     from rag_video.generate.shot import ShotJob
     from rag_video.store import Store
 
@@ -182,4 +182,23 @@ def soundtrack_for(
     return spec, cues
 
 
-__all__ = ["ShotTiming", "TimedPlan", "shot_spans", "soundtrack_for", "timed_plan", "voice_name"]
+def generated_labels(
+    jobs: Sequence[ShotJob], spans: dict[int, tuple[float, float]], text: str
+) -> list[Cue]:
+    """`text` over every restyled or filled shot's output span (``--label-generated``)."""
+    return [
+        Cue(start_s=spans[j.index][0], end_s=spans[j.index][1], text=text)
+        for j in jobs
+        if j.decision in ("restyle", "fill")
+    ]
+
+
+__all__ = [
+    "generated_labels",
+    "ShotTiming",
+    "TimedPlan",
+    "shot_spans",
+    "soundtrack_for",
+    "timed_plan",
+    "voice_name",
+]

@@ -1,5 +1,5 @@
 """`make`: script → plan → plan-wide retrieval → reuse/restyle/fill → assembled video and exports,
-stage by stage, and how a make renders (`MakeOptions`).
+stage by stage (how it renders is a `generate.options.MakeOptions`).
 
 Outputs beside OUT.mp4: OUT.manifest.json (also the --json document), OUT.otio, OUT.html,
 OUT.srt, OUT.credits.txt. All are written under temporary names and renamed together at the end,
@@ -13,19 +13,22 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag_video.errors import UsageError
 from rag_video.generate import outputs
 from rag_video.generate.assemble import assemble
-from rag_video.generate.audio_plan import shot_spans, soundtrack_for, timed_plan
+from rag_video.generate.audio_plan import (
+    generated_labels,
+    shot_spans,
+    soundtrack_for,
+    timed_plan,
+)
 from rag_video.generate.base import Generator
-from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
 from rag_video.generate.jobs import jobs_from_manifest, plan_jobs
-from rag_video.generate.narration import DEFAULT_BREATH_S
+from rag_video.generate.options import MakeOptions
 from rag_video.generate.plan import Plan, load_plan, plan_from_dict
 from rag_video.generate.record import (
     OUTPUT_SUFFIXES,
@@ -34,132 +37,18 @@ from rag_video.generate.record import (
     thumbnails,
     write_outputs,
 )
-from rag_video.generate.reframe import FITS
 from rag_video.generate.render import DraftStream, RenderSettings, render_job, segment_for
 from rag_video.generate.shot import ShotJob
-from rag_video.generate.soundtrack import SOURCE_AUDIO
-from rag_video.media.captions import caption_overlay
+from rag_video.media.captions import caption_overlay, label_overlay
 from rag_video.retrieve.query import Searcher
 from rag_video.store import Store
-from rag_video.voice.base import DEFAULT_VOICE
 
 if TYPE_CHECKING:
-    from rag_video.config import Settings
+    pass
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 24.0
 DEFAULT_HEIGHT = 720
-
-
-@dataclass
-class MakeOptions:
-    """How a make renders (CLI flags; None means 'from the script, else the default')."""
-
-    final: bool = False
-    aspect: str | None = None
-    size: tuple[int, int] | None = None
-    fps: float | None = None
-    fit: str = "auto"  # auto | crop | letterbox | reframe (auto: reframe when a crop keeps < 60 %)
-    min_cut: float = 1.0  # shortest sub-shot when several shots cover one planned shot
-    coverage: str = ",".join(DEFAULT_ORDER)
-    transition: str = "cut"
-    music: Path | None = None
-    audio: bool = True
-    burn_subtitles: bool = False
-    crf: int = 20
-    preset: str | None = None  # x264 preset; None: ultrafast for drafts, veryfast for final renders
-    by_sentence: bool = False
-    fresh: bool = False
-    reuse_threshold: float = 0.28
-    fill_threshold: float = 0.20
-    steps: int = 20
-    seed: int = 0
-    max_gen_seconds: float | None = None
-    restyle_model: str | None = None
-    fill_model: str | None = None
-    gen_size: tuple[int, int] | None = None
-    keep_segments: bool = False  # also write draft shots to segment files (else they stream)
-    # sound (issue 13): narration, beats, the mix
-    narrate: bool | None = None  # True: every shot speaks (its text); False: none; None: script's
-    voice: str | None = None  # ENGINE:VOICE; giving one narrates
-    default_voice: str = DEFAULT_VOICE  # when neither --voice nor the script's voice: names one
-    speech_rate: float = 1.0
-    breath: float = DEFAULT_BREATH_S
-    beat_sync: bool = False
-    beat_tolerance: float = 0.2  # share of the shot a cut may move to reach a beat
-    duck: float = 12.0  # dB the music (and ducked source audio) drops under speech
-    source_audio: str = "duck"  # keep | duck | mute
-    loudness: float = -14.0  # integrated LUFS of the final mix (-23 for broadcast)
-    true_peak: float = -1.0  # dBTP ceiling of the final mix
-    stems: Path | None = None  # write the stems as WAV into this folder
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **fields: Any) -> MakeOptions:
-        """Options from `fields` (None means 'not given'): thresholds and diffusion models
-        default to `settings`, the rest to the defaults here. A bad or unknown option is a
-        UsageError naming it and its value."""
-        known = {f.name for f in dataclass_fields(cls)}
-        unknown = sorted(set(fields) - known)
-        if unknown:
-            name = unknown[0]
-            raise UsageError(
-                f"make option {name}={fields[name]!r}: not one of {', '.join(sorted(known))}"
-            )
-        given = {k: v for k, v in fields.items() if v is not None}
-        return cls(
-            **{
-                "reuse_threshold": settings.reuse_threshold,
-                "fill_threshold": settings.fill_threshold,
-                "restyle_model": settings.restyle_model,
-                "fill_model": settings.fill_model,
-                "default_voice": settings.voice,
-                **given,
-            }
-        )
-
-    def __post_init__(self) -> None:
-        if self.reuse_threshold <= self.fill_threshold:
-            raise UsageError(
-                f"--reuse-threshold {self.reuse_threshold:g} must be above "
-                f"--fill-threshold {self.fill_threshold:g}"
-            )
-        if self.fit not in FITS:
-            raise UsageError(f"--fit {self.fit!r}: expected one of {', '.join(FITS)}")
-        if not 0.1 <= self.min_cut <= 60:
-            raise UsageError(f"--min-cut {self.min_cut:g}: expected 0.1 to 60 seconds")
-        try:
-            self.order = parse_order(self.coverage)
-        except ValueError as exc:
-            raise UsageError(f"--coverage {self.coverage!r}: {exc}") from None
-        self._check_sound()
-
-    def _check_sound(self) -> None:
-        checks = [
-            ("--speech-rate", self.speech_rate, 0.5, 2.5),
-            ("--breath", self.breath, 0.0, 10.0),
-            ("--beat-tolerance", self.beat_tolerance, 0.0, 0.5),
-            ("--duck", self.duck, 0.0, 60.0),
-            ("--loudness", self.loudness, -70.0, -5.0),
-            ("--true-peak", self.true_peak, -20.0, 0.0),
-        ]
-        for flag, value, lo, hi in checks:
-            if not (isinstance(value, int | float) and lo <= value <= hi):
-                raise UsageError(f"{flag} {value!r}: expected {lo:g} to {hi:g}")
-        if self.source_audio not in SOURCE_AUDIO:
-            raise UsageError(
-                f"--source-audio {self.source_audio!r}: expected one of {', '.join(SOURCE_AUDIO)}"
-            )
-        if self.stems is not None and not Path(self.stems).expanduser().is_dir():
-            raise UsageError(f"--stems {str(self.stems)!r}: not an existing folder")
-
-    @property
-    def frame_fit(self) -> str:
-        """How generated and reference frames are conformed (crop or letterbox)."""
-        return "letterbox" if self.fit == "letterbox" else "crop"
-
-    def model(self, decision: str) -> str | None:
-        """The diffusion model a final render uses for `decision` (None: the role's default)."""
-        return self.restyle_model if decision == "restyle" else self.fill_model
 
 
 def parse_aspect(aspect: str) -> float:
@@ -344,7 +233,9 @@ def make(
     run_id = uuid.uuid4().hex
     music = opts.music or plan.music
     segments = [seg for j in jobs for seg in segment_for(j, streams.get(j.index))]
-    sound, cues = soundtrack_for(timed, shot_spans(jobs, segments, fps), opts, music)
+    spans = shot_spans(jobs, segments, fps)
+    sound, cues = soundtrack_for(timed, spans, opts, music)
+    labels = generated_labels(jobs, spans, opts.label_text) if opts.label_generated else []
     report = assemble(
         segments,
         outputs.partial_name(out, run_id),
@@ -355,6 +246,8 @@ def make(
         audio=sound,
         captions=cues,
         caption_overlay=caption_overlay if opts.burn_subtitles else None,
+        labels=labels,
+        label_overlay=partial(label_overlay, position=opts.label_position),
         crf=opts.crf,
         preset=opts.preset or ("veryfast" if opts.final else "ultrafast"),
         metadata={"rag_video_run": run_id},
@@ -370,6 +263,13 @@ def make(
         sound=report.sound.model_dump() if report.sound is not None else None,
         subtitles=[c.model_dump() for c in cues] if cues is not None else None,
         timing=[vars(t) for t in timed.timing],
+        label={
+            "text": opts.label_text,
+            "position": opts.label_position,
+            "spans": [c.model_dump() for c in labels],
+        }
+        if opts.label_generated
+        else None,
         timings={k: round(v, 3) for k, v in clock.items() if k != "start"},
     )
     write_outputs(manifest, out, thumbnails(store, jobs), run_id, Path(report.path))

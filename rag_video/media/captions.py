@@ -121,8 +121,14 @@ def caption_overlay(
     return _overlay_from_rgba(np.asarray(canvas), 0, 0, size)
 
 
-def label_overlay(text: str, size: tuple[int, int]) -> Overlay:
-    """A small top-left label (light text on a translucent dark box) for ``size`` frames."""
+LABEL_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+def label_overlay(text: str, size: tuple[int, int], position: str = "top-left") -> Overlay:
+    """A small corner label (light text on a translucent dark box) for ``size`` frames, at
+    ``position`` (one of :data:`LABEL_POSITIONS`)."""
+    if position not in LABEL_POSITIONS:
+        raise ValueError(f"position must be one of {', '.join(LABEL_POSITIONS)}, got {position!r}")
     from PIL import Image, ImageDraw
 
     w, h = size
@@ -134,7 +140,9 @@ def label_overlay(text: str, size: tuple[int, int]) -> Overlay:
     canvas = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 150))
     ImageDraw.Draw(canvas).text((pad - left, pad - top), text, font=fnt, fill=(255, 230, 120, 255))
     margin = max(2, px // 2)
-    return _overlay_from_rgba(np.asarray(canvas), margin, margin, size)
+    x = margin if position.endswith("left") else max(0, w - box_w - margin)
+    y = margin if position.startswith("top") else max(0, h - box_h - margin)
+    return _overlay_from_rgba(np.asarray(canvas), x, y, size)
 
 
 def title_card(
@@ -167,4 +175,12 @@ def title_card(
     return np.asarray(card).copy()
 
 
-__all__ = ["Overlay", "caption_overlay", "font", "label_overlay", "title_card", "wrap_text"]
+__all__ = [
+    "LABEL_POSITIONS",
+    "Overlay",
+    "caption_overlay",
+    "font",
+    "label_overlay",
+    "title_card",
+    "wrap_text",
+]
