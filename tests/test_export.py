@@ -375,10 +375,11 @@ def test_credits_list_sources_and_generated_segments(manifest, tmp_path):
     )
     lines = text.splitlines()
     bbb = lines.index("- bigbuckbunny.mp4")
-    assert lines[bbb + 1 : bbb + 5] == [
+    assert lines[bbb + 1 : bbb + 6] == [
         "    title: Big Buck Bunny",
         "    creator: Blender Foundation",
         "    license: CC BY 3.0",
+        '    attribution: "Big Buck Bunny" by Blender Foundation, CC-BY-3.0',  # what BY asks
         "    used in: shot 0 (reuse 1.00–3.00 s)",
     ]
     forest = lines.index("- forest.mp4")

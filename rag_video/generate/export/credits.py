@@ -1,5 +1,6 @@
 """The credits of a make (`write_credits`): plain text; each source used with title, creator and
-license ("unknown" when missing) and the shots that use it, then a line per drafted or generated
+license ("unknown" when missing), the attribution line its licence requires (SPDX, see
+`rag_video.licenses`) and the shots that use it, then a line per drafted or generated
 segment."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from rag_video.generate.manifest import Credit, Manifest, parse_manifest, title_of, write_exact
 from rag_video.generate.shot import ShotJob
+from rag_video.licenses import attribution_text, terms, to_spdx
 
 
 def _used_in(m: Manifest, path: str) -> str:
@@ -87,6 +89,10 @@ def credits_text(manifest: Mapping[str, Any] | Manifest) -> str:
         lines.append(f"    title: {c.title or 'untitled'}")
         lines.append(f"    creator: {c.creator or 'unknown'}")
         lines.append(f"    license: {c.license or 'unknown'}")
+        spdx = to_spdx(c.license)
+        if spdx is not None and terms(spdx).attribution:
+            title = c.title or Path(c.path).name
+            lines.append(f"    attribution: {attribution_text(title, c.creator, spdx)}")
         used = _used_in(m, c.path)
         if used:
             lines.append(f"    used in: {used}")
