@@ -19,6 +19,13 @@ from rag_video.media.clip import _frame_time, _seek, _stream_start
 from rag_video.media.probe import MediaError, check_readable
 
 
+def _open(p: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(p))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
+
+
 def read_audio(
     path: str | os.PathLike[str],
     in_s: float,
@@ -40,10 +47,7 @@ def read_audio(
     if in_s < 0:
         raise ValueError(f"in_s must be >= 0, got {in_s!r}")
     p = check_readable(path)
-    try:
-        container = av.open(str(p))
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
+    container = _open(p)
     with container:
         if not container.streams.audio:
             return None
@@ -63,10 +67,7 @@ def audio_duration(path: str | os.PathLike[str]) -> float:
     """Seconds of the first audio stream of ``path`` (from its container's metadata), 0 without
     audio."""
     p = check_readable(path)
-    try:
-        container = av.open(str(p))
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"cannot open: {p}: {exc.strerror or exc}") from None
+    container = _open(p)
     with container:
         if not container.streams.audio:
             return 0.0

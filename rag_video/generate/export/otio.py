@@ -234,14 +234,7 @@ def _audio_track(stem: Stem, number: int, available: Mapping[str, float], otio: 
     for clip in sorted(stem.clips, key=lambda c: (c.start_s, c.in_s)):
         start = _samples(clip.start_s)
         if start > cursor:
-            track.append(
-                otio.schema.Gap(
-                    source_range=otio.opentime.TimeRange(
-                        otio.opentime.RationalTime(0, AUDIO_RATE),
-                        otio.opentime.RationalTime(start - cursor, AUDIO_RATE),
-                    )
-                )
-            )
+            track.append(_gap(start - cursor, AUDIO_RATE, otio))
         elif start < cursor:
             log.warning(
                 "%s clip %s at %.3f s overlaps the clip before by %.3f s; it follows it instead",
@@ -254,6 +247,12 @@ def _audio_track(stem: Stem, number: int, available: Mapping[str, float], otio: 
         track.append(item)
         cursor = max(cursor, start) + item.source_range.duration.to_frames()
     return track
+
+
+def _gap(frames: int, rate: float, otio: Any) -> Any:
+    """A Gap of `frames` at `rate` (a hole in a track)."""
+    rt = otio.opentime.RationalTime
+    return otio.schema.Gap(source_range=otio.opentime.TimeRange(rt(0, rate), rt(frames, rate)))
 
 
 def _audio_tracks(sound: Sound, otio: Any) -> list[Any]:
@@ -285,14 +284,7 @@ def build_timeline(manifest: Mapping[str, Any] | Manifest):
                 shot.out_start_s,
                 start - cursor,
             )
-            track.append(
-                otio.schema.Gap(
-                    source_range=otio.opentime.TimeRange(
-                        otio.opentime.RationalTime(0, fps),
-                        otio.opentime.RationalTime(start - cursor, fps),
-                    )
-                )
-            )
+            track.append(_gap(start - cursor, fps, otio))
         elif start < cursor:
             log.warning(
                 "shot %d starts at %.3f s, overlapping the previous shot by %d frames",
