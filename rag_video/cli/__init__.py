@@ -11,7 +11,7 @@ command prints), and the commands: `ingest` (ingest, embed, index), `query` (sea
 stats), `make` (make, demo), `admin` (prune, optimize, models).
 """
 
-from rag_video.cli import admin, ingest, make, query  # noqa: F401  (they register the commands)
+from rag_video.cli import admin, check, ingest, make, query  # noqa: F401  (they register the commands)
 from rag_video.cli.app import main
 
 __all__ = ["main"]
