@@ -10,6 +10,7 @@ log records written to stderr go above the bars instead of into their line.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import logging
 import os
@@ -82,14 +83,44 @@ def bars(*tasks: tuple[str, int], every_step: bool = False) -> Iterator[list[Adv
     `advance(n=1, description=None, item=None)`: `item` names what was just done (a file) and goes
     into the bar's description or the line. In line mode every step is a line when `every_step`
     (one line per file), else at most one line per task every LINE_INTERVAL_S seconds."""
-    current = mode()
+    current = "off" if _observer.get() is not None else mode()
     if current == "off" or not any(total > 0 for _, total in tasks):
-        yield [_noop for _ in tasks]
+        yield [_observed(description, total) for description, total in tasks]
     elif current == "lines":
         yield [_line_advance(description, total, every_step) for description, total in tasks]
     else:
         with _rich_bars(tasks) as advances:
             yield advances
+
+
+Observer = Callable[[str, int, int, "str | None"], None]  # (task, done, total, item)
+_observer: contextvars.ContextVar[Observer | None] = contextvars.ContextVar(
+    "rag_video_progress_observer", default=None
+)
+
+
+@contextlib.contextmanager
+def observe(callback: Observer) -> Iterator[None]:
+    """Send this context's progress to `callback(task, done, total, item)` instead of stderr
+    (a server's background job reports its progress this way)."""
+    token = _observer.set(callback)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
+
+
+def _observed(base: str, total: int) -> Advance:
+    callback = _observer.get()
+    if callback is None:
+        return _noop
+    done = [0]
+
+    def advance(n: int = 1, description: str | None = None, item: str | None = None) -> None:
+        done[0] += n
+        callback(description or base, done[0], total, item)
+
+    return advance
 
 
 @contextlib.contextmanager

@@ -29,3 +29,12 @@ def tiny_pipelines_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder tiny_pipelines.build_all builds into, shared by every module: each pipeline is
     built at most once per session (build_all skips a folder that exists). Read-only for tests."""
     return tmp_path_factory.mktemp("tiny_pipelines")
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The server tests' library (tests/served.py), built once per session. Tests that write to
+    it (re-renders) only add runs and outputs."""
+    import served as build_served
+
+    return build_served.build(tmp_path_factory.mktemp("served"))

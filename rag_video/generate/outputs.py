@@ -43,6 +43,7 @@ STORAGE = frozenset(
         "lance",
         "index",
         "generated",
+        "cache",  # the server's proxies
         "meta.json",
         ".write.lock",
         ".write.lock.holder",
