@@ -490,3 +490,29 @@ def test_colour_families():
         "white",
         "grey",
     ]
+
+
+def test_pages_without_a_search_load_no_model(served):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from fastapi.testclient import TestClient\n"
+        "from rag_video import open_library\n"
+        "from rag_video.server import create_app\n"
+        "lib = open_library(sys.argv[1], create=False)\n"
+        "with TestClient(create_app(lib), base_url='http://127.0.0.1') as c:\n"
+        "    codes = [c.get(u).status_code for u in ('/', '/sources', '/runs', '/api/runs')]\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'open_clip', 'transformers')\n"
+        "         if m in sys.modules]\n"
+        "print(codes, ','.join(heavy) or 'none')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(served["library"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split()[-1] == "none", out.stdout
+    assert "[200, 200, 200, 200]" in out.stdout
