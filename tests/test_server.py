@@ -20,6 +20,7 @@ from rag_video import open_library
 from rag_video.cli import main
 from rag_video.errors import UsageError
 from rag_video.server import create_app
+from rag_video.server.app import MAX_BODY_BYTES
 from rag_video.server.security import check_bind
 from rag_video.server.state import MAX_UPLOAD_BYTES
 
@@ -186,6 +187,23 @@ def test_uploads_are_limited_in_size_and_type(client):
         assert "error" in got.json()
     no_csrf = client.post("/api/search", files={"image": ("q.png", _png(), "image/png")})
     assert no_csrf.status_code == 403
+
+
+def test_post_bodies_are_bounded_before_they_are_read(client, served):
+    before = _files(served["library"])
+    huge = client.post(
+        "/api/search",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={**csrf(client), "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert huge.status_code == 413 and "larger than" in huge.json()["error"]
+    chunked = client.post(
+        "/api/sql",
+        content=iter([b'{"query": ', b'"SELECT 1"}']),
+        headers={**csrf(client), "Content-Type": "application/json"},
+    )
+    assert chunked.status_code == 411 and "Content-Length" in chunked.json()["error"]
+    assert _files(served["library"]) == before
 
 
 # ---- media -------------------------------------------------------------------------------

@@ -21,13 +21,14 @@ from fastapi.staticfiles import StaticFiles
 from rag_video.errors import LibraryLocked, RagVideoError, UsageError
 from rag_video.library import Library
 from rag_video.server import security
-from rag_video.server.state import NotFound, ServerState
+from rag_video.server.state import MAX_UPLOAD_BYTES, NotFound, ServerState
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 DEFAULT_PORT = 8765
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+MAX_BODY_BYTES = MAX_UPLOAD_BYTES + 64 * 1024  # an image upload and its form fields
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; media-src 'self'; "
@@ -89,6 +90,14 @@ def create_app(library: Library, *, token: str | None = None) -> FastAPI:
             return JSONResponse(
                 {"error": "missing or wrong token"}, 401, headers={"WWW-Authenticate": "Bearer"}
             )
+        if request.method == "POST":  # a body bounded before anything reads or spools it
+            length = request.headers.get("content-length")
+            if length is None or not length.isdigit():
+                return JSONResponse({"error": "a POST needs a Content-Length"}, 411)
+            if int(length) > MAX_BODY_BYTES:
+                return JSONResponse(
+                    {"error": f"request body larger than {MAX_BODY_BYTES} bytes"}, 413
+                )
         request.state.csrf = request.cookies.get(security.CSRF_COOKIE) or security.new_csrf()
         response = await call_next(request)
         if request.cookies.get(security.CSRF_COOKIE) != request.state.csrf:

@@ -5,6 +5,7 @@ table row by id, never from a path a client sent."""
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -152,8 +153,6 @@ class ServerState:
 
     def run(self, run_id: str) -> dict[str, Any]:
         """A run's manifest (as make wrote it) with the URLs of its files."""
-        import json
-
         row = self._run_row(run_id)
         try:
             manifest = json.loads(Path(row["manifest"]).read_text())
@@ -204,8 +203,6 @@ class ServerState:
         stem = Path(run["run"]["output"]).stem.split(".r-")[0]
 
         def work(job: Job) -> dict[str, Any]:
-            import json
-
             self.outputs.mkdir(exist_ok=True)
             out = self.outputs / f"{stem}.r-{job.job_id[:8]}.mp4"
 
