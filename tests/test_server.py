@@ -534,3 +534,23 @@ def test_pages_without_a_search_load_no_model(served):
     )
     assert out.stdout.split()[-1] == "none", out.stdout
     assert "[200, 200, 200, 200]" in out.stdout
+
+
+def test_a_follower_gets_every_event_across_keep_alives():
+    from rag_video.server.jobs import Jobs
+
+    jobs = Jobs()
+
+    def work(job):
+        for k in range(3):
+            time.sleep(0.15)  # longer than the follower's keep-alive timeout
+            job.emit(type="progress", task="t", done=k + 1, total=3, item=None)
+        return {"ok": True}
+
+    job = jobs.submit("test", work)
+    seen = list(job.follow(timeout=0.05))
+    jobs.close()
+    assert None in seen, "keep-alives were sent while waiting"
+    events = [e for e in seen if e is not None]
+    assert [e["seq"] for e in events] == list(range(len(events)))
+    assert [e["type"] for e in events] == ["status", "progress", "progress", "progress", "done"]

@@ -3,7 +3,6 @@ of events a client follows over server-sent events."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -55,18 +54,17 @@ class Job:
     def follow(self, timeout: float = 15.0) -> Iterator[dict[str, Any] | None]:
         """Every event from the first, waiting for new ones; None after `timeout` seconds without
         one (a keep-alive); ends after the job's last event."""
-        for seq in itertools.count():
+        seq = 0
+        while True:
             with self._changed:
                 while seq >= len(self.events) and not self.finished:
                     if not self._changed.wait(timeout):
                         break
-                if seq < len(self.events):
-                    event = self.events[seq]
-                elif self.finished:
+                event = self.events[seq] if seq < len(self.events) else None
+                if event is None and self.finished:
                     return
-                else:
-                    yield None
-                    continue
+            if event is not None:
+                seq += 1
             yield event
 
 
