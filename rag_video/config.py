@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     restyle_model: str | None = None
     fill_model: str | None = None
     voice: str = "espeak:en-us"  # narration voice, ENGINE:VOICE (`rag-video voices` lists them)
+    # content credentials (C2PA, rag_video/provenance): the signing key and its certificate
+    # chain (PEM, signing certificate first); the CA certificates `verify` trusts
+    c2pa_key: Path | None = None
+    c2pa_cert: Path | None = None
+    c2pa_trust_anchors: Path | None = None
     lock_timeout: float = Field(30.0, ge=0)
 
     @classmethod

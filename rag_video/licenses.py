@@ -43,11 +43,25 @@ def _cc(text: str) -> str | None:
     return cand if cand in _CC_IDS else None
 
 
+def parts(license_id: str | None) -> list[str]:
+    """The ids of an SPDX ``A AND B`` expression (a file combining works under each); one id is
+    a list of one."""
+    if license_id is None:
+        return []
+    return [p for p in re.split(r"\s+AND\s+", license_id.strip()) if p]
+
+
 def to_spdx(text: str | None) -> str | None:
-    """The SPDX id for a free-text licence where that is unambiguous, else None."""
+    """The SPDX id for a free-text licence where that is unambiguous, else None. An ``A AND B``
+    expression maps when each part does."""
     if text is None or not text.strip():
         return None
     raw = text.strip()
+    if len(pieces := parts(raw)) > 1:
+        ids = [to_spdx(p) for p in pieces]
+        if any(i is None for i in ids):
+            return None
+        return " AND ".join(dict.fromkeys(i for i in ids if i is not None))
     low = " ".join(raw.lower().split())
     for known in KNOWN:
         if low == known.lower():
@@ -62,20 +76,31 @@ def to_spdx(text: str | None) -> str | None:
 
 
 def terms(license_id: str | None) -> Terms:
-    """The terms of an SPDX id from :func:`to_spdx`; an unknown id permits nothing."""
+    """The terms of an SPDX id from :func:`to_spdx`; an unknown id permits nothing. The terms of
+    ``A AND B`` are what every part permits (attribution and share-alike when any part asks)."""
+    if license_id is not None and len(ids := parts(license_id)) > 1:
+        each = [terms(i) for i in ids]
+        return Terms(
+            license_id,
+            derivatives=all(t.derivatives for t in each),
+            commercial=all(t.commercial for t in each),
+            attribution=any(t.attribution for t in each),
+            share_alike=any(t.share_alike for t in each),
+            known=all(t.known for t in each),
+        )
     if license_id not in KNOWN or license_id is None:
         return Terms(license_id, False, False, False, False, False)
     if license_id in ("CC0-1.0", "LicenseRef-PublicDomain"):
         return Terms(license_id, True, True, False, False, True)
     if license_id == "proprietary":
         return Terms(license_id, False, False, False, False, True)
-    parts = license_id.split("-")[1:-1]
+    elements = license_id.split("-")[1:-1]
     return Terms(
         license_id,
-        derivatives="ND" not in parts,
-        commercial="NC" not in parts,
-        attribution="BY" in parts,
-        share_alike="SA" in parts,
+        derivatives="ND" not in elements,
+        commercial="NC" not in elements,
+        attribution="BY" in elements,
+        share_alike="SA" in elements,
         known=True,
     )
 

@@ -55,7 +55,7 @@ def test_ingest_tiles_each_video_and_embeds(lib, footage):
     )
     assert (src["title"], src["license"], src["creator"], src["tags"]) == (
         "Red cliffs",
-        "CC-BY 4.0",
+        "CC-BY-4.0",  # the sidecar's "CC-BY 4.0" as its SPDX id
         "Test Camera",
         ["nature", "dawn"],
     )

@@ -26,7 +26,7 @@ LAYERS = (  # a module may import its own room, its layer and the layers below
         "templates",
     },
     {"store", "media", "voice", "embed"},
-    {"index", "sql", "qc"},
+    {"index", "sql", "qc", "provenance"},
     {"retrieve", "sqlformat", "stats", "ingest"},
     {"generate"},
     {"demo", "library"},

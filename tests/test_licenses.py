@@ -21,6 +21,9 @@ from rag_video.licenses import attribution_text, terms, to_spdx
         ("", None),
         (None, None),
         ("CC 4.0", None),
+        ("Public Domain AND CC0", "LicenseRef-PublicDomain AND CC0-1.0"),
+        ("CC0 AND CC0-1.0", "CC0-1.0"),
+        ("CC0 AND GPL", None),
     ],
 )
 def test_to_spdx(text: str | None, spdx: str | None) -> None:
@@ -43,6 +46,14 @@ def test_terms() -> None:
     assert terms("proprietary").derivatives is False
     assert terms("MIT").known is False
     assert terms(None).known is False
+    both = terms("CC-BY-NC-4.0 AND CC0-1.0")  # a file combining two works: what both permit
+    assert (both.derivatives, both.commercial, both.attribution, both.known) == (
+        True,
+        False,
+        True,
+        True,
+    )
+    assert terms("CC0-1.0 AND MIT").known is False
 
 
 def test_attribution_text() -> None:

@@ -86,7 +86,7 @@ def test_make_writes_every_output_with_exact_timing(lib, tmp_path):
     for suffix in (".manifest.json", ".otio", ".html", ".srt", ".credits.txt"):
         assert out.with_suffix("").with_name("out" + suffix).exists()
     assert json.loads((tmp_path / "out.manifest.json").read_text())["run_id"] == m["run_id"]
-    assert "CC BY 3.0" in (tmp_path / "out.credits.txt").read_text()
+    assert "license: CC-BY-3.0" in (tmp_path / "out.credits.txt").read_text()  # stored as SPDX
     assert "Morning" in (tmp_path / "out.srt").read_text()
     assert not list(tmp_path.glob(".*partial*"))
     with av.open(str(out)) as c:
@@ -420,6 +420,8 @@ def test_demo_runs_offline_and_shows_every_decision(tmp_path):
     doc = json.loads(result.stdout)
     assert {s["decision"] for s in doc["shots"]} == {"reuse", "restyle", "fill"}
     assert doc["mode"] == "text"  # no embedding weights offline: sidecar descriptions match
+    failed = [r for r in doc["qc"]["results"] if not r["passed"]]
+    assert doc["qc"]["passed"] and not failed, failed  # the demo is a clean render
     frames, fps, size, _ = _count_frames(tmp_path / "demo.mp4")
     assert (frames, fps, size) == (round(doc["duration_s"] * 24), 24, (1280, 720))
 

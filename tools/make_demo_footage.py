@@ -72,6 +72,14 @@ class Still:
     source: str  # where scikit-image says the picture comes from
     pad: bool = False  # widen the picture to 1.2 x 16:9 with its corner colour, so all of it fits
 
+    @property
+    def spdx(self) -> str:
+        """The SPDX id of ``license``: the sidecar's value (the free text is in ATTRIBUTION.md)."""
+        for prefix, spdx in (("CC0", "CC0-1.0"), ("Public domain", "LicenseRef-PublicDomain")):
+            if self.license.startswith(prefix):
+                return spdx
+        raise ValueError(f"{self.key}: no SPDX id for licence {self.license!r}")
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -289,7 +297,7 @@ BUNNY_SIDECAR = {
         "animation",
         "cartoon",
     ],
-    "license": "CC BY 3.0 (Creative Commons Attribution 3.0)",
+    "license": "CC-BY-3.0",  # Creative Commons Attribution 3.0 (ATTRIBUTION.md)
     "creator": "Blender Foundation | www.bigbuckbunny.org",
 }
 
@@ -450,13 +458,13 @@ def srt_text(clip: Clip) -> str:
 
 def clip_sidecar(clip: Clip) -> dict:
     """The ``name.json`` sidecar of a generated clip."""
-    licenses = list(dict.fromkeys(s.license for s in clip.stills))
+    licenses = list(dict.fromkeys(s.spdx for s in clip.stills))  # SPDX: "A AND B" for two
     creators = list(dict.fromkeys(s.creator for s in clip.stills))
     return {
         "title": clip.title,
         "description": clip.description,
         "tags": list(clip.tags),
-        "license": "; ".join(licenses),
+        "license": " AND ".join(licenses),
         "creator": "; ".join(creators),
     }
 
@@ -471,8 +479,10 @@ def attribution_markdown() -> str:
         "# Sample footage: sources and licences",
         "",
         "Sample library of `rag-video demo`. Regenerate with `python tools/make_demo_footage.py`.",
-        "Every clip has a `name.json` sidecar (title, description, tags, license, creator); the",
-        "two-shot clips also have a `name.srt` whose cues describe each shot.",
+        "Every clip has a `name.json` sidecar (title, description, tags, license, creator); its",
+        "license is the SPDX id of the licence stated below (`LicenseRef-PublicDomain AND",
+        "CC0-1.0` for a clip of two pictures under those). The two-shot clips also have a",
+        "`name.srt` whose cues describe each shot.",
         "",
         "## bigbuckbunny.mp4",
         "",

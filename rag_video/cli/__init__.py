@@ -8,10 +8,11 @@ progress go to stderr. Every error is one line on stderr, `error: ...` (a traceb
 Modules: `app` (the root group, global options, --json), `errors` (errors → one line and an exit
 code), `defaults` (defaults shown in --help, read from where they live), `render` (what each
 command prints), and the commands: `ingest` (ingest, embed, index), `query` (search, sql,
-stats), `make` (make, demo), `admin` (prune, optimize, models), `check`, `serve`.
+stats), `make` (make, demo), `admin` (prune, optimize, models), `check`, `serve`,
+`verify` (content credentials).
 """
 
-from rag_video.cli import admin, check, ingest, make, query, serve  # noqa: F401  (they register the commands)
+from rag_video.cli import admin, check, ingest, make, query, serve, verify  # noqa: F401  (they register the commands)
 from rag_video.cli.app import main
 
 __all__ = ["main"]

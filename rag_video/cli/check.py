@@ -11,6 +11,33 @@ from rag_video.cli.app import emit_json, json_option, library, main, want_json
 from rag_video.errors import UsageError
 
 
+def _thresholds(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float] | None:
+    out: dict[str, float] = {}
+    for value in values:
+        name, eq, number = value.partition("=")
+        try:
+            out[name.strip()] = float(number)
+        except ValueError:
+            raise click.BadParameter(f"expected CHECK.FIELD=NUMBER, got {value!r}") from None
+        if not eq or not name.strip():
+            raise click.BadParameter(f"expected CHECK.FIELD=NUMBER, got {value!r}")
+    return out or None
+
+
+qc_threshold_option = click.option(
+    "--qc-threshold",
+    "qc_thresholds",
+    multiple=True,
+    callback=_thresholds,
+    metavar="CHECK.FIELD=VALUE",
+    help="Set a check's threshold, e.g. frozen.min_s=3 (repeatable; names and defaults in "
+    "the README).",
+)
+"""`--qc-threshold`, of check and make: a `{"check.field": value}` dict, or None."""
+
+
 @main.command()
 @click.argument("video", type=click.Path(dir_okay=False))
 @click.option("--strict", is_flag=True, help="Exit 1 when a check failed.")
@@ -22,9 +49,17 @@ from rag_video.errors import UsageError
     type=click.Path(dir_okay=False),
     help="Manifest JSON [default: OUT.manifest.json beside the video, if present].",
 )
+@qc_threshold_option
 @json_option
-def check(video: str, strict: bool, level: str, manifest: str | None) -> None:
+def check(
+    video: str,
+    strict: bool,
+    level: str,
+    manifest: str | None,
+    qc_thresholds: dict[str, float] | None,
+) -> None:
     """Check a rendered video: black, frozen, flashes, seams, loudness, A/V, semantic."""
+    from rag_video.generate.quality import check_qc_options
     from rag_video.qc import run_checks
 
     if not Path(video).is_file():
@@ -36,8 +71,15 @@ def check(video: str, strict: bool, level: str, manifest: str | None) -> None:
             doc = json.loads(mpath.read_text())
         except (OSError, ValueError) as e:
             raise UsageError(f"--manifest: cannot read {str(mpath)!r}: {e}") from e
+    check_qc_options(level, qc_thresholds)  # a bad threshold is one line, before any work
     encoder = library().load_encoder() if level == "full" else None
-    report = run_checks(video, doc, level="full" if level == "full" else "fast", encoder=encoder)
+    report = run_checks(
+        video,
+        doc,
+        level="full" if level == "full" else "fast",
+        thresholds=qc_thresholds,
+        encoder=encoder,
+    )
     if want_json():
         emit_json(report.to_dict())
     else:

@@ -14,6 +14,7 @@ import click
 
 from rag_video.cli import render
 from rag_video.cli.app import json_option, library, main
+from rag_video.cli.check import qc_threshold_option
 from rag_video.cli.defaults import command_default, option, setting, shown
 
 
@@ -160,6 +161,17 @@ def _made(name: str) -> Callable[[], Any]:
 @click.option("--preset", help="x264 preset [default: ultrafast for drafts, veryfast for --final].")
 @click.option("--by-sentence", is_flag=True, help="Plain text: one shot per sentence.")
 @click.option("--fresh", is_flag=True, help="Prefer shots earlier renders did not use.")
+@click.option(
+    "--commercial",
+    is_flag=True,
+    help="A commercial production: refuse footage whose licence is non-commercial (NC).",
+)
+@click.option(
+    "--licenses",
+    metavar="IDS",
+    help="Use only footage under these SPDX licences, e.g. CC0-1.0,CC-BY-4.0 (unknown "
+    "licences are then refused too).",
+)
 @option(
     "--reuse-threshold",
     type=float,
@@ -188,6 +200,17 @@ def _made(name: str) -> Callable[[], Any]:
     help="Also write drafted shots to segment files in the library (by default they stream "
     "into the output and the manifest's segment is null).",
 )
+@option(
+    "--qc",
+    type=click.Choice(["off", "fast", "full"]),
+    shown_default=_made("qc"),
+    help="Quality checks of the output, recorded in the manifest's qc: fast (picture and "
+    "sound), full (also CLIP similarity of each shot to its text; loads the image tower), off.",
+)
+@qc_threshold_option
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 when a quality check failed (the outputs are written)."
+)
 @json_option
 def make(
     script: str | None,
@@ -195,6 +218,7 @@ def make(
     draft: bool,
     from_manifest: str | None,
     no_audio: bool,
+    strict: bool,
     **fields: Any,
 ) -> None:
     """Make a video from a script: reuse, restyle, or fill each planned shot."""
@@ -204,7 +228,8 @@ def make(
     options = lib.make_options(final=not draft, audio=not no_audio, **fields)
     manifest = lib.make(script, out, options, from_manifest=from_manifest)
     render.make_manifest(manifest)
-    sys.exit(1 if manifest["fallbacks"] else 0)
+    qc_failed = manifest.get("qc") is not None and not manifest["qc"]["passed"]
+    sys.exit(1 if manifest["fallbacks"] or (strict and qc_failed) else 0)
 
 
 @main.command()

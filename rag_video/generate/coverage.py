@@ -83,7 +83,8 @@ class Planner:
     the assigned column or None (shots with None are not covered here); ``floor[i]``: the least
     score an extra montage shot of ``i`` needs; ``next_row(j)`` gives the column of the shot that
     follows candidate ``j`` in its source (adding it to ``rows``), ``continues(i, j, k)`` whether
-    shot ``k`` continues ``j``'s scene for planned shot ``i``.
+    shot ``k`` continues ``j``'s scene for planned shot ``i``; columns in ``real_time`` are never
+    retimed (slowed or held).
     """
 
     def __init__(
@@ -98,7 +99,9 @@ class Planner:
         min_cut: float,
         next_row: Callable[[int], int | None],
         continues: Callable[[int, int, int], bool],
+        real_time: frozenset[int] = frozenset(),
     ) -> None:
+        self.real_time = real_time  # columns never slowed or held (no-derivative licences)
         self.durations, self.rows, self.scores = list(durations), rows, scores
         self.floor, self.fps, self.min_cut = list(floor), fps, min_cut
         self.next_row, self.continues = next_row, continues
@@ -202,7 +205,7 @@ class Planner:
 
     def _retime(self) -> None:
         for i, cov in enumerate(self.cov):
-            if not self.short(i):
+            if not self.short(i) or self.fixed_speed(i):
                 continue
             have, want = self.total(i), self.durations[i]
             if have >= want - _EPS:  # a montage whose shares broke --min-cut: drop its last shot
@@ -228,6 +231,10 @@ class Planner:
                 )
 
     # ---- helpers
+    def fixed_speed(self, i: int) -> bool:
+        """Whether shot ``i`` shows footage that must play at real time (``real_time``)."""
+        return any(j in self.real_time for p in self.cov[i].pieces for j in p.rows)
+
     def _drop_last(self, i: int) -> None:
         cov = self.cov[i]
         while len(cov.pieces) > 1 and not self._fits_min_cut(i):

@@ -134,8 +134,12 @@ def decide(
     fps: float = 24.0,
     min_cut: float = 1.0,
     order: tuple[str, ...] = cover.DEFAULT_ORDER,
+    real_time: frozenset[int] = frozenset(),
 ) -> list[Choice]:
     """Assign candidates over the whole plan, decide each shot (script, then score), cover it.
+
+    Columns in `real_time` (footage whose licence permits no derivatives) are never slowed or
+    held: a shot they cannot cover at real time becomes a fill, the script's word or not.
 
     Only candidates at or above the fill threshold take part in the assignment of scored shots: a
     shot that will be filled anyway must not take a good match away from another shot. A fill
@@ -201,6 +205,7 @@ def decide(
             min_cut=min_cut,
             next_row=ret.next_row,
             continues=_continues_test(ret, floor),
+            real_time=real_time,
         ).run(order)
         if rows
         else [None] * n
@@ -210,8 +215,10 @@ def decide(
         col, cands, score, decision, text = pre[i]
         cov = covs[i] if decision != "fill" else None
         short: list[dict] = []
+        licence = None
         if cov is not None and not cov.covered:
-            if shot.decision:  # the script's word: show what there is and hold its last frame
+            fixed = any(j in real_time for p in cov.pieces for j in p.rows)
+            if shot.decision and not fixed:  # the script's word: show it, hold its last frame
                 cover.hold_to(cov, shot.duration_s, rows)
             else:
                 short = cover.too_short(rows, allowed[i], shot.duration_s)
@@ -220,6 +227,12 @@ def decide(
                     f"no combination of matching footage covers {shot.duration_s:.2f} s "
                     f"(score {score:.3f}); candidates too short: {len(short)}"
                 )
+                if fixed:
+                    licence = (
+                        "its footage's licence permits no derivatives: it is never slowed or "
+                        "held to cover the planned duration"
+                    )
+                    text = f"{licence}; {text}"
                 cov = None
         detail = details[i]
         runner_up = None if detail is None else detail.runner_up
@@ -231,6 +244,7 @@ def decide(
             "override": shot.decision,
             "text": text,
             "coverage": None if cov is None else {"method": cov.method, "why": cov.why},
+            "licence": licence,
         }
         candidate = rows[col] if col is not None and decision != "fill" else None
         choices.append(

@@ -16,6 +16,14 @@ from rag_video.generate.decide import decide
 from rag_video.generate.manifest import parse_manifest
 from rag_video.generate.plan import Plan
 from rag_video.generate.reframe import crop_for
+from rag_video.generate.rights import (
+    Licences,
+    RightsPolicy,
+    clip_fit,
+    enforce,
+    reference_candidate,
+    screen,
+)
 from rag_video.generate.shot import Candidate, Reason, ShotJob, SourceClip
 from rag_video.generate.text_match import TEXT_FILL, TEXT_REUSE
 from rag_video.media.timecode import frames_of
@@ -85,16 +93,21 @@ def plan_jobs(
     order: tuple[str, ...],
     fresh: bool,
     seed: int,
+    rights: RightsPolicy | None = None,
 ) -> tuple[list[ShotJob], str]:
     """Retrieve for the whole plan, decide and cover every shot, and resolve the media it uses.
 
     `thresholds` are (reuse, fill) on the vector scale (text matches have their own); `fresh`
-    penalises shots earlier renders used. Returns the jobs and the retrieval mode."""
+    penalises shots earlier renders used; `rights` refuses and restricts footage by its licence
+    (:mod:`rights`). Returns the jobs and the retrieval mode."""
     from rag_video import progress
 
     ret = candidates_of.retrieve(
         searcher, plan, size[0] / size[1], min_cut=min_cut, letterbox=fit == "letterbox"
     )
+    policy = rights or RightsPolicy()
+    licences = Licences.read(searcher.store, (r["source_id"] for r in ret.rows))
+    real_time = screen(ret.rows, ret.scores, ret.dropped, licences, policy)
     reuse_th, fill_th = thresholds if ret.mode == "vector" else (TEXT_REUSE, TEXT_FILL)
     penalty = candidates_of.usage_penalty(searcher.store, ret.rows) if fresh and ret.rows else None
     choices = decide(
@@ -106,6 +119,7 @@ def plan_jobs(
         fps=fps,
         min_cut=min_cut,
         order=order,
+        real_time=real_time,
     )
     by_id = {r["shot_id"]: r for r in ret.rows}
     table = searcher.store.read("sources", columns=["source_id", "duration_s"]).to_pydict()
@@ -113,13 +127,18 @@ def plan_jobs(
     jobs = []
     with progress.bar(len(plan.shots), "plan") as advance:
         for shot, choice in zip(plan.shots, choices, strict=False):
-            partial = choice.candidate or (
-                by_id.get(choice.candidates[0]["shot_id"]) if choice.candidates else None
-            )
+            best = reference_candidate(choice.candidates, licences)  # never no-derivative
+            partial = choice.candidate or (by_id.get(best["shot_id"]) if best else None)
             clips = []
             if choice.decision in ("reuse", "restyle") and choice.coverage is not None:
                 clips = [
-                    source_clip(ret.rows, p, lengths[ret.rows[p.rows[0]]["source_id"]], size, fit)
+                    source_clip(
+                        ret.rows,
+                        p,
+                        lengths[(row := ret.rows[p.rows[0]])["source_id"]],
+                        size,
+                        clip_fit(licences.of(row["shot_id"]), fit),
+                    )
                     for p in choice.coverage.pieces
                     if p.length_s > 1e-6
                 ]
@@ -142,7 +161,7 @@ def plan_jobs(
                 )
             )
             advance()
-    return jobs, ret.mode
+    return enforce(jobs, licences, policy), ret.mode
 
 
 def jobs_from_manifest(manifest: Mapping[str, Any]) -> list[ShotJob]:

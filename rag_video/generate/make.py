@@ -3,7 +3,8 @@ stage by stage (how it renders is a `generate.options.MakeOptions`).
 
 Outputs beside OUT.mp4: OUT.manifest.json (also the --json document), OUT.otio, OUT.html,
 OUT.srt, OUT.credits.txt. All are written under temporary names and renamed together at the end,
-so a failed make leaves no partial outputs (:mod:`record`). One `renders` row per clip shown is
+so a failed make leaves no partial outputs (:mod:`record`); before the rename the quality checks
+run on the video (:mod:`quality`, the manifest's `qc`). One `renders` row per clip shown is
 appended last.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag_video.errors import UsageError
-from rag_video.generate import outputs
+from rag_video.generate import outputs, quality, rights
 from rag_video.generate.assemble import assemble
 from rag_video.generate.audio_plan import (
     generated_labels,
@@ -40,6 +41,7 @@ from rag_video.generate.record import (
 from rag_video.generate.render import DraftStream, RenderSettings, render_job, segment_for
 from rag_video.generate.shot import ShotJob
 from rag_video.media.captions import caption_overlay, label_overlay
+from rag_video.provenance import content_credentials
 from rag_video.retrieve.query import Searcher
 from rag_video.store import Store
 
@@ -169,7 +171,8 @@ def _jobs(
     from_manifest: dict | None,
 ) -> tuple[list[ShotJob], str]:
     if from_manifest is not None:
-        return jobs_from_manifest(from_manifest), from_manifest.get("mode", "vector")
+        saved = rights.for_saved(searcher.store, jobs_from_manifest(from_manifest), opts.rights)
+        return saved, from_manifest.get("mode", "vector")
     return plan_jobs(
         searcher,
         plan,
@@ -181,6 +184,7 @@ def _jobs(
         order=opts.order,
         fresh=opts.fresh,
         seed=opts.seed,
+        rights=opts.rights,
     )
 
 
@@ -208,6 +212,7 @@ def make(
     plan = timed.plan
     lap("plan_s")
     jobs, mode = _jobs(searcher, plan, size, fps, opts, from_manifest)
+    licensing = rights.report(store, jobs, opts.rights)  # warns once about unknown licences
     lap("retrieve_s")
     generator, draft = _generators(opts, plan)
     try:
@@ -257,6 +262,7 @@ def make(
     clock["render_s"] += drafted
     clock["encode_s"] -= drafted
     manifest = build_manifest(run_id, script, store, out, plan, fps, size, aspect, jobs, report)
+    manifest["rights"] = licensing
     manifest.update(
         mode=mode,
         final=opts.final,
@@ -272,6 +278,12 @@ def make(
         else None,
         timings={k: round(v, 3) for k, v in clock.items() if k != "start"},
     )
+    manifest["qc"] = quality.run_qc(Path(report.path), manifest, opts, searcher)
+    if manifest["qc"] is not None:
+        manifest["timings"]["qc_s"] = manifest["qc"]["seconds"]
+    manifest["provenance"] = content_credentials(
+        manifest, Path(report.path), opts.c2pa_key, opts.c2pa_cert
+    )  # signs the video before its rename, or plans OUT.c2pa.json
     write_outputs(manifest, out, thumbnails(store, jobs), run_id, Path(report.path))
     record_renders(store, manifest, lock_timeout)
     return manifest

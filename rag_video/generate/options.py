@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 from rag_video.errors import UsageError
 from rag_video.generate.coverage import DEFAULT_ORDER, parse_order
 from rag_video.generate.narration import DEFAULT_BREATH_S
+from rag_video.generate.quality import check_qc_options
 from rag_video.generate.reframe import FITS
+from rag_video.generate.rights import RightsPolicy, parse_licenses
 from rag_video.generate.soundtrack import SOURCE_AUDIO
 from rag_video.media.captions import LABEL_POSITIONS
+from rag_video.provenance.keys import load_credentials
 from rag_video.voice.base import DEFAULT_VOICE
 
 if TYPE_CHECKING:
@@ -66,6 +69,15 @@ class MakeOptions:
     label_generated: bool = False  # mark restyled and filled segments on screen
     label_text: str = "AI-generated"
     label_position: str = "top-right"  # one of media.captions.LABEL_POSITIONS
+    # quality checks of the output (issue 15; generate/quality.py)
+    qc: str = "fast"  # off | fast | full (full adds the semantic check)
+    qc_thresholds: dict[str, float] | None = None  # "<check>.<field>" -> value (qc/run.py)
+    # rights (issue 15; generate/rights.py): the sources' licences outrank the script
+    commercial: bool = False  # refuse non-commercial (NC) licences
+    licenses: str | frozenset[str] | None = None  # only these SPDX ids ("CC0-1.0,CC-BY-4.0")
+    # content credentials (issue 15; rag_video/provenance): from the c2pa_key/c2pa_cert settings
+    c2pa_key: Path | None = None
+    c2pa_cert: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, **fields: Any) -> MakeOptions:
@@ -87,6 +99,8 @@ class MakeOptions:
                 "restyle_model": settings.restyle_model,
                 "fill_model": settings.fill_model,
                 "default_voice": settings.voice,
+                "c2pa_key": settings.c2pa_key,
+                "c2pa_cert": settings.c2pa_cert,
                 **given,
             }
         )
@@ -106,6 +120,9 @@ class MakeOptions:
         except ValueError as exc:
             raise UsageError(f"--coverage {self.coverage!r}: {exc}") from None
         self._check_sound()
+        check_qc_options(self.qc, self.qc_thresholds)
+        self.rights = RightsPolicy(bool(self.commercial), parse_licenses(self.licenses))
+        load_credentials(self.c2pa_key, self.c2pa_cert)  # a bad key fails before any rendering
 
     def _check_sound(self) -> None:
         checks = [

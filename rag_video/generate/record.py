@@ -20,6 +20,7 @@ from rag_video.generate.manifest import write_manifest
 from rag_video.generate.outputs import partial_name
 from rag_video.generate.plan import Plan, plan_to_dict
 from rag_video.generate.shot import ShotJob
+from rag_video.provenance.sign import write_sidecar
 from rag_video.store import Store, sql_in
 
 OUTPUT_SUFFIXES = {
@@ -28,6 +29,7 @@ OUTPUT_SUFFIXES = {
     "html": ".html",
     "srt": ".srt",
     "credits": ".credits.txt",
+    "c2pa": ".c2pa.json",  # the unsigned content credentials, when no signing key is configured
 }
 
 
@@ -123,7 +125,8 @@ def write_outputs(
     finals = {
         name: Path(f"{stem}{suffix}")
         for name, suffix in OUTPUT_SUFFIXES.items()
-        if name != "srt" or has_captions(manifest)
+        if (name != "srt" or has_captions(manifest))
+        and (name != "c2pa" or bool((manifest.get("provenance") or {}).get("sidecar")))
     }
     # temporary names carry the pid: a killed make's leftovers are known
     temps = {name: partial_name(path, run_id) for name, path in finals.items()}
@@ -134,6 +137,8 @@ def write_outputs(
         if "srt" in temps:
             write_srt(manifest, temps["srt"])
         write_credits(manifest, temps["credits"])
+        if "c2pa" in temps:
+            write_sidecar(manifest, temps["c2pa"])
     except BaseException:
         for tmp in [*temps.values(), video_tmp]:
             tmp.unlink(missing_ok=True)
@@ -143,6 +148,8 @@ def write_outputs(
         os.replace(tmp, finals[name])
     if "srt" not in finals:  # an earlier output's captions (check_outputs vouched for) mislead
         Path(f"{stem}{OUTPUT_SUFFIXES['srt']}").unlink(missing_ok=True)
+    if "c2pa" not in finals:  # the video is signed now: an earlier unsigned sidecar is stale
+        Path(f"{stem}{OUTPUT_SUFFIXES['c2pa']}").unlink(missing_ok=True)
     return {"video": out, **finals}
 
 

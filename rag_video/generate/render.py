@@ -30,6 +30,7 @@ from rag_video.generate.base import (
     GenResult,
     ModelUnavailable,
 )
+from rag_video.generate.rights import keeps_pixels
 from rag_video.generate.shot import ShotJob, SourceClip
 from rag_video.media.clip import clip_duration_frames, iter_clip
 from rag_video.media.encode import VideoWriter, frame_rate
@@ -85,9 +86,12 @@ def _boundary(clip: SourceClip, time_s: float, role: str) -> dict[str, Any]:
 def _boundaries(
     jobs: list[ShotJob], i: int, s: RenderSettings
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The previous shot's last shown frame and the next shot's first, when they show footage."""
+    """The previous shot's last shown frame and the next shot's first, when they show footage
+    whose licence permits derivatives (a fill is conditioned on them)."""
     prev = jobs[i - 1].source[-1] if i > 0 and jobs[i - 1].source else None
     nxt = jobs[i + 1].source[0] if i + 1 < len(jobs) and jobs[i + 1].source else None
+    prev = None if prev is None or keeps_pixels(prev.license) else prev
+    nxt = None if nxt is None or keeps_pixels(nxt.license) else nxt
     first = (
         _boundary(prev, max(prev.in_s, prev.out_s - 1.0 / s.fps), "previous shot's last frame")
         if prev

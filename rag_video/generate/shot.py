@@ -42,6 +42,7 @@ class Reason(Record):
     override: str | None = None
     text: str = ""
     coverage: dict[str, Any] | None = None  # {method, why}: how footage covers the planned duration
+    licence: str | None = None  # what the sources' licences changed (generate/rights.py)
 
 
 class Candidate(Record):
@@ -79,6 +80,7 @@ class SourceClip(Record):
     handle_after_s: float = 0.0
     out_start_s: float | None = None
     out_end_s: float | None = None
+    license: str | None = None  # its source's licence (SPDX id when known; generate/rights.py)
 
     @property
     def length_s(self) -> float:

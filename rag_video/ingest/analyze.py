@@ -20,6 +20,7 @@ from rag_video.ingest import keyframes as kf
 from rag_video.ingest.detect.base import BLOCK_FRAMES
 from rag_video.ingest.shots import DetectorError, FrameTimes, make_detector, spans_from_boundaries
 from rag_video.ingest.sidecar import Sidecar, read_sidecar
+from rag_video.licenses import to_spdx
 from rag_video.media import hwdecode
 from rag_video.media.decode import decode, prefetched
 from rag_video.media.image import decode_rgb, encode_rgb
@@ -220,7 +221,7 @@ def _source_row(
         title=car.title,
         description=car.description,
         tags=car.tags,
-        license=car.license,
+        license=to_spdx(car.license) or car.license,  # the SPDX id when unambiguous
         creator=car.creator,
         generated=GENERATED_TAG in tags,
         status="ok",

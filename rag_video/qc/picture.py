@@ -1,9 +1,10 @@
 """Picture checks over the decoded luma planes (8-bit, limited range BT.709: black 16,
 white 235): black runs, frozen runs, photosensitive flashes, seams of generated segments.
 
-Manifest exemptions: frozen and seam checks skip title cards (fill shots without a
-reference frame), held frames (source clips with speed < 1) and planned cuts (each shot's
-``out_start_s``, ±2 frames); flashes at planned cuts are not counted as seams.
+Manifest exemptions: frozen and seam checks skip planned stills (draft fills: a slow Ken
+Burns move over one keyframe, or a title card; in a manifest that names no model, a fill
+without a reference frame), held frames (source clips with speed < 1) and planned cuts (each
+shot's ``out_start_s``, ±2 frames); flashes at planned cuts are not counted as seams.
 """
 
 from __future__ import annotations
@@ -25,11 +26,23 @@ def planned_cuts(m: dict[str, Any] | None) -> list[float]:
     return sorted({float(s["out_start_s"]) for s in _shots(m) if float(s["out_start_s"]) > 0})
 
 
+PLANNED_STILLS = frozenset({"ken-burns", "title-card"})
+"""Models of the draft renderer whose frames are (nearly) still by design."""
+
+
+def planned_still(shot: dict[str, Any]) -> bool:
+    """A shot meant to be (nearly) still: a draft's Ken Burns move or title card (or, when the
+    manifest names no model, a fill without a reference frame)."""
+    if shot.get("generator") == "draft" and shot.get("model") in PLANNED_STILLS:
+        return True
+    return shot.get("decision") == "fill" and not shot.get("reference") and not shot.get("model")
+
+
 def exempt_spans(m: dict[str, Any] | None) -> list[Span]:
-    """Output spans exempt from frozen/seam checks: title cards and held (slowed) clips."""
+    """Output spans exempt from frozen/seam checks: planned stills and held (slowed) clips."""
     spans: list[Span] = []
     for s in _shots(m):
-        if s.get("decision") == "fill" and not s.get("reference"):
+        if planned_still(s):
             spans.append((float(s["out_start_s"]), float(s["out_end_s"])))
         for c in s.get("source") or []:
             if float(c.get("speed", 1.0)) < 1 and c.get("out_start_s") is not None:
@@ -58,32 +71,35 @@ def _fmt(spans: list[Span]) -> str:
 
 @dataclass
 class Black(Check):
-    """Runs of frames with mean luma ≤ `max_luma` (8-bit code; limited-range black is 16)
-    lasting at least `min_s` seconds."""
+    """Runs of black frames lasting at least `min_s` seconds. A frame is black when at least
+    `min_fraction` of its pixels have luma ≤ `max_luma` (8-bit code; limited-range black is
+    16), as ffmpeg's blackdetect judges it: a dark picture with some light in it (a night sky,
+    stars) is not black, whatever its mean."""
 
     name = "black"
     max_luma: float = 32.0
+    min_fraction: float = 0.98
     min_s: float = 0.5
 
     def run(self, video: QCInput) -> CheckResult:
         """Find black runs."""
-        mean = video.luma.reshape(len(video.luma), -1).mean(axis=1)
+        dark = (video.luma <= self.max_luma).reshape(len(video.luma), -1).mean(axis=1)
         spans = [
             (a / video.fps, b / video.fps)
-            for a, b in runs(mean <= self.max_luma)
+            for a, b in runs(dark >= self.min_fraction)
             if (b - a) / video.fps >= self.min_s - 1e-9
         ]
         total = sum(b - a for a, b in spans)
         return CheckResult(self.name, not spans, total, self._set(), _fmt(spans) or "none", spans)
 
     def _set(self) -> dict[str, Any]:
-        return {"max_luma": self.max_luma, "min_s": self.min_s}
+        return {"max_luma": self.max_luma, "min_fraction": self.min_fraction, "min_s": self.min_s}
 
 
 @dataclass
 class Frozen(Check):
     """Runs of at least `min_s` seconds whose frame-to-frame mean absolute luma difference
-    is below `max_diff` (8-bit codes), outside title cards and held frames."""
+    is below `max_diff` (8-bit codes), outside planned stills and held frames."""
 
     name = "frozen"
     max_diff: float = 0.5
@@ -129,7 +145,8 @@ class Flashes(Check):
         n = len(video.luma)
         if n < 2:
             return CheckResult(self.name, True, 0.0, self._t(), "too short", [], None)
-        lum = (np.clip((video.luma.astype(np.float32) - 16) / 219, 0, 1)) ** 2.2
+        codes = np.arange(256, dtype=np.float32)
+        lum = (np.clip((codes - 16) / 219, 0, 1) ** 2.2)[video.luma]  # one power per code
         prev, cur = lum[:-1], lum[1:]
         delta = cur - prev
         dark_ok = np.minimum(prev, cur) < self.max_dark
@@ -182,7 +199,7 @@ class Seams(Check):
     """Seams of generated segments (decision restyle/fill in the manifest): a frame whose
     difference from the previous exceeds `ratio` × the median difference of the
     surrounding `window_s` seconds (and `min_diff` codes), inside a generated segment or
-    within ±2 frames of its edges, and not within ±2 frames of a planned cut, a title card
+    within ±2 frames of its edges, and not within ±2 frames of a planned cut, a planned still
     or held frames. Skipped without a manifest."""
 
     name = "seams"

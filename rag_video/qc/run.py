@@ -1,11 +1,11 @@
 """Run the checks on a file: decode once, run each check, report.
 
-Threshold names are ``"<check>.<field>"``: black.max_luma (32), black.min_s (0.5),
-frozen.max_diff (0.5), frozen.min_s (2.0), flashes.min_change (0.1), flashes.max_dark (0.8),
-flashes.min_area (0.25), flashes.max_per_s (3), seams.ratio (4.0), seams.min_diff (8.0),
-seams.window_s (1.0), loudness.target_lufs (-14), loudness.tolerance_lu (1),
-loudness.max_true_peak_dbtp (-1), av_duration.max_frames (1), av_duration.priming_s (0.0214),
-semantic.min_similarity (0.15).
+Threshold names are ``"<check>.<field>"``: black.max_luma (32), black.min_fraction (0.98),
+black.min_s (0.5), frozen.max_diff (0.5), frozen.min_s (2.0), flashes.min_change (0.1),
+flashes.max_dark (0.8), flashes.min_area (0.25), flashes.max_per_s (3), seams.ratio (4.0),
+seams.min_diff (8.0), seams.window_s (1.0), loudness.target_lufs (-14), loudness.tolerance_lu
+(1), loudness.max_true_peak_dbtp (-1), av_duration.max_frames (1), av_duration.priming_s
+(0.0214), semantic.min_similarity (0.15).
 """
 
 from __future__ import annotations
@@ -58,6 +58,27 @@ def _split(thresholds: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
             )
         by[check][name] = value
     return by
+
+
+def check_thresholds(thresholds: dict[str, Any] | None) -> None:
+    """Raise ThresholdError for a name no check has or a value that is not a finite number."""
+    by = _split(thresholds)
+    for c in CHECKS:
+        c.configured(by[c.name])
+
+
+def manifest_thresholds(manifest: dict[str, Any] | None) -> dict[str, float]:
+    """Defaults a make's manifest sets: its mix's loudness target and true-peak ceiling
+    (``sound.target_lufs``, ``sound.max_true_peak_dbtp``, from make's --loudness and
+    --true-peak) as loudness.target_lufs and loudness.max_true_peak_dbtp."""
+    sound = (manifest or {}).get("sound")
+    if not isinstance(sound, dict):
+        return {}
+    return {
+        f"loudness.{name}": float(sound[name])
+        for name in ("target_lufs", "max_true_peak_dbtp")
+        if isinstance(sound.get(name), int | float) and not isinstance(sound.get(name), bool)
+    }
 
 
 def decode(path: str, manifest: dict[str, Any] | None, *, frames: bool) -> QCInput:
@@ -119,11 +140,13 @@ def run_checks(
     encoder: Any = None,
 ) -> QCReport:
     """Check `video_path` (with its manifest dict for exemptions, seams and semantic).
-    `level="full"` adds the semantic check (needs `encoder`, e.g. ``Library.load_encoder()``)."""
+    `level="full"` adds the semantic check (needs `encoder`, e.g. ``Library.load_encoder()``).
+    `thresholds` override the defaults (the module docstring's, then the manifest's own:
+    :func:`manifest_thresholds`)."""
     if level not in ("fast", "full"):
         raise ValueError(f"level: must be 'fast' or 'full', got {level!r}")
     t0 = time.perf_counter()
-    by = _split(thresholds)
+    by = _split({**manifest_thresholds(manifest), **(thresholds or {})})
     checks = [c.configured(by[c.name]) for c in CHECKS if c is not Semantic or level == "full"]
     for c in checks:
         if isinstance(c, Semantic):
@@ -132,5 +155,5 @@ def run_checks(
     results = [c.run(video) for c in checks]
     for r in results:
         if not r.passed:
-            log.warning("qc %s failed: %s", r.name, r.detail)
+            log.info("qc %s failed: %s", r.name, r.detail)
     return QCReport(all(r.passed for r in results), results, time.perf_counter() - t0)

@@ -14,7 +14,8 @@ from rag_video.qc.base import Check, CheckResult, QCInput
 @dataclass
 class Semantic(Check):
     """Mean cosine similarity of shot frames to their texts at least `min_similarity`
-    (any shot below it is listed). Labelled "random weights" when the encoder has none."""
+    (any shot below it is listed). With an encoder without weights the figures are reported,
+    labelled "random weights", and not judged (they measure nothing)."""
 
     name = "semantic"
     min_similarity: float = 0.15
@@ -36,10 +37,10 @@ class Semantic(Check):
             if v < self.min_similarity
         ]
         per = ", ".join(f"{v:.3f}" for v in sims)
-        label = " (random weights)" if random else ""
+        label = " (random weights: not judged)" if random else ""
         return CheckResult(
             self.name,
-            not bad,
+            random or not bad,
             float(np.mean(sims)),
             t,
             f"per shot: {per}{label}",

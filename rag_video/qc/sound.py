@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rag_video.media.loudness import measure
@@ -12,7 +13,9 @@ from rag_video.qc.base import Check, CheckResult, QCInput
 @dataclass
 class Loudness(Check):
     """Integrated loudness within ±`tolerance_lu` of `target_lufs` and true peak at most
-    `max_true_peak_dbtp`."""
+    `max_true_peak_dbtp` (with a make's manifest, its mix's targets are the defaults: see
+    :func:`rag_video.qc.run.manifest_thresholds`). Silence (below the −70 LUFS gate) passes
+    only when the manifest's mix was silent too (a plan with nothing to hear)."""
 
     name = "loudness"
     target_lufs: float = -14.0
@@ -29,6 +32,11 @@ class Loudness(Check):
         if video.audio is None or len(video.audio) == 0:
             return CheckResult(self.name, True, None, t, "", [], "no audio")
         m = measure(video.audio, video.rate)
+        if not math.isfinite(m.integrated_lufs):
+            sound = (video.manifest or {}).get("sound")
+            planned = isinstance(sound, dict) and sound.get("integrated_lufs") is None
+            why = "silent, as the manifest's mix" if planned else "silent audio"
+            return CheckResult(self.name, planned, None, t, why)
         ok_i = abs(m.integrated_lufs - self.target_lufs) <= self.tolerance_lu
         ok_p = m.true_peak_dbtp <= self.max_true_peak_dbtp
         return CheckResult(
