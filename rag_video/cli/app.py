@@ -17,6 +17,7 @@ from rag_video.cli.errors import Main
 from rag_video.jsonable import to_jsonable
 
 if TYPE_CHECKING:
+    from rag_video.config import Settings
     from rag_video.library import Library
 
 log = logging.getLogger("rag_video")
@@ -44,18 +45,23 @@ def _obj() -> dict[str, Any]:
     return obj
 
 
+def settings() -> Settings:
+    """The settings the global options name (library folder, lock timeout), without opening
+    the library."""
+    from rag_video.config import load_settings
+
+    obj = _obj()
+    return load_settings(library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout"))
+
+
 def library(*, create: bool = False) -> Library:
     """The Library named by the global options (opened on first use). Only commands that add
     footage (ingest, demo) create a missing library; the others refuse it."""
     obj = _obj()
     if "library" not in obj:
-        from rag_video.config import load_settings
         from rag_video.library import Library
 
-        settings = load_settings(
-            library=obj.get("library_path"), lock_timeout=obj.get("lock_timeout")
-        )
-        obj["library"] = Library(settings, create=create)
+        obj["library"] = Library(settings(), create=create)
     lib: Library = obj["library"]
     return lib
 

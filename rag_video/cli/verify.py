@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rag_video.cli.app import _obj, emit_json, json_option, main, want_json
+from rag_video.cli.app import emit_json, json_option, main, settings, want_json
 
 
 @main.command()
@@ -19,11 +19,10 @@ def verify(video: str, trust_anchors: str | None) -> None:
     """Check a video's content credentials: signature, signer, ingredients, generated ranges.
 
     Exit 1 when the video has none, or they do not validate."""
-    from rag_video.config import load_settings
     from rag_video.provenance import verify as check
 
     if trust_anchors is None:
-        configured = load_settings(library=_obj().get("library_path")).c2pa_trust_anchors
+        configured = settings().c2pa_trust_anchors
         trust_anchors = str(configured) if configured else None
     result = check(video, trust_anchors=trust_anchors)
     if want_json():

@@ -60,9 +60,7 @@ def _encoder(searcher: Searcher) -> Any:
     """The encoder the library was embedded with, else the configured one; None (and a
     warning) when it cannot be loaded."""
     try:
-        if searcher.index.state().model_id is not None:
-            return searcher.encoder(("image", "text"))
-        return searcher._load_encoder(None, None, towers=("image", "text"))
+        return searcher.any_encoder(("image", "text"))
     except UsageError as exc:
         log.warning("qc semantic: no encoder (%s)", exc)
         return None

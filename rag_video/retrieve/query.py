@@ -71,6 +71,13 @@ class Searcher:
             self._encoder = self._load_encoder(config.model, config.pretrained, towers=towers)
         return self._encoder
 
+    def any_encoder(self, towers: Sequence[str] = ("image", "text")):
+        """The table's encoder (see `encoder`), or the configured one while the table has no
+        embeddings yet (checks that judge outputs, not queries against the table)."""
+        if self.index.state().model_id is not None:
+            return self.encoder(towers)
+        return self._load_encoder(None, None, towers=towers)
+
     def vectors_for(self, *, texts: Sequence[str] = (), images: Sequence[Any] = ()) -> np.ndarray:
         """Query vectors for texts, then images (file paths or RGB arrays), in one batch each."""
         towers = ("image", "text") if images else ("text",)
