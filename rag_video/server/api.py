@@ -154,13 +154,13 @@ def thumb(st: State, shot_id: str) -> Response:
 
 
 @media.get("/source/{source_id}")
-async def source_file(request: Request, st: State, source_id: str) -> Response:
+async def source_file(st: State, source_id: str) -> Response:
     """The source's video for the browser, byte ranges honoured; a 202 with the proxy's progress
     while a proxy is being made (codecs browsers cannot play)."""
     path, proxy = await run_in_threadpool(st.source_media, source_id)
     if path is None:
         return JSONResponse({"proxy": proxy}, status_code=202, headers={"Retry-After": "1"})
-    response = file_response(path, request.headers.get("range"))
+    response = file_response(path)
     response.headers["X-Proxy"] = proxy["status"]
     return response
 
@@ -173,7 +173,7 @@ async def proxy_state(st: State, source_id: str) -> dict[str, Any]:
 
 
 @media.get("/run/{run_id}/{kind}")
-def run_file(request: Request, st: State, run_id: str, kind: str) -> Response:
+def run_file(st: State, run_id: str, kind: str) -> Response:
     """A run's file by kind: video, manifest, otio, srt, html, credits."""
     path = st.run_file(run_id, kind)
     kinds = {
@@ -183,7 +183,4 @@ def run_file(request: Request, st: State, run_id: str, kind: str) -> Response:
         "html": "text/html; charset=utf-8",
         "credits": "text/plain; charset=utf-8",
     }
-    response = file_response(path, request.headers.get("range"), kinds.get(kind))
-    if kind != "video":
-        response.headers["Content-Disposition"] = f'attachment; filename="{path.name}"'
-    return response
+    return file_response(path, kinds.get(kind), attachment=kind != "video")

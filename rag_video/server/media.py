@@ -1,4 +1,4 @@
-"""Media the server streams: byte ranges of a file (206 with Content-Range, 416 out of range),
+"""Media the server streams: files with byte ranges (Starlette's FileResponse),
 which sources a browser plays as they are, and low-resolution H.264 proxies of the rest, built
 once per source in a background thread into ``<library>/cache/proxies/`` (PyAV)."""
 
@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import HTTPException
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import FileResponse, Response
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
 PROXY_SHORT_SIDE = 480
 PROXY_FOLDER = ("cache", "proxies")
 AUDIO_BLOCK_S = 5.0
@@ -30,7 +27,6 @@ PLAYABLE = {
     "av1": (".webm", ".mp4"),
 }
 MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/mp4", ".webm": "video/webm"}
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def browser_plays(path: str, codec: str | None) -> bool:
@@ -42,50 +38,19 @@ def media_type(path: Path) -> str:
     return MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
 
 
-def _byte_range(header: str, size: int) -> tuple[int, int]:
-    """(first, last) byte of a single ``Range: bytes=`` request; 416 when unsatisfiable."""
-    match = _RANGE.match(header.strip())
-    if not match or match[1] == match[2] == "":
-        raise HTTPException(416, "bad Range header", headers={"Content-Range": f"bytes */{size}"})
-    if match[1] == "":  # the last N bytes
-        first, last = max(0, size - int(match[2])), size - 1
-    else:
-        first = int(match[1])
-        last = min(int(match[2]), size - 1) if match[2] else size - 1
-    if first >= size or last < first:
-        raise HTTPException(
-            416, "range not satisfiable", headers={"Content-Range": f"bytes */{size}"}
-        )
-    return first, last
-
-
-def _read(path: Path, first: int, last: int) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        fh.seek(first)
-        left = last - first + 1
-        while left > 0:
-            data = fh.read(min(CHUNK, left))
-            if not data:
-                return
-            left -= len(data)
-            yield data
-
-
-def file_response(path: Path, range_header: str | None, kind: str | None = None) -> Response:
-    """`path` whole (200) or the byte range asked for (206), with Accept-Ranges."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise HTTPException(404, "the file is gone from disk") from None
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
-    kind = kind or media_type(path)
-    if not range_header:
-        headers["Content-Length"] = str(size)
-        return StreamingResponse(_read(path, 0, size - 1), 200, headers, media_type=kind)
-    first, last = _byte_range(range_header, size)
-    headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    headers["Content-Length"] = str(last - first + 1)
-    return StreamingResponse(_read(path, first, last), 206, headers, media_type=kind)
+def file_response(path: Path, kind: str | None = None, *, attachment: bool = False) -> Response:
+    """`path` for the browser: Starlette's FileResponse, which honours ``Range`` (206 with
+    Content-Range, several ranges as multipart/byteranges, 416 outside the file, 400 for a
+    malformed header) and sends ETag and Last-Modified. 404 when the file is gone."""
+    if not path.is_file():
+        raise HTTPException(404, "the file is gone from disk")
+    return FileResponse(
+        path,
+        media_type=kind or media_type(path),
+        headers={"Cache-Control": "private, max-age=3600"},
+        filename=path.name if attachment else None,
+        content_disposition_type="attachment",
+    )
 
 
 @dataclass
