@@ -62,6 +62,8 @@ class ServerState:
         self.proxies = Proxies(self.root)
         self.jobs = Jobs()
         self._search_lock = threading.Lock()
+        self._sources: dict[str, dict[str, Any]] = {}
+        self._sources_version = -1
 
     def close(self) -> None:
         self.proxies.close()
@@ -126,12 +128,20 @@ class ServerState:
         return out
 
     def source(self, source_id: str) -> dict[str, Any]:
-        rows = self.library.store.read(
-            "sources", where=f"source_id = {sql_str(source_id)}"
-        ).to_pylist()
-        if not rows:
-            raise NotFound(f"no source {source_id!r}")
-        return _row(rows[0])
+        """A source's row; cached by id until the sources table changes (a browser asks for
+        byte ranges of the same source many times)."""
+        version = self.library.store.version("sources")
+        if version != self._sources_version:
+            self._sources, self._sources_version = {}, version
+        row = self._sources.get(source_id)
+        if row is None:
+            rows = self.library.store.read(
+                "sources", where=f"source_id = {sql_str(source_id)}"
+            ).to_pylist()
+            if not rows:
+                raise NotFound(f"no source {source_id!r}")
+            row = self._sources[source_id] = _row(rows[0])
+        return row
 
     def source_shots(self, source_id: str) -> list[dict[str, Any]]:
         self.source(source_id)
