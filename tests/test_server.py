@@ -558,3 +558,23 @@ def test_a_follower_gets_every_event_across_keep_alives():
     events = [e for e in seen if e is not None]
     assert [e["seq"] for e in events] == list(range(len(events)))
     assert [e["type"] for e in events] == ["status", "progress", "progress", "progress", "done"]
+
+
+def test_a_rerender_repeats_how_the_run_looked(client, served, lib, tmp_path):
+    script = served["manifest"]["script"]
+    made = lib.make(script, tmp_path / "tall.mp4", aspect="9:16", transition="crossfade")
+    assert made["options"]["aspect"] == "9:16" and made["options"]["transition"] == "crossfade"
+    got = client.post(
+        f"/api/runs/{made['run_id']}/rerender",
+        json={"shots": {"0": {"decision": "fill"}}},
+        headers=csrf(client),
+    )
+    assert got.status_code == 202, got.text
+    events = _follow(client, got.json())
+    assert events[-1]["type"] == "done", events[-1]
+    again = client.get(f"/api/runs/{events[-1]['result']['run_id']}").json()["manifest"]
+    assert again["size"] == made["size"] and made["size"][0] < made["size"][1]
+    assert again["options"] == made["options"]
+    with av.open(events[-1]["result"]["output"]) as container:
+        video = container.streams.video[0]
+        assert [video.width, video.height] == made["size"]

@@ -266,6 +266,7 @@ def make(
     manifest.update(
         mode=mode,
         final=opts.final,
+        options=opts.replayable(),
         sound=report.sound.model_dump() if report.sound is not None else None,
         subtitles=[c.model_dump() for c in cues] if cues is not None else None,
         timing=[vars(t) for t in timed.timing],

@@ -24,6 +24,38 @@ if TYPE_CHECKING:
     from rag_video.config import Settings
 
 
+REPLAYED = (  # the MakeOptions fields a review re-render repeats (MakeOptions.replayable)
+    "aspect",
+    "size",
+    "fps",
+    "fit",
+    "min_cut",
+    "coverage",
+    "transition",
+    "music",
+    "audio",
+    "burn_subtitles",
+    "crf",
+    "narrate",
+    "voice",
+    "speech_rate",
+    "breath",
+    "beat_sync",
+    "beat_tolerance",
+    "duck",
+    "source_audio",
+    "loudness",
+    "true_peak",
+    "label_generated",
+    "label_text",
+    "label_position",
+    "qc",
+    "qc_thresholds",
+    "commercial",
+    "licenses",
+)
+
+
 @dataclass
 class MakeOptions:
     """How a make renders (CLI flags; None means 'from the script, else the default')."""
@@ -104,6 +136,31 @@ class MakeOptions:
                 **given,
             }
         )
+
+    def replayable(self) -> dict[str, Any]:
+        """The options a re-render of this make repeats (``make``'s manifest ``options``):
+        how it looks and sounds, not how its decisions were reached or which models ran."""
+        out: dict[str, Any] = {}
+        for name in REPLAYED:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, frozenset):
+                value = ",".join(sorted(value))
+            out[name] = value
+        return out
+
+    @staticmethod
+    def replayed(saved: dict[str, Any] | None) -> dict[str, Any]:
+        """Fields for :meth:`from_settings` from a manifest's ``options`` (none: {})."""
+        fields = {k: v for k, v in (saved or {}).items() if k in REPLAYED}
+        if fields.get("size") is not None:
+            fields["size"] = tuple(fields["size"])
+        if fields.get("music") is not None:
+            fields["music"] = Path(fields["music"])
+        return fields
 
     def __post_init__(self) -> None:
         if self.reuse_threshold <= self.fill_threshold:

@@ -205,10 +205,11 @@ class ServerState:
         """Queue a draft render of run `run_id` with `changes` (ShotChange by shot index);
         the new output goes into ``<library>/outputs/``."""
         from rag_video import progress
+        from rag_video.generate.options import MakeOptions
         from rag_video.generate.revise import revise
 
         run = self.run(run_id)
-        opts = self.library.make_options()
+        opts = self.library.make_options(**MakeOptions.replayed(run["manifest"].get("options")))
         revised = revise(self.library.store, run["manifest"], changes, opts.fit)
         stem = Path(run["run"]["output"]).stem.split(".r-")[0]
 
