@@ -317,14 +317,16 @@ class Library:
         manifest.
 
         `options` from `make_options()`, or MakeOptions `fields` (final, aspect, size, fps, fit,
-        transition, music, ...) given here, not both."""
+        transition, music, ...) given here, not both. With `from_manifest` and `fields`, the
+        fields not given (or None) take the saved run's `options` (MakeOptions.replayed): a
+        9:16 draft's final render stays 9:16."""
         import json
 
         from rag_video.generate.make import make
+        from rag_video.generate.options import MakeOptions
 
         if options is not None and fields:
             raise UsageError(f"make: give options or {', '.join(sorted(fields))}, not both")
-        opts = options if options is not None else self.make_options(**fields)
         saved = None
         if from_manifest is not None:
             try:
@@ -333,6 +335,12 @@ class Library:
                 raise UsageError(
                     f"--from {str(from_manifest)!r}: cannot read the manifest ({exc})"
                 ) from None
+        if options is not None:
+            opts = options
+        else:
+            replay = MakeOptions.replayed(saved.get("options")) if isinstance(saved, dict) else {}
+            given = {k: v for k, v in fields.items() if v is not None}
+            opts = self.make_options(**{**replay, **given})
         return make(
             self._searcher(),
             script,

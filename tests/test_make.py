@@ -369,6 +369,36 @@ def test_library_with_neither_embeddings_nor_text(tmp_path):
         lib.make(_script(tmp_path, MIXED), tmp_path / "o.mp4")
 
 
+def test_make_from_keeps_the_saved_runs_look_unless_a_flag_changes_it(lib, tmp_path):
+    def cli(*args: str) -> dict:
+        got = CliRunner().invoke(
+            main, ["--library", str(lib.path), "make", *args, "--json"], catch_exceptions=False
+        )
+        assert got.exit_code == 0, got.stderr
+        return json.loads(got.stdout)
+
+    first = cli(
+        str(_script(tmp_path, MIXED)),
+        "-o",
+        str(tmp_path / "t.mp4"),
+        "--size",
+        "90x160",
+        "--fps",
+        "25",
+        "--transition",
+        "crossfade",
+        "--no-audio",
+        "--qc",
+        "off",
+    )
+    saved = str(tmp_path / "t.manifest.json")
+    again = cli("--from", saved, "-o", str(tmp_path / "t2.mp4"))
+    assert again["size"] == first["size"] == [90, 160] and again["fps"] == 25
+    assert again["options"] == first["options"] and again["options"]["audio"] is False
+    changed = cli("--from", saved, "-o", str(tmp_path / "t3.mp4"), "--transition", "cut")
+    assert changed["options"]["transition"] == "cut" and changed["size"] == [90, 160]
+
+
 def test_cli_make_json_is_the_manifest(lib, tmp_path):
     result = CliRunner().invoke(
         main,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from rag_video.cli import render
 from rag_video.cli.app import json_option, library, main
@@ -225,8 +226,18 @@ def make(
     if not script and not from_manifest:
         raise click.UsageError("give a SCRIPT or --from OUT.manifest.json")
     lib = library()
-    options = lib.make_options(final=not draft, audio=not no_audio, **fields)
-    manifest = lib.make(script, out, options, from_manifest=from_manifest)
+    ctx = click.get_current_context()
+    if from_manifest:  # what was not given on the command line takes the saved run's options
+        fields = {
+            k: v
+            for k, v in fields.items()
+            if ctx.get_parameter_source(k) != ParameterSource.DEFAULT
+        }
+    replay_audio = from_manifest and ctx.get_parameter_source("no_audio") == ParameterSource.DEFAULT
+    audio = None if replay_audio else not no_audio
+    manifest = lib.make(
+        script, out, from_manifest=from_manifest, final=not draft, audio=audio, **fields
+    )
     render.make_manifest(manifest)
     qc_failed = manifest.get("qc") is not None and not manifest["qc"]["passed"]
     sys.exit(1 if manifest["fallbacks"] or (strict and qc_failed) else 0)
