@@ -76,6 +76,11 @@ def parse_order(order: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
+def plays_real_time(cov: Coverage, real_time: frozenset[int]) -> bool:
+    """Whether `cov` shows a column of `real_time` (footage never slowed or held)."""
+    return any(j in real_time for p in cov.pieces for j in p.rows)
+
+
 class Planner:
     """Covers every planned shot of ``durations`` from candidate ``rows`` (see the module doc).
 
@@ -233,7 +238,7 @@ class Planner:
     # ---- helpers
     def fixed_speed(self, i: int) -> bool:
         """Whether shot ``i`` shows footage that must play at real time (``real_time``)."""
-        return any(j in self.real_time for p in self.cov[i].pieces for j in p.rows)
+        return plays_real_time(self.cov[i], self.real_time)
 
     def _drop_last(self, i: int) -> None:
         cov = self.cov[i]

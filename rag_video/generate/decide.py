@@ -217,7 +217,7 @@ def decide(
         short: list[dict] = []
         licence = None
         if cov is not None and not cov.covered:
-            fixed = any(j in real_time for p in cov.pieces for j in p.rows)
+            fixed = cover.plays_real_time(cov, real_time)
             if shot.decision and not fixed:  # the script's word: show it, hold its last frame
                 cover.hold_to(cov, shot.duration_s, rows)
             else:

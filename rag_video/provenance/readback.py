@@ -71,6 +71,13 @@ class Verification:
     generated: list[GeneratedRange] = field(default_factory=list)
     sidecar: str | None = None  # an unsigned OUT.c2pa.json beside a video without credentials
 
+    @classmethod
+    def missing(cls, path: Path, message: str) -> Verification:
+        """No credentials in `path` (`message` says why)."""
+        return cls(
+            path=str(path), embedded=False, state=None, valid=False, trusted=False, message=message
+        )
+
     @property
     def ok(self) -> bool:
         """Credentials present and valid (trusted or not)."""
@@ -128,14 +135,7 @@ def _ingredients(manifest: dict[str, Any]) -> list[Ingredient]:
 
 def _from_sidecar(path: Path) -> Verification:
     side = sidecar_path(path)
-    found = Verification(
-        path=str(path),
-        embedded=False,
-        state=None,
-        valid=False,
-        trusted=False,
-        message=f"{path.name}: no content credentials",
-    )
+    found = Verification.missing(path, f"{path.name}: no content credentials")
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
         definition = doc["manifest"]
@@ -192,13 +192,8 @@ def verify(path: str | Path, *, trust_anchors: str | Path | None = None) -> Veri
     except c2pa.C2paError as exc:
         reason = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split()))
         if not _has_manifest_box(path):
-            return Verification(
-                path=str(path),
-                embedded=False,
-                state=None,
-                valid=False,
-                trusted=False,
-                message=f"{path.name}: no content credentials (not a readable MP4: {reason})",
+            return Verification.missing(
+                path, f"{path.name}: no content credentials (not a readable MP4: {reason})"
             )
         return Verification(
             path=str(path),

@@ -101,18 +101,13 @@ def rerender(st: State, run_id: str, body: RerenderRequest) -> dict[str, Any]:
 
 @api.get("/jobs/{job_id}")
 def job(st: State, job_id: str) -> dict[str, Any]:
-    found = st.jobs.get(job_id)
-    if found is None:
-        raise HTTPException(404, f"no job {job_id!r}")
-    return found.to_json()
+    return st.job(job_id).to_json()
 
 
 @api.get("/jobs/{job_id}/events")
 async def job_events(st: State, job_id: str) -> StreamingResponse:
     """The job's progress as server-sent events, from its first event to its last."""
-    found = st.jobs.get(job_id)
-    if found is None:
-        raise HTTPException(404, f"no job {job_id!r}")
+    found = st.job(job_id)
 
     def lines() -> Iterator[str]:
         for event in found.follow():
@@ -129,13 +124,13 @@ async def job_events(st: State, job_id: str) -> StreamingResponse:
 def sql(st: State, body: SqlRequest) -> dict[str, Any]:
     """One read-only statement in the same sandbox as ``rag-video sql``."""
     from rag_video.jsonable import to_jsonable
-    from rag_video.sql import HIDDEN_COLUMNS
+    from rag_video.sql import display_columns
 
     table = st.library.sql(body.query, max_rows=body.max_rows + 1)
-    names = [n for n in table.column_names if n not in HIDDEN_COLUMNS or n in body.query]
-    rows = table.select(names).slice(0, body.max_rows).to_pylist()
+    shown = display_columns(table, body.query)  # bulky columns only when named, as in the CLI
+    rows = shown.slice(0, body.max_rows).to_pylist()
     return {
-        "columns": names,
+        "columns": shown.column_names,
         "rows": to_jsonable(rows, finite=True),
         "truncated": table.num_rows > body.max_rows,
     }

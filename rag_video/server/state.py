@@ -201,6 +201,12 @@ class ServerState:
         return (self.proxies.path(source_id) if ready else None), state.to_json()
 
     # ---- re-render -----------------------------------------------------------------------
+    def job(self, job_id: str) -> Job:
+        found = self.jobs.get(job_id)
+        if found is None:
+            raise NotFound(f"no job {job_id!r}")
+        return found
+
     def rerender(self, run_id: str, changes: dict[int, Any]) -> Job:
         """Queue a draft render of run `run_id` with `changes` (ShotChange by shot index);
         the new output goes into ``<library>/outputs/``."""
